@@ -1,0 +1,31 @@
+//! The `ingest` binary: configuration, telemetry, then [`ingest::run`].
+
+use shared::config::{Env, IngestConfig};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match IngestConfig::from_env(&Env::process()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("ingest: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    shared::telemetry::init(config.log_format);
+    let listener = match tokio::net::TcpListener::bind(config.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(addr = %config.addr, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = shared::shutdown::on_signal();
+    match ingest::run(config, listener, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "ingest stopped");
+            ExitCode::FAILURE
+        }
+    }
+}

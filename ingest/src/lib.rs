@@ -1,0 +1,86 @@
+//! The partner-facing edge. Per request it authenticates, validates the body
+//! against the partner's contract (statelessly: it never touches the
+//! database), publishes the raw body unchanged to RabbitMQ, and answers 201
+//! only once the broker has confirmed the message is stored.
+
+mod http;
+mod routes;
+
+use anyhow::Context as _;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use shared::broker::Publisher;
+use shared::config::IngestConfig;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Longest a shutdown waits for in-flight requests before closing anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head (request line and headers) accepted.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// State every request handler shares.
+pub(crate) struct AppState {
+    pub(crate) publisher: Publisher,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) body_read_timeout: Duration,
+}
+
+/// Serves the edge on `listener` until `shutdown` is cancelled, then stops
+/// accepting, finishes in-flight requests (up to 30 s) and closes the broker
+/// connection. Tests call this with a listener on port 0.
+pub async fn run(
+    config: IngestConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let publisher = Publisher::start(config.broker.clone());
+    let state = Arc::new(AppState {
+        publisher: publisher.clone(),
+        max_body_bytes: config.max_body_bytes,
+        body_read_timeout: config.body_read_timeout,
+    });
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        // A client that trickles its headers is cut off (slowloris).
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    tracing::info!(addr = %listener.local_addr().context("listener address")?, "edge listening");
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let state = state.clone();
+        let service = service_fn(move |request| routes::handle(state.clone(), peer, request));
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!("draining in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all requests finished"),
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing remaining connections"),
+    }
+    publisher.close().await;
+    Ok(())
+}

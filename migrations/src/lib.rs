@@ -1,0 +1,16 @@
+//! Database schema, as sea-orm migrations. One set of migrations serves
+//! PostgreSQL and SQLite; the worker applies pending ones at start-up.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_calls;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_calls::Migration)]
+    }
+}

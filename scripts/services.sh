@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Starts the services the system and its tests need, on loopback, with data
+# directories under .local/ (never the distribution's own):
+#   scripts/services.sh rabbitmq     RabbitMQ on 127.0.0.1:5672
+#   scripts/services.sh postgres     PostgreSQL on 127.0.0.1:5432
+#   scripts/services.sh stop         stop both (only the ones this script started)
+# Installs Debian's packages when they are missing (needs root and apt-get).
+# Idempotent: a service that already answers on its port is left alone.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+local_dir="$root/.local"
+mkdir -p "$local_dir"
+
+# Everything RabbitMQ needs to find its own node again (server and rabbitmqctl).
+rabbitmq_env() {
+  export HOME="$local_dir/rabbitmq/home"
+  export RABBITMQ_NODENAME=leadpipe@localhost
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT="${RABBITMQ_NODE_PORT:-5672}"
+  export RABBITMQ_DIST_PORT="${RABBITMQ_DIST_PORT:-25672}"
+  export ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_MNESIA_BASE="$local_dir/rabbitmq/mnesia"
+  export RABBITMQ_LOG_BASE="$local_dir/rabbitmq/log"
+  export RABBITMQ_CONFIG_FILE="$local_dir/rabbitmq/rabbitmq.conf"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$local_dir/rabbitmq/enabled_plugins"
+  export RABBITMQ_PID_FILE="$local_dir/rabbitmq/rabbitmq.pid"
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+need_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "installing ${missing[*]} from Debian's packages" >&2
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    # policy-rc.d keeps the packages' own services from starting: we run our own.
+    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+start_rabbitmq() {
+  rabbitmq_env
+  if port_open "$RABBITMQ_NODE_PORT"; then
+    echo "rabbitmq: already listening on 127.0.0.1:$RABBITMQ_NODE_PORT"
+    return
+  fi
+  need_packages rabbitmq-server
+  mkdir -p "$HOME" "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
+  cat > "$RABBITMQ_CONFIG_FILE" <<CONF
+listeners.tcp.default = 127.0.0.1:$RABBITMQ_NODE_PORT
+loopback_users = none
+# A lower watermark than the default keeps a busy test machine from blocking publishers.
+disk_free_limit.absolute = 200MB
+CONF
+  echo "[]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  /usr/lib/rabbitmq/bin/rabbitmq-server -detached
+  /usr/lib/rabbitmq/bin/rabbitmqctl wait --timeout 120 "$RABBITMQ_PID_FILE" >/dev/null
+  echo "rabbitmq: started on 127.0.0.1:$RABBITMQ_NODE_PORT (data in $local_dir/rabbitmq)"
+}
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+start_postgres() {
+  local port="${PGPORT:-5432}"
+  if port_open "$port"; then
+    echo "postgres: already listening on 127.0.0.1:$port"
+    return
+  fi
+  need_packages postgresql
+  local bin data run as=()
+  bin=$(pg_bin)
+  data="$local_dir/postgres/data"
+  run="$local_dir/postgres/run"
+  mkdir -p "$local_dir/postgres" "$run"
+  # PostgreSQL refuses to run as root: hand its directories to the postgres user.
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres:postgres "$local_dir/postgres"
+    as=(runuser -u postgres --)
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    "${as[@]}" "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  "${as[@]}" "$bin/pg_ctl" -D "$data" -l "$local_dir/postgres/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$run -c max_connections=300 -c fsync=on" start >/dev/null
+  echo "postgres: started on 127.0.0.1:$port (data in $data, user postgres, trust auth on loopback)"
+}
+
+stop_all() {
+  rabbitmq_env
+  if [ -f "$RABBITMQ_PID_FILE" ]; then
+    /usr/lib/rabbitmq/bin/rabbitmqctl stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || true
+  fi
+  local data="$local_dir/postgres/data" as=()
+  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  if [ -f "$data/postmaster.pid" ]; then
+    "${as[@]}" "$(pg_bin)/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true
+  fi
+}
+
+case "${1:-}" in
+  rabbitmq) start_rabbitmq ;;
+  postgres) start_postgres ;;
+  all) start_rabbitmq; start_postgres ;;
+  stop) stop_all ;;
+  # Runs rabbitmqctl against the node this script started (tests use it to stop and start the broker).
+  rabbitmqctl) shift; rabbitmq_env; exec /usr/lib/rabbitmq/bin/rabbitmqctl "$@" ;;
+  *) echo "usage: $0 rabbitmq|postgres|all|stop|rabbitmqctl ARGS" >&2; exit 2 ;;
+esac

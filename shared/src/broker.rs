@@ -1,0 +1,818 @@
+//! The one adapter between this system and RabbitMQ. Nothing outside this
+//! module imports `lapin`; the guarantees we rely on (persistent messages,
+//! publisher confirms, `mandatory`, manual acks, dead-lettering with a reason)
+//! are all set here, each with the reason it is set.
+
+use crate::config::BrokerConfig;
+use crate::envelope::Envelope;
+use crate::source::Source;
+use crate::topology::{Arg, Topology};
+use anyhow::{Context as _, anyhow};
+use backon::BackoffBuilder;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::{Stream, StreamExt};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Header carrying the source name (also the routing key).
+pub const HEADER_SOURCE: &str = "x-source";
+/// Header carrying the edge's receive time, RFC 3339 with milliseconds.
+pub const HEADER_RECEIVED_AT: &str = "x-received-at";
+/// Header table carrying the audit request headers.
+pub const HEADER_REQUEST: &str = "x-request-headers";
+/// Header counting delayed retries already spent.
+pub const HEADER_RETRY_ATTEMPT: &str = "x-retry-attempt";
+/// Header with the last reason a worker gave for retrying or dead-lettering.
+pub const HEADER_REASON: &str = "x-failure-reason";
+/// Header with the time the worker dead-lettered the message.
+pub const HEADER_DEAD_LETTERED_AT: &str = "x-dead-lettered-at";
+
+/// AMQP delivery mode 2: the broker writes the message to disk.
+const PERSISTENT: u8 = 2;
+/// How long connecting may take before we call the broker unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a publish was not confirmed. Every variant means the message may not
+/// be safe, so the edge must not answer 201.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No broker connection right now (starting, or reconnecting).
+    #[error("broker unavailable")]
+    Unavailable,
+    /// The broker refused the message (a queue is full, or it failed to store it).
+    #[error("broker refused the message (nack)")]
+    Nacked,
+    /// No queue is bound for the routing key; `mandatory` returned it.
+    #[error("message was unroutable and returned by the broker")]
+    Unroutable,
+    /// No confirm arrived within the configured timeout.
+    #[error("no publisher confirm within {0:?}")]
+    Timeout(Duration),
+    /// The channel or connection failed during the publish.
+    #[error("publish failed: {0}")]
+    Channel(String),
+}
+
+async fn connect(config: &BrokerConfig, name: &str) -> anyhow::Result<Connection> {
+    // A named connection shows up as such in the management UI and logs.
+    let properties = ConnectionProperties::default().with_connection_name(name.to_owned().into());
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(config.url.expose(), properties),
+    )
+    .await
+    .map_err(|_| anyhow!("timed out after {CONNECT_TIMEOUT:?}"))?
+    .context("cannot connect to the broker")
+}
+
+fn field_table(arguments: &[(&'static str, Arg)]) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (key, value) in arguments {
+        let value = match value {
+            Arg::Str(s) => AMQPValue::LongString(s.as_str().into()),
+            Arg::Int(i) => AMQPValue::LongLongInt(*i),
+        };
+        table.insert((*key).into(), value);
+    }
+    table
+}
+
+/// Declares every exchange, queue and binding of the topology. Idempotent;
+/// fails if an existing object was declared with other arguments.
+async fn declare(channel: &Channel, topology: &Topology) -> anyhow::Result<()> {
+    for exchange in topology.exchanges() {
+        channel
+            .exchange_declare(
+                exchange.as_str().into(),
+                ExchangeKind::Direct,
+                // Durable: bindings survive a broker restart.
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("declaring exchange {exchange}"))?;
+    }
+    for queue in topology.queues() {
+        channel
+            .queue_declare(
+                queue.name.as_str().into(),
+                // Durable: the queue (and its persistent messages) survive a restart.
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                field_table(&queue.arguments),
+            )
+            .await
+            .with_context(|| format!("declaring queue {}", queue.name))?;
+        if let Some((exchange, key)) = &queue.binding {
+            channel
+                .queue_bind(
+                    queue.name.as_str().into(),
+                    exchange.as_str().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .with_context(|| format!("binding {} to {exchange}", queue.name))?;
+        }
+    }
+    Ok(())
+}
+
+fn long_string(value: &AMQPValue) -> Option<String> {
+    match value {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+fn integer(value: &AMQPValue) -> Option<i64> {
+    match value {
+        AMQPValue::LongLongInt(i) => Some(*i),
+        AMQPValue::LongInt(i) => Some(i64::from(*i)),
+        AMQPValue::LongUInt(i) => Some(i64::from(*i)),
+        AMQPValue::ShortInt(i) => Some(i64::from(*i)),
+        AMQPValue::ShortUInt(i) => Some(i64::from(*i)),
+        AMQPValue::ShortShortInt(i) => Some(i64::from(*i)),
+        AMQPValue::ShortShortUInt(i) => Some(i64::from(*i)),
+        _ => None,
+    }
+}
+
+/// The AMQP properties that carry an envelope.
+fn envelope_properties(envelope: &Envelope) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        HEADER_SOURCE.into(),
+        AMQPValue::LongString(envelope.source.name().into()),
+    );
+    headers.insert(
+        HEADER_RECEIVED_AT.into(),
+        AMQPValue::LongString(
+            envelope
+                .received_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
+                .into(),
+        ),
+    );
+    let mut request = FieldTable::default();
+    for (name, value) in &envelope.request_headers {
+        if let Ok(name) = ShortString::try_new(name.as_str()) {
+            request.insert(name, AMQPValue::LongString(value.as_str().into()));
+        }
+    }
+    headers.insert(HEADER_REQUEST.into(), AMQPValue::FieldTable(request));
+    if envelope.retry_attempt > 0 {
+        headers.insert(
+            HEADER_RETRY_ATTEMPT.into(),
+            AMQPValue::LongLongInt(i64::from(envelope.retry_attempt)),
+        );
+    }
+    BasicProperties::default()
+        // Persistent: written to disk, survives a broker restart.
+        .with_delivery_mode(PERSISTENT)
+        // The ingest id: lets consumers and operators name the message.
+        .with_message_id(envelope.ingest_id.to_string().into())
+        .with_timestamp(envelope.received_at.timestamp().max(0) as u64)
+        .with_content_type("application/json".into())
+        .with_type(envelope.source.name().into())
+        .with_headers(headers)
+}
+
+/// Reads the envelope back from a delivery's properties.
+fn envelope_from_properties(properties: &BasicProperties) -> anyhow::Result<Envelope> {
+    let ingest_id = properties
+        .message_id()
+        .as_ref()
+        .context("message has no message_id (ingest id)")?;
+    let ingest_id = Uuid::parse_str(ingest_id.as_str())
+        .with_context(|| format!("message_id {ingest_id:?} is not a UUID"))?;
+    let headers = properties
+        .headers()
+        .as_ref()
+        .context("message has no headers")?;
+    let headers = headers.inner();
+    let source = headers
+        .get(HEADER_SOURCE)
+        .and_then(long_string)
+        .context("message has no x-source header")?;
+    let source: Source = source.parse()?;
+    let received_at = headers
+        .get(HEADER_RECEIVED_AT)
+        .and_then(long_string)
+        .context("message has no x-received-at header")?;
+    let received_at = DateTime::parse_from_rfc3339(&received_at)
+        .with_context(|| format!("x-received-at {received_at:?} is not RFC 3339"))?
+        .with_timezone(&Utc);
+    let request_headers = match headers.get(HEADER_REQUEST) {
+        Some(AMQPValue::FieldTable(table)) => table
+            .inner()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), long_string(v)?)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let retry_attempt = headers
+        .get(HEADER_RETRY_ATTEMPT)
+        .and_then(integer)
+        .unwrap_or(0)
+        .clamp(0, i64::from(u32::MAX)) as u32;
+    Ok(Envelope {
+        ingest_id,
+        source,
+        received_at,
+        request_headers,
+        retry_attempt,
+    })
+}
+
+/// Publishes on a confirm-mode channel and waits for the broker's verdict.
+/// Only `Ok` means the broker has taken responsibility for the message.
+async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+    timeout: Duration,
+) -> Result<(), PublishError> {
+    let publish = async {
+        let confirm = channel
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                // mandatory: an unroutable message comes back (basic.return)
+                // instead of vanishing while the broker still acks it.
+                BasicPublishOptions {
+                    mandatory: true,
+                    immediate: false,
+                },
+                body,
+                properties,
+            )
+            .await?;
+        confirm.await
+    };
+    match tokio::time::timeout(timeout, publish).await {
+        Err(_) => Err(PublishError::Timeout(timeout)),
+        Ok(Err(error)) => Err(PublishError::Channel(error.to_string())),
+        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+        Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable),
+        Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+        Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::Channel(
+            "channel is not in confirm mode".into(),
+        )),
+    }
+}
+
+/// An open connection with its confirm-mode publishing channels.
+struct Link {
+    connection: Connection,
+    channels: Vec<Channel>,
+}
+
+impl Link {
+    fn healthy(&self) -> bool {
+        self.connection.status().connected() && self.channels.iter().all(|c| c.status().connected())
+    }
+}
+
+/// The edge's publisher: keeps a connection to the broker (reconnecting by
+/// itself with backoff), and publishes persistent, mandatory messages with
+/// confirms. Cheap to clone; many publishes are in flight at once, spread
+/// over several channels, none waiting behind another's confirm.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<PublisherInner>,
+}
+
+struct PublisherInner {
+    config: BrokerConfig,
+    topology: Topology,
+    link: RwLock<Option<Arc<Link>>>,
+    next_channel: AtomicUsize,
+    stop: CancellationToken,
+}
+
+impl Publisher {
+    /// Starts the publisher and its reconnecting supervisor. Returns at once;
+    /// until the first connection is up, publishes fail with
+    /// [`PublishError::Unavailable`] (see [`Publisher::wait_connected`]).
+    pub fn start(config: BrokerConfig) -> Self {
+        let topology = Topology::new(config.prefix.clone(), config.queue_max_length);
+        let inner = Arc::new(PublisherInner {
+            config,
+            topology,
+            link: RwLock::new(None),
+            next_channel: AtomicUsize::new(0),
+            stop: CancellationToken::new(),
+        });
+        tokio::spawn(supervise(inner.clone()));
+        Self { inner }
+    }
+
+    /// True while a healthy connection is available for publishing.
+    pub fn is_connected(&self) -> bool {
+        self.current().is_some()
+    }
+
+    /// Waits up to `timeout` for the first connection; true if connected.
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.is_connected() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.is_connected()
+    }
+
+    fn current(&self) -> Option<Arc<Link>> {
+        let guard = self.inner.link.read().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().filter(|link| link.healthy()).cloned()
+    }
+
+    /// Publishes `body` unchanged to the source's work queue and waits for
+    /// the broker's confirm (bounded by `PUBLISH_CONFIRM_TIMEOUT_MS`).
+    pub async fn publish(&self, envelope: &Envelope, body: &[u8]) -> Result<(), PublishError> {
+        let link = self.current().ok_or(PublishError::Unavailable)?;
+        let index = self.inner.next_channel.fetch_add(1, Ordering::Relaxed) % link.channels.len();
+        publish_confirmed(
+            &link.channels[index],
+            &self.inner.topology.ingest_exchange(),
+            envelope.source.name(),
+            body,
+            envelope_properties(envelope),
+            self.inner.config.confirm_timeout,
+        )
+        .await
+    }
+
+    /// Stops reconnecting and closes the connection. Call after in-flight
+    /// publishes have finished.
+    pub async fn close(&self) {
+        self.inner.stop.cancel();
+        let link = self
+            .inner
+            .link
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(link) = link {
+            let _ = link.connection.close(200, "shutdown".into()).await;
+        }
+    }
+}
+
+/// Keeps `inner.link` pointing at a healthy connection, reconnecting with
+/// exponential backoff (50 ms up to 5 s) whenever it is lost.
+async fn supervise(inner: Arc<PublisherInner>) {
+    let backoff = || {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times()
+            .build()
+    };
+    let mut delays = backoff();
+    while !inner.stop.is_cancelled() {
+        match open_link(&inner.config, &inner.topology).await {
+            Ok(link) => {
+                tracing::info!(channels = link.channels.len(), "connected to the broker");
+                let link = Arc::new(link);
+                *inner.link.write().unwrap_or_else(|e| e.into_inner()) = Some(link.clone());
+                delays = backoff();
+                while link.healthy() {
+                    tokio::select! {
+                        _ = inner.stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+                tracing::warn!("broker connection lost; answering 503 until it is back");
+                inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "broker unreachable"),
+        }
+        let delay = delays.next().unwrap_or(Duration::from_secs(5));
+        tokio::select! {
+            _ = inner.stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn open_link(config: &BrokerConfig, topology: &Topology) -> anyhow::Result<Link> {
+    let connection = connect(config, "leadpipe-ingest").await?;
+    let setup = connection.create_channel().await?;
+    declare(&setup, topology).await?;
+    let _ = setup.close(200, "declared".into()).await;
+    let mut channels = Vec::with_capacity(config.publish_channels);
+    for _ in 0..config.publish_channels {
+        let channel = connection.create_channel().await?;
+        // Confirm mode: the broker acks each message once it has stored it
+        // (for quorum queues: on a majority of nodes, fsynced).
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        channels.push(channel);
+    }
+    Ok(Link {
+        connection,
+        channels,
+    })
+}
+
+/// A worker's session with the broker: one connection, one consuming channel
+/// per source (each with its own prefetch), and a confirm-mode channel for
+/// moving messages to retry and dead-letter queues.
+pub struct ConsumerSession {
+    connection: Connection,
+    publish: Channel,
+    consumers: Vec<(Channel, ShortString)>,
+    topology: Arc<Topology>,
+    confirm_timeout: Duration,
+}
+
+/// The stream of deliveries from every consumed queue.
+pub type Deliveries = Pin<Box<dyn Stream<Item = anyhow::Result<Delivery>> + Send>>;
+
+impl ConsumerSession {
+    /// Connects and declares the topology.
+    pub async fn open(config: &BrokerConfig) -> anyhow::Result<Self> {
+        let connection = connect(config, "leadpipe-worker").await?;
+        let topology = Arc::new(Topology::new(
+            config.prefix.clone(),
+            config.queue_max_length,
+        ));
+        let publish = connection.create_channel().await?;
+        declare(&publish, &topology).await?;
+        publish
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Self {
+            connection,
+            publish,
+            consumers: Vec::new(),
+            topology,
+            confirm_timeout: config.confirm_timeout,
+        })
+    }
+
+    /// True while the connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.connection.status().connected()
+    }
+
+    /// Starts consuming the work queues of `sources`, at most `prefetch`
+    /// unacknowledged deliveries per queue. Returns one merged stream.
+    pub async fn consume(
+        &mut self,
+        sources: &[Source],
+        prefetch: u16,
+    ) -> anyhow::Result<Deliveries> {
+        let mut streams = Vec::new();
+        for &source in sources {
+            let channel = self.connection.create_channel().await?;
+            // Prefetch bounds the unacked messages (and so the memory and the
+            // concurrent work) of this consumer; the broker sends no more
+            // until some are acked.
+            channel
+                .basic_qos(prefetch, BasicQosOptions::default())
+                .await?;
+            let queue = self.topology.work_queue(source);
+            let tag: ShortString = format!("leadpipe-worker-{}", Uuid::now_v7()).into();
+            let consumer = channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    tag.clone(),
+                    // no_ack false: a message stays ours to lose only until we
+                    // ack it after its effects are committed.
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .with_context(|| format!("consuming {queue}"))?;
+            self.consumers.push((channel, tag));
+            let publish = self.publish.clone();
+            let topology = self.topology.clone();
+            let confirm_timeout = self.confirm_timeout;
+            streams.push(consumer.map(move |item| {
+                let delivery = item.context("consumer stream failed")?;
+                Ok(Delivery {
+                    envelope: envelope_from_properties(&delivery.properties),
+                    delivery_count: delivery
+                        .properties
+                        .headers()
+                        .as_ref()
+                        .and_then(|h| h.inner().get("x-delivery-count").and_then(integer))
+                        .unwrap_or(0),
+                    redelivered: delivery.redelivered,
+                    source,
+                    body: delivery.data,
+                    properties: delivery.properties,
+                    acker: delivery.acker,
+                    publish: publish.clone(),
+                    topology: topology.clone(),
+                    confirm_timeout,
+                })
+            }));
+        }
+        Ok(Box::pin(futures_util::stream::select_all(streams)))
+    }
+
+    /// Stops the broker from sending more deliveries; those already received
+    /// can still be acked until [`ConsumerSession::close`].
+    pub async fn cancel_consumers(&self) {
+        for (channel, tag) in &self.consumers {
+            if let Err(error) = channel
+                .basic_cancel(tag.clone(), BasicCancelOptions::default())
+                .await
+            {
+                tracing::debug!(%error, "cancelling consumer");
+            }
+        }
+    }
+
+    /// Closes the connection; unacked deliveries return to their queues.
+    pub async fn close(&self) {
+        let _ = self.connection.close(200, "shutdown".into()).await;
+    }
+}
+
+/// One message handed to a worker. It must end in exactly one of
+/// [`Delivery::ack`], [`Delivery::requeue`], [`Delivery::retry_later`] or
+/// [`Delivery::dead_letter`]; if the process dies first, the broker
+/// redelivers it.
+pub struct Delivery {
+    /// The envelope, or why it could not be read (such a message is poison).
+    pub envelope: anyhow::Result<Envelope>,
+    /// The raw webhook body, exactly as the partner sent it.
+    pub body: Vec<u8>,
+    /// The queue's source.
+    pub source: Source,
+    /// True if the broker delivered this message before (to us or another worker).
+    pub redelivered: bool,
+    /// Earlier failed deliveries counted by the quorum queue.
+    pub delivery_count: i64,
+    properties: BasicProperties,
+    acker: lapin::Acker,
+    publish: Channel,
+    topology: Arc<Topology>,
+    confirm_timeout: Duration,
+}
+
+impl Delivery {
+    /// Done: the effects are committed, the broker may forget the message.
+    pub async fn ack(self) -> anyhow::Result<()> {
+        self.acker
+            .ack(BasicAckOptions::default())
+            .await
+            .context("ack failed")?;
+        Ok(())
+    }
+
+    /// Gives the message back to its queue at once (for example on shutdown
+    /// while the database is down); counts toward the delivery limit.
+    pub async fn requeue(self) -> anyhow::Result<()> {
+        self.acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            })
+            .await
+            .context("nack failed")?;
+        Ok(())
+    }
+
+    /// Moves the message to the retry queue for its next attempt, then acks
+    /// it here. The copy is confirmed before the ack, so a crash in between
+    /// leaves two copies (harmless: processing is idempotent), never none.
+    pub async fn retry_later(self, reason: &str) -> anyhow::Result<()> {
+        let attempt = self.envelope.as_ref().map(|e| e.retry_attempt).unwrap_or(0);
+        let queue = self.topology.retry_queue(self.source, attempt);
+        let properties = with_headers(&self.properties, |headers| {
+            headers.insert(
+                HEADER_RETRY_ATTEMPT.into(),
+                AMQPValue::LongLongInt(i64::from(attempt) + 1),
+            );
+            headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
+        });
+        // The default exchange routes by queue name straight to the retry queue.
+        publish_confirmed(
+            &self.publish,
+            "",
+            &queue,
+            &self.body,
+            properties,
+            self.confirm_timeout,
+        )
+        .await
+        .with_context(|| format!("moving message to {queue}"))?;
+        self.ack().await
+    }
+
+    /// Moves the message to its source's dead-letter queue with `reason` in
+    /// a header an operator can read, then acks it here (confirmed first, as
+    /// in [`Delivery::retry_later`]).
+    pub async fn dead_letter(self, reason: &str) -> anyhow::Result<()> {
+        let properties = with_headers(&self.properties, |headers| {
+            headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
+            headers.insert(
+                HEADER_DEAD_LETTERED_AT.into(),
+                AMQPValue::LongString(
+                    Utc::now()
+                        .to_rfc3339_opts(SecondsFormat::Millis, true)
+                        .into(),
+                ),
+            );
+        });
+        publish_confirmed(
+            &self.publish,
+            &self.topology.dead_letter_exchange(),
+            self.source.name(),
+            &self.body,
+            properties,
+            self.confirm_timeout,
+        )
+        .await
+        .context("moving message to the dead-letter queue")?;
+        self.ack().await
+    }
+}
+
+fn with_headers(
+    properties: &BasicProperties,
+    edit: impl FnOnce(&mut FieldTable),
+) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    // The broker's own redelivery counter belongs to the old queue.
+    let kept: std::collections::BTreeMap<ShortString, AMQPValue> = headers
+        .inner()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "x-delivery-count")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    headers = FieldTable::from(kept);
+    edit(&mut headers);
+    properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(PERSISTENT)
+}
+
+/// A message read back from a queue, for tests and operator tools.
+#[derive(Debug)]
+pub struct PeekedMessage {
+    /// The envelope, if readable.
+    pub envelope: Option<Envelope>,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// String-valued headers (reason, times).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Direct queue access for tests and operator tooling: counting and draining
+/// queues by name without going through a consumer.
+pub struct QueueInspector {
+    connection: Connection,
+    channel: Channel,
+    /// The topology, to name queues.
+    pub topology: Topology,
+}
+
+impl QueueInspector {
+    /// Connects and declares the topology (so queues exist to inspect).
+    pub async fn connect(config: &BrokerConfig) -> anyhow::Result<Self> {
+        let connection = connect(config, "leadpipe-inspector").await?;
+        let channel = connection.create_channel().await?;
+        let topology = Topology::new(config.prefix.clone(), config.queue_max_length);
+        declare(&channel, &topology).await?;
+        Ok(Self {
+            connection,
+            channel,
+            topology,
+        })
+    }
+
+    /// Messages ready in a queue (not counting unacked ones).
+    pub async fn ready_count(&self, queue: &str) -> anyhow::Result<u32> {
+        let q = self
+            .channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("inspecting {queue}"))?;
+        Ok(q.message_count())
+    }
+
+    /// Takes every ready message off a queue (acking each).
+    pub async fn drain(&self, queue: &str) -> anyhow::Result<Vec<PeekedMessage>> {
+        let mut out = Vec::new();
+        while let Some(message) = self
+            .channel
+            .basic_get(queue.into(), lapin::options::BasicGetOptions::default())
+            .await?
+        {
+            let delivery = message.delivery;
+            let headers = delivery
+                .properties
+                .headers()
+                .as_ref()
+                .map(|h| {
+                    h.inner()
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.as_str().to_owned(), long_string(v)?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(PeekedMessage {
+                envelope: envelope_from_properties(&delivery.properties).ok(),
+                body: delivery.data.clone(),
+                headers,
+            });
+            delivery.acker.ack(BasicAckOptions::default()).await?;
+        }
+        Ok(out)
+    }
+
+    /// Publishes a raw message with an envelope, confirmed, straight to a
+    /// source's work queue (tests use it to simulate redelivery).
+    pub async fn publish(&self, envelope: &Envelope, body: &[u8]) -> anyhow::Result<()> {
+        self.channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .ok();
+        publish_confirmed(
+            &self.channel,
+            &self.topology.ingest_exchange(),
+            envelope.source.name(),
+            body,
+            envelope_properties(envelope),
+            Duration::from_secs(10),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        let _ = self.connection.close(200, "done".into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_through_properties() {
+        let mut envelope = Envelope::new(
+            Source::TataCalls,
+            vec![("user-agent".into(), "curl/8".into())],
+        );
+        envelope.retry_attempt = 3;
+        let back = envelope_from_properties(&envelope_properties(&envelope)).unwrap();
+        // The wire keeps milliseconds.
+        assert_eq!(back.ingest_id, envelope.ingest_id);
+        assert_eq!(back.source, envelope.source);
+        assert_eq!(
+            back.received_at.timestamp_millis(),
+            envelope.received_at.timestamp_millis()
+        );
+        assert_eq!(back.request_headers, envelope.request_headers);
+        assert_eq!(back.retry_attempt, 3);
+    }
+
+    #[test]
+    fn a_message_without_an_ingest_id_is_refused() {
+        let err = envelope_from_properties(&BasicProperties::default()).unwrap_err();
+        assert!(err.to_string().contains("ingest id"), "{err}");
+    }
+}

@@ -1,0 +1,321 @@
+//! Typed configuration, read once from environment variables at start-up and
+//! validated there, so a bad value stops the process with a clear message
+//! instead of failing on the first request.
+//!
+//! Every variable, its default and its meaning is listed in README.md
+//! ("Configuration"); keep the two in step.
+
+use crate::secret::Secret;
+use crate::telemetry::LogFormat;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A variable was set to something we cannot use.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name}: {message} (got {value:?})")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What a valid value looks like.
+    pub message: String,
+    /// The offending value (never a secret: secret variables report no value).
+    pub value: String,
+}
+
+/// Looks a variable up by name.
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Where variables come from: the process environment in production, a map
+/// in tests, so validation is tested without touching global state.
+pub struct Env {
+    lookup: Lookup,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self {
+            lookup: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// A fixed set of variables (tests, tools).
+    pub fn from_map(map: HashMap<String, String>) -> Self {
+        Self {
+            lookup: Box::new(move |name| map.get(name).cloned()),
+        }
+    }
+
+    /// The value, or `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|_| ConfigError {
+                name,
+                message: format!("expected {expected}"),
+                value: raw,
+            }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
+        let ms: u64 = self.parse(name, default_ms, "a whole number of milliseconds")?;
+        if ms == 0 {
+            return Err(ConfigError {
+                name,
+                message: "must be greater than zero".into(),
+                value: ms.to_string(),
+            });
+        }
+        Ok(Duration::from_millis(ms))
+    }
+}
+
+/// Default AMQP URL: the local broker's default vhost.
+pub const DEFAULT_AMQP_URL: &str = "amqp://127.0.0.1:5672/%2f";
+/// Default database: an SQLite file under `./data/` (created on first start).
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/leadpipe.db?mode=rwc";
+
+/// How to reach the broker and name our objects on it.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `AMQP_URL`: may carry a password, hence secret.
+    pub url: Secret<String>,
+    /// `AMQP_PREFIX`: prefix of every exchange and queue name, so several
+    /// deployments (or tests) can share one vhost without meeting.
+    pub prefix: String,
+    /// `PUBLISH_CONFIRM_TIMEOUT_MS`: how long a publish may wait for the
+    /// broker's confirm before the edge gives up and answers 503.
+    pub confirm_timeout: Duration,
+    /// `PUBLISH_CHANNELS`: confirm-mode channels the edge publishes on in
+    /// parallel.
+    pub publish_channels: usize,
+    /// `QUEUE_MAX_LENGTH`: messages a work queue holds before the broker
+    /// rejects publishes (the edge then answers 503 instead of growing without
+    /// bound).
+    pub queue_max_length: u32,
+}
+
+impl BrokerConfig {
+    /// Reads and validates the broker variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let url = env
+            .get("AMQP_URL")
+            .unwrap_or_else(|| DEFAULT_AMQP_URL.into());
+        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+            return Err(ConfigError {
+                name: "AMQP_URL",
+                message: "expected amqp://user:password@host:port/vhost".into(),
+                value: "[redacted]".into(),
+            });
+        }
+        let prefix = env.get("AMQP_PREFIX").unwrap_or_else(|| "leadpipe".into());
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || prefix.len() > 100
+        {
+            return Err(ConfigError {
+                name: "AMQP_PREFIX",
+                message: "expected up to 100 letters, digits, '-', '_' or '.'".into(),
+                value: prefix,
+            });
+        }
+        let publish_channels: usize = env.parse("PUBLISH_CHANNELS", 4, "a number from 1 to 64")?;
+        if !(1..=64).contains(&publish_channels) {
+            return Err(ConfigError {
+                name: "PUBLISH_CHANNELS",
+                message: "expected a number from 1 to 64".into(),
+                value: publish_channels.to_string(),
+            });
+        }
+        Ok(Self {
+            url: Secret::new(url),
+            prefix,
+            confirm_timeout: env.millis("PUBLISH_CONFIRM_TIMEOUT_MS", 5_000)?,
+            publish_channels,
+            queue_max_length: env.parse("QUEUE_MAX_LENGTH", 1_000_000, "a whole number")?,
+        })
+    }
+}
+
+fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {
+    match env.get("LOG_FORMAT").as_deref().map(str::trim) {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError {
+            name: "LOG_FORMAT",
+            message: "expected text or json".into(),
+            value: other.into(),
+        }),
+    }
+}
+
+/// Everything the edge needs.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// `INGEST_ADDR`: the partner-facing listener.
+    pub addr: SocketAddr,
+    /// The broker.
+    pub broker: BrokerConfig,
+    /// `MAX_BODY_BYTES`: larger bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// `HEADER_READ_TIMEOUT_MS`: a client that has not sent its headers by
+    /// then is disconnected (slowloris).
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_MS`: a body not fully received by then gets 408.
+    pub body_read_timeout: Duration,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+impl IngestConfig {
+    /// Reads and validates the edge's variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let raw_addr = env
+            .get("INGEST_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let addr = raw_addr.trim().parse().map_err(|_| ConfigError {
+            name: "INGEST_ADDR",
+            message: "expected host:port, for example 0.0.0.0:8080".into(),
+            value: raw_addr.clone(),
+        })?;
+        let max_body_bytes: usize =
+            env.parse("MAX_BODY_BYTES", 1024 * 1024, "a number of bytes")?;
+        if max_body_bytes == 0 {
+            return Err(ConfigError {
+                name: "MAX_BODY_BYTES",
+                message: "must be greater than zero".into(),
+                value: "0".into(),
+            });
+        }
+        Ok(Self {
+            addr,
+            broker: BrokerConfig::from_env(env)?,
+            max_body_bytes,
+            header_read_timeout: env.millis("HEADER_READ_TIMEOUT_MS", 10_000)?,
+            body_read_timeout: env.millis("BODY_READ_TIMEOUT_MS", 30_000)?,
+            log_format: log_format(env)?,
+        })
+    }
+}
+
+/// Everything a worker needs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The broker.
+    pub broker: BrokerConfig,
+    /// `DATABASE_URL`: `postgres://…` or `sqlite://…`; may carry a password.
+    pub database_url: Secret<String>,
+    /// `WORKER_PREFETCH`: unacknowledged deliveries a worker holds per
+    /// source queue; also how many it processes at once.
+    pub prefetch: u16,
+    /// `DATABASE_MAX_CONNECTIONS`: the worker's connection-pool size.
+    pub database_max_connections: u32,
+    /// `RETRY_MAX_ATTEMPTS`: delayed retries (through the retry queues) before
+    /// a message that keeps failing is dead-lettered.
+    pub retry_max_attempts: u32,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+impl WorkerConfig {
+    /// Reads and validates the worker's variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let database_url = env
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+            || database_url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError {
+                name: "DATABASE_URL",
+                message: "expected postgres://… or sqlite://…".into(),
+                value: "[redacted]".into(),
+            });
+        }
+        let prefetch: u16 = env.parse("WORKER_PREFETCH", 32, "a number from 1 to 1000")?;
+        if !(1..=1000).contains(&prefetch) {
+            return Err(ConfigError {
+                name: "WORKER_PREFETCH",
+                message: "expected a number from 1 to 1000".into(),
+                value: prefetch.to_string(),
+            });
+        }
+        let database_max_connections: u32 =
+            env.parse("DATABASE_MAX_CONNECTIONS", 10, "a number from 1 to 500")?;
+        if !(1..=500).contains(&database_max_connections) {
+            return Err(ConfigError {
+                name: "DATABASE_MAX_CONNECTIONS",
+                message: "expected a number from 1 to 500".into(),
+                value: database_max_connections.to_string(),
+            });
+        }
+        let retry_max_attempts: u32 =
+            env.parse("RETRY_MAX_ATTEMPTS", 8, "a whole number of attempts")?;
+        Ok(Self {
+            broker: BrokerConfig::from_env(env)?,
+            database_url: Secret::new(database_url),
+            prefetch,
+            database_max_connections,
+            retry_max_attempts,
+            log_format: log_format(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let ingest = IngestConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(ingest.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(ingest.broker.url.expose(), DEFAULT_AMQP_URL);
+        assert_eq!(ingest.max_body_bytes, 1024 * 1024);
+        let worker = WorkerConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(worker.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(worker.prefetch, 32);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = IngestConfig::from_env(&env(&[("INGEST_ADDR", "localhost")])).unwrap_err();
+        assert_eq!(err.name, "INGEST_ADDR");
+        let err = WorkerConfig::from_env(&env(&[("WORKER_PREFETCH", "0")])).unwrap_err();
+        assert_eq!(err.name, "WORKER_PREFETCH");
+        let err =
+            IngestConfig::from_env(&env(&[("PUBLISH_CONFIRM_TIMEOUT_MS", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("milliseconds"), "{err}");
+    }
+
+    #[test]
+    fn secret_urls_are_not_echoed_in_errors() {
+        let err =
+            WorkerConfig::from_env(&env(&[("DATABASE_URL", "mysql://u:pw@h/db")])).unwrap_err();
+        assert!(!err.to_string().contains("pw"), "{err}");
+        let config = WorkerConfig::from_env(&env(&[("AMQP_URL", "amqp://u:pw@h/v")])).unwrap();
+        assert!(!format!("{config:?}").contains("pw"));
+    }
+}

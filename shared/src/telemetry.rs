@@ -1,0 +1,43 @@
+//! Logging set-up shared by both binaries.
+
+use tracing_subscriber::EnvFilter;
+
+/// Log line format, chosen with `LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Installs the global subscriber. `RUST_LOG` filters (default `info`).
+/// Called once by each binary's `main`; libraries only emit events.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    if let Err(error) = result {
+        eprintln!("logging was already initialised: {error}");
+    }
+}
+
+/// The last four digits of a phone number, for logs: enough to correlate, not
+/// enough to identify a customer.
+pub fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("***{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn phone_masking_keeps_only_the_last_four_digits() {
+        assert_eq!(super::mask_phone("+919876543210"), "***3210");
+        assert_eq!(super::mask_phone("12"), "***12");
+    }
+}

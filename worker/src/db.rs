@@ -1,0 +1,144 @@
+//! Connecting to the database, applying migrations, and telling transient
+//! database failures (wait and try again) from permanent ones.
+
+use anyhow::Context as _;
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    TransactionTrait,
+};
+use shared::config::WorkerConfig;
+use std::time::Duration;
+
+/// Opens the pool. SQLite runs in WAL mode (readers never block the writer)
+/// with full fsync (a commit survives power loss, so acking after it is
+/// safe) and waits for locks held by other workers instead of failing.
+pub async fn connect(config: &WorkerConfig) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url.expose();
+    let is_sqlite = url.starts_with("sqlite:");
+    if let Some(dir) = sqlite_path(url)
+        .and_then(|path| std::path::Path::new(path).parent())
+        .filter(|dir| !dir.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the database directory {}", dir.display()))?;
+    }
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .max_connections(
+            if sqlite_path(url).is_some() || url.starts_with("sqlite:") {
+                // One writer at a time is all SQLite allows; more connections
+                // would only wait on each other's locks.
+                1
+            } else {
+                config.database_max_connections
+            },
+        )
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    Database::connect(options)
+        .await
+        .context("cannot connect to the database")
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Applies pending migrations. Several workers may start at once: on
+/// PostgreSQL an advisory lock held for the migration transaction lets one
+/// migrate while the others wait; on SQLite the first write takes the
+/// database's single write lock for the whole transaction.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let txn = db
+        .begin()
+        .await
+        .context("starting the migration transaction")?;
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            // An arbitrary, fixed key: "leadpipe" in ASCII.
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7018134011736764261)")
+                .await
+                .context("taking the migration lock")?;
+        }
+        DbBackend::Sqlite => {
+            txn.execute_unprepared(
+                "CREATE TABLE IF NOT EXISTS leadpipe_migration_lock (id INTEGER PRIMARY KEY)",
+            )
+            .await?;
+            txn.execute_unprepared("DELETE FROM leadpipe_migration_lock")
+                .await
+                .context("taking the migration lock")?;
+        }
+        _ => {}
+    }
+    Migrator::up(&txn, None)
+        .await
+        .context("applying migrations")?;
+    txn.commit().await.context("committing migrations")?;
+    Ok(())
+}
+
+/// True when a database error may go away by itself (connection lost,
+/// server restarting, lock contention, serialization conflict): the message
+/// is retried in place and never dead-lettered for it. Anything else is a
+/// problem with the data or the schema.
+pub fn is_transient(error: &DbErr) -> bool {
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            use sea_orm::sqlx::Error;
+            match e.as_ref() {
+                Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    // PostgreSQL SQLSTATE classes: 08 connection, 40
+                    // serialization/deadlock, 53 resources, 57 operator
+                    // intervention (shutdown), 58 system error.
+                    let pg = code.len() == 5
+                        && ["08", "40", "53", "57", "58"]
+                            .iter()
+                            .any(|c| code.starts_with(c));
+                    // SQLite result codes: 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL (and extended forms).
+                    let sqlite = code
+                        .parse::<i32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13));
+                    pg || sqlite
+                }
+                Error::Io(_)
+                | Error::PoolTimedOut
+                | Error::PoolClosed
+                | Error::Protocol(_)
+                | Error::Tls(_)
+                | Error::WorkerCrashed => true,
+                _ => false,
+            }
+        }
+        DbErr::Exec(RuntimeErr::Internal(_)) | DbErr::Query(RuntimeErr::Internal(_)) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            super::sqlite_path("sqlite://data/x.db?mode=rwc"),
+            Some("data/x.db")
+        );
+        assert_eq!(super::sqlite_path("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_path("postgres://h/db"), None);
+    }
+}

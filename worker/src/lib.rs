@@ -1,0 +1,198 @@
+//! The worker: consumes every source's queue, turns each message into rows
+//! through [`process::process`], and settles the message with the broker
+//! only after the transaction holding its effects has committed.
+
+pub mod db;
+pub mod entities;
+pub mod process;
+
+use futures_util::{FutureExt, StreamExt};
+use process::{Outcome, Transient};
+use sea_orm::DatabaseConnection;
+use shared::Source;
+use shared::broker::{ConsumerSession, Delivery};
+use shared::config::WorkerConfig;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Exponential backoff for reconnecting and for retrying a delivery while the
+/// database is unavailable: 100 ms doubling to 30 s, with jitter, forever
+/// (the caller stops on shutdown).
+fn backoff() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// Sleeps for `delay` unless shutdown comes first; true if it slept.
+async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// Runs a worker until `shutdown` is cancelled: connects to the database
+/// (waiting for it if it is down), applies migrations, then consumes,
+/// reconnecting to the broker whenever the connection drops. On shutdown it
+/// stops taking deliveries, finishes and acks those in flight, and returns.
+pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut delays = backoff();
+    let db = loop {
+        match db::connect(&config).await {
+            Ok(db) => break db,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "database unavailable; waiting"
+                );
+                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), &shutdown).await {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    db::migrate(&db).await?;
+    tracing::info!("database ready");
+
+    let mut delays = backoff();
+    while !shutdown.is_cancelled() {
+        match consume(&config, &db, &shutdown).await {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "broker session ended; reconnecting"
+                );
+                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), &shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+    db.close().await.ok();
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// One broker session: consume until shutdown (`Ok`) or until the
+/// connection is lost (`Err`), then drain the deliveries in flight.
+async fn consume(
+    config: &WorkerConfig,
+    db: &DatabaseConnection,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut session = ConsumerSession::open(&config.broker).await?;
+    let mut deliveries = session.consume(Source::ALL, config.prefetch).await?;
+    tracing::info!(prefetch = config.prefetch, "consuming");
+    let mut in_flight = JoinSet::new();
+    let result = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            next = deliveries.next() => match next {
+                Some(Ok(delivery)) => {
+                    in_flight.spawn(handle(db.clone(), delivery, config.retry_max_attempts, shutdown.clone()));
+                }
+                Some(Err(error)) => break Err(error),
+                None => break Err(anyhow::anyhow!("the broker closed the consumer")),
+            },
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Err(error) = joined {
+                    tracing::error!(%error, "delivery task failed");
+                }
+            }
+        }
+    };
+    // No new deliveries; the ones in flight finish and are acked (or, while
+    // the database is down, given back to the queue).
+    if session.is_connected() {
+        session.cancel_consumers().await;
+    }
+    while let Some(joined) = in_flight.join_next().await {
+        if let Err(error) = joined {
+            tracing::error!(%error, "delivery task failed");
+        }
+    }
+    session.close().await;
+    result
+}
+
+/// Drives one delivery to its end: processes it (retrying in place while the
+/// database is unavailable) and settles it with the broker.
+async fn handle(
+    db: DatabaseConnection,
+    delivery: Delivery,
+    retry_max_attempts: u32,
+    shutdown: CancellationToken,
+) {
+    let envelope = match &delivery.envelope {
+        Ok(envelope) => envelope.clone(),
+        Err(error) => {
+            let reason = format!("unreadable envelope: {error:#}");
+            tracing::warn!(source = %delivery.source, %reason, "dead-lettering");
+            if let Err(error) = delivery.dead_letter(&reason).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "could not dead-letter; the broker will redeliver"
+                );
+            }
+            return;
+        }
+    };
+    let (ingest_id, source) = (envelope.ingest_id, envelope.source);
+    let mut delays = backoff();
+    let outcome = loop {
+        let attempt = AssertUnwindSafe(process::process(&db, &envelope, &delivery.body))
+            .catch_unwind()
+            .await;
+        match attempt {
+            Ok(Ok(outcome)) => break outcome,
+            Ok(Err(Transient(error))) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(%ingest_id, %source, %error, ?delay, "database unavailable; will retry");
+                if !pause(delay, &shutdown).await {
+                    tracing::info!(%ingest_id, %source, "shutting down; returning message to its queue");
+                    if let Err(error) = delivery.requeue().await {
+                        tracing::warn!(%ingest_id, error = format!("{error:#}"), "requeue failed; the broker will redeliver");
+                    }
+                    return;
+                }
+            }
+            Err(_) => {
+                break Outcome::DeadLetter("the worker panicked processing this message".into());
+            }
+        }
+    };
+    let settled = match &outcome {
+        Outcome::Persisted | Outcome::Duplicate => {
+            tracing::debug!(%ingest_id, %source, ?outcome, "processed");
+            delivery.ack().await
+        }
+        Outcome::RetryLater(reason) if envelope.retry_attempt < retry_max_attempts => {
+            tracing::info!(%ingest_id, %source, %reason, attempt = envelope.retry_attempt + 1, "retrying later");
+            delivery.retry_later(reason).await
+        }
+        Outcome::RetryLater(reason) => {
+            let reason = format!(
+                "{reason} (gave up after {} retries)",
+                envelope.retry_attempt
+            );
+            tracing::warn!(%ingest_id, %source, %reason, "dead-lettering");
+            delivery.dead_letter(&reason).await
+        }
+        Outcome::DeadLetter(reason) => {
+            tracing::warn!(%ingest_id, %source, %reason, "dead-lettering");
+            delivery.dead_letter(reason).await
+        }
+    };
+    if let Err(error) = settled {
+        // Not acked: the broker redelivers it, and the ledger makes that harmless.
+        tracing::warn!(%ingest_id, %source, error = format!("{error:#}"), "could not settle message");
+    }
+}
