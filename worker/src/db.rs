@@ -26,15 +26,13 @@ pub async fn connect(config: &WorkerConfig) -> anyhow::Result<DatabaseConnection
     }
     let mut options = ConnectOptions::new(url.clone());
     options
-        .max_connections(
-            if sqlite_path(url).is_some() || url.starts_with("sqlite:") {
-                // One writer at a time is all SQLite allows; more connections
-                // would only wait on each other's locks.
-                1
-            } else {
-                config.database_max_connections
-            },
-        )
+        .max_connections(if is_sqlite {
+            // One writer at a time is all SQLite allows; more connections
+            // would only wait on each other's locks.
+            1
+        } else {
+            config.database_max_connections
+        })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
