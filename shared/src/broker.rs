@@ -781,6 +781,16 @@ impl QueueInspector {
         Ok(())
     }
 
+    /// Deletes a queue with its messages (tests use it to make a route
+    /// disappear under a running edge).
+    pub async fn delete_queue(&self, queue: &str) -> anyhow::Result<()> {
+        self.channel
+            .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
+            .await
+            .with_context(|| format!("deleting {queue}"))?;
+        Ok(())
+    }
+
     /// Closes the connection.
     pub async fn close(&self) {
         let _ = self.connection.close(200, "done".into()).await;

@@ -1,0 +1,426 @@
+//! Test support shared by the integration tests: every test gets its own
+//! broker prefix (so its own exchanges and queues) and its own database, and
+//! runs the real edge and worker against the real RabbitMQ and database.
+//!
+//! Environment: `TEST_AMQP_URL` (default `amqp://127.0.0.1:5672/%2f`),
+//! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`,
+//! a role allowed to create databases), `RABBITMQCTL` (default: the
+//! workspace's `scripts/services.sh rabbitmqctl`).
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use shared::config::{BrokerConfig, Env, IngestConfig, WorkerConfig};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The contract's minimal example (`tata-calls.md`, Option 1).
+pub const TATA_MINIMAL: &str = r#"{
+  "call_id": "UNIQUE-CALL-ID",
+  "caller_number": "+919876543210",
+  "call_start_time": "2025-11-07T16:30:00Z"
+}"#;
+
+/// The contract's complete example (`tata-calls.md`, Option 2).
+pub const TATA_COMPLETE: &str = r#"{
+  "call_id": "TATA-CALL-12345",
+  "call_sid": "SID-ABC123",
+  "caller_number": "+919876543210",
+  "caller_name": "Rohit Kumar",
+  "call_start_time": "2025-11-07T16:30:00Z",
+  "call_end_time": "2025-11-07T16:35:30Z",
+  "call_duration": 330,
+  "call_status": "completed",
+  "staff_name": "Priya Sharma",
+  "staff_id": "EMP-101",
+  "recording_url": "https://example.com/recordings/call-12345.mp3",
+  "disposition_code": "SALES_INQ",
+  "disposition_notes": "Customer interested in Harrier Dark Edition, Budget 25L",
+  "customer_name": "Rohit Kumar",
+  "customer_email": "rohit.kumar@gmail.com",
+  "customer_address": "Mumbai, Maharashtra",
+  "vehicle_model": "Harrier",
+  "vehicle_variant": "Dark Edition",
+  "is_lead": true,
+  "lead_quality": "hot"
+}"#;
+
+/// Logs from the code under test, shown for failing tests (`RUST_LOG`).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// The broker URL tests use.
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://127.0.0.1:5672/%2f".into())
+}
+
+/// A prefix no other test uses.
+pub fn unique_prefix(test: &str) -> String {
+    format!("test-{test}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Variables for a test's edge and worker: its own prefix, plus `extra`.
+pub fn test_env(prefix: &str, database_url: Option<&str>, extra: &[(&str, &str)]) -> Env {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("AMQP_URL".into(), amqp_url());
+    vars.insert("AMQP_PREFIX".into(), prefix.into());
+    vars.insert("INGEST_ADDR".into(), "127.0.0.1:0".into());
+    if let Some(url) = database_url {
+        vars.insert("DATABASE_URL".into(), url.into());
+    }
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Env::from_map(vars)
+}
+
+/// The broker configuration for a prefix.
+pub fn broker_config(prefix: &str) -> BrokerConfig {
+    BrokerConfig::from_env(&test_env(prefix, None, &[])).expect("test broker config")
+}
+
+/// The real edge, served in this process on a free port.
+pub struct Edge {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Edge {
+    /// Starts the edge and waits until it is connected to the broker.
+    pub async fn start(env: &Env) -> Self {
+        let config = IngestConfig::from_env(env).expect("test ingest config");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(ingest::run(config, listener, shutdown.clone()));
+        let edge = Self {
+            addr,
+            shutdown,
+            task,
+        };
+        eventually("edge ready", Duration::from_secs(20), || async {
+            edge.get("/readyz").await.status == 200
+        })
+        .await;
+        edge
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: &str) -> HttpResponse {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    /// GETs a path.
+    pub async fn get(&self, path: &str) -> HttpResponse {
+        http(self.addr, "GET", path, &[], b"").await
+    }
+
+    /// Shuts the edge down gracefully and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("edge task").expect("edge run");
+    }
+}
+
+/// The real worker, run in this process.
+pub struct Worker {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Worker {
+    /// Starts a worker (it connects, migrates and consumes in the background).
+    pub fn start(env: &Env) -> Self {
+        let config = WorkerConfig::from_env(env).expect("test worker config");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(worker::run(config, shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    /// Shuts the worker down gracefully and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("worker task").expect("worker run");
+    }
+}
+
+/// A database of the test's own.
+pub struct TestDb {
+    /// `DATABASE_URL` for the worker.
+    pub url: String,
+    /// A connection for assertions.
+    pub conn: DatabaseConnection,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Postgres { admin_url: String, name: String },
+    Sqlite { _dir: TempDir },
+}
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh PostgreSQL database on the test server.
+    Postgres,
+    /// A fresh SQLite file in a temporary directory.
+    Sqlite,
+}
+
+impl TestDb {
+    /// Creates an empty database (the worker migrates it).
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => {
+                let admin_url = std::env::var("TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                let name = format!("test_{}", uuid::Uuid::now_v7().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_POSTGRES_URL (is PostgreSQL running? scripts/services.sh postgres)");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+                let url = format!("{base}/{name}");
+                let conn = Database::connect(&url)
+                    .await
+                    .expect("connect to test database");
+                Self {
+                    url,
+                    conn,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+            Backend::Sqlite => {
+                let dir = TempDir::new();
+                let url = format!("sqlite://{}?mode=rwc", dir.path.join("leads.db").display());
+                let conn = Database::connect(&url).await.expect("open sqlite");
+                Self {
+                    url,
+                    conn,
+                    cleanup: Cleanup::Sqlite { _dir: dir },
+                }
+            }
+        }
+    }
+
+    /// One number from a query such as `SELECT COUNT(*) …`.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let row = self
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.conn.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect(sql)
+            .expect("a row");
+        row.try_get_by_index::<i64>(0).expect("an integer")
+    }
+
+    /// Like [`TestDb::scalar`], but 0 while the table does not exist yet.
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.conn.get_database_backend(),
+                sql,
+            ))
+            .await
+        {
+            Ok(Some(row)) => row.try_get_by_index::<i64>(0).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Removes the database (PostgreSQL) or its directory (SQLite).
+    pub async fn drop(self) {
+        self.conn.close().await.ok();
+        if let Cleanup::Postgres { admin_url, name } = self.cleanup {
+            if let Ok(admin) = Database::connect(&admin_url).await {
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                admin.close().await.ok();
+            }
+        }
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// A new, empty directory under the system's temp dir.
+    pub fn new() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("leadpipe-test-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self { path }
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// An HTTP response as a partner sees it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The body as JSON (panics with the body if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to
+/// the end. Raw on purpose: tests also send what well-behaved clients never
+/// would.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        stream.write_all(body).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        anyhow::Ok(raw)
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .expect("HTTP exchange timed out")
+        .expect("HTTP exchange failed");
+    parse_response(&raw)
+}
+
+/// Parses a raw HTTP/1.1 response (`Content-Length` bodies only).
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// Polls `check` until it holds, panicking with `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for: {what}");
+}
+
+/// Runs `rabbitmqctl` against the test broker (to stop and start it).
+pub fn rabbitmqctl(args: &[&str]) {
+    let mut command = match std::env::var("RABBITMQCTL") {
+        Ok(cmd) => {
+            let mut parts = cmd.split_whitespace();
+            let mut c = std::process::Command::new(parts.next().expect("RABBITMQCTL is empty"));
+            c.args(parts);
+            c
+        }
+        Err(_) => {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
+            let mut c = std::process::Command::new(script);
+            c.arg("rabbitmqctl");
+            c
+        }
+    };
+    let output = command.args(args).output().expect("run rabbitmqctl");
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
