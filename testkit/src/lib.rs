@@ -262,13 +262,13 @@ impl TestDb {
     /// Removes the database (PostgreSQL) or its directory (SQLite).
     pub async fn drop(self) {
         self.conn.close().await.ok();
-        if let Cleanup::Postgres { admin_url, name } = self.cleanup {
-            if let Ok(admin) = Database::connect(&admin_url).await {
-                let _ = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .await;
-                admin.close().await.ok();
-            }
+        if let Cleanup::Postgres { admin_url, name } = self.cleanup
+            && let Ok(admin) = Database::connect(&admin_url).await
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+            admin.close().await.ok();
         }
     }
 }
