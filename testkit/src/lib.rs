@@ -259,6 +259,34 @@ impl TestDb {
         }
     }
 
+    /// Takes this test's PostgreSQL database down (`true`: refuse new
+    /// connections and terminate existing ones) or brings it back (`false`).
+    /// A real outage for the worker, confined to this test's database.
+    pub async fn set_down(&self, down: bool) {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            panic!("database outages are simulated on PostgreSQL only");
+        };
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("admin connection");
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS {}",
+                !down
+            ))
+            .await
+            .expect("alter database");
+        if down {
+            admin
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .await
+                .expect("terminate backends");
+        }
+        admin.close().await.ok();
+    }
+
     /// Removes the database (PostgreSQL) or its directory (SQLite).
     pub async fn drop(self) {
         self.conn.close().await.ok();

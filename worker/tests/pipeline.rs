@@ -1,0 +1,331 @@
+//! The whole pipeline (real edge, real RabbitMQ, real worker, real database),
+//! each case on PostgreSQL and on SQLite.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use shared::broker::{HEADER_REASON, QueueInspector};
+use shared::config::{BrokerConfig, Env};
+use shared::{Envelope, Source};
+use std::time::Duration;
+use testkit::{
+    Backend, Edge, TATA_COMPLETE, TATA_MINIMAL, TestDb, Worker, eventually, test_env, unique_prefix,
+};
+use worker::entities::calls;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Generates one test per backend from an `async fn(Backend)`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(testkit::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(testkit::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    contract_examples_end_up_as_one_row_each,
+    later_events_for_a_call_update_its_one_row,
+    an_older_event_arriving_late_never_overwrites_a_newer_one,
+    a_message_redelivered_after_commit_changes_nothing,
+    a_payload_that_can_never_be_accepted_is_dead_lettered_with_its_reason,
+    workers_starting_together_migrate_once,
+);
+
+struct Rig {
+    db: TestDb,
+    env: Env,
+    inspector: QueueInspector,
+}
+
+async fn rig(test: &str, backend: Backend) -> Rig {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let env = test_env(&unique_prefix(test), Some(&db.url), &[]);
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    Rig { db, env, inspector }
+}
+
+impl Rig {
+    async fn processed(&self) -> i64 {
+        self.db
+            .count("SELECT COUNT(*) FROM processed_messages")
+            .await
+    }
+
+    async fn wait_processed(&self, n: i64) {
+        eventually(&format!("{n} messages processed"), WAIT, || async {
+            self.processed().await >= n
+        })
+        .await;
+        assert_eq!(self.processed().await, n);
+    }
+
+    async fn call(&self, call_id: &str) -> calls::Model {
+        calls::Entity::find()
+            .filter(calls::Column::CallId.eq(call_id))
+            .one(&self.db.conn)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no row for {call_id}"))
+    }
+
+    async fn queue_empty(&self, queue: &str) -> bool {
+        self.inspector.ready_count(queue).await.unwrap() == 0
+    }
+
+    async fn finish(self, workers: Vec<Worker>) {
+        for worker in workers {
+            worker.stop().await;
+        }
+        self.inspector.close().await;
+        self.db.drop().await;
+    }
+}
+
+async fn contract_examples_end_up_as_one_row_each(backend: Backend) {
+    let rig = rig("examples", backend).await;
+    let edge = Edge::start(&rig.env).await;
+    let worker = Worker::start(&rig.env);
+    assert_eq!(
+        edge.post_json("/api/webhook/", TATA_MINIMAL).await.status,
+        201
+    );
+    assert_eq!(
+        edge.post_json("/api/webhook/", TATA_COMPLETE).await.status,
+        201
+    );
+    let bare = r#"{"call_id": "BARE-1", "caller_number": "9876543210", "call_start_time": "2025-11-07T22:00:00+05:30"}"#;
+    assert_eq!(edge.post_json("/api/webhook/", bare).await.status, 201);
+    rig.wait_processed(3).await;
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM calls").await, 3);
+
+    let minimal = rig.call("UNIQUE-CALL-ID").await;
+    assert_eq!(minimal.caller_number, "+919876543210");
+    assert_eq!(
+        minimal.call_start_time.to_rfc3339(),
+        "2025-11-07T16:30:00+00:00"
+    );
+    assert_eq!(minimal.call_status, None);
+
+    let complete = rig.call("TATA-CALL-12345").await;
+    assert_eq!(complete.call_sid.as_deref(), Some("SID-ABC123"));
+    assert_eq!(
+        complete.call_end_time.unwrap().to_rfc3339(),
+        "2025-11-07T16:35:30+00:00"
+    );
+    assert_eq!(complete.call_duration, Some(330));
+    assert_eq!(complete.call_status.as_deref(), Some("completed"));
+    assert_eq!(complete.disposition_code.as_deref(), Some("SALES_INQ"));
+    assert_eq!(complete.disposition_name.as_deref(), Some("Sales Inquiry"));
+    assert_eq!(complete.disposition_category.as_deref(), Some("sales"));
+    assert_eq!(
+        complete.customer_email.as_deref(),
+        Some("rohit.kumar@gmail.com")
+    );
+    assert_eq!(complete.vehicle_variant.as_deref(), Some("Dark Edition"));
+    assert_eq!(complete.is_lead, Some(true));
+    assert_eq!(complete.lead_quality.as_deref(), Some("hot"));
+    assert_eq!(complete.event_count, 1);
+
+    // A bare 10-digit Indian number and an IST offset, normalised.
+    let bare = rig.call("BARE-1").await;
+    assert_eq!(bare.caller_number, "+919876543210");
+    assert_eq!(
+        bare.call_start_time.to_rfc3339(),
+        "2025-11-07T16:30:00+00:00"
+    );
+
+    let queue = rig.inspector.topology.work_queue(Source::TataCalls);
+    eventually("work queue drained and acked", WAIT, || {
+        rig.queue_empty(&queue)
+    })
+    .await;
+    edge.stop().await;
+    rig.finish(vec![worker]).await;
+}
+
+async fn later_events_for_a_call_update_its_one_row(backend: Backend) {
+    let rig = rig("same-call", backend).await;
+    let edge = Edge::start(&rig.env).await;
+    let worker = Worker::start(&rig.env);
+    let ringing = json!({"call_id": "CALL-7", "caller_number": "+919876543210",
+        "call_start_time": "2025-11-07T16:30:00Z", "call_status": "ringing", "staff_name": "Priya Sharma",
+        "campaign": "diwali"});
+    let completed = json!({"call_id": "CALL-7", "caller_number": "+919876543210",
+        "call_start_time": "2025-11-07T16:30:00Z", "call_status": "completed", "call_duration": 95});
+    assert_eq!(
+        edge.post_json("/api/webhook/", &ringing.to_string())
+            .await
+            .status,
+        201
+    );
+    rig.wait_processed(1).await;
+    assert_eq!(
+        edge.post_json("/api/webhook/", &completed.to_string())
+            .await
+            .status,
+        201
+    );
+    rig.wait_processed(2).await;
+
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM calls").await, 1);
+    let call = rig.call("CALL-7").await;
+    assert_eq!(call.call_status.as_deref(), Some("completed"));
+    assert_eq!(
+        call.call_duration,
+        Some(95),
+        "the later event's fields are merged in"
+    );
+    assert_eq!(
+        call.staff_name.as_deref(),
+        Some("Priya Sharma"),
+        "earlier fields are kept"
+    );
+    assert_eq!(
+        call.extra,
+        Some(json!({"campaign": "diwali"})),
+        "unknown fields are kept"
+    );
+    assert_eq!(call.event_count, 2);
+    edge.stop().await;
+    rig.finish(vec![worker]).await;
+}
+
+async fn an_older_event_arriving_late_never_overwrites_a_newer_one(backend: Backend) {
+    let rig = rig("out-of-order", backend).await;
+    let worker = Worker::start(&rig.env);
+    let older = Envelope::new(Source::TataCalls, vec![]);
+    let mut newer = Envelope::new(Source::TataCalls, vec![]);
+    newer.received_at = older.received_at + chrono::Duration::seconds(5);
+    let ringing = r#"{"call_id": "CALL-9", "caller_number": "+919876543210", "call_start_time": "2025-11-07T16:30:00Z", "call_status": "ringing", "staff_id": "EMP-1"}"#;
+    let completed = r#"{"call_id": "CALL-9", "caller_number": "+919876543210", "call_start_time": "2025-11-07T16:30:00Z", "call_status": "completed"}"#;
+    // The newer event is delivered first.
+    rig.inspector
+        .publish(&newer, completed.as_bytes())
+        .await
+        .unwrap();
+    rig.wait_processed(1).await;
+    rig.inspector
+        .publish(&older, ringing.as_bytes())
+        .await
+        .unwrap();
+    rig.wait_processed(2).await;
+    let call = rig.call("CALL-9").await;
+    assert_eq!(
+        call.call_status.as_deref(),
+        Some("completed"),
+        "the late, older event must not win"
+    );
+    assert_eq!(
+        call.staff_id.as_deref(),
+        Some("EMP-1"),
+        "but it fills what the newer one lacked"
+    );
+    assert_eq!(call.last_ingest_id, newer.ingest_id);
+    rig.finish(vec![worker]).await;
+}
+
+async fn a_message_redelivered_after_commit_changes_nothing(backend: Backend) {
+    let rig = rig("redelivery", backend).await;
+    // A worker that committed this message and died before acking it ...
+    let first = Worker::start(&rig.env);
+    let envelope = Envelope::new(Source::TataCalls, vec![]);
+    rig.inspector
+        .publish(&envelope, TATA_COMPLETE.as_bytes())
+        .await
+        .unwrap();
+    rig.wait_processed(1).await;
+    first.stop().await;
+    let before = rig.call("TATA-CALL-12345").await;
+    // ... so the broker delivers the very same message (same ingest id) again.
+    rig.inspector
+        .publish(&envelope, TATA_COMPLETE.as_bytes())
+        .await
+        .unwrap();
+    let second = Worker::start(&rig.env);
+    let queue = rig.inspector.topology.work_queue(Source::TataCalls);
+    eventually("the redelivery is consumed and acked", WAIT, || {
+        rig.queue_empty(&queue)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rig.processed().await, 1);
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM calls").await, 1);
+    let after = rig.call("TATA-CALL-12345").await;
+    assert_eq!(after.event_count, 1);
+    assert_eq!(
+        after.updated_at, before.updated_at,
+        "the row was not touched"
+    );
+    let dead = rig.inspector.topology.dead_letter_queue(Source::TataCalls);
+    assert!(rig.queue_empty(&dead).await);
+    rig.finish(vec![second]).await;
+}
+
+async fn a_payload_that_can_never_be_accepted_is_dead_lettered_with_its_reason(backend: Backend) {
+    let rig = rig("poison", backend).await;
+    let worker = Worker::start(&rig.env);
+    let envelope = Envelope::new(Source::TataCalls, vec![]);
+    // Published behind the edge's back: the edge would have refused it.
+    let poison =
+        br#"{"call_id": "P-1", "caller_number": "+919876543210", "call_start_time": "yesterday"}"#;
+    rig.inspector.publish(&envelope, poison).await.unwrap();
+    let dead = rig.inspector.topology.dead_letter_queue(Source::TataCalls);
+    eventually("dead-lettered", WAIT, || async {
+        !rig.queue_empty(&dead).await
+    })
+    .await;
+    let messages = rig.inspector.drain(&dead).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let message = &messages[0];
+    assert_eq!(message.body, poison, "the body is kept as sent, for replay");
+    assert_eq!(
+        message.envelope.as_ref().unwrap().ingest_id,
+        envelope.ingest_id
+    );
+    let reason = message
+        .headers
+        .iter()
+        .find(|(k, _)| k == HEADER_REASON)
+        .map(|(_, v)| v.clone());
+    let reason = reason.expect("a reason header");
+    assert!(
+        reason.contains("call_start_time") && reason.contains("ISO 8601"),
+        "{reason}"
+    );
+    assert_eq!(rig.processed().await, 0);
+    rig.finish(vec![worker]).await;
+}
+
+async fn workers_starting_together_migrate_once(backend: Backend) {
+    let rig = rig("migrate", backend).await;
+    let workers: Vec<Worker> = (0..3).map(|_| Worker::start(&rig.env)).collect();
+    let envelope = Envelope::new(Source::TataCalls, vec![]);
+    rig.inspector
+        .publish(&envelope, TATA_MINIMAL.as_bytes())
+        .await
+        .unwrap();
+    rig.wait_processed(1).await;
+    assert_eq!(
+        rig.db.scalar("SELECT COUNT(*) FROM seaql_migrations").await,
+        1
+    );
+    // Every worker is still running (none failed its migration): stop() checks.
+    rig.finish(workers).await;
+}
