@@ -1,0 +1,169 @@
+//! Faults the data-safety chain must survive: a worker killed with SIGKILL
+//! mid-stream, and the database going away for a while.
+
+use shared::Source;
+use shared::broker::QueueInspector;
+use shared::config::BrokerConfig;
+use std::process::Stdio;
+use std::time::Duration;
+use testkit::{Backend, Edge, TestDb, Worker, eventually, http, test_env, unique_prefix};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn call_body(i: usize) -> String {
+    format!(
+        r#"{{"call_id": "FAULT-{i}", "caller_number": "+9198765{:05}", "call_start_time": "2025-11-07T16:30:00Z", "call_status": "completed"}}"#,
+        i % 100_000
+    )
+}
+
+/// Sends `range` of numbered calls through the edge, 16 at a time; all must be 201.
+async fn send(edge: &Edge, range: std::ops::Range<usize>) {
+    let addr = edge.addr;
+    let mut tasks = tokio::task::JoinSet::new();
+    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    for i in range {
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        tasks.spawn(async move {
+            let body = call_body(i);
+            let response = http(
+                addr,
+                "POST",
+                "/api/webhook/",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+            .await;
+            drop(permit);
+            (i, response.status)
+        });
+    }
+    for (i, status) in tasks.join_all().await {
+        assert_eq!(status, 201, "call {i}");
+    }
+}
+
+/// Every call persisted exactly once, nothing left in any queue.
+async fn assert_all_persisted_once(db: &TestDb, inspector: &QueueInspector, n: i64) {
+    eventually(&format!("{n} calls persisted"), WAIT, || async {
+        db.count("SELECT COUNT(*) FROM calls").await >= n
+    })
+    .await;
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM calls").await, n);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM processed_messages").await,
+        n
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM calls WHERE event_count <> 1")
+            .await,
+        0
+    );
+    let topology = &inspector.topology;
+    for queue in [
+        topology.dead_letter_queue(Source::TataCalls),
+        topology.retry_queue(Source::TataCalls, 0),
+    ] {
+        assert_eq!(
+            inspector.ready_count(&queue).await.unwrap(),
+            0,
+            "{queue} must be empty"
+        );
+    }
+}
+
+async fn worker_killed_mid_stream_loses_and_duplicates_nothing(backend: Backend) {
+    testkit::init_logging();
+    const N: usize = 600;
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("sigkill");
+    let env = test_env(&prefix, Some(&db.url), &[]);
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    let edge = Edge::start(&env).await;
+    send(&edge, 0..N).await;
+
+    let mut doomed = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+        .env("AMQP_URL", testkit::amqp_url())
+        .env("AMQP_PREFIX", &prefix)
+        .env("DATABASE_URL", &db.url)
+        .env("WORKER_PREFETCH", "16")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually("the first worker is persisting", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM processed_messages").await >= 20
+    })
+    .await;
+    doomed.start_kill().unwrap();
+    doomed.wait().await.unwrap();
+    let at_kill = db.scalar("SELECT COUNT(*) FROM processed_messages").await;
+    assert!(
+        at_kill < N as i64,
+        "the worker must die mid-stream (it had done {at_kill})"
+    );
+
+    let replacement = Worker::start(&env);
+    assert_all_persisted_once(&db, &inspector, N as i64).await;
+    replacement.stop().await;
+    edge.stop().await;
+    inspector.close().await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_worker_killed_mid_stream_loses_and_duplicates_nothing() {
+    worker_killed_mid_stream_loses_and_duplicates_nothing(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_worker_killed_mid_stream_loses_and_duplicates_nothing() {
+    worker_killed_mid_stream_loses_and_duplicates_nothing(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_dead_letters_nothing_and_loses_nothing() {
+    testkit::init_logging();
+    let db = TestDb::create(Backend::Postgres).await;
+    let env = test_env(&unique_prefix("db-outage"), Some(&db.url), &[]);
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    send(&edge, 0..50).await;
+    eventually("the first batch persisted", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM calls").await == 50
+    })
+    .await;
+
+    db.set_down(true).await;
+    // The edge never depends on the database: still 201 while it is down.
+    send(&edge, 50..150).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let topology = &inspector.topology;
+    let dead = topology.dead_letter_queue(Source::TataCalls);
+    assert_eq!(
+        inspector.ready_count(&dead).await.unwrap(),
+        0,
+        "nothing dead-lettered during the outage"
+    );
+    for attempt in 0..3 {
+        let retry = topology.retry_queue(Source::TataCalls, attempt);
+        assert_eq!(
+            inspector.ready_count(&retry).await.unwrap(),
+            0,
+            "an outage spends no retry attempts"
+        );
+    }
+
+    db.set_down(false).await;
+    assert_all_persisted_once(&db, &inspector, 150).await;
+    worker.stop().await;
+    edge.stop().await;
+    inspector.close().await;
+    db.drop().await;
+}
