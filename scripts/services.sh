@@ -39,9 +39,17 @@ need_packages() {
     echo "installing ${missing[*]} from Debian's packages" >&2
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
+    # Keep the packages from starting their own system-wide services (on all
+    # interfaces, with the distribution's data directories): we start our own.
+    local policy=/usr/sbin/policy-rc.d made_policy=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+      $sudo chmod +x "$policy"
+      made_policy=1
+    fi
     $sudo apt-get update -qq
-    # policy-rc.d keeps the packages' own services from starting: we run our own.
-    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$made_policy" ] || $sudo rm -f "$policy"
   fi
 }
 
