@@ -50,9 +50,15 @@ pub async fn run(
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     tracing::info!(addr = %listener.local_addr().context("listener address")?, "edge listening");
 
     loop {
+        // At the connection limit, stop accepting until one closes.
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = connection_slots.clone().acquire_owned() => slot.context("connection limiter closed")?,
+        };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -72,6 +78,7 @@ pub async fn run(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(slot);
         });
     }
 

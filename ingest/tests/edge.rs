@@ -264,3 +264,28 @@ async fn health_endpoints_answer() {
     assert_eq!(ready.json()["broker"], "connected");
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (edge, _inspector, _queue) = setup("conn-limit", &[("MAX_CONNECTIONS", "1")]).await;
+    // Edge::start's readiness probe has closed its connection; take the one slot.
+    let holder = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut waiting = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    let early =
+        tokio::time::timeout(Duration::from_millis(700), waiting.read_to_end(&mut raw)).await;
+    assert!(early.is_err(), "answered while the only slot was taken");
+    drop(holder);
+    tokio::time::timeout(Duration::from_secs(5), waiting.read_to_end(&mut raw))
+        .await
+        .expect("served once the slot was free")
+        .unwrap();
+    assert_eq!(testkit::parse_response(&raw).status, 200);
+    edge.stop().await;
+}

@@ -68,6 +68,28 @@ impl Env {
         }
     }
 
+    fn ranged<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
+        let expected = format!("a number from {} to {}", range.start(), range.end());
+        let value = self.parse(name, default, &expected)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                name,
+                message: format!("expected {expected}"),
+                value: value.to_string(),
+            })
+        }
+    }
+
     fn millis(&self, name: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
         let ms: u64 = self.parse(name, default_ms, "a whole number of milliseconds")?;
         if ms == 0 {
@@ -131,14 +153,7 @@ impl BrokerConfig {
                 value: prefix,
             });
         }
-        let publish_channels: usize = env.parse("PUBLISH_CHANNELS", 4, "a number from 1 to 64")?;
-        if !(1..=64).contains(&publish_channels) {
-            return Err(ConfigError {
-                name: "PUBLISH_CHANNELS",
-                message: "expected a number from 1 to 64".into(),
-                value: publish_channels.to_string(),
-            });
-        }
+        let publish_channels: usize = env.ranged("PUBLISH_CHANNELS", 4, 1..=64)?;
         Ok(Self {
             url: Secret::new(url),
             prefix,
@@ -175,6 +190,10 @@ pub struct IngestConfig {
     pub header_read_timeout: Duration,
     /// `BODY_READ_TIMEOUT_MS`: a body not fully received by then gets 408.
     pub body_read_timeout: Duration,
+    /// `MAX_CONNECTIONS`: open client connections; beyond it new ones wait in
+    /// the kernel's accept queue. Together with `MAX_BODY_BYTES` it bounds the
+    /// memory bodies can take.
+    pub max_connections: usize,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
 }
@@ -191,20 +210,15 @@ impl IngestConfig {
             value: raw_addr.clone(),
         })?;
         let max_body_bytes: usize =
-            env.parse("MAX_BODY_BYTES", 1024 * 1024, "a number of bytes")?;
-        if max_body_bytes == 0 {
-            return Err(ConfigError {
-                name: "MAX_BODY_BYTES",
-                message: "must be greater than zero".into(),
-                value: "0".into(),
-            });
-        }
+            env.ranged("MAX_BODY_BYTES", 1024 * 1024, 1..=64 * 1024 * 1024)?;
+        let max_connections: usize = env.ranged("MAX_CONNECTIONS", 1024, 1..=100_000)?;
         Ok(Self {
             addr,
             broker: BrokerConfig::from_env(env)?,
             max_body_bytes,
             header_read_timeout: env.millis("HEADER_READ_TIMEOUT_MS", 10_000)?,
             body_read_timeout: env.millis("BODY_READ_TIMEOUT_MS", 30_000)?,
+            max_connections,
             log_format: log_format(env)?,
         })
     }
@@ -245,23 +259,8 @@ impl WorkerConfig {
                 value: "[redacted]".into(),
             });
         }
-        let prefetch: u16 = env.parse("WORKER_PREFETCH", 32, "a number from 1 to 1000")?;
-        if !(1..=1000).contains(&prefetch) {
-            return Err(ConfigError {
-                name: "WORKER_PREFETCH",
-                message: "expected a number from 1 to 1000".into(),
-                value: prefetch.to_string(),
-            });
-        }
-        let database_max_connections: u32 =
-            env.parse("DATABASE_MAX_CONNECTIONS", 10, "a number from 1 to 500")?;
-        if !(1..=500).contains(&database_max_connections) {
-            return Err(ConfigError {
-                name: "DATABASE_MAX_CONNECTIONS",
-                message: "expected a number from 1 to 500".into(),
-                value: database_max_connections.to_string(),
-            });
-        }
+        let prefetch: u16 = env.ranged("WORKER_PREFETCH", 32, 1..=1000)?;
+        let database_max_connections: u32 = env.ranged("DATABASE_MAX_CONNECTIONS", 10, 1..=500)?;
         let retry_max_attempts: u32 =
             env.parse("RETRY_MAX_ATTEMPTS", 8, "a whole number of attempts")?;
         Ok(Self {

@@ -91,13 +91,16 @@ async fn consume(
     let mut session = ConsumerSession::open(&config.broker).await?;
     let mut deliveries = session.consume(Source::ALL, config.prefetch).await?;
     tracing::info!(prefetch = config.prefetch, "consuming");
+    // Cancelled when this session ends, so deliveries waiting out a database
+    // outage stop waiting: their channel is gone and they cannot be acked.
+    let session_over = shutdown.child_token();
     let mut in_flight = JoinSet::new();
     let result = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             next = deliveries.next() => match next {
                 Some(Ok(delivery)) => {
-                    in_flight.spawn(handle(db.clone(), delivery, config.retry_max_attempts, shutdown.clone()));
+                    in_flight.spawn(handle(db.clone(), delivery, config.retry_max_attempts, session_over.clone()));
                 }
                 Some(Err(error)) => break Err(error),
                 None => break Err(anyhow::anyhow!("the broker closed the consumer")),
@@ -113,6 +116,8 @@ async fn consume(
     // the database is down, given back to the queue).
     if session.is_connected() {
         session.cancel_consumers().await;
+    } else {
+        session_over.cancel();
     }
     while let Some(joined) = in_flight.join_next().await {
         if let Err(error) = joined {
@@ -124,12 +129,12 @@ async fn consume(
 }
 
 /// Drives one delivery to its end: processes it (retrying in place while the
-/// database is unavailable) and settles it with the broker.
+/// database is unavailable, until `stop`) and settles it with the broker.
 async fn handle(
     db: DatabaseConnection,
     delivery: Delivery,
     retry_max_attempts: u32,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
 ) {
     let envelope = match &delivery.envelope {
         Ok(envelope) => envelope.clone(),
@@ -156,8 +161,8 @@ async fn handle(
             Ok(Err(Transient(error))) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(%ingest_id, %source, %error, ?delay, "database unavailable; will retry");
-                if !pause(delay, &shutdown).await {
-                    tracing::info!(%ingest_id, %source, "shutting down; returning message to its queue");
+                if !pause(delay, &stop).await {
+                    tracing::info!(%ingest_id, %source, "stopping; returning message to its queue");
                     if let Err(error) = delivery.requeue().await {
                         tracing::warn!(%ingest_id, error = format!("{error:#}"), "requeue failed; the broker will redeliver");
                     }

@@ -72,6 +72,26 @@ async fn assert_all_persisted_once(db: &TestDb, inspector: &QueueInspector, n: i
     }
 }
 
+/// The `worker` binary as its own process (so it can be killed), returned
+/// once it has persisted its first messages.
+async fn spawn_worker_binary(prefix: &str, db: &TestDb) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+        .env("AMQP_URL", testkit::amqp_url())
+        .env("AMQP_PREFIX", prefix)
+        .env("DATABASE_URL", &db.url)
+        .env("WORKER_PREFETCH", "16")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually("the worker is persisting", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM processed_messages").await >= 20
+    })
+    .await;
+    child
+}
+
 async fn worker_killed_mid_stream_loses_and_duplicates_nothing(backend: Backend) {
     testkit::init_logging();
     const N: usize = 600;
@@ -84,20 +104,7 @@ async fn worker_killed_mid_stream_loses_and_duplicates_nothing(backend: Backend)
     let edge = Edge::start(&env).await;
     send(&edge, 0..N).await;
 
-    let mut doomed = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
-        .env("AMQP_URL", testkit::amqp_url())
-        .env("AMQP_PREFIX", &prefix)
-        .env("DATABASE_URL", &db.url)
-        .env("WORKER_PREFETCH", "16")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    eventually("the first worker is persisting", WAIT, || async {
-        db.count("SELECT COUNT(*) FROM processed_messages").await >= 20
-    })
-    .await;
+    let mut doomed = spawn_worker_binary(&prefix, &db).await;
     doomed.start_kill().unwrap();
     doomed.wait().await.unwrap();
     let at_kill = db.scalar("SELECT COUNT(*) FROM processed_messages").await;
@@ -163,6 +170,54 @@ async fn a_database_outage_dead_letters_nothing_and_loses_nothing() {
     db.set_down(false).await;
     assert_all_persisted_once(&db, &inspector, 150).await;
     worker.stop().await;
+    edge.stop().await;
+    inspector.close().await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_and_acks_in_flight_work_and_exits_zero() {
+    testkit::init_logging();
+    const N: usize = 400;
+    let db = TestDb::create(Backend::Postgres).await;
+    let prefix = unique_prefix("worker-sigterm");
+    let env = test_env(&prefix, Some(&db.url), &[]);
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    let queue = inspector.topology.work_queue(Source::TataCalls);
+    let edge = Edge::start(&env).await;
+    send(&edge, 0..N).await;
+
+    let mut worker = spawn_worker_binary(&prefix, &db).await;
+    let pid = worker.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    // Everything it committed was acked: only the rest is back in the queue.
+    let processed = db.scalar("SELECT COUNT(*) FROM processed_messages").await;
+    assert!(
+        processed < N as i64,
+        "stopped mid-stream ({processed} done)"
+    );
+    eventually("unprocessed messages back in the queue", WAIT, || async {
+        i64::from(inspector.ready_count(&queue).await.unwrap()) == N as i64 - processed
+    })
+    .await;
+
+    let replacement = Worker::start(&env);
+    assert_all_persisted_once(&db, &inspector, N as i64).await;
+    replacement.stop().await;
     edge.stop().await;
     inspector.close().await;
     db.drop().await;
