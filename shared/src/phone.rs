@@ -6,14 +6,26 @@ use phonenumber::{Mode, country};
 
 /// Normalises a phone number to E.164. Numbers without a country code are
 /// read as Indian (every partner here is an Indian dealer system). `None`
-/// when the input is not a valid number.
+/// when no reading gives a valid number.
+///
+/// A number written without `+` is read two ways, the library's first: as
+/// libphonenumber reads it for India (which takes a leading `91` as the
+/// country code, so `919876543210` works) and as an Indian national number
+/// (so `9123456780`, which that heuristic would misread as `+91 23456780`,
+/// works too).
 pub fn to_e164(raw: &str) -> Option<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.len() > 32 {
         return None;
     }
-    let number = phonenumber::parse(Some(country::Id::IN), trimmed).ok()?;
-    phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
+    let mut readings = vec![trimmed.to_owned()];
+    if !trimmed.starts_with('+') {
+        readings.push(format!("+91{trimmed}"));
+    }
+    readings.iter().find_map(|reading| {
+        let number = phonenumber::parse(Some(country::Id::IN), reading).ok()?;
+        phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
+    })
 }
 
 #[cfg(test)]
@@ -31,6 +43,15 @@ mod tests {
             "919876543210",
         ] {
             assert_eq!(to_e164(raw).as_deref(), Some("+919876543210"), "{raw}");
+        }
+        // The CarWale contract's sample, which starts with 91 like a country code.
+        assert_eq!(to_e164("9123456780").as_deref(), Some("+919123456780"));
+    }
+
+    #[test]
+    fn numbers_of_the_wrong_length_are_refused() {
+        for raw in ["98765", "987654321", "98765432101", "+9198765"] {
+            assert_eq!(to_e164(raw), None, "{raw}");
         }
     }
 

@@ -3,7 +3,11 @@
 //! per-field messages; the worker calls the same code to read the body, so
 //! what the edge accepts the worker can read.
 
+pub mod call_capture;
+pub mod crm_events;
+pub mod digital_leads;
 pub mod tata_calls;
+pub mod tata_whatsapp;
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -15,6 +19,41 @@ use std::collections::BTreeMap;
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
+    /// Fields with problems, in order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// True when every problem is a missing (absent, null or blank) field.
+    pub fn only_missing(&self) -> bool {
+        self.0
+            .values()
+            .flatten()
+            .all(|m| [messages::REQUIRED, messages::NULL, messages::BLANK].contains(&m.as_str()))
+    }
+
+    /// One line per problem, `field: message`, joined with "; ".
+    pub fn summary(&self) -> String {
+        self.fields()
+            .flat_map(|(field, messages)| messages.iter().map(move |m| format!("{field}: {m}")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Adds another reader's problems under `prefix` (for nested objects).
+    pub fn absorb(&mut self, prefix: &str, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            for message in messages {
+                let name = if prefix.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{prefix}.{field}")
+                };
+                self.add(&name, message);
+            }
+        }
+    }
+
     /// Records a message against a field.
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0
@@ -68,6 +107,16 @@ pub mod messages {
     pub const BOOLEAN: &str = "Must be a valid boolean.";
     /// A phone number that no numbering plan knows.
     pub const PHONE: &str = "Enter a valid phone number with country code.";
+    /// A UUID field holds something else.
+    pub const UUID: &str = "Must be a valid UUID.";
+    /// A date is not `YYYY-MM-DD`.
+    pub const DATE: &str = "Date has wrong format. Use YYYY-MM-DD.";
+    /// A time is not `HH:MM:SS`.
+    pub const TIME: &str = "Time has wrong format. Use HH:MM:SS.";
+    /// An object field holds something else.
+    pub const OBJECT: &str = "Must be a JSON object.";
+    /// A number field holds something else.
+    pub const NUMBER: &str = "A valid number is required.";
 }
 
 /// Parses a body as a JSON object.
@@ -220,6 +269,126 @@ impl<'a> FieldReader<'a> {
             _ => {
                 self.errors.add(field, messages::BOOLEAN);
                 None
+            }
+        }
+    }
+
+    /// The first of `aliases` that holds a non-blank value, for contracts
+    /// that accept one field under several names.
+    pub fn first_alias(&self, aliases: &[&'static str]) -> Option<&'static str> {
+        aliases
+            .iter()
+            .copied()
+            .find(|alias| match self.present(alias) {
+                Some(Value::String(s)) => !s.trim().is_empty(),
+                Some(_) => true,
+                None => false,
+            })
+    }
+
+    /// A required value under any of `aliases`; reported against the first.
+    pub fn required_alias(&mut self, aliases: &[&'static str], max: usize) -> Option<String> {
+        match self.first_alias(aliases) {
+            Some(alias) => self.required_str(alias, max),
+            None => {
+                self.errors.add(aliases[0], messages::REQUIRED);
+                None
+            }
+        }
+    }
+
+    /// An optional value under any of `aliases`.
+    pub fn optional_alias(&mut self, aliases: &[&'static str], max: usize) -> Option<String> {
+        let alias = self.first_alias(aliases)?;
+        self.optional_str(alias, max)
+    }
+
+    /// A required UUID.
+    pub fn required_uuid(&mut self, field: &str) -> Option<uuid::Uuid> {
+        let raw = self.required_str(field, 64)?;
+        self.uuid(field, &raw)
+    }
+
+    /// An optional UUID.
+    pub fn optional_uuid(&mut self, field: &str) -> Option<uuid::Uuid> {
+        let raw = self.optional_str(field, 64)?;
+        self.uuid(field, &raw)
+    }
+
+    fn uuid(&mut self, field: &str, raw: &str) -> Option<uuid::Uuid> {
+        let parsed = uuid::Uuid::parse_str(raw).ok();
+        if parsed.is_none() {
+            self.errors.add(field, messages::UUID);
+        }
+        parsed
+    }
+
+    /// An optional `YYYY-MM-DD` date.
+    pub fn optional_date(&mut self, field: &str) -> Option<chrono::NaiveDate> {
+        let raw = self.optional_str(field, 32)?;
+        let parsed = chrono::NaiveDate::parse_from_str(&raw, "%Y-%m-%d").ok();
+        if parsed.is_none() {
+            self.errors.add(field, messages::DATE);
+        }
+        parsed
+    }
+
+    /// An optional `HH:MM:SS` time (`HH:MM` accepted too).
+    pub fn optional_time(&mut self, field: &str) -> Option<chrono::NaiveTime> {
+        let raw = self.optional_str(field, 32)?;
+        let parsed = chrono::NaiveTime::parse_from_str(&raw, "%H:%M:%S")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(&raw, "%H:%M"))
+            .ok();
+        if parsed.is_none() {
+            self.errors.add(field, messages::TIME);
+        }
+        parsed
+    }
+
+    /// An optional JSON object, kept as sent.
+    pub fn optional_object(&mut self, field: &str) -> Option<Map<String, Value>> {
+        match self.present(field)? {
+            Value::Object(map) => Some(map.clone()),
+            _ => {
+                self.errors.add(field, messages::OBJECT);
+                None
+            }
+        }
+    }
+
+    /// An optional non-negative amount (a JSON number or a numeric string).
+    pub fn optional_amount(&mut self, field: &str) -> Option<f64> {
+        let value = match self.present(field)? {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match value.filter(|v| v.is_finite()) {
+            None => {
+                self.errors.add(field, messages::NUMBER);
+                None
+            }
+            Some(v) if v < 0.0 => {
+                self.errors.add(field, messages::NON_NEGATIVE);
+                None
+            }
+            Some(v) => Some(v),
+        }
+    }
+
+    /// A required string from a fixed list of choices.
+    pub fn required_choice(&mut self, field: &str, choices: &[&str]) -> Option<String> {
+        match self.object.get(field) {
+            None | Some(Value::Null) => {
+                self.errors.add(field, messages::REQUIRED);
+                None
+            }
+            Some(_) => {
+                let value = self.optional_choice(field, choices);
+                if value.is_none() && self.errors.get(field).is_none() {
+                    self.errors.add(field, messages::BLANK);
+                }
+                value
             }
         }
     }

@@ -1,0 +1,302 @@
+//! Tata WhatsApp messages and statuses: `POST /webhook/`
+//! (`shared/contracts/tata-whatsapp.md`).
+//!
+//! A body carries incoming messages (`contacts` + `messages`), status
+//! updates (`statuses`), or both. `messages` is an object in the contract's
+//! example and an array in WhatsApp's own API: both are accepted.
+
+use super::{
+    ContractError, FieldErrors, FieldReader, MAX_ID_CHARS, MAX_STRING_CHARS, messages, parse_object,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// Delivery statuses, in the order a message moves through them.
+pub const STATUSES: &[&str] = &["sent", "delivered", "read", "failed"];
+
+/// An incoming message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    /// WhatsApp message id (`wamid…`): the message's identity.
+    pub id: String,
+    /// Sender, E.164.
+    pub from: String,
+    /// Sender's profile name, from `contacts`.
+    pub profile_name: Option<String>,
+    /// When WhatsApp received it (epoch seconds on the wire), UTC.
+    pub timestamp: DateTime<Utc>,
+    /// `text`, `image`, `document`, `audio`, …
+    pub kind: String,
+    /// `text.body` for text messages (also a caption, when present).
+    pub text: Option<String>,
+    /// The object under the type's key for non-text messages (media id, …).
+    pub media: Option<Value>,
+}
+
+/// A delivery status update for a message we sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    /// The message it is about (`wamid…`).
+    pub id: String,
+    /// One of [`STATUSES`].
+    pub status: String,
+    /// When, UTC.
+    pub timestamp: DateTime<Utc>,
+    /// The recipient, E.164 when it is a valid number.
+    pub recipient_id: Option<String>,
+}
+
+/// A validated body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhatsappWebhook {
+    /// Incoming messages.
+    pub messages: Vec<InboundMessage>,
+    /// Status updates.
+    pub statuses: Vec<StatusUpdate>,
+    /// The business number the event concerns, as sent.
+    pub business_phone_number: Option<String>,
+    /// Tata's event id, when sent.
+    pub event_id: Option<String>,
+}
+
+/// A WhatsApp id (`wa_id`, `from`) is a full international number without
+/// the `+`; read it as such, not as a national number.
+fn wa_phone(raw: &str) -> Option<String> {
+    crate::phone::to_e164(&format!("+{}", raw.trim().trim_start_matches('+')))
+}
+
+/// Epoch seconds, as a string or a number.
+fn epoch(
+    r: &mut FieldReader<'_>,
+    object: &Map<String, Value>,
+    field: &str,
+) -> Option<DateTime<Utc>> {
+    let seconds = match object.get(field) {
+        None | Some(Value::Null) => {
+            r.errors.add(field, messages::REQUIRED);
+            return None;
+        }
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(_) => None,
+    };
+    let parsed = seconds.and_then(|s| DateTime::from_timestamp(s, 0));
+    if parsed.is_none() {
+        r.errors.add(field, "Must be a Unix timestamp in seconds.");
+    }
+    parsed
+}
+
+/// Items of an array field (or a single object, for `messages`).
+fn items<'a>(value: &'a Value) -> Option<Vec<&'a Map<String, Value>>> {
+    match value {
+        Value::Array(items) => items.iter().map(Value::as_object).collect(),
+        Value::Object(object) => Some(vec![object]),
+        _ => None,
+    }
+}
+
+fn parse_message(
+    object: &Map<String, Value>,
+    names: &[(String, String)],
+) -> Result<InboundMessage, FieldErrors> {
+    let mut r = FieldReader::new(object);
+    let id = r.required_str("id", MAX_ID_CHARS);
+    let from_raw = r.required_str("from", 32);
+    let from = from_raw.as_deref().and_then(|raw| {
+        let phone = wa_phone(raw);
+        if phone.is_none() {
+            r.errors.add("from", messages::PHONE);
+        }
+        phone
+    });
+    let timestamp = epoch(&mut r, object, "timestamp");
+    let kind = r.required_str("type", 64);
+    let mut text = None;
+    let mut media = None;
+    if let Some(kind) = kind.as_deref() {
+        match object.get(kind) {
+            Some(Value::Object(content)) if kind == "text" => match content.get("body") {
+                Some(Value::String(body)) if body.chars().count() <= MAX_STRING_CHARS => {
+                    text = Some(body.clone())
+                }
+                _ => r
+                    .errors
+                    .add("text.body", "A text message needs its body as a string."),
+            },
+            Some(Value::Object(content)) => {
+                text = content
+                    .get("caption")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                media = Some(Value::Object(content.clone()));
+            }
+            None if kind == "text" => r.errors.add("text", messages::REQUIRED),
+            _ => {}
+        }
+    }
+    if !r.errors.is_empty() {
+        return Err(r.errors);
+    }
+    let (id, from, timestamp, kind) = match (id, from, timestamp, kind) {
+        (Some(id), Some(from), Some(timestamp), Some(kind)) => (id, from, timestamp, kind),
+        _ => return Err(r.errors),
+    };
+    let profile_name = names
+        .iter()
+        .find(|(wa, _)| wa_phone(wa).as_deref() == Some(&from))
+        .map(|(_, n)| n.clone());
+    Ok(InboundMessage {
+        id,
+        from,
+        profile_name,
+        timestamp,
+        kind,
+        text,
+        media,
+    })
+}
+
+fn parse_status(object: &Map<String, Value>) -> Result<StatusUpdate, FieldErrors> {
+    let mut r = FieldReader::new(object);
+    let id = r.required_str("id", MAX_ID_CHARS);
+    let status = r.required_choice("status", STATUSES);
+    let timestamp = epoch(&mut r, object, "timestamp");
+    let recipient_id = r
+        .optional_str("recipient_id", 32)
+        .and_then(|raw| wa_phone(&raw));
+    match (id, status, timestamp) {
+        (Some(id), Some(status), Some(timestamp)) if r.errors.is_empty() => Ok(StatusUpdate {
+            id,
+            status,
+            timestamp,
+            recipient_id,
+        }),
+        _ => Err(r.errors),
+    }
+}
+
+/// Parses and validates a WhatsApp webhook body.
+pub fn parse(body: &[u8]) -> Result<WhatsappWebhook, ContractError> {
+    let object = parse_object(body)?;
+    let mut errors = FieldErrors::default();
+    let mut r = FieldReader::new(&object);
+    let business_phone_number = r.optional_str("businessPhoneNumber", 32);
+    let event_id = r.optional_str("id", MAX_ID_CHARS);
+    errors.absorb("", std::mem::take(&mut r.errors));
+
+    let names: Vec<(String, String)> = match object.get("contacts") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(contacts)) => contacts
+            .iter()
+            .filter_map(|c| {
+                let wa_id = c.get("wa_id")?.as_str()?;
+                let name = c.get("profile")?.get("name")?.as_str()?;
+                Some((wa_id.to_owned(), name.to_owned()))
+            })
+            .collect(),
+        Some(_) => {
+            errors.add("contacts", "Expected a list of contacts.");
+            Vec::new()
+        }
+    };
+
+    let mut messages_out = Vec::new();
+    let mut statuses_out = Vec::new();
+    let has_messages = object.get("messages").is_some_and(|v| !v.is_null());
+    let has_statuses = object.get("statuses").is_some_and(|v| !v.is_null());
+    if !has_messages && !has_statuses {
+        errors.add("non_field_errors", "Expected messages or statuses.");
+    }
+    if let Some(value) = object.get("messages").filter(|v| !v.is_null()) {
+        match items(value) {
+            Some(list) => {
+                for (i, item) in list.into_iter().enumerate() {
+                    match parse_message(item, &names) {
+                        Ok(message) => messages_out.push(message),
+                        Err(e) => errors.absorb(&format!("messages[{i}]"), e),
+                    }
+                }
+            }
+            None => errors.add("messages", "Expected a message object or a list of them."),
+        }
+    }
+    if let Some(value) = object.get("statuses").filter(|v| !v.is_null()) {
+        match value {
+            Value::Array(_) => {
+                for (i, item) in items(value).unwrap_or_default().into_iter().enumerate() {
+                    match parse_status(item) {
+                        Ok(status) => statuses_out.push(status),
+                        Err(e) => errors.absorb(&format!("statuses[{i}]"), e),
+                    }
+                }
+                if value
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|v| !v.is_object()))
+                {
+                    errors.add("statuses", "Expected a list of status objects.");
+                }
+            }
+            _ => errors.add("statuses", "Expected a list of status objects."),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ContractError::Fields(errors));
+    }
+    Ok(WhatsappWebhook {
+        messages: messages_out,
+        statuses: statuses_out,
+        business_phone_number,
+        event_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const MESSAGE: &str = r#"{"contacts":[{"profile":{"name":"User Name"},"wa_id":"919999999999"}],
+        "messages":{"from":"919999999999","id":"wamid.X","timestamp":"1744109205","text":{"body":"hi"},"type":"text"},
+        "businessPhoneNumber":"+919355421616","id":"268e8b65-59a2-45df-9006-bd4b2aedbfdc"}"#;
+
+    #[test]
+    fn the_contracts_message_example_is_read() {
+        let hook = parse(MESSAGE.as_bytes()).unwrap();
+        let m = &hook.messages[0];
+        assert_eq!(m.from, "+919999999999");
+        assert_eq!(m.profile_name.as_deref(), Some("User Name"));
+        assert_eq!(m.text.as_deref(), Some("hi"));
+        assert_eq!(m.timestamp.to_rfc3339(), "2025-04-08T10:46:45+00:00");
+    }
+
+    #[test]
+    fn the_contracts_status_example_is_read() {
+        let hook = parse(br#"{"statuses":[{"id":"wamid.Y","status":"sent","timestamp":"1729161280","recipient_id":"919999999999"}],"businessPhoneNumber":"+919355421616"}"#).unwrap();
+        assert_eq!(hook.statuses[0].status, "sent");
+        assert_eq!(
+            hook.statuses[0].recipient_id.as_deref(),
+            Some("+919999999999")
+        );
+    }
+
+    #[test]
+    fn non_text_messages_keep_their_media_reference() {
+        let hook = parse(br#"{"messages":[{"from":"14155552671","id":"wamid.Z","timestamp":1744109205,"type":"image","image":{"id":"media-1","caption":"my car"}}]}"#).unwrap();
+        let m = &hook.messages[0];
+        assert_eq!(m.from, "+14155552671");
+        assert_eq!(m.text.as_deref(), Some("my car"));
+        assert_eq!(m.media.as_ref().unwrap()["id"], "media-1");
+    }
+
+    #[test]
+    fn problems_are_reported_per_item() {
+        let Err(ContractError::Fields(errors)) =
+            parse(br#"{"statuses":[{"id":"w","status":"seen","timestamp":"soon"}]}"#)
+        else {
+            panic!("expected field errors")
+        };
+        assert!(errors.get("statuses[0].status").is_some());
+        assert!(errors.get("statuses[0].timestamp").is_some());
+        assert!(matches!(parse(b"{}"), Err(ContractError::Fields(_))));
+    }
+}
