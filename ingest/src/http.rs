@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::{HeaderMap, Response, StatusCode};
 use std::time::Duration;
 
 /// Every response body is a small JSON document.
@@ -35,19 +35,19 @@ pub(crate) enum BodyError {
 /// Reads the whole body, refusing it early when `Content-Length` already
 /// says it is too large, and bounding both size and time.
 pub(crate) async fn read_body(
-    request: Request<Incoming>,
+    headers: &HeaderMap,
+    body: Incoming,
     max_bytes: usize,
     timeout: Duration,
 ) -> Result<Bytes, BodyError> {
-    let declared = request
-        .headers()
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max_bytes as u64) {
         return Err(BodyError::TooLarge);
     }
-    let body = Limited::new(request.into_body(), max_bytes);
+    let body = Limited::new(body, max_bytes);
     match tokio::time::timeout(timeout, body.collect()).await {
         Err(_) => Err(BodyError::Timeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

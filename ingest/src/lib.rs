@@ -3,16 +3,23 @@
 //! database), publishes the raw body unchanged to RabbitMQ, and answers 201
 //! only once the broker has confirmed the message is stored.
 
+mod auth;
 mod http;
+mod partners;
+mod ratelimit;
 mod routes;
+
+pub use routes::partner_routes;
 
 use anyhow::Context as _;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use shared::Source;
 use shared::broker::Publisher;
-use shared::config::IngestConfig;
+use shared::config::{IngestConfig, PartnerSecrets};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -28,6 +35,35 @@ pub(crate) struct AppState {
     pub(crate) publisher: Publisher,
     pub(crate) max_body_bytes: usize,
     pub(crate) body_read_timeout: Duration,
+    pub(crate) secrets: PartnerSecrets,
+    pub(crate) lead_limits: ratelimit::PerMinute<Source>,
+    pub(crate) crm_limits: ratelimit::PerMinute<IpAddr>,
+}
+
+/// Says, once at start-up, which routes run without a credential.
+fn warn_about_open_routes(secrets: &PartnerSecrets) {
+    if secrets.tata_calls.is_none() {
+        tracing::warn!(
+            "TATA_CALLS_SECRET is not set: POST /api/webhook/ accepts unauthenticated requests (as its contract documents)"
+        );
+    }
+    if secrets.tata_whatsapp.is_none() {
+        tracing::warn!(
+            "TATA_WHATSAPP_SECRET is not set: POST /webhook/ accepts unauthenticated requests (as its contract documents)"
+        );
+    }
+    if secrets.crm.is_none() {
+        tracing::warn!("CRM_WEBHOOK_SECRET is not set: CRM events are accepted unsigned");
+    }
+    for (name, keys) in [
+        ("LEAD_API_KEY_CARDEKHO", &secrets.cardekho),
+        ("LEAD_API_KEY_CARWALE", &secrets.carwale),
+        ("CALL_CAPTURE_API_KEYS", &secrets.call_capture),
+    ] {
+        if keys.is_none() {
+            tracing::warn!("{name} is not set: every request to its endpoint is refused");
+        }
+    }
 }
 
 /// Serves the edge on `listener` until `shutdown` is cancelled, then stops
@@ -43,7 +79,11 @@ pub async fn run(
         publisher: publisher.clone(),
         max_body_bytes: config.max_body_bytes,
         body_read_timeout: config.body_read_timeout,
+        secrets: config.secrets.clone(),
+        lead_limits: ratelimit::PerMinute::new(config.lead_rate_limit_per_minute),
+        crm_limits: ratelimit::PerMinute::new(config.crm_rate_limit_per_minute),
     });
+    warn_about_open_routes(&state.secrets);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         // A client that trickles its headers is cut off (slowloris).

@@ -1,21 +1,159 @@
-//! Routing and the per-contract handlers.
+//! Routing, and the steps every partner request goes through: content type,
+//! bounded body, validation errors in the contract's own shape, and the
+//! confirmed publish.
 
 use crate::AppState;
 use crate::http::{BodyError, Reply, is_json_content_type, json, read_body};
+use crate::partners;
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use hyper::{Method, Request, StatusCode};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::json;
+use shared::Envelope;
 use shared::broker::PublishError;
-use shared::contracts::{ContractError, tata_calls};
+use shared::contracts::crm_events::Event;
+use shared::contracts::digital_leads::Platform;
+use shared::contracts::{ContractError, FieldErrors, messages};
 use shared::envelope::{AUDIT_HEADER_MAX_LEN, AUDIT_HEADERS};
-use shared::{Envelope, Source};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Seconds a partner is asked to wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "5";
+/// The CRM contract's base path.
+pub(crate) const CRM_BASE: &str = "/api/v1/webhooks";
+/// The OpenAPI document of the partner-facing API.
+pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every partner-facing route: (method, path template). The router below
+/// serves exactly these, and the OpenAPI test holds the document to them.
+pub fn partner_routes() -> Vec<(&'static str, String)> {
+    let mut routes = vec![
+        ("POST", "/api/webhook/".to_owned()),
+        ("POST", "/webhook/".to_owned()),
+        ("POST", "/admin/mg-digital-leads/source/cardekho".to_owned()),
+        ("POST", "/admin/mg-digital-leads/source/carwale".to_owned()),
+        ("POST", "/functions/v1/webhook-call-capture".to_owned()),
+        ("POST", format!("{CRM_BASE}/incoming")),
+    ];
+    routes.extend(
+        Event::ALL
+            .iter()
+            .filter_map(|event| event.route())
+            .map(|route| ("POST", format!("{CRM_BASE}{route}"))),
+    );
+    routes
+}
+
+/// Each contract's shape for error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    /// `{"status": "error", "message": …, "errors": {…}}` (Tata calls and WhatsApp).
+    Tata,
+    /// `{"error": …}` (CarDekho, CarWale).
+    DigitalLeads,
+    /// `{"error": <reason phrase>, "message": …}` (call capture).
+    CallCapture,
+    /// `{"detail": …}` (CRM events).
+    Crm,
+}
+
+impl Style {
+    /// An error response in this contract's shape.
+    pub(crate) fn error(self, status: StatusCode, message: impl Into<String>) -> Reply {
+        let message = message.into();
+        let body = match self {
+            Style::Tata => json!({"status": "error", "message": message}),
+            Style::DigitalLeads => json!({"error": message}),
+            Style::CallCapture => {
+                json!({"error": status.canonical_reason().unwrap_or("Error"), "message": message})
+            }
+            Style::Crm => json!({"detail": message}),
+        };
+        json(status, &body)
+    }
+
+    /// The 400 for a body that breaks the contract.
+    pub(crate) fn invalid(self, error: &ContractError) -> Reply {
+        let fields = match error {
+            ContractError::Fields(fields) => fields,
+            other => {
+                let message = other.to_string();
+                return match self {
+                    Style::Tata => json(
+                        StatusCode::BAD_REQUEST,
+                        &json!({"status": "error", "message": "Invalid data received",
+                                "errors": {"non_field_errors": [message]}}),
+                    ),
+                    _ => self.error(StatusCode::BAD_REQUEST, message),
+                };
+            }
+        };
+        match self {
+            Style::Tata => json(
+                StatusCode::BAD_REQUEST,
+                &json!({"status": "error", "message": "Invalid data received", "errors": fields}),
+            ),
+            Style::DigitalLeads if fields.only_missing() => {
+                let names: Vec<&str> = fields.fields().map(|(f, _)| f).collect();
+                self.error(
+                    StatusCode::BAD_REQUEST,
+                    format!("Missing required fields: {}", names.join(", ")),
+                )
+            }
+            Style::DigitalLeads => self.error(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid fields: {}", sentences(fields, "")),
+            ),
+            Style::CallCapture => self.error(StatusCode::BAD_REQUEST, sentences(fields, "")),
+            // The CRM contract names fields inside `data` bare ("lead_status is required").
+            Style::Crm => self.error(StatusCode::BAD_REQUEST, sentences(fields, "data.")),
+        }
+    }
+
+    /// 503 with `Retry-After`: the broker could not take the message.
+    fn unavailable(self) -> Reply {
+        let mut reply = self.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily unable to accept the webhook; retry later",
+        );
+        reply
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        reply
+    }
+
+    /// 429 with `Retry-After`.
+    pub(crate) fn rate_limited(self, wait: Duration) -> Reply {
+        let mut reply = self.error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            reply.headers_mut().insert(RETRY_AFTER, value);
+        }
+        reply
+    }
+}
+
+/// Field problems as sentences: "company_id is required; outcome: …",
+/// with `strip` removed from the front of field names.
+fn sentences(fields: &FieldErrors, strip: &str) -> String {
+    fields
+        .fields()
+        .flat_map(|(field, list)| {
+            let field = field.strip_prefix(strip).unwrap_or(field);
+            list.iter().map(move |m| {
+                if m == messages::REQUIRED {
+                    format!("{field} is required")
+                } else {
+                    format!("{field}: {m}")
+                }
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Routes one request. Never fails: every outcome is a JSON response.
 pub(crate) async fn handle(
@@ -23,18 +161,43 @@ pub(crate) async fn handle(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Reply, Infallible> {
-    let path = request.uri().path();
-    let method = request.method().clone();
-    let reply = match path {
-        "/api/webhook/" | "/api/webhook" => {
-            if method == Method::POST {
-                tata_call(&state, peer, request).await
-            } else {
-                method_not_allowed("POST")
-            }
+    let path = request.uri().path().to_owned();
+    let post = request.method() == Method::POST;
+    let get = request.method() == Method::GET;
+    let reply = match path.as_str() {
+        "/api/webhook/" | "/api/webhook" if post => {
+            partners::tata::call(&state, peer, request).await
         }
-        "/healthz" if method == Method::GET => json(StatusCode::OK, &json!({"status": "ok"})),
-        "/readyz" if method == Method::GET => {
+        "/webhook/" | "/webhook" if post => partners::tata::whatsapp(&state, peer, request).await,
+        "/admin/mg-digital-leads/source/cardekho" if post => {
+            partners::digital_leads::handle(&state, peer, request, Platform::CarDekho).await
+        }
+        "/admin/mg-digital-leads/source/carwale" if post => {
+            partners::digital_leads::handle(&state, peer, request, Platform::CarWale).await
+        }
+        "/functions/v1/webhook-call-capture" if post => {
+            partners::call_capture::handle(&state, peer, request).await
+        }
+        "/api/webhook/" | "/api/webhook" | "/webhook/" | "/webhook" => {
+            method_not_allowed(Style::Tata, "POST")
+        }
+        "/admin/mg-digital-leads/source/cardekho" | "/admin/mg-digital-leads/source/carwale" => {
+            method_not_allowed(Style::DigitalLeads, "POST")
+        }
+        "/functions/v1/webhook-call-capture" => method_not_allowed(Style::CallCapture, "POST"),
+        crm if crm.starts_with(CRM_BASE) => match Event::match_path(&crm[CRM_BASE.len()..]) {
+            Some(endpoint) if post => partners::crm::handle(&state, peer, request, endpoint).await,
+            Some(_) => method_not_allowed(Style::Crm, "POST"),
+            None => Style::Crm.error(StatusCode::NOT_FOUND, "Not Found"),
+        },
+        "/openapi.json" if get => {
+            let mut reply = json(StatusCode::OK, &json!(null));
+            *reply.body_mut() =
+                http_body_util::Full::new(bytes::Bytes::from_static(OPENAPI.as_bytes()));
+            reply
+        }
+        "/healthz" if get => json(StatusCode::OK, &json!({"status": "ok"})),
+        "/readyz" if get => {
             if state.publisher.is_connected() {
                 json(
                     StatusCode::OK,
@@ -47,19 +210,16 @@ pub(crate) async fn handle(
                 )
             }
         }
-        "/healthz" | "/readyz" => method_not_allowed("GET"),
-        _ => json(
-            StatusCode::NOT_FOUND,
-            &json!({"status": "error", "message": format!("no such endpoint: {path}")}),
-        ),
+        "/healthz" | "/readyz" | "/openapi.json" => method_not_allowed(Style::Tata, "GET"),
+        _ => Style::Tata.error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
     };
     Ok(reply)
 }
 
-fn method_not_allowed(allow: &'static str) -> Reply {
-    let mut reply = json(
+fn method_not_allowed(style: Style, allow: &'static str) -> Reply {
+    let mut reply = style.error(
         StatusCode::METHOD_NOT_ALLOWED,
-        &json!({"status": "error", "message": format!("method not allowed; use {allow}")}),
+        format!("method not allowed; use {allow}"),
     );
     reply
         .headers_mut()
@@ -67,19 +227,12 @@ fn method_not_allowed(allow: &'static str) -> Reply {
     reply
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Reply {
-    json(
-        status,
-        &json!({"status": "error", "message": message.into()}),
-    )
-}
-
 /// The request headers kept with the message for audit, each cut to a bound.
-fn audit_headers(request: &Request<Incoming>, peer: SocketAddr) -> Vec<(String, String)> {
+pub(crate) fn audit_headers(headers: &HeaderMap, peer: SocketAddr) -> Vec<(String, String)> {
     let mut kept: Vec<(String, String)> = AUDIT_HEADERS
         .iter()
         .filter_map(|&name| {
-            let value = request.headers().get(name)?.to_str().ok()?;
+            let value = headers.get(name)?.to_str().ok()?;
             let value: String = value.chars().take(AUDIT_HEADER_MAX_LEN).collect();
             Some((name.to_owned(), value))
         })
@@ -89,22 +242,29 @@ fn audit_headers(request: &Request<Incoming>, peer: SocketAddr) -> Vec<(String, 
 }
 
 /// Reads a JSON body under the edge's limits, or the 4xx that explains why not.
-async fn json_body(state: &AppState, request: Request<Incoming>) -> Result<bytes::Bytes, Reply> {
-    if !is_json_content_type(request.headers().get(CONTENT_TYPE)) {
-        return Err(error(
+pub(crate) async fn json_body(
+    state: &AppState,
+    style: Style,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<bytes::Bytes, Reply> {
+    if !is_json_content_type(headers.get(CONTENT_TYPE)) {
+        return Err(style.error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json",
         ));
     }
-    read_body(request, state.max_body_bytes, state.body_read_timeout)
+    read_body(headers, body, state.max_body_bytes, state.body_read_timeout)
         .await
         .map_err(|e| match e {
-            BodyError::TooLarge => error(
+            BodyError::TooLarge => style.error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("body larger than {} bytes", state.max_body_bytes),
             ),
-            BodyError::Timeout => error(StatusCode::REQUEST_TIMEOUT, "body not received in time"),
-            BodyError::Broken(detail) => error(
+            BodyError::Timeout => {
+                style.error(StatusCode::REQUEST_TIMEOUT, "body not received in time")
+            }
+            BodyError::Broken(detail) => style.error(
                 StatusCode::BAD_REQUEST,
                 format!("could not read body: {detail}"),
             ),
@@ -112,9 +272,17 @@ async fn json_body(state: &AppState, request: Request<Incoming>) -> Result<bytes
 }
 
 /// Publishes and maps the broker's verdict: only a confirm gives `Ok`.
-async fn publish(state: &AppState, envelope: &Envelope, body: &[u8]) -> Result<(), Reply> {
+pub(crate) async fn publish(
+    state: &AppState,
+    style: Style,
+    envelope: &Envelope,
+    body: &[u8],
+) -> Result<(), Reply> {
     match state.publisher.publish(envelope, body).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "accepted");
+            Ok(())
+        }
         Err(err) => {
             match &err {
                 PublishError::Unavailable => {
@@ -124,55 +292,7 @@ async fn publish(state: &AppState, envelope: &Envelope, body: &[u8]) -> Result<(
                     tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, error = %other, "publish not confirmed")
                 }
             }
-            let mut reply = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily unable to accept the webhook; retry later",
-            );
-            reply
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-            Err(reply)
+            Err(style.unavailable())
         }
     }
-}
-
-/// `POST /api/webhook/`: Tata dealer call events.
-async fn tata_call(state: &AppState, peer: SocketAddr, request: Request<Incoming>) -> Reply {
-    let headers = audit_headers(&request, peer);
-    let body = match json_body(state, request).await {
-        Ok(body) => body,
-        Err(reply) => return reply,
-    };
-    let call = match tata_calls::parse(&body) {
-        Ok(call) => call,
-        Err(ContractError::Fields(errors)) => {
-            return json(
-                StatusCode::BAD_REQUEST,
-                &json!({"status": "error", "message": "Invalid data received", "errors": errors}),
-            );
-        }
-        Err(other) => {
-            return json(
-                StatusCode::BAD_REQUEST,
-                &json!({"status": "error", "message": "Invalid data received",
-                        "errors": {"non_field_errors": [other.to_string()]}}),
-            );
-        }
-    };
-    let envelope = Envelope::new(Source::TataCalls, headers);
-    if let Err(reply) = publish(state, &envelope, &body).await {
-        return reply;
-    }
-    tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "accepted");
-    json(
-        StatusCode::CREATED,
-        &json!({
-            "status": "success",
-            "message": "Call data received successfully",
-            "call_id": call.call_id,
-            // The edge cannot know whether the call is new without the
-            // database: `created` means this event was recorded (README).
-            "created": true,
-        }),
-    )
 }

@@ -33,6 +33,10 @@ pub const HEADER_SOURCE: &str = "x-source";
 pub const HEADER_RECEIVED_AT: &str = "x-received-at";
 /// Header table carrying the audit request headers.
 pub const HEADER_REQUEST: &str = "x-request-headers";
+/// Header table carrying ids taken from the request path.
+pub const HEADER_PATH_PARAMS: &str = "x-path-params";
+/// Header table carrying ids the edge assigned.
+pub const HEADER_ASSIGNED_IDS: &str = "x-assigned-ids";
 /// Header counting delayed retries already spent.
 pub const HEADER_RETRY_ATTEMPT: &str = "x-retry-attempt";
 /// Header with the last reason a worker gave for retrying or dead-lettering.
@@ -158,6 +162,32 @@ fn integer(value: &AMQPValue) -> Option<i64> {
     }
 }
 
+/// A table of string values; names too long for AMQP (over 255 bytes) are skipped.
+fn string_table<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> FieldTable {
+    let mut table = FieldTable::default();
+    for (name, value) in pairs {
+        if let Ok(name) = ShortString::try_new(name) {
+            table.insert(name, AMQPValue::LongString(value.into()));
+        }
+    }
+    table
+}
+
+/// The string pairs of a header table (empty when absent).
+fn read_string_table(
+    headers: &std::collections::BTreeMap<ShortString, AMQPValue>,
+    name: &str,
+) -> Vec<(String, String)> {
+    match headers.get(name) {
+        Some(AMQPValue::FieldTable(table)) => table
+            .inner()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), long_string(v)?)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The AMQP properties that carry an envelope.
 fn envelope_properties(envelope: &Envelope) -> BasicProperties {
     let mut headers = FieldTable::default();
@@ -174,13 +204,28 @@ fn envelope_properties(envelope: &Envelope) -> BasicProperties {
                 .into(),
         ),
     );
-    let mut request = FieldTable::default();
-    for (name, value) in &envelope.request_headers {
-        if let Ok(name) = ShortString::try_new(name.as_str()) {
-            request.insert(name, AMQPValue::LongString(value.as_str().into()));
+    headers.insert(
+        HEADER_REQUEST.into(),
+        AMQPValue::FieldTable(string_table(
+            envelope
+                .request_headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )),
+    );
+    for (header, map) in [
+        (HEADER_PATH_PARAMS, &envelope.path_params),
+        (HEADER_ASSIGNED_IDS, &envelope.assigned_ids),
+    ] {
+        if !map.is_empty() {
+            headers.insert(
+                header.into(),
+                AMQPValue::FieldTable(string_table(
+                    map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                )),
+            );
         }
     }
-    headers.insert(HEADER_REQUEST.into(), AMQPValue::FieldTable(request));
     if envelope.retry_attempt > 0 {
         headers.insert(
             HEADER_RETRY_ATTEMPT.into(),
@@ -223,14 +268,13 @@ fn envelope_from_properties(properties: &BasicProperties) -> anyhow::Result<Enve
     let received_at = DateTime::parse_from_rfc3339(&received_at)
         .with_context(|| format!("x-received-at {received_at:?} is not RFC 3339"))?
         .with_timezone(&Utc);
-    let request_headers = match headers.get(HEADER_REQUEST) {
-        Some(AMQPValue::FieldTable(table)) => table
-            .inner()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), long_string(v)?)))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let request_headers = read_string_table(headers, HEADER_REQUEST);
+    let path_params = read_string_table(headers, HEADER_PATH_PARAMS)
+        .into_iter()
+        .collect();
+    let assigned_ids = read_string_table(headers, HEADER_ASSIGNED_IDS)
+        .into_iter()
+        .collect();
     let retry_attempt = headers
         .get(HEADER_RETRY_ATTEMPT)
         .and_then(integer)
@@ -241,6 +285,8 @@ fn envelope_from_properties(properties: &BasicProperties) -> anyhow::Result<Enve
         source,
         received_at,
         request_headers,
+        path_params,
+        assigned_ids,
         retry_attempt,
     })
 }
@@ -808,6 +854,10 @@ mod tests {
             vec![("user-agent".into(), "curl/8".into())],
         );
         envelope.retry_attempt = 3;
+        envelope.path_params.insert("lead_id".into(), "789".into());
+        envelope
+            .assigned_ids
+            .insert("contact_id".into(), uuid::Uuid::now_v7().to_string());
         let back = envelope_from_properties(&envelope_properties(&envelope)).unwrap();
         // The wire keeps milliseconds.
         assert_eq!(back.ingest_id, envelope.ingest_id);
@@ -818,6 +868,8 @@ mod tests {
         );
         assert_eq!(back.request_headers, envelope.request_headers);
         assert_eq!(back.retry_attempt, 3);
+        assert_eq!(back.path_params, envelope.path_params);
+        assert_eq!(back.assigned_ids, envelope.assigned_ids);
     }
 
     #[test]

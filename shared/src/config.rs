@@ -5,7 +5,7 @@
 //! Every variable, its default and its meaning is listed in README.md
 //! ("Configuration"); keep the two in step.
 
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretList};
 use crate::telemetry::LogFormat;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -103,6 +103,70 @@ impl Env {
     }
 }
 
+/// Shortest secret accepted: anything shorter is guessable.
+pub const MIN_SECRET_LEN: usize = 16;
+
+impl Env {
+    /// A secret variable: one or more comma-separated values (so keys rotate
+    /// without downtime), each at least [`MIN_SECRET_LEN`] characters.
+    /// `None` when unset: there are no default secrets.
+    pub fn secrets(&self, name: &'static str) -> Result<Option<SecretList>, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let short = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .any(|v| v.chars().count() < MIN_SECRET_LEN);
+        if short {
+            return Err(ConfigError {
+                name,
+                message: format!("every value must be at least {MIN_SECRET_LEN} characters"),
+                value: "[redacted]".into(),
+            });
+        }
+        Ok(SecretList::parse(&raw))
+    }
+}
+
+/// The partner-facing secrets, per route. `None` means the route takes no
+/// credential (allowed only where the contract documents none, or where the
+/// contract makes it optional).
+#[derive(Debug, Clone, Default)]
+pub struct PartnerSecrets {
+    /// `TATA_CALLS_SECRET`: optional; when set, `/api/webhook/` requires it
+    /// in `X-Webhook-Secret`.
+    pub tata_calls: Option<SecretList>,
+    /// `TATA_WHATSAPP_SECRET`: optional; when set, `/webhook/` requires it
+    /// in `X-Webhook-Secret`.
+    pub tata_whatsapp: Option<SecretList>,
+    /// `LEAD_API_KEY_CARDEKHO`: CarDekho's `X-API-Key` values. Unset: every
+    /// CarDekho request is refused.
+    pub cardekho: Option<SecretList>,
+    /// `LEAD_API_KEY_CARWALE`: CarWale's `X-API-Key` values.
+    pub carwale: Option<SecretList>,
+    /// `CALL_CAPTURE_API_KEYS`: accepted `x-api-key` values. Unset: every
+    /// call-capture request is refused.
+    pub call_capture: Option<SecretList>,
+    /// `CRM_WEBHOOK_SECRET`: HMAC keys; when set, CRM events must be signed.
+    pub crm: Option<SecretList>,
+}
+
+impl PartnerSecrets {
+    /// Reads every secret variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tata_calls: env.secrets("TATA_CALLS_SECRET")?,
+            tata_whatsapp: env.secrets("TATA_WHATSAPP_SECRET")?,
+            cardekho: env.secrets("LEAD_API_KEY_CARDEKHO")?,
+            carwale: env.secrets("LEAD_API_KEY_CARWALE")?,
+            call_capture: env.secrets("CALL_CAPTURE_API_KEYS")?,
+            crm: env.secrets("CRM_WEBHOOK_SECRET")?,
+        })
+    }
+}
+
 /// Default AMQP URL: the local broker's default vhost.
 pub const DEFAULT_AMQP_URL: &str = "amqp://127.0.0.1:5672/%2f";
 /// Default database: an SQLite file under `./data/` (created on first start).
@@ -194,6 +258,14 @@ pub struct IngestConfig {
     /// the kernel's accept queue. Together with `MAX_BODY_BYTES` it bounds the
     /// memory bodies can take.
     pub max_connections: usize,
+    /// Partner credentials.
+    pub secrets: PartnerSecrets,
+    /// `LEAD_RATE_LIMIT_PER_MINUTE`: requests per minute per lead portal
+    /// (CarDekho, CarWale); 0 switches the limit off.
+    pub lead_rate_limit_per_minute: u32,
+    /// `CRM_RATE_LIMIT_PER_MINUTE`: requests per minute per client IP on the
+    /// CRM endpoints; 0 switches the limit off.
+    pub crm_rate_limit_per_minute: u32,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
 }
@@ -219,6 +291,17 @@ impl IngestConfig {
             header_read_timeout: env.millis("HEADER_READ_TIMEOUT_MS", 10_000)?,
             body_read_timeout: env.millis("BODY_READ_TIMEOUT_MS", 30_000)?,
             max_connections,
+            secrets: PartnerSecrets::from_env(env)?,
+            lead_rate_limit_per_minute: env.ranged(
+                "LEAD_RATE_LIMIT_PER_MINUTE",
+                120,
+                0..=1_000_000,
+            )?,
+            crm_rate_limit_per_minute: env.ranged(
+                "CRM_RATE_LIMIT_PER_MINUTE",
+                100,
+                0..=1_000_000,
+            )?,
             log_format: log_format(env)?,
         })
     }
@@ -307,6 +390,22 @@ mod tests {
         let err =
             IngestConfig::from_env(&env(&[("PUBLISH_CONFIRM_TIMEOUT_MS", "soon")])).unwrap_err();
         assert!(err.to_string().contains("milliseconds"), "{err}");
+    }
+
+    #[test]
+    fn secrets_have_no_defaults_rotate_and_must_be_long_enough() {
+        let config = IngestConfig::from_env(&env(&[])).unwrap();
+        assert!(config.secrets.cardekho.is_none() && config.secrets.crm.is_none());
+        let config = IngestConfig::from_env(&env(&[(
+            "LEAD_API_KEY_CARDEKHO",
+            "old-cardekho-key-0001,new-cardekho-key-0002",
+        )]))
+        .unwrap();
+        let keys = config.secrets.cardekho.unwrap();
+        assert!(keys.matches(b"old-cardekho-key-0001") && keys.matches(b"new-cardekho-key-0002"));
+        let err = IngestConfig::from_env(&env(&[("CALL_CAPTURE_API_KEYS", "short")])).unwrap_err();
+        assert_eq!(err.name, "CALL_CAPTURE_API_KEYS");
+        assert!(!err.to_string().contains("short"), "{err}");
     }
 
     #[test]

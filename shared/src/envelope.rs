@@ -4,6 +4,7 @@
 
 use crate::source::Source;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Metadata the edge attaches to each accepted webhook.
@@ -18,6 +19,14 @@ pub struct Envelope {
     pub received_at: DateTime<Utc>,
     /// The few request headers worth keeping for audit (name, value).
     pub request_headers: Vec<(String, String)>,
+    /// Ids taken from the request path (`lead_id` of
+    /// `/incoming/lead/{lead_id}/update`): the body alone does not say
+    /// which record an event is about.
+    pub path_params: BTreeMap<String, String>,
+    /// Ids the edge assigned to records this message creates and returned to
+    /// the partner (`lead_id`, `call_history_id`, …): the worker must store
+    /// the records under them.
+    pub assigned_ids: BTreeMap<String, String>,
     /// Delayed retries already spent (0 on first delivery).
     pub retry_attempt: u32,
 }
@@ -30,6 +39,8 @@ impl Envelope {
             source,
             received_at: Utc::now(),
             request_headers,
+            path_params: BTreeMap::new(),
+            assigned_ids: BTreeMap::new(),
             retry_attempt: 0,
         }
     }

@@ -51,6 +51,11 @@ impl SecretList {
         (!values.is_empty()).then_some(Self(values))
     }
 
+    /// Every accepted value (for HMAC keys, which are used, not compared).
+    pub fn values(&self) -> impl Iterator<Item = &Secret<String>> {
+        self.0.iter()
+    }
+
     /// True when `candidate` equals one of the accepted values. Every value is
     /// compared, in constant time, so timing tells nothing about which matched
     /// or how much of a value matched.

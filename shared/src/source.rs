@@ -10,16 +10,38 @@ use std::str::FromStr;
 pub enum Source {
     /// Tata dealer call events (`POST /api/webhook/`).
     TataCalls,
+    /// Tata WhatsApp messages and statuses (`POST /webhook/`).
+    TataWhatsapp,
+    /// CarDekho leads.
+    Cardekho,
+    /// CarWale leads.
+    Carwale,
+    /// Call records from dialers (call capture).
+    CallCapture,
+    /// The CRM microservice's pre-lead, lead and customer events.
+    CrmEvents,
 }
 
 impl Source {
     /// Every source, for declaring topology and consuming all queues.
-    pub const ALL: &'static [Source] = &[Source::TataCalls];
+    pub const ALL: &'static [Source] = &[
+        Source::TataCalls,
+        Source::TataWhatsapp,
+        Source::Cardekho,
+        Source::Carwale,
+        Source::CallCapture,
+        Source::CrmEvents,
+    ];
 
     /// The stable wire name: routing key, queue-name part, `x-source` header.
     pub fn name(self) -> &'static str {
         match self {
             Source::TataCalls => "tata_calls",
+            Source::TataWhatsapp => "tata_whatsapp",
+            Source::Cardekho => "cardekho",
+            Source::Carwale => "carwale",
+            Source::CallCapture => "call_capture",
+            Source::CrmEvents => "crm_events",
         }
     }
 }
@@ -44,5 +66,22 @@ impl FromStr for Source {
             .copied()
             .find(|source| source.name() == s)
             .ok_or_else(|| UnknownSource(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    #[test]
+    fn names_round_trip_and_are_distinct() {
+        let mut names: Vec<_> = Source::ALL.iter().map(|s| s.name()).collect();
+        for source in Source::ALL {
+            assert_eq!(source.name().parse::<Source>().unwrap(), *source);
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Source::ALL.len());
+        assert!("nope".parse::<Source>().is_err());
     }
 }

@@ -13,6 +13,12 @@ use sea_orm::{
 use shared::contracts::{ContractError, tata_calls};
 use shared::{Envelope, Source};
 
+/// Sources this worker version can turn into rows. It consumes only their
+/// queues: messages from other sources wait, durable, in their own queues
+/// until a worker that handles them is deployed (nothing is dead-lettered
+/// for want of code).
+pub const HANDLED_SOURCES: &[Source] = &[Source::TataCalls];
+
 /// What became of a message, and so what to tell the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -52,6 +58,13 @@ pub async fn process(
                 )));
             }
         },
+        // Only reachable by a message routed to the wrong queue: other
+        // sources' queues are not consumed by this worker version.
+        other => {
+            return Ok(Outcome::DeadLetter(format!(
+                "no handler for source {other} in this worker version"
+            )));
+        }
     };
     match commit(db, envelope, &effects).await {
         Ok(true) => Ok(Outcome::Persisted),

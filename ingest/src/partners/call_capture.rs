@@ -1,0 +1,49 @@
+//! Call capture: `POST /functions/v1/webhook-call-capture`, authenticated by
+//! `x-api-key`. The edge assigns the record's `call_history_id`.
+
+use super::either;
+use crate::AppState;
+use crate::auth::api_key;
+use crate::http::{Reply, json};
+use crate::routes::{Style, audit_headers, json_body, publish};
+use chrono::SecondsFormat;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+use shared::contracts::call_capture;
+use shared::{Envelope, Source};
+use std::net::SocketAddr;
+
+/// `POST /functions/v1/webhook-call-capture`.
+pub(crate) async fn handle(
+    state: &AppState,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Reply {
+    let style = Style::CallCapture;
+    either(
+        async {
+            let (parts, body) = request.into_parts();
+            api_key(&parts.headers, "x-api-key", state.secrets.call_capture.as_ref())
+                .map_err(|_| style.error(StatusCode::UNAUTHORIZED, "Invalid or missing API key"))?;
+            let body = json_body(state, style, &parts.headers, body).await?;
+            call_capture::parse(&body).map_err(|e| style.invalid(&e))?;
+            let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, peer));
+            let call_history_id = uuid::Uuid::now_v7().to_string();
+            envelope.assigned_ids.insert("call_history_id".into(), call_history_id.clone());
+            publish(state, style, &envelope, &body).await?;
+            Ok(json(
+                StatusCode::CREATED,
+                &json!({
+                    "success": true,
+                    "message": "Call record created successfully",
+                    "data": {
+                        "call_history_id": call_history_id,
+                        "created_at": envelope.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    },
+                }),
+            ))
+        }
+        .await,
+    )
+}
