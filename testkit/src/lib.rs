@@ -7,6 +7,8 @@
 //! a role allowed to create databases), `RABBITMQCTL` (default: the
 //! workspace's `scripts/services.sh rabbitmqctl`).
 
+pub mod examples;
+
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use shared::config::{BrokerConfig, Env, IngestConfig, WorkerConfig};
 use std::collections::HashMap;
@@ -131,6 +133,13 @@ impl Edge {
             body.as_bytes(),
         )
         .await
+    }
+
+    /// POSTs a JSON body with extra headers.
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        http(self.addr, "POST", path, &all, body.as_bytes()).await
     }
 
     /// GETs a path.
