@@ -88,7 +88,7 @@ fn epoch(
 }
 
 /// Items of an array field (or a single object, for `messages`).
-fn items<'a>(value: &'a Value) -> Option<Vec<&'a Map<String, Value>>> {
+fn items(value: &Value) -> Option<Vec<&Map<String, Value>>> {
     match value {
         Value::Array(items) => items.iter().map(Value::as_object).collect(),
         Value::Object(object) => Some(vec![object]),
@@ -222,22 +222,16 @@ pub fn parse(body: &[u8]) -> Result<WhatsappWebhook, ContractError> {
         }
     }
     if let Some(value) = object.get("statuses").filter(|v| !v.is_null()) {
-        match value {
-            Value::Array(_) => {
-                for (i, item) in items(value).unwrap_or_default().into_iter().enumerate() {
+        match value.as_array().and_then(|_| items(value)) {
+            Some(list) => {
+                for (i, item) in list.into_iter().enumerate() {
                     match parse_status(item) {
                         Ok(status) => statuses_out.push(status),
                         Err(e) => errors.absorb(&format!("statuses[{i}]"), e),
                     }
                 }
-                if value
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|v| !v.is_object()))
-                {
-                    errors.add("statuses", "Expected a list of status objects.");
-                }
             }
-            _ => errors.add("statuses", "Expected a list of status objects."),
+            None => errors.add("statuses", "Expected a list of status objects."),
         }
     }
     if !errors.is_empty() {
