@@ -96,30 +96,18 @@ async fn every_contract_example_is_accepted_as_documented_into_its_own_queue() {
         assert_eq!(response.status, 201, "{name}: {:?}", response.json());
         assert_eq!(response.json()["status"], "success", "{name}");
     }
-    let cardekho = edge
-        .post(
-            "/admin/mg-digital-leads/source/cardekho",
-            &[("X-API-Key", CARDEKHO_KEY)],
-            CARDEKHO,
-        )
-        .await;
-    assert_eq!(cardekho.status, 201);
-    assert_eq!(
-        cardekho.json(),
-        json!({"message": "CarDekho lead inserted successfully"})
-    );
-    let carwale = edge
-        .post(
-            "/admin/mg-digital-leads/source/carwale",
-            &[("X-API-Key", CARWALE_KEY)],
-            CARWALE,
-        )
-        .await;
-    assert_eq!(carwale.status, 201);
-    assert_eq!(
-        carwale.json(),
-        json!({"message": "CarWale lead inserted successfully"})
-    );
+    for (partner, key, body, label) in [
+        ("cardekho", CARDEKHO_KEY, CARDEKHO, "CarDekho"),
+        ("carwale", CARWALE_KEY, CARWALE, "CarWale"),
+    ] {
+        let path = format!("/admin/mg-digital-leads/source/{partner}");
+        let response = edge.post(&path, &[("X-API-Key", key)], body).await;
+        assert_eq!(response.status, 201, "{partner}");
+        assert_eq!(
+            response.json(),
+            json!({"message": format!("{label} lead inserted successfully")})
+        );
+    }
 
     let mut call_history_ids = BTreeSet::new();
     for (name, body) in CALL_CAPTURE {
