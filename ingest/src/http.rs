@@ -13,7 +13,12 @@ pub(crate) type Reply = Response<Full<Bytes>>;
 /// A JSON response with `status`.
 pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Reply {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    json_bytes(status, Bytes::from(bytes))
+}
+
+/// A response whose body is already JSON text.
+pub(crate) fn json_bytes(status: StatusCode, body: Bytes) -> Reply {
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -3,7 +3,7 @@
 //! confirmed publish.
 
 use crate::AppState;
-use crate::http::{BodyError, Reply, is_json_content_type, json, read_body};
+use crate::http::{BodyError, Reply, is_json_content_type, json, json_bytes, read_body};
 use crate::partners;
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -190,12 +190,10 @@ pub(crate) async fn handle(
             Some(_) => method_not_allowed(Style::Crm, "POST"),
             None => Style::Crm.error(StatusCode::NOT_FOUND, "Not Found"),
         },
-        "/openapi.json" if get => {
-            let mut reply = json(StatusCode::OK, &json!(null));
-            *reply.body_mut() =
-                http_body_util::Full::new(bytes::Bytes::from_static(OPENAPI.as_bytes()));
-            reply
-        }
+        "/openapi.json" if get => json_bytes(
+            StatusCode::OK,
+            bytes::Bytes::from_static(OPENAPI.as_bytes()),
+        ),
         "/healthz" if get => json(StatusCode::OK, &json!({"status": "ok"})),
         "/readyz" if get => {
             if state.publisher.is_connected() {
