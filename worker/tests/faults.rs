@@ -43,6 +43,14 @@ async fn send(edge: &Edge, range: std::ops::Range<usize>) {
     }
 }
 
+/// Stops what a test started, in order, and removes its database.
+async fn teardown(worker: Worker, edge: Edge, inspector: QueueInspector, db: TestDb) {
+    worker.stop().await;
+    edge.stop().await;
+    inspector.close().await;
+    db.drop().await;
+}
+
 /// Every call persisted exactly once, nothing left in any queue.
 async fn assert_all_persisted_once(db: &TestDb, inspector: &QueueInspector, n: i64) {
     eventually(&format!("{n} calls persisted"), WAIT, || async {
@@ -115,10 +123,7 @@ async fn worker_killed_mid_stream_loses_and_duplicates_nothing(backend: Backend)
 
     let replacement = Worker::start(&env);
     assert_all_persisted_once(&db, &inspector, N as i64).await;
-    replacement.stop().await;
-    edge.stop().await;
-    inspector.close().await;
-    db.drop().await;
+    teardown(replacement, edge, inspector, db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,10 +174,7 @@ async fn a_database_outage_dead_letters_nothing_and_loses_nothing() {
 
     db.set_down(false).await;
     assert_all_persisted_once(&db, &inspector, 150).await;
-    worker.stop().await;
-    edge.stop().await;
-    inspector.close().await;
-    db.drop().await;
+    teardown(worker, edge, inspector, db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,8 +219,5 @@ async fn sigterm_finishes_and_acks_in_flight_work_and_exits_zero() {
 
     let replacement = Worker::start(&env);
     assert_all_persisted_once(&db, &inspector, N as i64).await;
-    replacement.stop().await;
-    edge.stop().await;
-    inspector.close().await;
-    db.drop().await;
+    teardown(replacement, edge, inspector, db).await;
 }
