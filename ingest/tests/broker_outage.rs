@@ -64,4 +64,5 @@ async fn the_edge_answers_503_while_the_broker_is_down_and_recovers_by_itself() 
     .await;
     assert_eq!(inspector.drain(&queue).await.unwrap().len(), 2);
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }

@@ -223,6 +223,7 @@ async fn every_contract_example_is_accepted_as_documented_into_its_own_queue() {
         "789"
     );
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
@@ -377,11 +378,12 @@ async fn every_documented_error_is_reproduced_and_nothing_is_queued() {
         queued(&inspector, *source, expected).await;
     }
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
 async fn rotated_keys_are_accepted_old_and_new() {
-    let (edge, _inspector) = start(
+    let (edge, inspector) = start(
         "rotation",
         &[
             (
@@ -431,6 +433,7 @@ async fn rotated_keys_are_accepted_old_and_new() {
         assert_eq!(response.status, 201, "{secret}");
     }
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
@@ -440,7 +443,7 @@ async fn standard_webhooks_signatures_are_accepted_and_replays_refused() {
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(key)
     );
-    let (edge, _inspector) = start("standard-webhooks", &[("CRM_WEBHOOK_SECRET", &secret)]).await;
+    let (edge, inspector) = start("standard-webhooks", &[("CRM_WEBHOOK_SECRET", &secret)]).await;
     let body = CRM[7].body;
     let signed = |id: &str, timestamp: i64| {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
@@ -485,11 +488,12 @@ async fn standard_webhooks_signatures_are_accepted_and_replays_refused() {
         "the id is signed"
     );
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after_per_partner_and_per_ip() {
-    let (edge, _inspector) = start(
+    let (edge, inspector) = start(
         "rate-limits",
         &[
             ("LEAD_RATE_LIMIT_PER_MINUTE", "3"),
@@ -540,11 +544,12 @@ async fn rate_limits_answer_429_with_retry_after_per_partner_and_per_ip() {
     );
     assert!(limited.header("retry-after").is_some());
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
 async fn the_openapi_document_matches_the_routes() {
-    let (edge, _inspector) = start("openapi", &[]).await;
+    let (edge, inspector) = start("openapi", &[]).await;
     let response = edge.get("/openapi.json").await;
     assert_eq!(response.status, 200);
     let document = response.json();
@@ -595,4 +600,5 @@ async fn the_openapi_document_matches_the_routes() {
         );
     }
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }

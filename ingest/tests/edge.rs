@@ -60,6 +60,7 @@ async fn contract_examples_are_accepted_with_the_documented_body_and_queued_unch
         );
     }
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
@@ -151,12 +152,13 @@ async fn invalid_requests_get_the_documented_4xx_and_nothing_is_queued() {
         "only the valid request reached the queue"
     );
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
 async fn a_body_trickled_past_the_timeout_gets_408() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (edge, _inspector, _queue) = setup("slow-body", &[("BODY_READ_TIMEOUT_MS", "300")]).await;
+    let (edge, inspector, _queue) = setup("slow-body", &[("BODY_READ_TIMEOUT_MS", "300")]).await;
     let mut stream = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
     stream
         .write_all(b"POST /api/webhook/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{")
@@ -169,6 +171,7 @@ async fn a_body_trickled_past_the_timeout_gets_408() {
         .unwrap();
     assert_eq!(testkit::parse_response(&raw).status, 408);
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
@@ -206,6 +209,7 @@ async fn a_full_queue_refuses_the_publish_and_the_partner_gets_503() {
     )
     .await;
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
@@ -220,6 +224,7 @@ async fn an_unroutable_message_is_never_answered_201() {
     let response = edge.post_json("/api/webhook/", TATA_MINIMAL).await;
     assert_eq!(response.status, 503, "{:?}", response.json());
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
@@ -253,22 +258,24 @@ async fn many_requests_are_in_flight_at_once() {
         .collect();
     assert_eq!(ids.len(), 200);
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
 async fn health_endpoints_answer() {
-    let (edge, _inspector, _queue) = setup("health", &[]).await;
+    let (edge, inspector, _queue) = setup("health", &[]).await;
     assert_eq!(edge.get("/healthz").await.status, 200);
     let ready = edge.get("/readyz").await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.json()["broker"], "connected");
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }
 
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_until_one_closes() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (edge, _inspector, _queue) = setup("conn-limit", &[("MAX_CONNECTIONS", "1")]).await;
+    let (edge, inspector, _queue) = setup("conn-limit", &[("MAX_CONNECTIONS", "1")]).await;
     // Edge::start's readiness probe has closed its connection; take the one slot.
     let holder = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -288,4 +295,5 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
         .unwrap();
     assert_eq!(testkit::parse_response(&raw).status, 200);
     edge.stop().await;
+    testkit::cleanup(inspector).await;
 }

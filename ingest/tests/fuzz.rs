@@ -116,8 +116,9 @@ fn every_route_answers_4xx_or_201_to_random_and_mutated_bodies() {
         .enable_all()
         .build()
         .unwrap();
+    let prefix = unique_prefix("fuzz");
     let env = test_env(
-        &unique_prefix("fuzz"),
+        &prefix,
         None,
         &[
             ("LEAD_API_KEY_CARDEKHO", KEY),
@@ -184,4 +185,5 @@ fn every_route_answers_4xx_or_201_to_random_and_mutated_bodies() {
     // Still alive and well after all that.
     assert_eq!(runtime.block_on(edge.get("/healthz")).status, 200);
     runtime.block_on(edge.stop());
+    runtime.block_on(testkit::cleanup_prefix(&prefix));
 }

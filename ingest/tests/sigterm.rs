@@ -15,10 +15,11 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
         .unwrap()
         .port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let prefix = unique_prefix("sigterm");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
         .env("INGEST_ADDR", addr.to_string())
         .env("AMQP_URL", amqp_url())
-        .env("AMQP_PREFIX", unique_prefix("sigterm"))
+        .env("AMQP_PREFIX", &prefix)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -69,4 +70,5 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    testkit::cleanup_prefix(&prefix).await;
 }

@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_calls;
+mod m20261121_000002_leads_and_sources;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -11,6 +12,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_calls::Migration)]
+        vec![
+            Box::new(m20261121_000001_calls::Migration),
+            Box::new(m20261121_000002_leads_and_sources::Migration),
+        ]
     }
 }

@@ -837,6 +837,25 @@ impl QueueInspector {
         Ok(())
     }
 
+    /// Deletes every queue and exchange of this prefix, with their messages.
+    /// Tests call it when they finish: each test has its own prefix, and
+    /// quorum queues left behind cost the broker memory and processes.
+    pub async fn delete_topology(&self) -> anyhow::Result<()> {
+        for queue in self.topology.queues() {
+            self.delete_queue(&queue.name).await?;
+        }
+        for exchange in self.topology.exchanges() {
+            self.channel
+                .exchange_delete(
+                    exchange.as_str().into(),
+                    lapin::options::ExchangeDeleteOptions::default(),
+                )
+                .await
+                .with_context(|| format!("deleting {exchange}"))?;
+        }
+        Ok(())
+    }
+
     /// Closes the connection.
     pub async fn close(&self) {
         let _ = self.connection.close(200, "done".into()).await;

@@ -322,6 +322,9 @@ pub struct WorkerConfig {
     /// `RETRY_MAX_ATTEMPTS`: delayed retries (through the retry queues) before
     /// a message that keeps failing is dead-lettered.
     pub retry_max_attempts: u32,
+    /// `DIGITAL_LEAD_DUPLICATE_WINDOW_SECS`: a CarDekho or CarWale lead with
+    /// the same platform and phone as one within this window is a duplicate.
+    pub duplicate_window: Duration,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
 }
@@ -352,6 +355,11 @@ impl WorkerConfig {
             prefetch,
             database_max_connections,
             retry_max_attempts,
+            duplicate_window: Duration::from_secs(env.ranged(
+                "DIGITAL_LEAD_DUPLICATE_WINDOW_SECS",
+                60,
+                0..=86_400,
+            )?),
             log_format: log_format(env)?,
         })
     }

@@ -176,6 +176,24 @@ impl Worker {
     }
 }
 
+/// Deletes a test's exchanges and queues and closes the inspector. Every
+/// test calls it last: quorum queues left behind by hundreds of tests would
+/// weigh the shared broker down.
+pub async fn cleanup(inspector: shared::broker::QueueInspector) {
+    if let Err(error) = inspector.delete_topology().await {
+        eprintln!("could not delete the test's topology: {error:#}");
+    }
+    inspector.close().await;
+}
+
+/// Connects an inspector for `prefix` and deletes its topology (for tests
+/// that never held an inspector).
+pub async fn cleanup_prefix(prefix: &str) {
+    if let Ok(inspector) = shared::broker::QueueInspector::connect(&broker_config(prefix)).await {
+        cleanup(inspector).await;
+    }
+}
+
 /// A database of the test's own.
 pub struct TestDb {
     /// `DATABASE_URL` for the worker.

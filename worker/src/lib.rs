@@ -4,10 +4,13 @@
 
 pub mod db;
 pub mod entities;
+mod persist;
 pub mod process;
 
+pub use persist::lead_id;
+
 use futures_util::{FutureExt, StreamExt};
-use process::{Outcome, Transient};
+use process::{Outcome, Settings, Transient};
 use sea_orm::DatabaseConnection;
 use shared::broker::{ConsumerSession, Delivery};
 use shared::config::WorkerConfig;
@@ -95,13 +98,16 @@ async fn consume(
     // Cancelled when this session ends, so deliveries waiting out a database
     // outage stop waiting: their channel is gone and they cannot be acked.
     let session_over = shutdown.child_token();
+    let settings = Settings {
+        duplicate_window: config.duplicate_window,
+    };
     let mut in_flight = JoinSet::new();
     let result = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             next = deliveries.next() => match next {
                 Some(Ok(delivery)) => {
-                    in_flight.spawn(handle(db.clone(), delivery, config.retry_max_attempts, session_over.clone()));
+                    in_flight.spawn(handle(db.clone(), settings.clone(), delivery, config.retry_max_attempts, session_over.clone()));
                 }
                 Some(Err(error)) => break Err(error),
                 None => break Err(anyhow::anyhow!("the broker closed the consumer")),
@@ -133,6 +139,7 @@ async fn consume(
 /// database is unavailable, until `stop`) and settles it with the broker.
 async fn handle(
     db: DatabaseConnection,
+    settings: Settings,
     delivery: Delivery,
     retry_max_attempts: u32,
     stop: CancellationToken,
@@ -154,7 +161,7 @@ async fn handle(
     let (ingest_id, source) = (envelope.ingest_id, envelope.source);
     let mut delays = backoff();
     let outcome = loop {
-        let attempt = AssertUnwindSafe(process::process(&db, &envelope, &delivery.body))
+        let attempt = AssertUnwindSafe(process::process(&db, &settings, &envelope, &delivery.body))
             .catch_unwind()
             .await;
         match attempt {
@@ -176,8 +183,12 @@ async fn handle(
         }
     };
     let settled = match &outcome {
-        Outcome::Persisted | Outcome::Duplicate => {
-            tracing::debug!(%ingest_id, %source, ?outcome, "processed");
+        Outcome::Persisted => {
+            tracing::debug!(%ingest_id, %source, "persisted");
+            delivery.ack().await
+        }
+        Outcome::Duplicate(reason) => {
+            tracing::info!(%ingest_id, %source, %reason, "duplicate; nothing changed");
             delivery.ack().await
         }
         Outcome::RetryLater(reason) if envelope.retry_attempt < retry_max_attempts => {

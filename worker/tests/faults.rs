@@ -47,7 +47,7 @@ async fn send(edge: &Edge, range: std::ops::Range<usize>) {
 async fn teardown(worker: Worker, edge: Edge, inspector: QueueInspector, db: TestDb) {
     worker.stop().await;
     edge.stop().await;
-    inspector.close().await;
+    testkit::cleanup(inspector).await;
     db.drop().await;
 }
 

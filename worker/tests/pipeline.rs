@@ -93,7 +93,7 @@ impl Rig {
         for worker in workers {
             worker.stop().await;
         }
-        self.inspector.close().await;
+        testkit::cleanup(self.inspector).await;
         self.db.drop().await;
     }
 }
@@ -322,9 +322,11 @@ async fn workers_starting_together_migrate_once(backend: Backend) {
         .await
         .unwrap();
     rig.wait_processed(1).await;
+    use migrations::MigratorTrait;
+    let expected = migrations::Migrator::migrations().len() as i64;
     assert_eq!(
         rig.db.scalar("SELECT COUNT(*) FROM seaql_migrations").await,
-        1
+        expected
     );
     // Every worker is still running (none failed its migration): stop() checks.
     rig.finish(workers).await;
@@ -334,9 +336,9 @@ async fn workers_starting_together_migrate_once(backend: Backend) {
 async fn messages_from_sources_without_a_handler_wait_in_their_queues() {
     let rig = rig("unhandled", Backend::Sqlite).await;
     let worker = Worker::start(&rig.env);
-    let whatsapp = Envelope::new(Source::TataWhatsapp, vec![]);
+    let crm = Envelope::new(Source::CrmEvents, vec![]);
     rig.inspector
-        .publish(&whatsapp, testkit::examples::TATA_WHATSAPP[0].1.as_bytes())
+        .publish(&crm, testkit::examples::CRM[7].body.as_bytes())
         .await
         .unwrap();
     let call = Envelope::new(Source::TataCalls, vec![]);
@@ -347,17 +349,17 @@ async fn messages_from_sources_without_a_handler_wait_in_their_queues() {
     // The call is processed, proving the worker is consuming ...
     rig.wait_processed(1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // ... while the WhatsApp message waits, untouched, for a worker that handles it.
+    // ... while the CRM event waits, untouched, for a worker that handles it.
     let topology = &rig.inspector.topology;
     assert_eq!(
         rig.inspector
-            .ready_count(&topology.work_queue(Source::TataWhatsapp))
+            .ready_count(&topology.work_queue(Source::CrmEvents))
             .await
             .unwrap(),
         1
     );
     assert!(
-        rig.queue_empty(&topology.dead_letter_queue(Source::TataWhatsapp))
+        rig.queue_empty(&topology.dead_letter_queue(Source::CrmEvents))
             .await
     );
     rig.finish(vec![worker]).await;

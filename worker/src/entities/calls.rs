@@ -42,6 +42,8 @@ pub struct Model {
     /// Edge receive time of the newest event applied, in microseconds.
     pub last_event_at: i64,
     pub last_ingest_id: Uuid,
+    /// The caller's unified lead.
+    pub lead_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,4 +1,9 @@
 //! sea-orm entities for the tables in `migrations`.
 
+pub mod call_records;
 pub mod calls;
+pub mod digital_leads;
+pub mod lead_touchpoints;
+pub mod leads;
 pub mod processed_messages;
+pub mod whatsapp_messages;

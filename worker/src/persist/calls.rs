@@ -1,0 +1,136 @@
+//! Tata call events: one row per `call_id`, merged, linked to the caller's lead.
+
+use super::{Sighting, merge_bookkeeping, newer_event_wins, touchpoint, upsert_lead};
+use crate::entities::calls;
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
+use shared::contracts::tata_calls::CallEvent;
+use shared::{Envelope, Source};
+
+/// Call columns that events fill in.
+const MERGED: &[calls::Column] = &[
+    calls::Column::CallSid,
+    calls::Column::CallerNumber,
+    calls::Column::CallerName,
+    calls::Column::CallStartTime,
+    calls::Column::CallEndTime,
+    calls::Column::CallDuration,
+    calls::Column::CallStatus,
+    calls::Column::StaffName,
+    calls::Column::StaffId,
+    calls::Column::RecordingUrl,
+    calls::Column::DispositionCode,
+    calls::Column::DispositionName,
+    calls::Column::DispositionCategory,
+    calls::Column::DispositionNotes,
+    calls::Column::CustomerName,
+    calls::Column::CustomerEmail,
+    calls::Column::CustomerAddress,
+    calls::Column::VehicleModel,
+    calls::Column::VehicleVariant,
+    calls::Column::IsLead,
+    calls::Column::LeadQuality,
+    calls::Column::Extra,
+    calls::Column::LeadId,
+];
+
+/// A line for the lead's timeline.
+fn summary(call: &CallEvent) -> String {
+    let mut line = format!("Call {}", call.call_status.as_deref().unwrap_or("received"));
+    if let Some((name, _)) = call.disposition() {
+        line.push_str(&format!(" ({name})"));
+    }
+    if let Some(staff) = &call.staff_name {
+        line.push_str(&format!(" with {staff}"));
+    }
+    if let Some(notes) = &call.disposition_notes {
+        line.push_str(&format!(": {notes}"));
+    }
+    line
+}
+
+/// Upserts the call (one statement: concurrent workers meet at the unique
+/// `call_id`), its caller's lead and the call's touchpoint.
+pub(crate) async fn apply(
+    txn: &DatabaseTransaction,
+    envelope: &Envelope,
+    call: &CallEvent,
+) -> Result<(), DbErr> {
+    let lead = upsert_lead(
+        txn,
+        &Sighting {
+            phone: &call.caller_number,
+            name: call
+                .customer_name
+                .as_deref()
+                .or(call.caller_name.as_deref()),
+            email: call.customer_email.as_deref(),
+            lead_quality: call.lead_quality.as_deref(),
+            is_lead: call.is_lead,
+            source: Source::TataCalls,
+            at: call.call_start_time,
+        },
+    )
+    .await?;
+    let now = Utc::now();
+    let disposition = call.disposition();
+    let row = calls::ActiveModel {
+        id: Set(envelope.ingest_id),
+        call_id: Set(call.call_id.clone()),
+        call_sid: Set(call.call_sid.clone()),
+        caller_number: Set(call.caller_number.clone()),
+        caller_name: Set(call.caller_name.clone()),
+        call_start_time: Set(call.call_start_time),
+        call_end_time: Set(call.call_end_time),
+        call_duration: Set(call.call_duration),
+        call_status: Set(call.call_status.clone()),
+        staff_name: Set(call.staff_name.clone()),
+        staff_id: Set(call.staff_id.clone()),
+        recording_url: Set(call.recording_url.clone()),
+        disposition_code: Set(call.disposition_code.clone()),
+        disposition_name: Set(disposition.map(|(name, _)| name.to_owned())),
+        disposition_category: Set(disposition.map(|(_, category)| category.to_owned())),
+        disposition_notes: Set(call.disposition_notes.clone()),
+        customer_name: Set(call.customer_name.clone()),
+        customer_email: Set(call.customer_email.clone()),
+        customer_address: Set(call.customer_address.clone()),
+        vehicle_model: Set(call.vehicle_model.clone()),
+        vehicle_variant: Set(call.vehicle_variant.clone()),
+        is_lead: Set(call.is_lead),
+        lead_quality: Set(call.lead_quality.clone()),
+        extra: Set((!call.extra.is_empty()).then(|| serde_json::Value::Object(call.extra.clone()))),
+        event_count: Set(1),
+        last_event_at: Set(envelope.received_at.timestamp_micros()),
+        last_ingest_id: Set(envelope.ingest_id),
+        lead_id: Set(Some(lead)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let mut on_conflict = OnConflict::column(calls::Column::CallId);
+    on_conflict.values(newer_event_wins("calls", MERGED));
+    on_conflict.values(merge_bookkeeping(
+        "calls",
+        calls::Column::EventCount,
+        calls::Column::LastEventAt,
+        calls::Column::UpdatedAt,
+    ));
+    on_conflict.values([(
+        calls::Column::LastIngestId,
+        Expr::cust("CASE WHEN excluded.last_event_at >= calls.last_event_at THEN excluded.last_ingest_id ELSE calls.last_ingest_id END"),
+    )]);
+    calls::Entity::insert(row)
+        .on_conflict(on_conflict.to_owned())
+        .exec_without_returning(txn)
+        .await?;
+    touchpoint(
+        txn,
+        lead,
+        Source::TataCalls,
+        &call.call_id,
+        call.call_start_time,
+        summary(call),
+        envelope.ingest_id,
+    )
+    .await
+}

@@ -1,0 +1,175 @@
+//! The writes each source makes, inside the transaction that also records
+//! the message's ingest id. Every write is an upsert on a database
+//! constraint, never a read followed by a write, so concurrent workers and
+//! redeliveries converge on the same rows.
+
+pub(crate) mod call_capture;
+pub(crate) mod calls;
+pub(crate) mod digital_leads;
+pub(crate) mod whatsapp;
+
+use crate::entities::{lead_touchpoints, leads};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, IntoIden, OnConflict};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait, IdenStatic};
+use shared::Source;
+use uuid::Uuid;
+
+/// What applying a message's effects came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// Rows written.
+    Written,
+    /// The partner sent this before (by the contract's own duplicate rule):
+    /// nothing written but the ledger entry.
+    PartnerDuplicate(String),
+}
+
+/// Namespace of ids derived from content (leads from phone numbers,
+/// touchpoints from what they record).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6164_7069_7065_2d6c_6561_6473_2d31);
+
+/// The id of the lead for an E.164 number: the same in every worker.
+pub fn lead_id(phone: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("lead:{phone}").as_bytes())
+}
+
+/// What a touchpoint tells about a person.
+pub(crate) struct Sighting<'a> {
+    /// E.164.
+    pub phone: &'a str,
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub lead_quality: Option<&'a str>,
+    pub is_lead: Option<bool>,
+    pub source: Source,
+    pub at: DateTime<Utc>,
+}
+
+/// Creates the lead on first sight, or fills in what it did not know. Name
+/// and e-mail never overwrite known values; lead quality and the lead flag
+/// (from calls) do. Returns the lead's id.
+pub(crate) async fn upsert_lead(
+    txn: &DatabaseTransaction,
+    seen: &Sighting<'_>,
+) -> Result<Uuid, DbErr> {
+    use leads::Column as C;
+    let id = lead_id(seen.phone);
+    let now = Utc::now();
+    let row = leads::ActiveModel {
+        id: Set(id),
+        phone: Set(seen.phone.to_owned()),
+        name: Set(seen.name.map(str::to_owned)),
+        email: Set(seen.email.map(str::to_owned)),
+        lead_quality: Set(seen.lead_quality.map(str::to_owned)),
+        is_lead: Set(seen.is_lead),
+        first_source: Set(seen.source.name().to_owned()),
+        first_seen_at: Set(seen.at),
+        last_seen_at: Set(seen.at),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let mut on_conflict = OnConflict::column(C::Phone);
+    on_conflict.values([
+        (C::Name, Expr::cust("COALESCE(leads.name, excluded.name)")),
+        (
+            C::Email,
+            Expr::cust("COALESCE(leads.email, excluded.email)"),
+        ),
+        (
+            C::LeadQuality,
+            Expr::cust("COALESCE(excluded.lead_quality, leads.lead_quality)"),
+        ),
+        (
+            C::IsLead,
+            Expr::cust("COALESCE(excluded.is_lead, leads.is_lead)"),
+        ),
+        (C::LastSeenAt, Expr::cust("excluded.last_seen_at")),
+        // Always an update, so the row is locked until commit: concurrent
+        // messages about one person take turns (the duplicate window
+        // relies on it).
+        (C::UpdatedAt, Expr::cust("excluded.updated_at")),
+    ]);
+    leads::Entity::insert(row)
+        .on_conflict(on_conflict.to_owned())
+        .exec_without_returning(txn)
+        .await?;
+    Ok(id)
+}
+
+/// Adds (or, for the same `key`, refreshes) a line on a lead's timeline.
+pub(crate) async fn touchpoint(
+    txn: &DatabaseTransaction,
+    lead: Uuid,
+    source: Source,
+    key: &str,
+    at: DateTime<Utc>,
+    summary: String,
+    ingest_id: Uuid,
+) -> Result<(), DbErr> {
+    use lead_touchpoints::Column as C;
+    let id = Uuid::new_v5(&NAMESPACE, format!("touchpoint:{source}:{key}").as_bytes());
+    let row = lead_touchpoints::ActiveModel {
+        id: Set(id),
+        lead_id: Set(lead),
+        source: Set(source.name().to_owned()),
+        occurred_at: Set(at),
+        summary: Set(summary),
+        ingest_id: Set(ingest_id),
+        created_at: Set(Utc::now()),
+    };
+    lead_touchpoints::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::Id)
+                .values([
+                    (C::Summary, Expr::cust("excluded.summary")),
+                    (C::OccurredAt, Expr::cust("excluded.occurred_at")),
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Update expressions for `columns` of `table` on conflict: the event with
+/// the newer `last_event_at` (edge receive time) overwrites what it brings;
+/// an older one arriving late only fills what is still empty.
+pub(crate) fn newer_event_wins<C>(table: &str, columns: &[C]) -> Vec<(C, Expr)>
+where
+    C: IdenStatic + IntoIden + Copy,
+{
+    let newer = format!("excluded.last_event_at >= {table}.last_event_at");
+    columns
+        .iter()
+        .map(|column| {
+            let c = column.as_str();
+            let expr = format!(
+                "CASE WHEN {newer} THEN COALESCE(excluded.{c}, {table}.{c}) ELSE COALESCE({table}.{c}, excluded.{c}) END"
+            );
+            (*column, Expr::cust(expr))
+        })
+        .collect()
+}
+
+/// The bookkeeping columns of merged rows: event count, newest event, time.
+pub(crate) fn merge_bookkeeping<C>(
+    table: &str,
+    event_count: C,
+    last_event_at: C,
+    updated_at: C,
+) -> Vec<(C, Expr)>
+where
+    C: IntoIden + Copy,
+{
+    vec![
+        (event_count, Expr::cust(format!("{table}.event_count + 1"))),
+        (
+            last_event_at,
+            Expr::cust(format!(
+                "CASE WHEN excluded.last_event_at >= {table}.last_event_at THEN excluded.last_event_at ELSE {table}.last_event_at END"
+            )),
+        ),
+        (updated_at, Expr::cust("excluded.updated_at")),
+    ]
+}

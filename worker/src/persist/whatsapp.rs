@@ -1,0 +1,172 @@
+//! Tata WhatsApp: each inbound message stored once (its `wamid`), linked to
+//! the sender's lead with a touchpoint; status updates applied only when
+//! they move a message forward, whatever order they arrive in, even before
+//! the message itself.
+
+use super::{Sighting, touchpoint, upsert_lead};
+use crate::entities::whatsapp_messages::{self, Column as C};
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
+use shared::contracts::tata_whatsapp::{InboundMessage, StatusUpdate, WhatsappWebhook};
+use shared::{Envelope, Source};
+
+/// sent 1 < delivered 2 < read 3 < failed 4 (terminal).
+pub fn status_rank(status: &str) -> i32 {
+    match status {
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "failed" => 4,
+        _ => 0,
+    }
+}
+
+fn empty(wamid: &str) -> whatsapp_messages::ActiveModel {
+    let now = Utc::now();
+    whatsapp_messages::ActiveModel {
+        wamid: Set(wamid.to_owned()),
+        lead_id: Set(None),
+        direction: Set(None),
+        from_number: Set(None),
+        profile_name: Set(None),
+        kind: Set(None),
+        text: Set(None),
+        media: Set(None),
+        business_number: Set(None),
+        sent_at: Set(None),
+        status: Set(None),
+        status_rank: Set(0),
+        status_at: Set(None),
+        recipient: Set(None),
+        ingest_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+/// A line for the lead's timeline.
+fn summary(message: &InboundMessage) -> String {
+    match (&message.text, message.kind.as_str()) {
+        (Some(text), "text") => format!("WhatsApp: {text}"),
+        (Some(caption), kind) => format!("WhatsApp {kind}: {caption}"),
+        (None, kind) => format!("WhatsApp {kind}"),
+    }
+}
+
+async fn inbound(
+    txn: &DatabaseTransaction,
+    envelope: &Envelope,
+    hook: &WhatsappWebhook,
+    m: &InboundMessage,
+) -> Result<(), DbErr> {
+    let lead = upsert_lead(
+        txn,
+        &Sighting {
+            phone: &m.from,
+            name: m.profile_name.as_deref(),
+            email: None,
+            lead_quality: None,
+            is_lead: None,
+            source: Source::TataWhatsapp,
+            at: m.timestamp,
+        },
+    )
+    .await?;
+    let mut row = empty(&m.id);
+    row.lead_id = Set(Some(lead));
+    row.direction = Set(Some("inbound".into()));
+    row.from_number = Set(Some(m.from.clone()));
+    row.profile_name = Set(m.profile_name.clone());
+    row.kind = Set(Some(m.kind.clone()));
+    row.text = Set(m.text.clone());
+    row.media = Set(m.media.clone());
+    row.business_number = Set(hook.business_phone_number.clone());
+    row.sent_at = Set(Some(m.timestamp));
+    row.ingest_id = Set(Some(envelope.ingest_id));
+    // A row may exist already, made by a status that overtook its message:
+    // fill in what it lacks; a repeated message changes nothing.
+    let fill = |c: C| {
+        let name = sea_orm::IdenStatic::as_str(&c);
+        (
+            c,
+            Expr::cust(format!(
+                "COALESCE(whatsapp_messages.{name}, excluded.{name})"
+            )),
+        )
+    };
+    let on_conflict = OnConflict::column(C::Wamid)
+        .values(
+            [
+                C::LeadId,
+                C::Direction,
+                C::FromNumber,
+                C::ProfileName,
+                C::Kind,
+                C::Text,
+                C::Media,
+                C::BusinessNumber,
+                C::SentAt,
+                C::IngestId,
+            ]
+            .map(fill),
+        )
+        .to_owned();
+    whatsapp_messages::Entity::insert(row)
+        .on_conflict(on_conflict)
+        .exec_without_returning(txn)
+        .await?;
+    touchpoint(
+        txn,
+        lead,
+        Source::TataWhatsapp,
+        &m.id,
+        m.timestamp,
+        summary(m),
+        envelope.ingest_id,
+    )
+    .await
+}
+
+async fn status(
+    txn: &DatabaseTransaction,
+    hook: &WhatsappWebhook,
+    s: &StatusUpdate,
+) -> Result<(), DbErr> {
+    let mut row = empty(&s.id);
+    row.status = Set(Some(s.status.clone()));
+    row.status_rank = Set(status_rank(&s.status));
+    row.status_at = Set(Some(s.timestamp));
+    row.recipient = Set(s.recipient_id.clone());
+    row.business_number = Set(hook.business_phone_number.clone());
+    let forward = "excluded.status_rank > whatsapp_messages.status_rank";
+    let on_conflict = OnConflict::column(C::Wamid)
+        .values([
+            (C::Status, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status ELSE whatsapp_messages.status END"))),
+            (C::StatusAt, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status_at ELSE whatsapp_messages.status_at END"))),
+            (C::StatusRank, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status_rank ELSE whatsapp_messages.status_rank END"))),
+            (C::Recipient, Expr::cust("COALESCE(whatsapp_messages.recipient, excluded.recipient)")),
+            (C::UpdatedAt, Expr::cust("excluded.updated_at")),
+        ])
+        .to_owned();
+    whatsapp_messages::Entity::insert(row)
+        .on_conflict(on_conflict)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Applies every message and status of one webhook.
+pub(crate) async fn apply(
+    txn: &DatabaseTransaction,
+    envelope: &Envelope,
+    hook: &WhatsappWebhook,
+) -> Result<(), DbErr> {
+    for message in &hook.messages {
+        inbound(txn, envelope, hook, message).await?;
+    }
+    for update in &hook.statuses {
+        status(txn, hook, update).await?;
+    }
+    Ok(())
+}
