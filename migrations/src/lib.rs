@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_calls;
 mod m20261121_000002_leads_and_sources;
+mod m20261121_000003_crm;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_calls::Migration),
             Box::new(m20261121_000002_leads_and_sources::Migration),
+            Box::new(m20261121_000003_crm::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub use persist::lead_id;
 use futures_util::{FutureExt, StreamExt};
 use process::{Outcome, Settings, Transient};
 use sea_orm::DatabaseConnection;
+use shared::Source;
 use shared::broker::{ConsumerSession, Delivery};
 use shared::config::WorkerConfig;
 use std::panic::AssertUnwindSafe;
@@ -91,9 +92,7 @@ async fn consume(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut session = ConsumerSession::open(&config.broker).await?;
-    let mut deliveries = session
-        .consume(process::HANDLED_SOURCES, config.prefetch)
-        .await?;
+    let mut deliveries = session.consume(Source::ALL, config.prefetch).await?;
     tracing::info!(prefetch = config.prefetch, "consuming");
     // Cancelled when this session ends, so deliveries waiting out a database
     // outage stop waiting: their channel is gone and they cannot be acked.

@@ -8,22 +8,12 @@ use crate::persist::{self, Applied};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
-use shared::contracts::{ContractError, call_capture, digital_leads, tata_calls, tata_whatsapp};
+use shared::contracts::{
+    ContractError, call_capture, crm_events, digital_leads, tata_calls, tata_whatsapp,
+};
 use shared::{Envelope, Source};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// Sources this worker version can turn into rows. It consumes only their
-/// queues: messages from other sources wait, durable, in their own queues
-/// until a worker that handles them is deployed (nothing is dead-lettered
-/// for want of code).
-pub const HANDLED_SOURCES: &[Source] = &[
-    Source::TataCalls,
-    Source::TataWhatsapp,
-    Source::Cardekho,
-    Source::Carwale,
-    Source::CallCapture,
-];
 
 /// Processing settings from the worker's configuration.
 #[derive(Debug, Clone)]
@@ -69,6 +59,7 @@ enum Effects {
     Whatsapp(Box<tata_whatsapp::WhatsappWebhook>),
     DigitalLead(Box<digital_leads::DigitalLead>),
     CallRecord(Uuid, Box<call_capture::CallRecord>),
+    Crm(Box<crm_events::CrmWebhook>),
 }
 
 /// Reads the body as its source's contract, or says why it never can be.
@@ -93,12 +84,23 @@ fn effects(envelope: &Envelope, body: &[u8]) -> Result<Effects, String> {
                 .ok_or("message carries no call_history_id from the edge")?;
             Effects::CallRecord(id, Box::new(call_capture::parse(body).map_err(contract)?))
         }
-        // Only reachable by a message routed to the wrong queue: other
-        // sources' queues are not consumed by this worker version.
-        other => {
-            return Err(format!(
-                "no handler for source {other} in this worker version"
-            ));
+        Source::CrmEvents => {
+            // Sent to a specific endpoint, the subject's id is in the path
+            // (carried in the envelope); sent to the generic one, in `data`.
+            let event = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v.get("event")?
+                        .as_str()
+                        .and_then(crm_events::Event::from_name)
+                });
+            let endpoint = event.and_then(|event| {
+                let id = envelope.path_params.get(event.subject().id_field()?)?;
+                Some((event, Some(id.clone())))
+            });
+            Effects::Crm(Box::new(
+                crm_events::parse(body, endpoint).map_err(contract)?,
+            ))
         }
     })
 }
@@ -118,6 +120,8 @@ pub async fn process(
     match commit(db, settings, envelope, &effects).await {
         Ok(Some(Applied::Written)) => Ok(Outcome::Persisted),
         Ok(Some(Applied::PartnerDuplicate(reason))) => Ok(Outcome::Duplicate(reason)),
+        Ok(Some(Applied::Missing(reason))) => Ok(Outcome::RetryLater(reason)),
+        Ok(Some(Applied::Invalid(reason))) => Ok(Outcome::DeadLetter(reason)),
         Ok(None) => Ok(Outcome::Duplicate(
             "already processed (same ingest id)".into(),
         )),
@@ -182,7 +186,13 @@ async fn commit(
                 .await
                 .map(|()| Applied::Written)?
         }
+        Effects::Crm(hook) => persist::crm::apply(&txn, envelope, hook).await?,
     };
+    if matches!(applied, Applied::Missing(_) | Applied::Invalid(_)) {
+        // Nothing of it is kept, not even the ledger entry: a retry starts clean.
+        txn.rollback().await?;
+        return Ok(Some(applied));
+    }
     txn.commit().await?;
     Ok(Some(applied))
 }

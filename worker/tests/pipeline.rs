@@ -331,36 +331,3 @@ async fn workers_starting_together_migrate_once(backend: Backend) {
     // Every worker is still running (none failed its migration): stop() checks.
     rig.finish(workers).await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_from_sources_without_a_handler_wait_in_their_queues() {
-    let rig = rig("unhandled", Backend::Sqlite).await;
-    let worker = Worker::start(&rig.env);
-    let crm = Envelope::new(Source::CrmEvents, vec![]);
-    rig.inspector
-        .publish(&crm, testkit::examples::CRM[7].body.as_bytes())
-        .await
-        .unwrap();
-    let call = Envelope::new(Source::TataCalls, vec![]);
-    rig.inspector
-        .publish(&call, TATA_MINIMAL.as_bytes())
-        .await
-        .unwrap();
-    // The call is processed, proving the worker is consuming ...
-    rig.wait_processed(1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // ... while the CRM event waits, untouched, for a worker that handles it.
-    let topology = &rig.inspector.topology;
-    assert_eq!(
-        rig.inspector
-            .ready_count(&topology.work_queue(Source::CrmEvents))
-            .await
-            .unwrap(),
-        1
-    );
-    assert!(
-        rig.queue_empty(&topology.dead_letter_queue(Source::CrmEvents))
-            .await
-    );
-    rig.finish(vec![worker]).await;
-}

@@ -5,6 +5,7 @@
 
 pub(crate) mod call_capture;
 pub(crate) mod calls;
+pub(crate) mod crm;
 pub(crate) mod digital_leads;
 pub(crate) mod whatsapp;
 
@@ -23,6 +24,12 @@ pub(crate) enum Applied {
     /// The partner sent this before (by the contract's own duplicate rule):
     /// nothing written but the ledger entry.
     PartnerDuplicate(String),
+    /// A record it refers to does not exist (yet): nothing is committed, and
+    /// the message is retried later.
+    Missing(String),
+    /// It can never apply (a discarded lead converted, a final status
+    /// left): nothing is committed, and the message is dead-lettered.
+    Invalid(String),
 }
 
 /// Namespace of ids derived from content (leads from phone numbers,

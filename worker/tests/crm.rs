@@ -1,0 +1,506 @@
+//! CRM events through the real edge, broker and worker, on PostgreSQL and
+//! SQLite: the lifecycle, events that overtake their record's creation,
+//! invalid ones dead-lettered with a reason, and three competing workers
+//! racing duplicates and out-of-order changes.
+
+use serde_json::{Value, json};
+use shared::broker::{HEADER_REASON, QueueInspector};
+use shared::config::{BrokerConfig, Env};
+use shared::{Envelope, Source};
+use std::time::Duration;
+use testkit::{Backend, Edge, TestDb, Worker, eventually, test_env, unique_prefix};
+
+const WAIT: Duration = Duration::from_secs(40);
+const CRM: &str = "/api/v1/webhooks";
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(testkit::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(testkit::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    the_pre_lead_to_customer_lifecycle_is_persisted,
+    an_event_that_overtakes_its_create_waits_for_it,
+    events_for_records_that_never_come_or_cannot_apply_are_dead_lettered_with_a_reason,
+    three_workers_racing_duplicates_and_out_of_order_changes_agree,
+);
+
+struct Rig {
+    db: TestDb,
+    env: Env,
+    edge: Edge,
+    inspector: QueueInspector,
+}
+
+async fn rig(test: &str, backend: Backend, extra: &[(&str, &str)]) -> Rig {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let env = test_env(&unique_prefix(test), Some(&db.url), extra);
+    let edge = Edge::start(&env).await;
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    Rig {
+        db,
+        env,
+        edge,
+        inspector,
+    }
+}
+
+impl Rig {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .edge
+            .post_json(&format!("{CRM}{path}"), &body.to_string())
+            .await;
+        assert_eq!(response.status, 201, "{path}: {:?}", response.json());
+        response.json()["data"].clone()
+    }
+
+    async fn processed(&self, n: i64) {
+        eventually(&format!("{n} messages processed"), WAIT, || async {
+            self.db
+                .count("SELECT COUNT(*) FROM processed_messages")
+                .await
+                >= n
+        })
+        .await;
+    }
+
+    async fn text(&self, sql: &str) -> String {
+        let row = self
+            .db
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.conn.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no row: {sql}"));
+        row.try_get_by_index::<String>(0).unwrap()
+    }
+
+    async fn history(&self, id: &str) -> Vec<(String, String)> {
+        let rows = self
+            .db
+            .conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.db.conn.get_database_backend(),
+                format!("SELECT old_status, new_status FROM crm_status_history WHERE subject_id = '{id}' ORDER BY event_at"),
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                (
+                    r.try_get_by_index(0).unwrap(),
+                    r.try_get_by_index(1).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    async fn finish(self, workers: Vec<Worker>) {
+        for worker in workers {
+            worker.stop().await;
+        }
+        self.edge.stop().await;
+        testkit::cleanup(self.inspector).await;
+        self.db.drop().await;
+    }
+}
+
+use sea_orm::ConnectionTrait;
+
+async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
+    let rig = rig("crm-lifecycle", backend, &[]).await;
+    let worker = Worker::start(&rig.env);
+    let pre = rig.post("/incoming/pre-lead/create", json!({"event": "new_inquiry", "source": "website",
+        "data": {"first_name": "John", "email": "john@example.com", "lead_status": "new", "city": "Pune"}})).await;
+    let pre_id = pre["pre_lead_id"].as_str().unwrap().to_owned();
+    rig.processed(1).await;
+    let p = format!("/incoming/pre-lead/{pre_id}");
+    rig.post(
+        &format!("{p}/update"),
+        json!({"event": "pre_lead_update", "data": {"city": "Mumbai", "notes": "call back"}}),
+    )
+    .await;
+    rig.post(&format!("{p}/contact/add"), json!({"event": "pre_lead_contact_add", "data": {"first_name": "Jane", "is_primary": true}})).await;
+    rig.post(&format!("{p}/memo/add"), json!({"event": "pre_lead_memo_add", "data": {"title": "Call", "content": "Keen", "memo_type": "call"}})).await;
+    rig.post(&format!("{p}/status/update"), json!({"event": "pre_lead_status_update", "data": {"lead_status": "contacted", "status_date": "2024-01-10T09:00:00Z"}})).await;
+    rig.post(&format!("{p}/status/update"), json!({"event": "pre_lead_status_update", "data": {"lead_status": "qualified", "remarks": "fits", "status_date": "2024-01-11T09:00:00Z"}})).await;
+    rig.processed(6).await;
+    let converted = rig.post(&format!("{p}/convert"), json!({"event": "pre_lead_convert", "data": {"priority": "high", "expected_value": 50000}})).await;
+    let lead_id = converted["lead_id"].as_str().unwrap().to_owned();
+    rig.processed(7).await;
+    let l = format!("/incoming/lead/{lead_id}");
+    rig.post(&format!("{l}/activity/add"), json!({"event": "lead_activity_add", "data": {"activity_type": "meeting", "title": "Demo"}})).await;
+    rig.post(&format!("{l}/qualified-profile/update"), json!({"event": "lead_qualified_profile_update", "data": {"budget": 150000, "industry": "Retail"}})).await;
+    rig.post(
+        &format!("{l}/qualified-profile/update"),
+        json!({"event": "lead_qualified_profile_update", "data": {"budget": 175000}}),
+    )
+    .await;
+    rig.post(&format!("{l}/status/update"), json!({"event": "lead_status_update", "data": {"lead_status": "won", "status_date": "2024-01-20T09:00:00Z"}})).await;
+    rig.processed(11).await;
+    let customer = rig.post(&format!("{l}/convert"), json!({"event": "lead_convert", "data": {"customer_code": "CUST-1", "credit_limit": 100000}})).await;
+    let customer_id = customer["customer_id"].as_str().unwrap().to_owned();
+    rig.processed(12).await;
+    rig.post(
+        "/incoming",
+        json!({"event": "order_created", "data": {"customer_code": "CUST-1", "amount": 25000}}),
+    )
+    .await;
+    rig.post("/incoming", json!({"event": "order_created", "data": {"customer_id": customer_id, "order_value": 5000}})).await;
+    rig.post(
+        "/incoming",
+        json!({"event": "payment_received", "data": {"customer_code": "CUST-1", "amount": 10000}}),
+    )
+    .await;
+    rig.processed(15).await;
+
+    assert_eq!(
+        rig.text(&format!(
+            "SELECT status FROM crm_pre_leads WHERE id = '{pre_id}'"
+        ))
+        .await,
+        "qualified"
+    );
+    assert_eq!(
+        rig.text(&format!(
+            "SELECT converted_lead_id FROM crm_pre_leads WHERE id = '{pre_id}'"
+        ))
+        .await,
+        lead_id
+    );
+    let data: Value = serde_json::from_str(
+        &rig.text(&format!(
+            "SELECT CAST(data AS TEXT) FROM crm_pre_leads WHERE id = '{pre_id}'"
+        ))
+        .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (data["city"].as_str(), data["email"].as_str()),
+        (Some("Mumbai"), Some("john@example.com")),
+        "only fields sent change"
+    );
+    assert_eq!(
+        rig.history(&pre_id).await,
+        [
+            ("new".into(), "contacted".into()),
+            ("contacted".into(), "qualified".into())
+        ]
+    );
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM crm_contacts").await, 1);
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM crm_memos").await, 1);
+    assert_eq!(
+        rig.text(&format!(
+            "SELECT pre_lead_id FROM crm_leads WHERE id = '{lead_id}'"
+        ))
+        .await,
+        pre_id
+    );
+    assert_eq!(
+        rig.text(&format!(
+            "SELECT status FROM crm_leads WHERE id = '{lead_id}'"
+        ))
+        .await,
+        "won"
+    );
+    assert_eq!(
+        rig.text(&format!(
+            "SELECT customer_id FROM crm_leads WHERE id = '{lead_id}'"
+        ))
+        .await,
+        customer_id
+    );
+    assert_eq!(
+        rig.db.scalar("SELECT COUNT(*) FROM crm_activities").await,
+        1
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT COUNT(*) FROM crm_qualified_profiles")
+            .await,
+        1,
+        "created, then updated"
+    );
+    let profile: Value = serde_json::from_str(
+        &rig.text("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (profile["budget"].as_i64(), profile["industry"].as_str()),
+        (Some(175000), Some("Retail"))
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT CAST(orders_count AS BIGINT) FROM crm_customers")
+            .await,
+        2
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT CAST(orders_total AS BIGINT) FROM crm_customers")
+            .await,
+        30000
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT CAST(payments_count AS BIGINT) FROM crm_customers")
+            .await,
+        1
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT CAST(payments_total AS BIGINT) FROM crm_customers")
+            .await,
+        10000
+    );
+    rig.finish(vec![worker]).await;
+}
+
+/// Publishes a CRM event as the edge would, with ids in the envelope.
+async fn publish(
+    rig: &Rig,
+    body: Value,
+    path: &[(&str, &str)],
+    assigned: &[(&str, &str)],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Envelope {
+    let mut envelope = Envelope::new(Source::CrmEvents, vec![]);
+    envelope.received_at = at;
+    envelope.path_params = path
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    envelope.assigned_ids = assigned
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    rig.inspector
+        .publish(&envelope, body.to_string().as_bytes())
+        .await
+        .unwrap();
+    envelope
+}
+
+async fn an_event_that_overtakes_its_create_waits_for_it(backend: Backend) {
+    let rig = rig("crm-overtake", backend, &[]).await;
+    let worker = Worker::start(&rig.env);
+    let now = chrono::Utc::now();
+    // The update is delivered before the lead exists ...
+    publish(
+        &rig,
+        json!({"event": "lead_update", "data": {"city": "Delhi", "lead_status": "contacted"}}),
+        &[("lead_id", "L-1")],
+        &[],
+        now,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        rig.db
+            .count("SELECT COUNT(*) FROM processed_messages")
+            .await,
+        0
+    );
+    // ... then its creation arrives; the update is retried through the retry queue.
+    publish(
+        &rig,
+        json!({"event": "new_lead", "data": {"first_name": "Asha", "city": "Pune"}}),
+        &[],
+        &[("lead_id", "L-1")],
+        now - chrono::Duration::seconds(1),
+    )
+    .await;
+    rig.processed(2).await;
+    assert_eq!(
+        rig.text("SELECT status FROM crm_leads WHERE id = 'L-1'")
+            .await,
+        "contacted"
+    );
+    let data: Value = serde_json::from_str(
+        &rig.text("SELECT CAST(data AS TEXT) FROM crm_leads WHERE id = 'L-1'")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (data["city"].as_str(), data["first_name"].as_str()),
+        (Some("Delhi"), Some("Asha"))
+    );
+    let dead = rig.inspector.topology.dead_letter_queue(Source::CrmEvents);
+    assert_eq!(rig.inspector.ready_count(&dead).await.unwrap(), 0);
+    rig.finish(vec![worker]).await;
+}
+
+async fn events_for_records_that_never_come_or_cannot_apply_are_dead_lettered_with_a_reason(
+    backend: Backend,
+) {
+    let rig = rig("crm-dead", backend, &[("RETRY_MAX_ATTEMPTS", "1")]).await;
+    let worker = Worker::start(&rig.env);
+    let now = chrono::Utc::now();
+    publish(
+        &rig,
+        json!({"event": "lead_status_update", "data": {"lead_status": "won"}}),
+        &[("lead_id", "GHOST")],
+        &[],
+        now,
+    )
+    .await;
+    publish(
+        &rig,
+        json!({"event": "new_lead", "data": {"first_name": "Ravi"}}),
+        &[],
+        &[("lead_id", "L-2")],
+        now,
+    )
+    .await;
+    publish(
+        &rig,
+        json!({"event": "lead_discard", "data": {"reason": "Lost to competitor"}}),
+        &[("lead_id", "L-2")],
+        &[],
+        now,
+    )
+    .await;
+    rig.processed(2).await;
+    publish(
+        &rig,
+        json!({"event": "lead_convert", "data": {"customer_code": "C-9"}}),
+        &[("lead_id", "L-2")],
+        &[("customer_id", "CU-1")],
+        now,
+    )
+    .await;
+    let dead = rig.inspector.topology.dead_letter_queue(Source::CrmEvents);
+    eventually("both dead-lettered", WAIT, || async {
+        rig.inspector.ready_count(&dead).await.unwrap() == 2
+    })
+    .await;
+    let mut reasons: Vec<String> = rig
+        .inspector
+        .drain(&dead)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m.headers
+                .iter()
+                .find(|(k, _)| k == HEADER_REASON)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        })
+        .collect();
+    reasons.sort();
+    assert!(
+        reasons[0].contains("lead GHOST not found") && reasons[0].contains("gave up after 1"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("lead L-2 is discarded and cannot be converted"),
+        "{reasons:?}"
+    );
+    assert_eq!(rig.db.count("SELECT COUNT(*) FROM crm_customers").await, 0);
+    rig.finish(vec![worker]).await;
+}
+
+async fn three_workers_racing_duplicates_and_out_of_order_changes_agree(backend: Backend) {
+    let rig = rig("crm-race", backend, &[("WORKER_PREFETCH", "4")]).await;
+    let workers: Vec<Worker> = (0..3).map(|_| Worker::start(&rig.env)).collect();
+    let base = chrono::Utc::now();
+    let statuses = [
+        "contacted",
+        "qualified",
+        "proposal_sent",
+        "negotiation",
+        "won",
+    ];
+    let mut messages = Vec::new();
+    for lead in 0..4 {
+        let id = format!("RACE-{lead}");
+        messages.push((
+            json!({"event": "new_lead", "data": {"first_name": format!("Lead {lead}")}}),
+            vec![],
+            vec![("lead_id", id.clone())],
+            base,
+        ));
+        for (i, status) in statuses.iter().enumerate() {
+            let date = format!("2024-02-0{}T10:00:00Z", i + 1);
+            messages.push((
+                json!({"event": "lead_status_update", "data": {"lead_status": status, "status_date": date}}),
+                vec![("lead_id", id.clone())],
+                vec![],
+                base,
+            ));
+        }
+    }
+    // Newest first (every change overtakes its predecessors, every one
+    // overtakes the create), each sent twice as the same message.
+    messages.reverse();
+    let mut published = 0;
+    for (body, path, assigned, at) in &messages {
+        let path: Vec<(&str, &str)> = path.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let assigned: Vec<(&str, &str)> = assigned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let envelope = publish(&rig, body.clone(), &path, &assigned, *at).await;
+        rig.inspector
+            .publish(&envelope, body.to_string().as_bytes())
+            .await
+            .unwrap();
+        published += 1;
+    }
+    rig.processed(published).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        rig.db
+            .scalar("SELECT COUNT(*) FROM processed_messages")
+            .await,
+        published,
+        "each message once"
+    );
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM crm_leads").await, 4);
+    for lead in 0..4 {
+        let id = format!("RACE-{lead}");
+        assert_eq!(
+            rig.text(&format!("SELECT status FROM crm_leads WHERE id = '{id}'"))
+                .await,
+            "won"
+        );
+        let history = rig.history(&id).await;
+        let expected: Vec<(String, String)> = [
+            "new",
+            "contacted",
+            "qualified",
+            "proposal_sent",
+            "negotiation",
+        ]
+        .iter()
+        .zip(statuses)
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(history, expected, "{id}");
+    }
+    let dead = rig.inspector.topology.dead_letter_queue(Source::CrmEvents);
+    assert_eq!(rig.inspector.ready_count(&dead).await.unwrap(), 0);
+    rig.finish(workers).await;
+}
