@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_calls;
 mod m20261121_000002_leads_and_sources;
 mod m20261121_000003_crm;
+mod m20261121_000004_webhook_log;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_calls::Migration),
             Box::new(m20261121_000002_leads_and_sources::Migration),
             Box::new(m20261121_000003_crm::Migration),
+            Box::new(m20261121_000004_webhook_log::Migration),
         ]
     }
 }

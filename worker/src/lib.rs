@@ -99,6 +99,7 @@ async fn consume(
     let session_over = shutdown.child_token();
     let settings = Settings {
         duplicate_window: config.duplicate_window,
+        retry_max_attempts: config.retry_max_attempts,
     };
     let mut in_flight = JoinSet::new();
     let result = loop {
@@ -106,7 +107,7 @@ async fn consume(
             _ = shutdown.cancelled() => break Ok(()),
             next = deliveries.next() => match next {
                 Some(Ok(delivery)) => {
-                    in_flight.spawn(handle(db.clone(), settings.clone(), delivery, config.retry_max_attempts, session_over.clone()));
+                    in_flight.spawn(handle(db.clone(), settings.clone(), delivery, session_over.clone()));
                 }
                 Some(Err(error)) => break Err(error),
                 None => break Err(anyhow::anyhow!("the broker closed the consumer")),
@@ -140,7 +141,6 @@ async fn handle(
     db: DatabaseConnection,
     settings: Settings,
     delivery: Delivery,
-    retry_max_attempts: u32,
     stop: CancellationToken,
 ) {
     let envelope = match &delivery.envelope {
@@ -190,17 +190,10 @@ async fn handle(
             tracing::info!(%ingest_id, %source, %reason, "duplicate; nothing changed");
             delivery.ack().await
         }
-        Outcome::RetryLater(reason) if envelope.retry_attempt < retry_max_attempts => {
+        // `process` already turned a retry past the last attempt into a dead letter.
+        Outcome::RetryLater(reason) => {
             tracing::info!(%ingest_id, %source, %reason, attempt = envelope.retry_attempt + 1, "retrying later");
             delivery.retry_later(reason).await
-        }
-        Outcome::RetryLater(reason) => {
-            let reason = format!(
-                "{reason} (gave up after {} retries)",
-                envelope.retry_attempt
-            );
-            tracing::warn!(%ingest_id, %source, %reason, "dead-lettering");
-            delivery.dead_letter(&reason).await
         }
         Outcome::DeadLetter(reason) => {
             tracing::warn!(%ingest_id, %source, %reason, "dead-lettering");

@@ -3,11 +3,14 @@
 //! broker, so every decision is testable against a real database alone.
 
 use crate::db::is_transient;
-use crate::entities::processed_messages;
+use crate::entities::webhook_log::{self, Column as Log};
 use crate::persist::{self, Applied};
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, TransactionTrait,
+};
 use shared::contracts::{
     ContractError, call_capture, crm_events, digital_leads, tata_calls, tata_whatsapp,
 };
@@ -20,14 +23,29 @@ use uuid::Uuid;
 pub struct Settings {
     /// Same platform and phone within this window is one digital lead.
     pub duplicate_window: Duration,
+    /// Delayed retries before a message that keeps failing is dead-lettered.
+    pub retry_max_attempts: u32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             duplicate_window: Duration::from_secs(60),
+            retry_max_attempts: 8,
         }
     }
+}
+
+/// The `status` values of the webhook log.
+pub mod log_status {
+    /// Its effects are committed.
+    pub const PROCESSED: &str = "processed";
+    /// Nothing new: the partner sent it before.
+    pub const DUPLICATE: &str = "duplicate";
+    /// Waiting in a retry queue.
+    pub const RETRYING: &str = "retrying";
+    /// In the dead-letter queue.
+    pub const DEAD_LETTERED: &str = "dead_lettered";
 }
 
 /// What became of a message, and so what to tell the broker.
@@ -60,6 +78,29 @@ enum Effects {
     DigitalLead(Box<digital_leads::DigitalLead>),
     CallRecord(Uuid, Box<call_capture::CallRecord>),
     Crm(Box<crm_events::CrmWebhook>),
+}
+
+impl Effects {
+    /// The partner's own id for what the message is about, for the log.
+    fn partner_ref(&self) -> Option<String> {
+        match self {
+            Effects::Call(call) => Some(call.call_id.clone()),
+            Effects::Whatsapp(hook) => hook
+                .messages
+                .first()
+                .map(|m| m.id.clone())
+                .or_else(|| hook.statuses.first().map(|s| s.id.clone())),
+            Effects::DigitalLead(_) => None,
+            Effects::CallRecord(id, record) => Some(
+                record
+                    .external_call_id
+                    .clone()
+                    .unwrap_or_else(|| id.to_string()),
+            ),
+            Effects::Crm(hook) => hook.subject_id.clone(),
+        }
+        .map(|r| r.chars().take(255).collect())
+    }
 }
 
 /// Reads the body as its source's contract, or says why it never can be.
@@ -113,23 +154,178 @@ pub async fn process(
     envelope: &Envelope,
     body: &[u8],
 ) -> Result<Outcome, Transient> {
-    let effects = match effects(envelope, body) {
-        Ok(effects) => effects,
-        Err(reason) => return Ok(Outcome::DeadLetter(reason)),
+    let outcome = match effects(envelope, body) {
+        Err(reason) => Outcome::DeadLetter(reason),
+        Ok(effects) => match commit(db, settings, envelope, body, &effects).await {
+            Ok(Some(Applied::Written)) => return Ok(Outcome::Persisted),
+            Ok(Some(Applied::PartnerDuplicate(reason))) => return Ok(Outcome::Duplicate(reason)),
+            Ok(None) => {
+                return Ok(Outcome::Duplicate(
+                    "already processed (same ingest id)".into(),
+                ));
+            }
+            Ok(Some(Applied::Missing(reason))) => Outcome::RetryLater(reason),
+            Ok(Some(Applied::Invalid(reason))) => Outcome::DeadLetter(reason),
+            Err(error) if is_transient(&error) => return Err(Transient(error.to_string())),
+            Err(error) => Outcome::RetryLater(format!("database refused the write: {error}")),
+        },
     };
-    match commit(db, settings, envelope, &effects).await {
-        Ok(Some(Applied::Written)) => Ok(Outcome::Persisted),
-        Ok(Some(Applied::PartnerDuplicate(reason))) => Ok(Outcome::Duplicate(reason)),
-        Ok(Some(Applied::Missing(reason))) => Ok(Outcome::RetryLater(reason)),
-        Ok(Some(Applied::Invalid(reason))) => Ok(Outcome::DeadLetter(reason)),
-        Ok(None) => Ok(Outcome::Duplicate(
-            "already processed (same ingest id)".into(),
-        )),
-        Err(error) if is_transient(&error) => Err(Transient(error.to_string())),
-        Err(error) => Ok(Outcome::RetryLater(format!(
-            "database refused the write: {error}"
-        ))),
+    let outcome = match outcome {
+        Outcome::RetryLater(reason) if envelope.retry_attempt >= settings.retry_max_attempts => {
+            Outcome::DeadLetter(format!(
+                "{reason} (gave up after {} retries)",
+                envelope.retry_attempt
+            ))
+        }
+        other => other,
+    };
+    let (status, reason) = match &outcome {
+        Outcome::RetryLater(reason) => (log_status::RETRYING, reason),
+        Outcome::DeadLetter(reason) => (log_status::DEAD_LETTERED, reason),
+        Outcome::Persisted | Outcome::Duplicate(_) => return Ok(outcome),
+    };
+    // The log says what happens to the message before it happens; if the
+    // database is down, nothing is settled and the whole thing is retried.
+    record(db, envelope, body, status, reason)
+        .await
+        .map_err(|error| Transient(error.to_string()))?;
+    Ok(outcome)
+}
+
+/// The partner's idempotency key for a delivery, if it sent one.
+fn idempotency_key(envelope: &Envelope) -> Option<String> {
+    envelope
+        .request_headers
+        .iter()
+        .find(|(name, _)| name == "idempotency-key" || name == "webhook-id")
+        .map(|(_, value)| value.clone())
+}
+
+/// A log row for this delivery.
+fn log_row(
+    envelope: &Envelope,
+    body: &[u8],
+    status: &str,
+    reason: Option<&str>,
+    key: Option<String>,
+    partner_ref: Option<String>,
+) -> webhook_log::ActiveModel {
+    let now = Utc::now();
+    webhook_log::ActiveModel {
+        ingest_id: Set(envelope.ingest_id),
+        source: Set(envelope.source.name().to_owned()),
+        received_at: Set(envelope.received_at),
+        status: Set(status.to_owned()),
+        reason: Set(reason.map(str::to_owned)),
+        attempts: Set(1),
+        idempotency_key: Set(key),
+        partner_ref: Set(partner_ref),
+        body: Set(String::from_utf8_lossy(body).into_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
     }
+}
+
+/// Records a retry or dead-letter decision (never over a processed row).
+async fn record(
+    db: &DatabaseConnection,
+    envelope: &Envelope,
+    body: &[u8],
+    status: &str,
+    reason: &str,
+) -> Result<(), DbErr> {
+    webhook_log::Entity::insert(log_row(envelope, body, status, Some(reason), None, None))
+        .on_conflict(
+            OnConflict::column(Log::IngestId)
+                .values([
+                    (Log::Status, Expr::cust("excluded.status")),
+                    (Log::Reason, Expr::cust("excluded.reason")),
+                    (Log::Attempts, Expr::cust("webhook_log.attempts + 1")),
+                    (Log::UpdatedAt, Expr::cust("excluded.updated_at")),
+                ])
+                .action_and_where(Expr::cust("webhook_log.status <> 'processed'"))
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether this delivery may apply its effects.
+enum Claim {
+    /// Yes: the log row is ours (new, or taken over from a retry or a replay).
+    Granted,
+    /// Its ingest id was already processed.
+    AlreadyProcessed,
+    /// Another delivery with the same idempotency key came first.
+    RepeatedKey(String),
+}
+
+/// Claims the delivery's log row inside the effects transaction. Every
+/// step is a constraint or a conditional update, never a read then a write.
+async fn claim(
+    txn: &DatabaseTransaction,
+    envelope: &Envelope,
+    body: &[u8],
+    partner_ref: Option<String>,
+) -> Result<Claim, DbErr> {
+    let key = idempotency_key(envelope);
+    let row = log_row(
+        envelope,
+        body,
+        log_status::PROCESSED,
+        None,
+        key.clone(),
+        partner_ref.clone(),
+    );
+    // No conflict target: a clash on the ingest id or on the idempotency key
+    // both leave the row unwritten.
+    let inserted = webhook_log::Entity::insert(row)
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(txn)
+        .await?;
+    if inserted == 1 {
+        return Ok(Claim::Granted);
+    }
+    // Retried or replayed: take the row over, unless it is settled.
+    let taken = webhook_log::Entity::update_many()
+        .col_expr(Log::Status, Expr::value(log_status::PROCESSED))
+        .col_expr(Log::Reason, Expr::value(Option::<String>::None))
+        .col_expr(Log::Attempts, Expr::cust("attempts + 1"))
+        .col_expr(Log::PartnerRef, Expr::value(partner_ref.clone()))
+        .col_expr(Log::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Log::IngestId.eq(envelope.ingest_id))
+        .filter(Log::Status.is_in([log_status::RETRYING, log_status::DEAD_LETTERED]))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if taken == 1 {
+        return Ok(Claim::Granted);
+    }
+    // The row exists but is settled, or the key belongs to another delivery.
+    if webhook_log::Entity::find_by_id(envelope.ingest_id)
+        .count(txn)
+        .await?
+        > 0
+    {
+        return Ok(Claim::AlreadyProcessed);
+    }
+    let reason = format!(
+        "the partner sent the same idempotency key ({}) before",
+        key.unwrap_or_default()
+    );
+    let duplicate = log_row(
+        envelope,
+        body,
+        log_status::DUPLICATE,
+        Some(&reason),
+        None,
+        partner_ref,
+    );
+    webhook_log::Entity::insert(duplicate)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(Claim::RepeatedKey(reason))
 }
 
 fn contract_reason(source: Source, error: &ContractError) -> String {
@@ -142,34 +338,26 @@ fn contract_reason(source: Source, error: &ContractError) -> String {
     }
 }
 
-/// Commits `effects` and the ingest id together. `None` when the ingest id
-/// was already there (nothing else is written).
+/// Commits `effects` and the delivery's log row together. `None` when the
+/// ingest id was already processed (nothing else is written).
 async fn commit(
     db: &DatabaseConnection,
     settings: &Settings,
     envelope: &Envelope,
+    body: &[u8],
     effects: &Effects,
 ) -> Result<Option<Applied>, DbErr> {
     let txn = db.begin().await?;
-    // The ledger insert comes first: it takes the write lock (SQLite) or the
-    // row lock (PostgreSQL) that makes a concurrent duplicate wait for us and
-    // then see our row.
-    let inserted = processed_messages::Entity::insert(processed_messages::ActiveModel {
-        ingest_id: Set(envelope.ingest_id),
-        source: Set(envelope.source.name().to_owned()),
-        received_at: Set(envelope.received_at),
-        processed_at: Set(Utc::now()),
-    })
-    .on_conflict(
-        OnConflict::column(processed_messages::Column::IngestId)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
-    if inserted == 0 {
-        txn.rollback().await?;
-        return Ok(None);
+    match claim(&txn, envelope, body, effects.partner_ref()).await? {
+        Claim::Granted => {}
+        Claim::AlreadyProcessed => {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        Claim::RepeatedKey(reason) => {
+            txn.commit().await?;
+            return Ok(Some(Applied::PartnerDuplicate(reason)));
+        }
     }
     let applied = match effects {
         Effects::Call(call) => persist::calls::apply(&txn, envelope, call)
@@ -188,10 +376,21 @@ async fn commit(
         }
         Effects::Crm(hook) => persist::crm::apply(&txn, envelope, hook).await?,
     };
-    if matches!(applied, Applied::Missing(_) | Applied::Invalid(_)) {
-        // Nothing of it is kept, not even the ledger entry: a retry starts clean.
-        txn.rollback().await?;
-        return Ok(Some(applied));
+    match &applied {
+        Applied::Missing(_) | Applied::Invalid(_) => {
+            // Nothing of it is kept, not even the log row: a retry starts clean.
+            txn.rollback().await?;
+            return Ok(Some(applied));
+        }
+        Applied::PartnerDuplicate(reason) => {
+            webhook_log::Entity::update_many()
+                .col_expr(Log::Status, Expr::value(log_status::DUPLICATE))
+                .col_expr(Log::Reason, Expr::value(reason.clone()))
+                .filter(Log::IngestId.eq(envelope.ingest_id))
+                .exec(&txn)
+                .await?;
+        }
+        Applied::Written => {}
     }
     txn.commit().await?;
     Ok(Some(applied))

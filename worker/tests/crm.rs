@@ -77,7 +77,9 @@ impl Rig {
     async fn processed(&self, n: i64) {
         eventually(&format!("{n} messages processed"), WAIT, || async {
             self.db
-                .count("SELECT COUNT(*) FROM processed_messages")
+                .count(
+                    "SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')",
+                )
                 .await
                 >= n
         })
@@ -321,7 +323,7 @@ async fn an_event_that_overtakes_its_create_waits_for_it(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         rig.db
-            .count("SELECT COUNT(*) FROM processed_messages")
+            .count("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
             .await,
         0
     );
@@ -473,7 +475,7 @@ async fn three_workers_racing_duplicates_and_out_of_order_changes_agree(backend:
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         rig.db
-            .scalar("SELECT COUNT(*) FROM processed_messages")
+            .scalar("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
             .await,
         published,
         "each message once"

@@ -59,7 +59,8 @@ async fn assert_all_persisted_once(db: &TestDb, inspector: &QueueInspector, n: i
     .await;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM calls").await, n);
     assert_eq!(
-        db.scalar("SELECT COUNT(*) FROM processed_messages").await,
+        db.scalar("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
+            .await,
         n
     );
     assert_eq!(
@@ -94,7 +95,9 @@ async fn spawn_worker_binary(prefix: &str, db: &TestDb) -> tokio::process::Child
         .spawn()
         .unwrap();
     eventually("the worker is persisting", WAIT, || async {
-        db.count("SELECT COUNT(*) FROM processed_messages").await >= 20
+        db.count("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
+            .await
+            >= 20
     })
     .await;
     child
@@ -115,7 +118,9 @@ async fn worker_killed_mid_stream_loses_and_duplicates_nothing(backend: Backend)
     let mut doomed = spawn_worker_binary(&prefix, &db).await;
     doomed.start_kill().unwrap();
     doomed.wait().await.unwrap();
-    let at_kill = db.scalar("SELECT COUNT(*) FROM processed_messages").await;
+    let at_kill = db
+        .scalar("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
+        .await;
     assert!(
         at_kill < N as i64,
         "the worker must die mid-stream (it had done {at_kill})"
@@ -207,7 +212,9 @@ async fn sigterm_finishes_and_acks_in_flight_work_and_exits_zero() {
     assert_eq!(status.code(), Some(0));
 
     // Everything it committed was acked: only the rest is back in the queue.
-    let processed = db.scalar("SELECT COUNT(*) FROM processed_messages").await;
+    let processed = db
+        .scalar("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
+        .await;
     assert!(
         processed < N as i64,
         "stopped mid-stream ({processed} done)"

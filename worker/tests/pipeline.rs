@@ -64,7 +64,7 @@ async fn rig(test: &str, backend: Backend) -> Rig {
 impl Rig {
     async fn processed(&self) -> i64 {
         self.db
-            .count("SELECT COUNT(*) FROM processed_messages")
+            .count("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
             .await
     }
 

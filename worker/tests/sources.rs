@@ -81,7 +81,7 @@ impl Rig {
         }
         let before = self
             .db
-            .count("SELECT COUNT(*) FROM processed_messages")
+            .count("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
             .await;
         self.inspector
             .publish(&envelope, body.as_bytes())
@@ -89,7 +89,9 @@ impl Rig {
             .unwrap();
         eventually("processed", WAIT, || async {
             self.db
-                .count("SELECT COUNT(*) FROM processed_messages")
+                .count(
+                    "SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')",
+                )
                 .await
                 > before
         })
@@ -272,7 +274,7 @@ async fn digital_leads_within_the_window_are_duplicates(backend: Backend) {
     assert_eq!(first.payload["page_url"], "https://carwale.com/lead/456");
     assert_eq!(
         rig.db
-            .scalar("SELECT COUNT(*) FROM processed_messages")
+            .scalar("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
             .await,
         5,
         "every delivery is recorded"

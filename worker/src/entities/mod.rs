@@ -5,5 +5,5 @@ pub mod calls;
 pub mod digital_leads;
 pub mod lead_touchpoints;
 pub mod leads;
-pub mod processed_messages;
+pub mod webhook_log;
 pub mod whatsapp_messages;
