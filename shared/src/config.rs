@@ -317,6 +317,9 @@ pub struct WorkerConfig {
     /// `WORKER_PREFETCH`: unacknowledged deliveries a worker holds per
     /// source queue; also how many it processes at once.
     pub prefetch: u16,
+    /// `WORKER_BATCH_SIZE`: deliveries committed together in one transaction
+    /// (each acked only after that commit).
+    pub batch_size: usize,
     /// `DATABASE_MAX_CONNECTIONS`: the worker's connection-pool size.
     pub database_max_connections: u32,
     /// `RETRY_MAX_ATTEMPTS`: delayed retries (through the retry queues) before
@@ -353,6 +356,7 @@ impl WorkerConfig {
             broker: BrokerConfig::from_env(env)?,
             database_url: Secret::new(database_url),
             prefetch,
+            batch_size: env.ranged("WORKER_BATCH_SIZE", 64, 1..=1000)?,
             database_max_connections,
             retry_max_attempts,
             duplicate_window: Duration::from_secs(env.ranged(

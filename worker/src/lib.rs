@@ -12,9 +12,9 @@ pub use persist::lead_id;
 use futures_util::{FutureExt, StreamExt};
 use process::{Outcome, Settings, Transient};
 use sea_orm::DatabaseConnection;
-use shared::Source;
 use shared::broker::{ConsumerSession, Delivery};
 use shared::config::WorkerConfig;
+use shared::{Envelope, Source};
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -101,14 +101,25 @@ async fn consume(
         duplicate_window: config.duplicate_window,
         retry_max_attempts: config.retry_max_attempts,
     };
+    // One batch in flight at a time; deliveries that arrive meanwhile (at
+    // most the prefetch) form the next batch.
+    let mut pending: Vec<Delivery> = Vec::new();
     let mut in_flight = JoinSet::new();
     let result = loop {
+        if in_flight.is_empty() && !pending.is_empty() {
+            let take = pending.len().min(config.batch_size);
+            let batch: Vec<Delivery> = pending.drain(..take).collect();
+            in_flight.spawn(handle_batch(
+                db.clone(),
+                settings.clone(),
+                batch,
+                session_over.clone(),
+            ));
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             next = deliveries.next() => match next {
-                Some(Ok(delivery)) => {
-                    in_flight.spawn(handle(db.clone(), settings.clone(), delivery, session_over.clone()));
-                }
+                Some(Ok(delivery)) => pending.push(delivery),
                 Some(Err(error)) => break Err(error),
                 None => break Err(anyhow::anyhow!("the broker closed the consumer")),
             },
@@ -119,6 +130,9 @@ async fn consume(
             }
         }
     };
+    // Received but not started: unacked, so the broker gives them to
+    // another worker (or to this one after a reconnect).
+    drop(pending);
     // No new deliveries; the ones in flight finish and are acked (or, while
     // the database is down, given back to the queue).
     if session.is_connected() {
@@ -135,6 +149,93 @@ async fn consume(
     result
 }
 
+/// Dead-letters a delivery whose envelope cannot be read (it has no ingest
+/// id to process or log it under).
+async fn reject_unreadable(delivery: Delivery, error: &anyhow::Error) {
+    let reason = format!("unreadable envelope: {error:#}");
+    tracing::warn!(source = %delivery.source, %reason, "dead-lettering");
+    if let Err(error) = delivery.dead_letter(&reason).await {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "could not dead-letter; the broker will redeliver"
+        );
+    }
+}
+
+/// Gives deliveries back to their queue (shutdown while the database is down).
+async fn requeue_all(deliveries: Vec<(Envelope, Delivery)>) {
+    for (envelope, delivery) in deliveries {
+        tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "stopping; returning message to its queue");
+        if let Err(error) = delivery.requeue().await {
+            tracing::warn!(ingest_id = %envelope.ingest_id, error = format!("{error:#}"), "requeue failed; the broker will redeliver");
+        }
+    }
+}
+
+/// Drives a batch to its end: processes it in one transaction (retrying in
+/// place while the database is unavailable, until `stop`), then settles
+/// each delivery with the broker. Should processing panic, the batch is
+/// processed again one message at a time, so only the culprit is
+/// dead-lettered.
+async fn handle_batch(
+    db: DatabaseConnection,
+    settings: Settings,
+    batch: Vec<Delivery>,
+    stop: CancellationToken,
+) {
+    let mut readable = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        match &delivery.envelope {
+            Ok(envelope) => readable.push((envelope.clone(), delivery)),
+            Err(error) => {
+                let error = anyhow::anyhow!("{error:#}");
+                reject_unreadable(delivery, &error).await;
+            }
+        }
+    }
+    if readable.is_empty() {
+        return;
+    }
+    let mut delays = backoff();
+    let outcomes = loop {
+        let items: Vec<(&Envelope, &[u8])> = readable
+            .iter()
+            .map(|(e, d)| (e, d.body.as_slice()))
+            .collect();
+        let attempt = AssertUnwindSafe(process::process_batch(&db, &settings, &items))
+            .catch_unwind()
+            .await;
+        match attempt {
+            Ok(Ok(outcomes)) => break outcomes,
+            Ok(Err(Transient(error))) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(messages = readable.len(), %error, ?delay, "database unavailable; will retry");
+                if !pause(delay, &stop).await {
+                    requeue_all(readable).await;
+                    return;
+                }
+            }
+            Err(_) => {
+                tracing::error!(
+                    messages = readable.len(),
+                    "processing panicked; retrying the batch one by one"
+                );
+                for (_, delivery) in readable {
+                    handle(db.clone(), settings.clone(), delivery, stop.clone()).await;
+                }
+                return;
+            }
+        }
+    };
+    futures_util::future::join_all(
+        readable
+            .into_iter()
+            .zip(outcomes)
+            .map(|((envelope, delivery), outcome)| settle(envelope, delivery, outcome)),
+    )
+    .await;
+}
+
 /// Drives one delivery to its end: processes it (retrying in place while the
 /// database is unavailable, until `stop`) and settles it with the broker.
 async fn handle(
@@ -146,18 +247,11 @@ async fn handle(
     let envelope = match &delivery.envelope {
         Ok(envelope) => envelope.clone(),
         Err(error) => {
-            let reason = format!("unreadable envelope: {error:#}");
-            tracing::warn!(source = %delivery.source, %reason, "dead-lettering");
-            if let Err(error) = delivery.dead_letter(&reason).await {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "could not dead-letter; the broker will redeliver"
-                );
-            }
+            let error = anyhow::anyhow!("{error:#}");
+            reject_unreadable(delivery, &error).await;
             return;
         }
     };
-    let (ingest_id, source) = (envelope.ingest_id, envelope.source);
     let mut delays = backoff();
     let outcome = loop {
         let attempt = AssertUnwindSafe(process::process(&db, &settings, &envelope, &delivery.body))
@@ -167,12 +261,9 @@ async fn handle(
             Ok(Ok(outcome)) => break outcome,
             Ok(Err(Transient(error))) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
-                tracing::warn!(%ingest_id, %source, %error, ?delay, "database unavailable; will retry");
+                tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, %error, ?delay, "database unavailable; will retry");
                 if !pause(delay, &stop).await {
-                    tracing::info!(%ingest_id, %source, "stopping; returning message to its queue");
-                    if let Err(error) = delivery.requeue().await {
-                        tracing::warn!(%ingest_id, error = format!("{error:#}"), "requeue failed; the broker will redeliver");
-                    }
+                    requeue_all(vec![(envelope, delivery)]).await;
                     return;
                 }
             }
@@ -181,6 +272,13 @@ async fn handle(
             }
         }
     };
+    settle(envelope, delivery, outcome).await;
+}
+
+/// Tells the broker what became of a delivery, after its effects (if any)
+/// are committed.
+async fn settle(envelope: Envelope, delivery: Delivery, outcome: Outcome) {
+    let (ingest_id, source) = (envelope.ingest_id, envelope.source);
     let settled = match &outcome {
         Outcome::Persisted => {
             tracing::debug!(%ingest_id, %source, "persisted");
@@ -201,7 +299,7 @@ async fn handle(
         }
     };
     if let Err(error) = settled {
-        // Not acked: the broker redelivers it, and the ledger makes that harmless.
+        // Not acked: the broker redelivers it, and the log makes that harmless.
         tracing::warn!(%ingest_id, %source, error = format!("{error:#}"), "could not settle message");
     }
 }

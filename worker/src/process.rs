@@ -8,8 +8,8 @@ use crate::persist::{self, Applied};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
 };
 use shared::contracts::{
     ContractError, call_capture, crm_events, digital_leads, tata_calls, tata_whatsapp,
@@ -147,16 +147,51 @@ fn effects(envelope: &Envelope, body: &[u8]) -> Result<Effects, String> {
 }
 
 /// Processes one message end to end: parse, normalise, and commit its
-/// effects together with its ingest id, in one transaction.
+/// effects together with its log row, in one transaction.
 pub async fn process(
     db: &DatabaseConnection,
     settings: &Settings,
     envelope: &Envelope,
     body: &[u8],
 ) -> Result<Outcome, Transient> {
+    process_in(db, settings, envelope, body).await
+}
+
+/// Processes a batch of messages in one transaction, each in a savepoint of
+/// its own: a message that must be retried or dead-lettered is rolled back
+/// alone, and one commit (one fsync) covers the rest. Nothing is settled
+/// with the broker until this returns, so an ack still follows the commit
+/// that holds the message's effects. A transient failure rolls the whole
+/// batch back: the caller retries it.
+pub async fn process_batch(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    items: &[(&Envelope, &[u8])],
+) -> Result<Vec<Outcome>, Transient> {
+    let transient = |error: DbErr| Transient(error.to_string());
+    let txn = db.begin().await.map_err(transient)?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (envelope, body) in items {
+        outcomes.push(process_in(&txn, settings, envelope, body).await?);
+    }
+    txn.commit().await.map_err(transient)?;
+    Ok(outcomes)
+}
+
+/// One message on `conn`: a connection (its own transaction) or a batch's
+/// transaction (a savepoint within it).
+async fn process_in<C>(
+    conn: &C,
+    settings: &Settings,
+    envelope: &Envelope,
+    body: &[u8],
+) -> Result<Outcome, Transient>
+where
+    C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
+{
     let outcome = match effects(envelope, body) {
         Err(reason) => Outcome::DeadLetter(reason),
-        Ok(effects) => match commit(db, settings, envelope, body, &effects).await {
+        Ok(effects) => match commit(conn, settings, envelope, body, &effects).await {
             Ok(Some(Applied::Written)) => return Ok(Outcome::Persisted),
             Ok(Some(Applied::PartnerDuplicate(reason))) => return Ok(Outcome::Duplicate(reason)),
             Ok(None) => {
@@ -186,7 +221,7 @@ pub async fn process(
     };
     // The log says what happens to the message before it happens; if the
     // database is down, nothing is settled and the whole thing is retried.
-    record(db, envelope, body, status, reason)
+    record(conn, envelope, body, status, reason)
         .await
         .map_err(|error| Transient(error.to_string()))?;
     Ok(outcome)
@@ -228,7 +263,7 @@ fn log_row(
 
 /// Records a retry or dead-letter decision (never over a processed row).
 async fn record(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     envelope: &Envelope,
     body: &[u8],
     status: &str,
@@ -341,7 +376,7 @@ fn contract_reason(source: Source, error: &ContractError) -> String {
 /// Commits `effects` and the delivery's log row together. `None` when the
 /// ingest id was already processed (nothing else is written).
 async fn commit(
-    db: &DatabaseConnection,
+    db: &impl TransactionTrait<Transaction = DatabaseTransaction>,
     settings: &Settings,
     envelope: &Envelope,
     body: &[u8],
