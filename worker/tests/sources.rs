@@ -357,3 +357,89 @@ async fn call_capture_records_keep_their_id_and_merge_repeats(backend: Backend) 
     );
     rig.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_three_workers_racing_calls_and_statuses_agree() {
+    three_workers_racing_calls_and_statuses_agree(Backend::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_three_workers_racing_calls_and_statuses_agree() {
+    three_workers_racing_calls_and_statuses_agree(Backend::Sqlite).await
+}
+
+/// Three competing workers, every event sent twice (same message) and in
+/// reverse order: one row per call holding its newest status, WhatsApp
+/// statuses at their furthest point, one lead per number.
+async fn three_workers_racing_calls_and_statuses_agree(backend: Backend) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let env: Env = test_env(
+        &unique_prefix("race"),
+        Some(&db.url),
+        &[("WORKER_PREFETCH", "4"), ("WORKER_BATCH_SIZE", "3")],
+    );
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    let workers: Vec<Worker> = (0..3).map(|_| Worker::start(&env)).collect();
+    let base = Utc::now();
+    let call_statuses = ["ringing", "answered", "completed"];
+    let mut messages: Vec<(Source, String, chrono::DateTime<Utc>)> = Vec::new();
+    for call in 0..5 {
+        for (i, status) in call_statuses.iter().enumerate() {
+            let body = json!({"call_id": format!("RACE-CALL-{call}"), "caller_number": format!("+9198765432{call:02}"),
+                "call_start_time": "2025-11-07T16:30:00Z", "call_status": status});
+            messages.push((
+                Source::TataCalls,
+                body.to_string(),
+                base + Span::seconds(i as i64),
+            ));
+        }
+    }
+    for wamid in 0..3 {
+        for (i, status) in ["sent", "delivered", "read"].iter().enumerate() {
+            let body = json!({"statuses": [{"id": format!("wamid.RACE{wamid}"), "status": status,
+                "timestamp": (1729161280 + i).to_string(), "recipient_id": "919999999999"}]});
+            messages.push((
+                Source::TataWhatsapp,
+                body.to_string(),
+                base + Span::seconds(i as i64),
+            ));
+        }
+    }
+    messages.reverse();
+    for (source, body, at) in &messages {
+        let mut envelope = Envelope::new(*source, vec![]);
+        envelope.received_at = *at;
+        inspector.publish(&envelope, body.as_bytes()).await.unwrap();
+        inspector.publish(&envelope, body.as_bytes()).await.unwrap();
+    }
+    eventually("every message settled", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM webhook_log").await == messages.len() as i64
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM webhook_log").await,
+        messages.len() as i64,
+        "each message once"
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM calls").await, 5);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM calls WHERE call_status = 'completed' AND event_count = 3")
+            .await,
+        5
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM leads").await, 5);
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM whatsapp_messages WHERE status = 'read'")
+            .await,
+        3
+    );
+    for worker in workers {
+        worker.stop().await;
+    }
+    testkit::cleanup(inspector).await;
+    db.drop().await;
+}
