@@ -128,6 +128,26 @@ pub fn is_transient(error: &DbErr) -> bool {
     }
 }
 
+/// True for lock contention between transactions: PostgreSQL's
+/// serialization failures and deadlocks (SQLSTATE 40001, 40P01), SQLite's
+/// busy and locked results.
+pub fn is_contention(error: &DbErr) -> bool {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                sea_orm::sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    code == "40001"
+                        || code == "40P01"
+                        || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

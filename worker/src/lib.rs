@@ -10,7 +10,7 @@ pub mod process;
 pub use persist::lead_id;
 
 use futures_util::{FutureExt, StreamExt};
-use process::{Outcome, Settings, Transient};
+use process::{Contention, Outcome, Settings, Transient};
 use sea_orm::DatabaseConnection;
 use shared::broker::{ConsumerSession, Delivery};
 use shared::config::WorkerConfig;
@@ -207,7 +207,17 @@ async fn handle_batch(
             .await;
         match attempt {
             Ok(Ok(outcomes)) => break outcomes,
-            Ok(Err(Transient(error))) => {
+            Ok(Err(Transient(error, Contention::Yes))) if readable.len() > 1 => {
+                // Another worker's batch holds rows this one needs, in
+                // another order: one message per transaction cannot deadlock
+                // the same way.
+                tracing::info!(messages = readable.len(), %error, "contention; processing the batch one by one");
+                for (_, delivery) in readable {
+                    handle(db.clone(), settings.clone(), delivery, stop.clone()).await;
+                }
+                return;
+            }
+            Ok(Err(Transient(error, _))) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(messages = readable.len(), %error, ?delay, "database unavailable; will retry");
                 if !pause(delay, &stop).await {
@@ -259,7 +269,7 @@ async fn handle(
             .await;
         match attempt {
             Ok(Ok(outcome)) => break outcome,
-            Ok(Err(Transient(error))) => {
+            Ok(Err(Transient(error, _))) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, %error, ?delay, "database unavailable; will retry");
                 if !pause(delay, &stop).await {

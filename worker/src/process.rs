@@ -69,7 +69,29 @@ pub enum Outcome {
 /// reason to dead-letter.
 #[derive(Debug, thiserror::Error)]
 #[error("database unavailable: {0}")]
-pub struct Transient(pub String);
+pub struct Transient(pub String, pub Contention);
+
+/// Whether a transient failure was lock contention between transactions
+/// (a deadlock, a serialization failure, a busy database): the same work in
+/// smaller transactions will not meet it again the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contention {
+    /// Transactions got in each other's way.
+    Yes,
+    /// Something else (the database is down, a connection broke).
+    No,
+}
+
+impl From<DbErr> for Transient {
+    fn from(error: DbErr) -> Self {
+        let contention = if crate::db::is_contention(&error) {
+            Contention::Yes
+        } else {
+            Contention::No
+        };
+        Transient(error.to_string(), contention)
+    }
+}
 
 /// The rows one message writes.
 enum Effects {
@@ -168,13 +190,12 @@ pub async fn process_batch(
     settings: &Settings,
     items: &[(&Envelope, &[u8])],
 ) -> Result<Vec<Outcome>, Transient> {
-    let transient = |error: DbErr| Transient(error.to_string());
-    let txn = db.begin().await.map_err(transient)?;
+    let txn = db.begin().await?;
     let mut outcomes = Vec::with_capacity(items.len());
     for (envelope, body) in items {
         outcomes.push(process_in(&txn, settings, envelope, body).await?);
     }
-    txn.commit().await.map_err(transient)?;
+    txn.commit().await?;
     Ok(outcomes)
 }
 
@@ -201,7 +222,7 @@ where
             }
             Ok(Some(Applied::Missing(reason))) => Outcome::RetryLater(reason),
             Ok(Some(Applied::Invalid(reason))) => Outcome::DeadLetter(reason),
-            Err(error) if is_transient(&error) => return Err(Transient(error.to_string())),
+            Err(error) if is_transient(&error) => return Err(error.into()),
             Err(error) => Outcome::RetryLater(format!("database refused the write: {error}")),
         },
     };
@@ -223,7 +244,7 @@ where
     // database is down, nothing is settled and the whole thing is retried.
     record(conn, envelope, body, status, reason)
         .await
-        .map_err(|error| Transient(error.to_string()))?;
+        .map_err(Transient::from)?;
     Ok(outcome)
 }
 
