@@ -320,6 +320,9 @@ pub struct WorkerConfig {
     /// `WORKER_BATCH_SIZE`: deliveries committed together in one transaction
     /// (each acked only after that commit).
     pub batch_size: usize,
+    /// `WORKER_BATCHES_IN_FLIGHT`: batches a worker processes at once (each
+    /// on its own connection; SQLite's single connection takes them in turn).
+    pub batches_in_flight: usize,
     /// `DATABASE_MAX_CONNECTIONS`: the worker's connection-pool size.
     pub database_max_connections: u32,
     /// `RETRY_MAX_ATTEMPTS`: delayed retries (through the retry queues) before
@@ -357,6 +360,7 @@ impl WorkerConfig {
             database_url: Secret::new(database_url),
             prefetch,
             batch_size: env.ranged("WORKER_BATCH_SIZE", 64, 1..=1000)?,
+            batches_in_flight: env.ranged("WORKER_BATCHES_IN_FLIGHT", 4, 1..=64)?,
             database_max_connections,
             retry_max_attempts,
             duplicate_window: Duration::from_secs(env.ranged(

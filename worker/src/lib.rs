@@ -101,12 +101,12 @@ async fn consume(
         duplicate_window: config.duplicate_window,
         retry_max_attempts: config.retry_max_attempts,
     };
-    // One batch in flight at a time; deliveries that arrive meanwhile (at
-    // most the prefetch) form the next batch.
+    // Up to `batches_in_flight` batches at a time; deliveries that arrive
+    // meanwhile (at most the prefetch) form the next ones.
     let mut pending: Vec<Delivery> = Vec::new();
     let mut in_flight = JoinSet::new();
     let result = loop {
-        if in_flight.is_empty() && !pending.is_empty() {
+        while in_flight.len() < config.batches_in_flight && !pending.is_empty() {
             let take = pending.len().min(config.batch_size);
             let batch: Vec<Delivery> = pending.drain(..take).collect();
             in_flight.spawn(handle_batch(
