@@ -35,6 +35,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    every_crm_contract_example_is_persisted,
     the_pre_lead_to_customer_lifecycle_is_persisted,
     an_event_that_overtakes_its_create_waits_for_it,
     events_for_records_that_never_come_or_cannot_apply_are_dead_lettered_with_a_reason,
@@ -278,6 +279,163 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
             .scalar("SELECT CAST(payments_total AS BIGINT) FROM crm_customers")
             .await,
         10000
+    );
+    rig.finish(vec![worker]).await;
+}
+
+async fn every_crm_contract_example_is_persisted(backend: Backend) {
+    let rig = rig("crm-examples", backend, &[]).await;
+    let worker = Worker::start(&rig.env);
+    // The examples act on pre-lead 123 and lead 789 (created first, as the
+    // CRM had them). They illustrate endpoints one by one, so each gets the
+    // state it implies: the discard examples act on records of their own
+    // (nothing may change a discarded record), and the payment names the
+    // customer the conversion really created.
+    let now = chrono::Utc::now();
+    for (field, id) in [("pre_lead_id", "123"), ("pre_lead_id", "124")] {
+        publish(
+            &rig,
+            json!({"event": "new_inquiry", "data": {"first_name": "John"}}),
+            &[],
+            &[(field, id)],
+            now,
+        )
+        .await;
+    }
+    for id in ["789", "790"] {
+        publish(
+            &rig,
+            json!({"event": "new_lead", "data": {"first_name": "Robert"}}),
+            &[],
+            &[("lead_id", id)],
+            now,
+        )
+        .await;
+    }
+    rig.processed(4).await;
+    let mut settled = 4;
+    let mut customer_id = String::new();
+    for example in testkit::examples::CRM {
+        let path = example
+            .path
+            .replace("/pre-lead/123/discard", "/pre-lead/124/discard")
+            .replace("/lead/789/discard", "/lead/790/discard");
+        let body = example.body.replace(
+            r#""customer_id":"505""#,
+            &format!(r#""customer_id":"{customer_id}""#),
+        );
+        let data = rig.post(&path, serde_json::from_str(&body).unwrap()).await;
+        if let Some(id) = data.get("customer_id").and_then(Value::as_str) {
+            customer_id = id.to_owned();
+        }
+        settled += 1;
+        // In order, as the CRM would send them (a conversion after its updates).
+        rig.processed(settled).await;
+    }
+    let dead = rig.inspector.topology.dead_letter_queue(Source::CrmEvents);
+    assert_eq!(
+        rig.inspector.ready_count(&dead).await.unwrap(),
+        0,
+        "every example applies"
+    );
+
+    // Pre-lead 123: updated (status contacted), contact, memo, qualified, converted.
+    assert_eq!(
+        rig.text("SELECT status FROM crm_pre_leads WHERE id = '123'")
+            .await,
+        "qualified"
+    );
+    let pre: Value = serde_json::from_str(
+        &rig.text("SELECT CAST(data AS TEXT) FROM crm_pre_leads WHERE id = '123'")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (pre["last_name"].as_str(), pre["city"].as_str()),
+        (Some("Doe Updated"), Some("Los Angeles"))
+    );
+    assert_eq!(
+        rig.history("123").await,
+        [
+            ("new".into(), "contacted".into()),
+            ("contacted".into(), "qualified".into())
+        ]
+    );
+    let converted = rig
+        .text("SELECT converted_lead_id FROM crm_pre_leads WHERE id = '123'")
+        .await;
+    assert_eq!(
+        rig.text(&format!(
+            "SELECT priority FROM crm_leads WHERE id = '{converted}'"
+        ))
+        .await,
+        "high"
+    );
+    assert_eq!(
+        rig.text("SELECT discard_reason FROM crm_pre_leads WHERE id = '124'")
+            .await,
+        "Not interested - budget constraints"
+    );
+    // Lead 789: updated, contact, activity, profile, memo, statuses, converted, order.
+    assert_eq!(
+        rig.text("SELECT priority FROM crm_leads WHERE id = '789'")
+            .await,
+        "critical"
+    );
+    assert_eq!(
+        rig.text("SELECT status FROM crm_leads WHERE id = '789'")
+            .await,
+        "won"
+    );
+    let history = rig.history("789").await;
+    assert_eq!(
+        history.first(),
+        Some(&("new".into(), "negotiation".into())),
+        "status_date 2024-01-25 comes first in event order: {history:?}"
+    );
+    assert_eq!(history.last().map(|h| h.1.as_str()), Some("won"));
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM crm_contacts").await, 2);
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM crm_memos").await, 2);
+    assert_eq!(rig.text("SELECT kind FROM crm_activities").await, "meeting");
+    let profile: Value = serde_json::from_str(
+        &rig.text("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles WHERE lead_id = '789'")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            profile["decision_timeline"].as_str(),
+            profile["budget"].as_f64()
+        ),
+        (Some("Q2 2024"), Some(150000.0))
+    );
+    assert_eq!(
+        rig.text("SELECT customer_code FROM crm_customers").await,
+        "CUST-XYZ-001"
+    );
+    assert_eq!(
+        rig.text(&format!(
+            "SELECT lead_id FROM crm_customers WHERE id = '{customer_id}'"
+        ))
+        .await,
+        "789"
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT CAST(orders_total AS BIGINT) FROM crm_customers")
+            .await,
+        25000
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT CAST(payments_total AS BIGINT) FROM crm_customers")
+            .await,
+        10000
+    );
+    assert_eq!(
+        rig.text("SELECT discard_reason FROM crm_leads WHERE id = '790'")
+            .await,
+        "Lost to competitor — Price too high - went with cheaper alternative"
     );
     rig.finish(vec![worker]).await;
 }
