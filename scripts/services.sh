@@ -33,7 +33,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 need_packages() {
   local missing=()
   for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    # "install ok installed" only: a removed package keeps a dpkg record
+    # (status "deinstall ok config-files") that `dpkg -s` still accepts.
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")
   done
   if ((${#missing[@]})); then
     echo "installing ${missing[*]} from Debian's packages" >&2
