@@ -59,17 +59,16 @@ fn sqlite_path(url: &str) -> Option<&str> {
 /// PostgreSQL an advisory lock held for the migration transaction lets one
 /// migrate while the others wait; on SQLite the first write takes the
 /// database's single write lock for the whole transaction.
-pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    let txn = db
-        .begin()
-        .await
-        .context("starting the migration transaction")?;
+///
+/// A transient error (another worker's lock, a lost connection) is returned
+/// as such: the caller waits and tries again.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
     match db.get_database_backend() {
         DbBackend::Postgres => {
             // An arbitrary, fixed key: "leadpipe" in ASCII.
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7018134011736764261)")
-                .await
-                .context("taking the migration lock")?;
+                .await?;
         }
         DbBackend::Sqlite => {
             txn.execute_unprepared(
@@ -77,16 +76,12 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
             )
             .await?;
             txn.execute_unprepared("DELETE FROM leadpipe_migration_lock")
-                .await
-                .context("taking the migration lock")?;
+                .await?;
         }
         _ => {}
     }
-    Migrator::up(&txn, None)
-        .await
-        .context("applying migrations")?;
-    txn.commit().await.context("committing migrations")?;
-    Ok(())
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// True when a database error may go away by itself (connection lost,

@@ -61,7 +61,21 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
             }
         }
     };
-    db::migrate(&db).await?;
+    // Workers starting together take turns; a lock held by another, or a
+    // connection lost meanwhile, is waited out like an outage.
+    let mut delays = backoff();
+    loop {
+        match db::migrate(&db).await {
+            Ok(()) => break,
+            Err(error) if db::is_transient(&error) => {
+                tracing::warn!(%error, "migrations must wait; retrying");
+                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), &shutdown).await {
+                    return Ok(());
+                }
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("applying migrations")),
+        }
+    }
     tracing::info!("database ready");
 
     let mut delays = backoff();
