@@ -9,6 +9,31 @@
 
 pub mod examples;
 
+/// Generates, from `async fn name(Backend)` test bodies, one test per
+/// backend: `postgres::name` and `sqlite::name`, so a failure names both the
+/// case and the database.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use shared::config::{BrokerConfig, Env, IngestConfig, WorkerConfig};
 use std::collections::HashMap;

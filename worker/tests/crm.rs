@@ -13,28 +13,7 @@ use testkit::{Backend, Edge, TestDb, Worker, eventually, test_env, unique_prefix
 const WAIT: Duration = Duration::from_secs(40);
 const CRM: &str = "/api/v1/webhooks";
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+testkit::on_both_backends!(
     every_crm_contract_example_is_persisted,
     the_pre_lead_to_customer_lifecycle_is_persisted,
     an_event_that_overtakes_its_create_waits_for_it,

@@ -13,28 +13,7 @@ use worker::entities::webhook_log;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+testkit::on_both_backends!(
     a_partner_retry_with_the_same_idempotency_key_is_a_recorded_duplicate,
     every_outcome_is_logged_with_reason_attempts_and_body,
 );

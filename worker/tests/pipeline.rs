@@ -14,29 +14,7 @@ use worker::entities::calls;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Generates one test per backend from an `async fn(Backend)`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+testkit::on_both_backends!(
     contract_examples_end_up_as_one_row_each,
     later_events_for_a_call_update_its_one_row,
     an_older_event_arriving_late_never_overwrites_a_newer_one,

@@ -15,28 +15,7 @@ use worker::entities::{call_records, digital_leads, lead_touchpoints, leads, wha
 
 const WAIT: Duration = Duration::from_secs(30);
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Postgres).await
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(testkit::Backend::Sqlite).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+testkit::on_both_backends!(
     one_number_across_partners_is_one_lead_with_a_timeline,
     whatsapp_messages_are_stored_once_and_statuses_never_move_backwards,
     digital_leads_within_the_window_are_duplicates,
