@@ -6,7 +6,7 @@
 use crate::config::BrokerConfig;
 use crate::envelope::Envelope;
 use crate::source::Source;
-use crate::topology::{Arg, Topology};
+use crate::topology::{Arg, ExchangeType, Topology};
 use anyhow::{Context as _, anyhow};
 use backon::BackoffBuilder;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -97,11 +97,15 @@ fn field_table(arguments: &[(&'static str, Arg)]) -> FieldTable {
 /// Declares every exchange, queue and binding of the topology. Idempotent;
 /// fails if an existing object was declared with other arguments.
 async fn declare(channel: &Channel, topology: &Topology) -> anyhow::Result<()> {
-    for exchange in topology.exchanges() {
+    for (exchange, kind) in topology.exchanges() {
+        let kind = match kind {
+            ExchangeType::Direct => ExchangeKind::Direct,
+            ExchangeType::Fanout => ExchangeKind::Fanout,
+        };
         channel
             .exchange_declare(
                 exchange.as_str().into(),
-                ExchangeKind::Direct,
+                kind,
                 // Durable: bindings survive a broker restart.
                 ExchangeDeclareOptions {
                     durable: true,
@@ -651,12 +655,12 @@ impl Delivery {
         Ok(())
     }
 
-    /// Moves the message to the retry queue for its next attempt, then acks
+    /// Moves the message to the retry tier for its next attempt, then acks
     /// it here. The copy is confirmed before the ack, so a crash in between
     /// leaves two copies (harmless: processing is idempotent), never none.
     pub async fn retry_later(self, reason: &str) -> anyhow::Result<()> {
         let attempt = self.envelope.as_ref().map(|e| e.retry_attempt).unwrap_or(0);
-        let queue = self.topology.retry_queue(self.source, attempt);
+        let tier = self.topology.retry_queue(attempt);
         let properties = with_headers(&self.properties, |headers| {
             headers.insert(
                 HEADER_RETRY_ATTEMPT.into(),
@@ -664,17 +668,18 @@ impl Delivery {
             );
             headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
         });
-        // The default exchange routes by queue name straight to the retry queue.
+        // The tier's fanout exchange; the source as routing key is what the
+        // message returns to the work queues under when its delay is over.
         publish_confirmed(
             &self.publish,
-            "",
-            &queue,
+            &tier,
+            self.source.name(),
             &self.body,
             properties,
             self.confirm_timeout,
         )
         .await
-        .with_context(|| format!("moving message to {queue}"))?;
+        .with_context(|| format!("moving message to {tier}"))?;
         self.ack().await
     }
 
@@ -844,7 +849,7 @@ impl QueueInspector {
         for queue in self.topology.queues() {
             self.delete_queue(&queue.name).await?;
         }
-        for exchange in self.topology.exchanges() {
+        for (exchange, _) in self.topology.exchanges() {
             self.channel
                 .exchange_delete(
                     exchange.as_str().into(),

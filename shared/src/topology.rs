@@ -5,14 +5,27 @@
 //!
 //! Per source `S`, with prefix `P`:
 //! - `P.ingest` (direct exchange) --S--> `P.S` (quorum work queue)
-//! - `P.S` dead-letters (delivery limit, overflow of retries) to `P.dlx` --S--> `P.S.dead`
-//! - `P.S.retry.N` (quorum, TTL) dead-letters back to `P.ingest` --S--> `P.S`
+//! - `P.S` dead-letters (delivery limit) to `P.dlx` --S--> `P.S.dead`
+//!
+//! Shared by all sources, one per delay `N`:
+//! - `P.retry.N` (fanout exchange) --> `P.retry.N` (quorum queue, TTL N), which
+//!   dead-letters back to `P.ingest` under the message's own routing key (its
+//!   source), so one set of retry queues serves every source.
 //!
 //! Requires RabbitMQ 3.10 or newer (at-least-once dead-lettering and message
 //! TTL on quorum queues arrived in 3.10).
 
 use crate::source::Source;
 use std::time::Duration;
+
+/// How an exchange routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeType {
+    /// By exact routing key.
+    Direct,
+    /// To every bound queue.
+    Fanout,
+}
 
 /// A queue or exchange argument value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +43,7 @@ pub struct QueueSpec {
     pub name: String,
     /// `x-…` arguments; each is explained where it is set.
     pub arguments: Vec<(&'static str, Arg)>,
-    /// `(exchange, routing key)` to bind to; `None` for queues fed only
-    /// through the default exchange (retry queues).
+    /// `(exchange, routing key)` that feeds it.
     pub binding: Option<(String, String)>,
 }
 
@@ -88,21 +100,31 @@ impl Topology {
         format!("{}.{}.dead", self.prefix, source.name())
     }
 
-    /// The retry queue used for a message's `attempt`-th retry (0-based).
-    pub fn retry_queue(&self, source: Source, attempt: u32) -> String {
+    /// The retry exchange (and queue: they share the name) for a message's
+    /// `attempt`-th retry (0-based). Publish to it with the message's source
+    /// as routing key.
+    pub fn retry_queue(&self, attempt: u32) -> String {
         let tier = (attempt as usize).min(RETRY_DELAYS.len() - 1);
-        format!(
-            "{}.{}.retry.{}s",
-            self.prefix,
-            source.name(),
-            RETRY_DELAYS[tier].as_secs()
-        )
+        self.retry_tier(&RETRY_DELAYS[tier])
     }
 
-    /// Every exchange to declare: (name, kind). Both are durable direct
-    /// exchanges so they survive a broker restart.
-    pub fn exchanges(&self) -> Vec<String> {
-        vec![self.ingest_exchange(), self.dead_letter_exchange()]
+    fn retry_tier(&self, delay: &Duration) -> String {
+        format!("{}.retry.{}s", self.prefix, delay.as_secs())
+    }
+
+    /// Every exchange to declare, all durable (bindings survive a restart).
+    pub fn exchanges(&self) -> Vec<(String, ExchangeType)> {
+        let mut exchanges = vec![
+            (self.ingest_exchange(), ExchangeType::Direct),
+            (self.dead_letter_exchange(), ExchangeType::Direct),
+        ];
+        // Fanout: whatever the routing key (the source), into the tier's queue.
+        exchanges.extend(
+            RETRY_DELAYS
+                .iter()
+                .map(|d| (self.retry_tier(d), ExchangeType::Fanout)),
+        );
+        exchanges
     }
 
     /// Every queue to declare, in an order where each queue's dead-letter
@@ -145,23 +167,25 @@ impl Topology {
                 ],
                 binding: Some((self.ingest_exchange(), key.clone())),
             });
-            for delay in RETRY_DELAYS {
-                queues.push(QueueSpec {
-                    name: format!("{}.{}.retry.{}s", self.prefix, key, delay.as_secs()),
-                    arguments: vec![
-                        ("x-queue-type", Arg::Str("quorum".into())),
-                        // The delay: every message in this tier waits this long ...
-                        ("x-message-ttl", Arg::Int(delay.as_millis() as i64)),
-                        // ... then is dead-lettered back to the work queue.
-                        ("x-dead-letter-exchange", Arg::Str(self.ingest_exchange())),
-                        ("x-dead-letter-routing-key", Arg::Str(key.clone())),
-                        // Never lose a message between retry and work queue.
-                        ("x-dead-letter-strategy", Arg::Str("at-least-once".into())),
-                        ("x-overflow", Arg::Str("reject-publish".into())),
-                    ],
-                    binding: None,
-                });
-            }
+        }
+        for delay in RETRY_DELAYS {
+            let name = self.retry_tier(delay);
+            queues.push(QueueSpec {
+                name: name.clone(),
+                arguments: vec![
+                    ("x-queue-type", Arg::Str("quorum".into())),
+                    // The delay: every message in this tier waits this long ...
+                    ("x-message-ttl", Arg::Int(delay.as_millis() as i64)),
+                    // ... then is dead-lettered back to the work queues, under
+                    // its own routing key (its source): no
+                    // x-dead-letter-routing-key, so one tier serves all sources.
+                    ("x-dead-letter-exchange", Arg::Str(self.ingest_exchange())),
+                    // Never lose a message between retry and work queue.
+                    ("x-dead-letter-strategy", Arg::Str("at-least-once".into())),
+                    ("x-overflow", Arg::Str("reject-publish".into())),
+                ],
+                binding: Some((name, String::new())),
+            });
         }
         queues
     }
@@ -174,12 +198,9 @@ mod tests {
     #[test]
     fn retry_tiers_grow_then_stay_at_the_longest() {
         let t = Topology::new("p", 10);
-        assert_eq!(t.retry_queue(Source::TataCalls, 0), "p.tata_calls.retry.1s");
-        assert_eq!(t.retry_queue(Source::TataCalls, 1), "p.tata_calls.retry.5s");
-        assert_eq!(
-            t.retry_queue(Source::TataCalls, 99),
-            "p.tata_calls.retry.600s"
-        );
+        assert_eq!(t.retry_queue(0), "p.retry.1s");
+        assert_eq!(t.retry_queue(1), "p.retry.5s");
+        assert_eq!(t.retry_queue(99), "p.retry.600s");
     }
 
     #[test]
@@ -187,9 +208,11 @@ mod tests {
         let t = Topology::new("p", 10);
         let declared: Vec<_> = t.queues().into_iter().map(|q| q.name).collect();
         for attempt in 0..10 {
-            assert!(declared.contains(&t.retry_queue(Source::TataCalls, attempt)));
+            assert!(declared.contains(&t.retry_queue(attempt)));
         }
         assert!(declared.contains(&t.work_queue(Source::TataCalls)));
         assert!(declared.contains(&t.dead_letter_queue(Source::TataCalls)));
+        // Two queues per source, one per retry tier.
+        assert_eq!(declared.len(), 2 * Source::ALL.len() + RETRY_DELAYS.len());
     }
 }

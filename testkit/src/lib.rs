@@ -141,7 +141,9 @@ impl Edge {
             shutdown,
             task,
         };
-        eventually("edge ready", Duration::from_secs(20), || async {
+        // Generous: right after the broker-outage test the broker is busy
+        // recovering, and many tests declare their topology at once.
+        eventually("edge ready", Duration::from_secs(60), || async {
             edge.get("/readyz").await.status == 200
         })
         .await;

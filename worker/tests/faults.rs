@@ -71,7 +71,7 @@ async fn assert_all_persisted_once(db: &TestDb, inspector: &QueueInspector, n: i
     let topology = &inspector.topology;
     for queue in [
         topology.dead_letter_queue(Source::TataCalls),
-        topology.retry_queue(Source::TataCalls, 0),
+        topology.retry_queue(0),
     ] {
         assert_eq!(
             inspector.ready_count(&queue).await.unwrap(),
@@ -169,7 +169,7 @@ async fn a_database_outage_dead_letters_nothing_and_loses_nothing() {
         "nothing dead-lettered during the outage"
     );
     for attempt in 0..3 {
-        let retry = topology.retry_queue(Source::TataCalls, attempt);
+        let retry = topology.retry_queue(attempt);
         assert_eq!(
             inspector.ready_count(&retry).await.unwrap(),
             0,
