@@ -4,10 +4,10 @@
 //!
 //! Lifecycle rules need the current state, so each event first locks its
 //! subject row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's transaction
-//! already holds the single write lock, taken by the ledger insert): events
+//! already holds the single write lock, taken by the log-row insert): events
 //! about one record take turns, whichever worker runs them. Duplicates are
 //! still recognised by constraints: ids the edge assigned are primary keys,
-//! and the ledger stops a redelivered message.
+//! and the delivery's log row stops a redelivered message.
 
 use super::Applied;
 use chrono::Utc;
@@ -365,7 +365,7 @@ pub(crate) async fn apply(
         Event::OrderCreated | Event::PaymentReceived => return customer_figures(txn, hook).await,
         _ => {}
     }
-    let Some(id) = hook.subject_id.as_deref().or_else(|| kind_id(hook)) else {
+    let Some(id) = hook.subject_id.as_deref() else {
         return Ok(Applied::Invalid(format!(
             "{} event without a {} id",
             hook.event.name(),
@@ -588,12 +588,6 @@ pub(crate) async fn apply(
             Ok(Applied::Written)
         }
     }
-}
-
-/// On the generic endpoint the subject's id comes in `data`.
-fn kind_id(hook: &CrmWebhook) -> Option<&str> {
-    let field = hook.event.subject().id_field()?;
-    hook.data.get(field).and_then(Value::as_str)
 }
 
 /// `order_created` and `payment_received`: add to the customer's figures.

@@ -22,7 +22,7 @@ pub(crate) enum Applied {
     /// Rows written.
     Written,
     /// The partner sent this before (by the contract's own duplicate rule):
-    /// nothing written but the ledger entry.
+    /// nothing written but the delivery's log row.
     PartnerDuplicate(String),
     /// A record it refers to does not exist (yet): nothing is committed, and
     /// the message is retried later.
