@@ -64,5 +64,9 @@ async fn the_edge_answers_503_while_the_broker_is_down_and_recovers_by_itself() 
     .await;
     assert_eq!(inspector.drain(&queue).await.unwrap().len(), 2);
     edge.stop().await;
-    testkit::cleanup(inspector).await;
+    // Unlike every other test, this one leaves its queues in place:
+    // deleting quorum queues moments after the broker restarted crashes
+    // their dead-letter workers on RabbitMQ 3.10 and makes the node refuse
+    // connections (INTERNAL_ERROR) for minutes, failing the tests after it.
+    inspector.close().await;
 }
