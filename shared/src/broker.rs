@@ -757,6 +757,10 @@ impl QueueInspector {
     pub async fn connect(config: &BrokerConfig) -> anyhow::Result<Self> {
         let connection = connect(config, "leadpipe-inspector").await?;
         let channel = connection.create_channel().await?;
+        // Confirm mode: `publish` returns only once the broker has the message.
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         let topology = Topology::new(config.prefix.clone(), config.queue_max_length);
         declare(&channel, &topology).await?;
         Ok(Self {
@@ -816,10 +820,6 @@ impl QueueInspector {
     /// Publishes a raw message with an envelope, confirmed, straight to a
     /// source's work queue (tests use it to simulate redelivery).
     pub async fn publish(&self, envelope: &Envelope, body: &[u8]) -> anyhow::Result<()> {
-        self.channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .ok();
         publish_confirmed(
             &self.channel,
             &self.topology.ingest_exchange(),

@@ -165,8 +165,11 @@ async fn consume(
 
 /// Dead-letters a delivery whose envelope cannot be read (it has no ingest
 /// id to process or log it under).
-async fn reject_unreadable(delivery: Delivery, error: &anyhow::Error) {
-    let reason = format!("unreadable envelope: {error:#}");
+async fn reject_unreadable(delivery: Delivery) {
+    let reason = match &delivery.envelope {
+        Err(error) => format!("unreadable envelope: {error:#}"),
+        Ok(_) => return,
+    };
     tracing::warn!(source = %delivery.source, %reason, "dead-lettering");
     if let Err(error) = delivery.dead_letter(&reason).await {
         tracing::warn!(
@@ -201,10 +204,7 @@ async fn handle_batch(
     for delivery in batch {
         match &delivery.envelope {
             Ok(envelope) => readable.push((envelope.clone(), delivery)),
-            Err(error) => {
-                let error = anyhow::anyhow!("{error:#}");
-                reject_unreadable(delivery, &error).await;
-            }
+            Err(_) => reject_unreadable(delivery).await,
         }
     }
     if readable.is_empty() {
@@ -270,9 +270,8 @@ async fn handle(
 ) {
     let envelope = match &delivery.envelope {
         Ok(envelope) => envelope.clone(),
-        Err(error) => {
-            let error = anyhow::anyhow!("{error:#}");
-            reject_unreadable(delivery, &error).await;
+        Err(_) => {
+            reject_unreadable(delivery).await;
             return;
         }
     };

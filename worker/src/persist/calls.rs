@@ -1,9 +1,9 @@
 //! Tata call events: one row per `call_id`, merged, linked to the caller's lead.
 
-use super::{Sighting, merge_bookkeeping, newer_event_wins, touchpoint, upsert_lead};
+use super::{Sighting, merge_bookkeeping, newer_event_wins, newest_value, touchpoint, upsert_lead};
 use crate::entities::calls;
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
 use shared::contracts::tata_calls::CallEvent;
 use shared::{Envelope, Source};
@@ -115,10 +115,7 @@ pub(crate) async fn apply(
         calls::Column::LastEventAt,
         calls::Column::UpdatedAt,
     ));
-    on_conflict.values([(
-        calls::Column::LastIngestId,
-        Expr::cust("CASE WHEN excluded.last_event_at >= calls.last_event_at THEN excluded.last_ingest_id ELSE calls.last_ingest_id END"),
-    )]);
+    on_conflict.values([newest_value("calls", calls::Column::LastIngestId)]);
     calls::Entity::insert(row)
         .on_conflict(on_conflict.to_owned())
         .exec_without_returning(txn)

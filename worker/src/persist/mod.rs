@@ -139,6 +139,23 @@ pub(crate) async fn touchpoint(
     Ok(())
 }
 
+/// The upsert condition "the incoming event is at least as new as the row".
+fn newer_event(table: &str) -> String {
+    format!("excluded.last_event_at >= {table}.last_event_at")
+}
+
+/// On conflict, `column` takes the incoming value when its event is newer.
+pub(crate) fn newest_value<C: IdenStatic + Copy>(table: &str, column: C) -> (C, Expr) {
+    let c = column.as_str();
+    let newer = newer_event(table);
+    (
+        column,
+        Expr::cust(format!(
+            "CASE WHEN {newer} THEN excluded.{c} ELSE {table}.{c} END"
+        )),
+    )
+}
+
 /// Update expressions for `columns` of `table` on conflict: the event with
 /// the newer `last_event_at` (edge receive time) overwrites what it brings;
 /// an older one arriving late only fills what is still empty.
@@ -146,7 +163,7 @@ pub(crate) fn newer_event_wins<C>(table: &str, columns: &[C]) -> Vec<(C, Expr)>
 where
     C: IdenStatic + IntoIden + Copy,
 {
-    let newer = format!("excluded.last_event_at >= {table}.last_event_at");
+    let newer = newer_event(table);
     columns
         .iter()
         .map(|column| {
@@ -167,16 +184,11 @@ pub(crate) fn merge_bookkeeping<C>(
     updated_at: C,
 ) -> Vec<(C, Expr)>
 where
-    C: IntoIden + Copy,
+    C: IdenStatic + IntoIden + Copy,
 {
     vec![
         (event_count, Expr::cust(format!("{table}.event_count + 1"))),
-        (
-            last_event_at,
-            Expr::cust(format!(
-                "CASE WHEN excluded.last_event_at >= {table}.last_event_at THEN excluded.last_event_at ELSE {table}.last_event_at END"
-            )),
-        ),
+        newest_value(table, last_event_at),
         (updated_at, Expr::cust("excluded.updated_at")),
     ]
 }
