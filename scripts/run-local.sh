@@ -17,7 +17,7 @@ if ! command -v cc >/dev/null 2>&1; then
 fi
 
 scripts/services.sh rabbitmq
-cargo build --release --locked -p ingest -p worker
+cargo build --release --locked -p ingest -p worker -p dead-letters
 
 export INGEST_ADDR="${INGEST_ADDR:-127.0.0.1:8080}"
 pids=()
@@ -34,6 +34,9 @@ target/release/ingest & pids+=($!)
 cat <<MSG
 
 The edge listens on http://$INGEST_ADDR and a worker persists to ./data/leadpipe.db.
+Health and metrics: http://127.0.0.1:9101/metrics (edge), http://127.0.0.1:9100/metrics
+(worker; set ADMIN_TOKEN to read its webhook log at /logs). Dead letters:
+target/release/dead-letters list.
 Send the contract's example:
 
   curl -i -X POST http://$INGEST_ADDR/api/webhook/ -H 'Content-Type: application/json' \\

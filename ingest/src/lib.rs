@@ -9,6 +9,7 @@
 
 mod auth;
 mod http;
+mod metrics;
 mod partners;
 mod ratelimit;
 mod routes;
@@ -42,6 +43,31 @@ pub(crate) struct AppState {
     pub(crate) secrets: PartnerSecrets,
     pub(crate) lead_limits: ratelimit::PerMinute<Source>,
     pub(crate) crm_limits: ratelimit::PerMinute<IpAddr>,
+    pub(crate) metrics: metrics::EdgeMetrics,
+}
+
+/// The sockets the edge serves: partners on one, operators on the other.
+pub struct Listeners {
+    /// `INGEST_ADDR`: the partner-facing API.
+    pub partner: TcpListener,
+    /// `ADMIN_ADDR`: health, readiness and metrics (`None`: not served).
+    pub admin: Option<TcpListener>,
+}
+
+/// The admin listener's view of the edge.
+struct AdminView(Arc<AppState>);
+
+impl shared::admin::AdminRoutes for AdminView {
+    async fn ready(&self) -> Result<serde_json::Value, serde_json::Value> {
+        routes::readiness(&self.0)
+    }
+
+    async fn route(
+        &self,
+        _request: shared::admin::AdminRequest,
+    ) -> Option<shared::admin::AdminResponse> {
+        None
+    }
 }
 
 /// Says, once at start-up, which routes run without a credential.
@@ -70,15 +96,21 @@ fn warn_about_open_routes(secrets: &PartnerSecrets) {
     }
 }
 
-/// Serves the edge on `listener` until `shutdown` is cancelled, then stops
+/// Serves the edge on `listeners` until `shutdown` is cancelled, then stops
 /// accepting, finishes in-flight requests (up to 30 s) and closes the broker
-/// connection. Tests call this with a listener on port 0.
+/// connection. Tests call this with listeners on port 0.
 pub async fn run(
     config: IngestConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let Listeners {
+        partner: listener,
+        admin,
+    } = listeners;
     let publisher = Publisher::start(config.broker.clone());
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = metrics::EdgeMetrics::register(&mut registry, &publisher);
     let state = Arc::new(AppState {
         publisher: publisher.clone(),
         max_body_bytes: config.max_body_bytes,
@@ -86,6 +118,19 @@ pub async fn run(
         secrets: config.secrets.clone(),
         lead_limits: ratelimit::PerMinute::new(config.lead_rate_limit_per_minute),
         crm_limits: ratelimit::PerMinute::new(config.crm_rate_limit_per_minute),
+        metrics,
+    });
+    // The admin listener stops with the process, after the partner port:
+    // readiness stays answerable while requests drain.
+    let admin_stop = CancellationToken::new();
+    let admin_task = admin.map(|listener| {
+        tokio::spawn(shared::admin::serve(
+            listener,
+            config.admin.token.clone(),
+            Arc::new(registry),
+            Arc::new(AdminView(state.clone())),
+            admin_stop.clone(),
+        ))
     });
     warn_about_open_routes(&state.secrets);
     let mut http = http1::Builder::new();
@@ -133,5 +178,9 @@ pub async fn run(
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing remaining connections"),
     }
     publisher.close().await;
+    admin_stop.cancel();
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::http::{BodyError, Reply, is_json_content_type, json, json_bytes, read_body};
+use crate::metrics::RequestLabels;
 use crate::partners;
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -164,19 +165,39 @@ pub(crate) async fn handle(
     let path = request.uri().path().to_owned();
     let post = request.method() == Method::POST;
     let get = request.method() == Method::GET;
-    let reply = match path.as_str() {
+    let reply = route(&state, peer, request, &path, post, get).await;
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            source: crate::metrics::source_label(&path),
+            status: reply.status().as_u16(),
+        })
+        .inc();
+    Ok(reply)
+}
+
+async fn route(
+    state: &Arc<AppState>,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+    path: &str,
+    post: bool,
+    get: bool,
+) -> Reply {
+    match path {
         "/api/webhook/" | "/api/webhook" if post => {
-            partners::tata::call(&state, peer, request).await
+            partners::tata::call(state, peer, request).await
         }
-        "/webhook/" | "/webhook" if post => partners::tata::whatsapp(&state, peer, request).await,
+        "/webhook/" | "/webhook" if post => partners::tata::whatsapp(state, peer, request).await,
         "/admin/mg-digital-leads/source/cardekho" if post => {
-            partners::digital_leads::handle(&state, peer, request, Platform::CarDekho).await
+            partners::digital_leads::handle(state, peer, request, Platform::CarDekho).await
         }
         "/admin/mg-digital-leads/source/carwale" if post => {
-            partners::digital_leads::handle(&state, peer, request, Platform::CarWale).await
+            partners::digital_leads::handle(state, peer, request, Platform::CarWale).await
         }
         "/functions/v1/webhook-call-capture" if post => {
-            partners::call_capture::handle(&state, peer, request).await
+            partners::call_capture::handle(state, peer, request).await
         }
         "/api/webhook/" | "/api/webhook" | "/webhook/" | "/webhook" => {
             method_not_allowed(Style::Tata, "POST")
@@ -186,7 +207,7 @@ pub(crate) async fn handle(
         }
         "/functions/v1/webhook-call-capture" => method_not_allowed(Style::CallCapture, "POST"),
         crm if crm.starts_with(CRM_BASE) => match Event::match_path(&crm[CRM_BASE.len()..]) {
-            Some(endpoint) if post => partners::crm::handle(&state, peer, request, endpoint).await,
+            Some(endpoint) if post => partners::crm::handle(state, peer, request, endpoint).await,
             Some(_) => method_not_allowed(Style::Crm, "POST"),
             None => Style::Crm.error(StatusCode::NOT_FOUND, "Not Found"),
         },
@@ -195,23 +216,23 @@ pub(crate) async fn handle(
             bytes::Bytes::from_static(OPENAPI.as_bytes()),
         ),
         "/healthz" if get => json(StatusCode::OK, &json!({"status": "ok"})),
-        "/readyz" if get => {
-            if state.publisher.is_connected() {
-                json(
-                    StatusCode::OK,
-                    &json!({"status": "ready", "broker": "connected"}),
-                )
-            } else {
-                json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &json!({"status": "not ready", "broker": "disconnected"}),
-                )
-            }
-        }
+        "/readyz" if get => match readiness(state) {
+            Ok(body) => json(StatusCode::OK, &body),
+            Err(body) => json(StatusCode::SERVICE_UNAVAILABLE, &body),
+        },
         "/healthz" | "/readyz" | "/openapi.json" => method_not_allowed(Style::Tata, "GET"),
         _ => Style::Tata.error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
-    };
-    Ok(reply)
+    }
+}
+
+/// Ready when the broker connection and its confirm channels are up: only
+/// then can a request be answered 201.
+pub(crate) fn readiness(state: &AppState) -> Result<serde_json::Value, serde_json::Value> {
+    if state.publisher.is_connected() {
+        Ok(json!({"status": "ready", "broker": "connected"}))
+    } else {
+        Err(json!({"status": "not ready", "broker": "disconnected"}))
+    }
 }
 
 fn method_not_allowed(style: Style, allow: &'static str) -> Reply {
@@ -276,7 +297,17 @@ pub(crate) async fn publish(
     envelope: &Envelope,
     body: &[u8],
 ) -> Result<(), Reply> {
-    match state.publisher.publish(envelope, body).await {
+    let metrics = &state.metrics;
+    metrics.publishes_in_flight.inc();
+    let started = std::time::Instant::now();
+    let result = state.publisher.publish(envelope, body).await;
+    metrics.publishes_in_flight.dec();
+    if !matches!(result, Err(PublishError::Unavailable)) {
+        metrics
+            .confirm_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+    match result {
         Ok(()) => {
             tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "accepted");
             Ok(())

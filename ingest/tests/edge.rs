@@ -297,3 +297,33 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
     edge.stop().await;
     testkit::cleanup(inspector).await;
 }
+
+#[tokio::test]
+async fn the_admin_listener_counts_requests_and_confirms_and_the_partner_port_does_not_serve_it() {
+    let (edge, inspector, _) = setup("edge-metrics", &[]).await;
+    for _ in 0..2 {
+        assert_eq!(
+            edge.post_json("/api/webhook/", TATA_MINIMAL).await.status,
+            201
+        );
+    }
+    assert_eq!(edge.post_json("/api/webhook/", "{}").await.status, 400);
+    let admin = |path: &'static str| http(edge.admin_addr, "GET", path, &[], b"");
+    let metrics = String::from_utf8(admin("/metrics").await.body).unwrap();
+    for line in [
+        r#"leadpipe_ingest_requests_total{source="tata_calls",status="201"} 2"#,
+        r#"leadpipe_ingest_requests_total{source="tata_calls",status="400"} 1"#,
+        "leadpipe_ingest_publish_confirm_seconds_count 2",
+        "leadpipe_ingest_publishes_in_flight 0",
+        "leadpipe_ingest_broker_reconnects_total 0",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+    assert_eq!(admin("/healthz").await.status, 200);
+    assert_eq!(admin("/readyz").await.status, 200);
+    // The edge has no admin API beyond these, and the partner port has no metrics.
+    assert_eq!(admin("/logs").await.status, 403);
+    assert_eq!(edge.get("/metrics").await.status, 404);
+    edge.stop().await;
+    testkit::cleanup(inspector).await;
+}

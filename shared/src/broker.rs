@@ -5,6 +5,7 @@
 
 use crate::config::BrokerConfig;
 use crate::envelope::Envelope;
+use crate::history;
 use crate::source::Source;
 use crate::topology::{Arg, ExchangeType, Topology};
 use anyhow::{Context as _, anyhow};
@@ -20,6 +21,7 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
+use prometheus_client::metrics::counter::Counter;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -43,6 +45,8 @@ pub const HEADER_RETRY_ATTEMPT: &str = "x-retry-attempt";
 pub const HEADER_REASON: &str = "x-failure-reason";
 /// Header with the time the worker dead-lettered the message.
 pub const HEADER_DEAD_LETTERED_AT: &str = "x-dead-lettered-at";
+/// Header with the message's failure history (JSON, see [`crate::history`]).
+pub const HEADER_HISTORY: &str = "x-failure-history";
 
 /// AMQP delivery mode 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -361,6 +365,7 @@ struct PublisherInner {
     link: RwLock<Option<Arc<Link>>>,
     next_channel: AtomicUsize,
     stop: CancellationToken,
+    reconnects: Counter,
 }
 
 impl Publisher {
@@ -375,9 +380,16 @@ impl Publisher {
             link: RwLock::new(None),
             next_channel: AtomicUsize::new(0),
             stop: CancellationToken::new(),
+            reconnects: Counter::default(),
         });
         tokio::spawn(supervise(inner.clone()));
         Self { inner }
+    }
+
+    /// Connections re-established after a loss, for the metrics registry
+    /// (the counter is shared: register the returned handle).
+    pub fn reconnects(&self) -> Counter {
+        self.inner.reconnects.clone()
     }
 
     /// True while a healthy connection is available for publishing.
@@ -446,10 +458,15 @@ async fn supervise(inner: Arc<PublisherInner>) {
             .build()
     };
     let mut delays = backoff();
+    let mut connected_before = false;
     while !inner.stop.is_cancelled() {
         match open_link(&inner.config, &inner.topology).await {
             Ok(link) => {
                 tracing::info!(channels = link.channels.len(), "connected to the broker");
+                if connected_before {
+                    inner.reconnects.inc();
+                }
+                connected_before = true;
                 let link = Arc::new(link);
                 *inner.link.write().unwrap_or_else(|e| e.into_inner()) = Some(link.clone());
                 delays = backoff();
@@ -578,6 +595,7 @@ impl ConsumerSession {
                         .and_then(|h| h.inner().get("x-delivery-count").and_then(integer))
                         .unwrap_or(0),
                     redelivered: delivery.redelivered,
+                    arrived: std::time::Instant::now(),
                     source,
                     body: delivery.data,
                     properties: delivery.properties,
@@ -625,6 +643,8 @@ pub struct Delivery {
     pub redelivered: bool,
     /// Earlier failed deliveries counted by the quorum queue.
     pub delivery_count: i64,
+    /// When it reached this process (for latency metrics).
+    pub arrived: std::time::Instant,
     properties: BasicProperties,
     acker: lapin::Acker,
     publish: Channel,
@@ -667,6 +687,7 @@ impl Delivery {
                 AMQPValue::LongLongInt(i64::from(attempt) + 1),
             );
             headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
+            add_to_history(headers, history::Entry::now(history::Event::Retry, reason));
         });
         // The tier's fanout exchange; the source as routing key is what the
         // message returns to the work queues under when its delay is over.
@@ -689,6 +710,10 @@ impl Delivery {
     pub async fn dead_letter(self, reason: &str) -> anyhow::Result<()> {
         let properties = with_headers(&self.properties, |headers| {
             headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
+            add_to_history(
+                headers,
+                history::Entry::now(history::Event::DeadLetter, reason),
+            );
             headers.insert(
                 HEADER_DEAD_LETTERED_AT.into(),
                 AMQPValue::LongString(
@@ -712,6 +737,13 @@ impl Delivery {
     }
 }
 
+/// Appends `entry` to the message's failure history header.
+fn add_to_history(headers: &mut FieldTable, entry: history::Entry) {
+    let existing = headers.inner().get(HEADER_HISTORY).and_then(long_string);
+    let updated = history::append(existing.as_deref(), entry);
+    headers.insert(HEADER_HISTORY.into(), AMQPValue::LongString(updated.into()));
+}
+
 fn with_headers(
     properties: &BasicProperties,
     edit: impl FnOnce(&mut FieldTable),
@@ -730,6 +762,277 @@ fn with_headers(
         .clone()
         .with_headers(headers)
         .with_delivery_mode(PERSISTENT)
+}
+
+/// Every header of a message as JSON, for operators to read: strings as
+/// strings, numbers as numbers, tables and arrays (such as the broker's
+/// `x-death`) as objects and arrays, timestamps as RFC 3339.
+fn headers_as_json(properties: &BasicProperties) -> serde_json::Map<String, serde_json::Value> {
+    properties
+        .headers()
+        .as_ref()
+        .map(|table| {
+            table
+                .inner()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), amqp_to_json(v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn amqp_to_json(value: &AMQPValue) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        AMQPValue::Boolean(b) => Value::Bool(*b),
+        AMQPValue::Float(f) => serde_json::json!(f),
+        AMQPValue::Double(f) => serde_json::json!(f),
+        AMQPValue::DecimalValue(d) => {
+            serde_json::json!(f64::from(d.value) / 10f64.powi(i32::from(d.scale)))
+        }
+        AMQPValue::LongString(_) | AMQPValue::ShortString(_) => {
+            Value::String(long_string(value).unwrap_or_default())
+        }
+        AMQPValue::FieldArray(array) => {
+            Value::Array(array.as_slice().iter().map(amqp_to_json).collect())
+        }
+        AMQPValue::Timestamp(seconds) => i64::try_from(*seconds)
+            .ok()
+            .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+            .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::Secs, true)))
+            .unwrap_or(Value::Null),
+        AMQPValue::FieldTable(table) => Value::Object(
+            table
+                .inner()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), amqp_to_json(v)))
+                .collect(),
+        ),
+        AMQPValue::ByteArray(bytes) => {
+            Value::String(String::from_utf8_lossy(bytes.as_slice()).into_owned())
+        }
+        AMQPValue::Void => Value::Null,
+        other => integer(other).map_or(Value::Null, Value::from),
+    }
+}
+
+/// A message read back from a source's dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// The queue it was read from.
+    pub source: Source,
+    /// The envelope, if readable (a message dead-lettered for an unreadable
+    /// envelope has none).
+    pub envelope: Option<Envelope>,
+    /// The ingest id, even when the rest of the envelope is unreadable.
+    pub ingest_id: Option<Uuid>,
+    /// The raw body, exactly as the partner sent it.
+    pub body: Vec<u8>,
+    /// Every header, as JSON.
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    /// Times the broker has handed this copy out (browsing included).
+    pub delivery_count: i64,
+}
+
+/// What a sweep does with one dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Leave it in the dead-letter queue.
+    Keep,
+    /// Put it back on its source's work queue, same ingest id and body.
+    Replay,
+    /// Delete it.
+    Purge,
+}
+
+/// Operator access to the dead-letter queues: read them without removing
+/// anything, and replay or purge chosen messages.
+///
+/// Reading works by taking every message unacknowledged and then closing the
+/// channel, which returns them all to the queue: nothing is removed unless it
+/// is acked, and it is acked only after its replayed copy is confirmed. An
+/// interrupted run (Ctrl-C, kill -9, a lost connection) leaves every message
+/// it had not finished in the dead-letter queue; one replayed but not yet
+/// acked is there too and is replayed again by the next run, which the
+/// workers recognise by its ingest id and do not apply twice.
+pub struct DeadLetterQueues {
+    connection: Connection,
+    topology: Topology,
+    confirm_timeout: Duration,
+}
+
+impl DeadLetterQueues {
+    /// Connects and declares the topology (so every queue exists).
+    pub async fn connect(config: &BrokerConfig) -> anyhow::Result<Self> {
+        let connection = connect(config, "leadpipe-dead-letters").await?;
+        let topology = Topology::new(config.prefix.clone(), config.queue_max_length);
+        let channel = connection.create_channel().await?;
+        declare(&channel, &topology).await?;
+        let _ = channel.close(200, "declared".into()).await;
+        Ok(Self {
+            connection,
+            topology,
+            confirm_timeout: config.confirm_timeout,
+        })
+    }
+
+    /// Messages waiting in a source's dead-letter queue.
+    pub async fn count(&self, source: Source) -> anyhow::Result<u32> {
+        let channel = self.connection.create_channel().await?;
+        let queue = self.topology.dead_letter_queue(source);
+        let declared = channel
+            .queue_declare(
+                queue.as_str().into(),
+                // Passive: only read the count; never create or change it.
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| format!("inspecting {queue}"))?;
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(declared.message_count())
+    }
+
+    /// Every message in a source's dead-letter queue, left in place.
+    /// Returns once the broker has them ready again (it puts returned
+    /// messages back asynchronously), so a sweep right after sees them all.
+    pub async fn browse(&self, source: Source) -> anyhow::Result<Vec<DeadLetter>> {
+        let mut all = Vec::new();
+        self.sweep(
+            source,
+            |message| {
+                all.push(message.clone());
+                Disposition::Keep
+            },
+            |_, _, _| {},
+            &CancellationToken::new(),
+        )
+        .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.count(source).await? < all.len() as u32 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(all)
+    }
+
+    /// Walks a source's dead-letter queue once. `decide` chooses what
+    /// happens to each message; `report` hears the result of every replay or
+    /// purge (kept messages are not reported). Stops early, cleanly, when
+    /// `stop` is cancelled. Messages kept return to the queue when the walk
+    /// ends, in their order.
+    pub async fn sweep(
+        &self,
+        source: Source,
+        mut decide: impl FnMut(&DeadLetter) -> Disposition,
+        mut report: impl FnMut(&DeadLetter, Disposition, anyhow::Result<()>),
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let queue = self.topology.dead_letter_queue(source);
+        let channel = self.connection.create_channel().await?;
+        // Confirm mode: a replayed copy is acked from here only once the
+        // broker has confirmed it on the work queue.
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let result = async {
+            while !stop.is_cancelled() {
+                // no_ack false: the message stays in the queue (held by this
+                // channel) until acked; whatever is not acked returns when the
+                // channel closes.
+                let Some(got) = channel
+                    .basic_get(
+                        queue.as_str().into(),
+                        lapin::options::BasicGetOptions { no_ack: false },
+                    )
+                    .await
+                    .with_context(|| format!("reading {queue}"))?
+                else {
+                    break;
+                };
+                let delivery = got.delivery;
+                let envelope = envelope_from_properties(&delivery.properties).ok();
+                let message = DeadLetter {
+                    source,
+                    ingest_id: delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .and_then(|id| Uuid::parse_str(id.as_str()).ok()),
+                    envelope,
+                    headers: headers_as_json(&delivery.properties),
+                    delivery_count: delivery
+                        .properties
+                        .headers()
+                        .as_ref()
+                        .and_then(|h| h.inner().get("x-delivery-count").and_then(integer))
+                        .unwrap_or(0),
+                    body: delivery.data,
+                };
+                let disposition = decide(&message);
+                let outcome = match disposition {
+                    Disposition::Keep => continue,
+                    Disposition::Purge => delivery
+                        .acker
+                        .ack(BasicAckOptions::default())
+                        .await
+                        .map(drop)
+                        .context("ack failed"),
+                    Disposition::Replay => {
+                        let properties = with_headers(&delivery.properties, |headers| {
+                            // A fresh round of retries: the old ones are
+                            // spent, and their story is in the history.
+                            headers.insert(HEADER_RETRY_ATTEMPT.into(), AMQPValue::LongLongInt(0));
+                            add_to_history(
+                                headers,
+                                history::Entry::now(history::Event::Replayed, ""),
+                            );
+                        });
+                        let published = publish_confirmed(
+                            &channel,
+                            &self.topology.ingest_exchange(),
+                            source.name(),
+                            &message.body,
+                            properties,
+                            self.confirm_timeout,
+                        )
+                        .await;
+                        match published {
+                            // Only now may the dead letter go.
+                            Ok(()) => delivery
+                                .acker
+                                .ack(BasicAckOptions::default())
+                                .await
+                                .map(drop)
+                                .context("ack failed"),
+                            Err(error) => Err(anyhow::Error::new(error).context(format!(
+                                "replaying to {}",
+                                self.topology.work_queue(source)
+                            ))),
+                        }
+                    }
+                };
+                let failed = outcome.is_err();
+                report(&message, disposition, outcome);
+                if failed && !channel.status().connected() {
+                    anyhow::bail!("the channel to {queue} closed");
+                }
+            }
+            Ok(())
+        }
+        .await;
+        // Returns every message taken but not acked.
+        let _ = channel.close(200, "swept".into()).await;
+        result
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        let _ = self.connection.close(200, "done".into()).await;
+    }
 }
 
 /// A message read back from a queue, for tests and operator tools.
@@ -826,6 +1129,34 @@ impl QueueInspector {
             envelope.source.name(),
             body,
             envelope_properties(envelope),
+            Duration::from_secs(10),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a message straight into its source's dead-letter queue, as a
+    /// worker would with `reason` (tests use it to stage dead letters, for
+    /// example one whose effects are already committed).
+    pub async fn publish_dead_letter(
+        &self,
+        envelope: &Envelope,
+        body: &[u8],
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let properties = with_headers(&envelope_properties(envelope), |headers| {
+            headers.insert(HEADER_REASON.into(), AMQPValue::LongString(reason.into()));
+            add_to_history(
+                headers,
+                history::Entry::now(history::Event::DeadLetter, reason),
+            );
+        });
+        publish_confirmed(
+            &self.channel,
+            &self.topology.dead_letter_exchange(),
+            envelope.source.name(),
+            body,
+            properties,
             Duration::from_secs(10),
         )
         .await?;

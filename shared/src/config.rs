@@ -228,6 +228,39 @@ impl BrokerConfig {
     }
 }
 
+/// The operators' listener (health, readiness, metrics and, on the worker,
+/// the webhook log), kept off the partner-facing port.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// `ADMIN_ADDR`: where it listens; `off` disables it. Defaults to
+    /// loopback (`127.0.0.1:9100` for a worker, `127.0.0.1:9101` for the
+    /// edge), so nothing is exposed unless asked for.
+    pub addr: Option<SocketAddr>,
+    /// `ADMIN_TOKEN`: the bearer token the webhook log requires (one or more
+    /// comma-separated values, at least 16 characters each). Unset: the log
+    /// endpoints refuse every request; health and metrics stay open.
+    pub token: Option<SecretList>,
+}
+
+impl AdminConfig {
+    /// Reads `ADMIN_ADDR` (with this binary's default) and `ADMIN_TOKEN`.
+    pub fn from_env(env: &Env, default_addr: &str) -> Result<Self, ConfigError> {
+        let raw = env.get("ADMIN_ADDR").unwrap_or_else(|| default_addr.into());
+        let addr = match raw.trim() {
+            "off" => None,
+            value => Some(value.parse().map_err(|_| ConfigError {
+                name: "ADMIN_ADDR",
+                message: "expected host:port (for example 127.0.0.1:9100) or off".into(),
+                value: raw.clone(),
+            })?),
+        };
+        Ok(Self {
+            addr,
+            token: env.secrets("ADMIN_TOKEN")?,
+        })
+    }
+}
+
 fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {
     match env.get("LOG_FORMAT").as_deref().map(str::trim) {
         None | Some("text") => Ok(LogFormat::Text),
@@ -268,6 +301,8 @@ pub struct IngestConfig {
     pub crm_rate_limit_per_minute: u32,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `ADMIN_ADDR` (default `127.0.0.1:9101`): health, readiness, metrics.
+    pub admin: AdminConfig,
 }
 
 impl IngestConfig {
@@ -303,6 +338,7 @@ impl IngestConfig {
                 0..=1_000_000,
             )?,
             log_format: log_format(env)?,
+            admin: AdminConfig::from_env(env, "127.0.0.1:9101")?,
         })
     }
 }
@@ -333,6 +369,9 @@ pub struct WorkerConfig {
     pub duplicate_window: Duration,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `ADMIN_ADDR` (default `127.0.0.1:9100`) and `ADMIN_TOKEN`: health,
+    /// readiness, metrics and the webhook log.
+    pub admin: AdminConfig,
 }
 
 impl WorkerConfig {
@@ -369,6 +408,7 @@ impl WorkerConfig {
                 0..=86_400,
             )?),
             log_format: log_format(env)?,
+            admin: AdminConfig::from_env(env, "127.0.0.1:9100")?,
         })
     }
 }
@@ -422,6 +462,19 @@ mod tests {
         let err = IngestConfig::from_env(&env(&[("CALL_CAPTURE_API_KEYS", "short")])).unwrap_err();
         assert_eq!(err.name, "CALL_CAPTURE_API_KEYS");
         assert!(!err.to_string().contains("short"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_listener_is_loopback_by_default_and_can_be_switched_off() {
+        let worker = WorkerConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(worker.admin.addr.unwrap().to_string(), "127.0.0.1:9100");
+        assert!(worker.admin.token.is_none());
+        let ingest = IngestConfig::from_env(&env(&[("ADMIN_ADDR", "off")])).unwrap();
+        assert!(ingest.admin.addr.is_none());
+        let err = WorkerConfig::from_env(&env(&[("ADMIN_TOKEN", "tiny")])).unwrap_err();
+        assert_eq!(err.name, "ADMIN_TOKEN");
+        let err = WorkerConfig::from_env(&env(&[("ADMIN_ADDR", "nine")])).unwrap_err();
+        assert_eq!(err.name, "ADMIN_ADDR");
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! broker's guarantees (confirms, persistence, dead-lettering) are decided in
 //! one place.
 
+pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod contracts;
 pub mod envelope;
+pub mod history;
 pub mod phone;
+pub mod redact;
 pub mod secret;
 pub mod shutdown;
 pub mod source;

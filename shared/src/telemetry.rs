@@ -27,17 +27,4 @@ pub fn init(format: LogFormat) {
 
 /// The last four digits of a phone number, for logs: enough to correlate, not
 /// enough to identify a customer.
-pub fn mask_phone(phone: &str) -> String {
-    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
-    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
-    format!("***{tail}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn phone_masking_keeps_only_the_last_four_digits() {
-        assert_eq!(super::mask_phone("+919876543210"), "***3210");
-        assert_eq!(super::mask_phone("12"), "***12");
-    }
-}
+pub use crate::redact::mask_phone;

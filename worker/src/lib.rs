@@ -2,21 +2,28 @@
 //! through [`process::process`], and settles the message with the broker
 //! only after the transaction holding its effects has committed.
 
+pub mod admin;
 pub mod db;
 pub mod entities;
+pub mod metrics;
 mod persist;
 pub mod process;
 
 pub use persist::lead_id;
 
+use admin::WorkerAdmin;
 use futures_util::{FutureExt, StreamExt};
+use metrics::WorkerMetrics;
 use process::{Contention, Outcome, Settings, Transient};
 use sea_orm::DatabaseConnection;
 use shared::broker::{ConsumerSession, Delivery};
 use shared::config::WorkerConfig;
 use shared::{Envelope, Source};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -41,14 +48,48 @@ async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
-/// Runs a worker until `shutdown` is cancelled: connects to the database
-/// (waiting for it if it is down), applies migrations, then consumes,
-/// reconnecting to the broker whenever the connection drops. On shutdown it
-/// stops taking deliveries, finishes and acks those in flight, and returns.
-pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Runs a worker until `shutdown` is cancelled: serves the admin listener
+/// (health, readiness, metrics, webhook log) on `admin` if given, connects
+/// to the database (waiting for it if it is down), applies migrations, then
+/// consumes, reconnecting to the broker whenever the connection drops. On
+/// shutdown it stops taking deliveries, finishes and acks those in flight,
+/// and returns.
+pub async fn run(
+    config: WorkerConfig,
+    admin: Option<TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = WorkerMetrics::register(&mut registry);
+    let state = Arc::new(WorkerAdmin::default());
+    let admin_stop = CancellationToken::new();
+    let admin_task = admin.map(|listener| {
+        tokio::spawn(shared::admin::serve(
+            listener,
+            config.admin.token.clone(),
+            Arc::new(registry),
+            state.clone(),
+            admin_stop.clone(),
+        ))
+    });
+    let result = work(&config, &state, &metrics, &shutdown).await;
+    admin_stop.cancel();
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
+    result
+}
+
+async fn work(
+    config: &WorkerConfig,
+    state: &WorkerAdmin,
+    metrics: &WorkerMetrics,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let shutdown = shutdown.clone();
     let mut delays = backoff();
     let db = loop {
-        match db::connect(&config).await {
+        match db::connect(config).await {
             Ok(db) => break db,
             Err(error) => {
                 tracing::warn!(
@@ -77,10 +118,14 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         }
     }
     tracing::info!("database ready");
+    let _ = state.db.set(db.clone());
 
     let mut delays = backoff();
+    let mut sessions = 0u64;
     while !shutdown.is_cancelled() {
-        match consume(&config, &db, &shutdown).await {
+        let session = consume(config, &db, metrics, state, &mut sessions, &shutdown).await;
+        state.broker_connected.store(false, Ordering::Relaxed);
+        match session {
             Ok(()) => break,
             Err(error) => {
                 tracing::warn!(
@@ -103,10 +148,18 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
 async fn consume(
     config: &WorkerConfig,
     db: &DatabaseConnection,
+    metrics: &WorkerMetrics,
+    state: &WorkerAdmin,
+    sessions: &mut u64,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut session = ConsumerSession::open(&config.broker).await?;
     let mut deliveries = session.consume(Source::ALL, config.prefetch).await?;
+    if *sessions > 0 {
+        metrics.broker_reconnects.inc();
+    }
+    *sessions += 1;
+    state.broker_connected.store(true, Ordering::Relaxed);
     tracing::info!(prefetch = config.prefetch, "consuming");
     // Cancelled when this session ends, so deliveries waiting out a database
     // outage stop waiting: their channel is gone and they cannot be acked.
@@ -124,10 +177,13 @@ async fn consume(
             let take = pending.len().min(config.batch_size);
             let batch: Vec<Delivery> = pending.drain(..take).collect();
             in_flight.spawn(handle_batch(
-                db.clone(),
-                settings.clone(),
+                Context {
+                    db: db.clone(),
+                    settings: settings.clone(),
+                    metrics: metrics.clone(),
+                    stop: session_over.clone(),
+                },
                 batch,
-                session_over.clone(),
             ));
         }
         tokio::select! {
@@ -189,17 +245,40 @@ async fn requeue_all(deliveries: Vec<(Envelope, Delivery)>) {
     }
 }
 
+/// What a delivery task needs besides its deliveries.
+#[derive(Clone)]
+struct Context {
+    db: DatabaseConnection,
+    settings: Settings,
+    metrics: WorkerMetrics,
+    /// Cancelled when the session ends: stop waiting out a database outage.
+    stop: CancellationToken,
+}
+
+/// Keeps the in-flight gauge true whichever way a task ends.
+struct InFlight(WorkerMetrics, i64);
+
+impl InFlight {
+    fn new(metrics: &WorkerMetrics, count: usize) -> Self {
+        let count = count as i64;
+        metrics.in_flight.inc_by(count);
+        Self(metrics.clone(), count)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.dec_by(self.1);
+    }
+}
+
 /// Drives a batch to its end: processes it in one transaction (retrying in
 /// place while the database is unavailable, until `stop`), then settles
 /// each delivery with the broker. Should processing panic, the batch is
 /// processed again one message at a time, so only the culprit is
 /// dead-lettered.
-async fn handle_batch(
-    db: DatabaseConnection,
-    settings: Settings,
-    batch: Vec<Delivery>,
-    stop: CancellationToken,
-) {
+async fn handle_batch(cx: Context, batch: Vec<Delivery>) {
+    let _in_flight = InFlight::new(&cx.metrics, batch.len());
     let mut readable = Vec::with_capacity(batch.len());
     for delivery in batch {
         match &delivery.envelope {
@@ -211,12 +290,13 @@ async fn handle_batch(
         return;
     }
     let mut delays = backoff();
+    let mut waited = false;
     let outcomes = loop {
         let items: Vec<(&Envelope, &[u8])> = readable
             .iter()
             .map(|(e, d)| (e, d.body.as_slice()))
             .collect();
-        let attempt = AssertUnwindSafe(process::process_batch(&db, &settings, &items))
+        let attempt = AssertUnwindSafe(process::process_batch(&cx.db, &cx.settings, &items))
             .catch_unwind()
             .await;
         match attempt {
@@ -227,14 +307,15 @@ async fn handle_batch(
                 // the same way.
                 tracing::info!(messages = readable.len(), %error, "contention; processing the batch one by one");
                 for (_, delivery) in readable {
-                    handle(db.clone(), settings.clone(), delivery, stop.clone()).await;
+                    handle(&cx, delivery).await;
                 }
                 return;
             }
             Ok(Err(Transient(error, _))) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(messages = readable.len(), %error, ?delay, "database unavailable; will retry");
-                if !pause(delay, &stop).await {
+                waited = true;
+                if !pause(delay, &cx.stop).await {
                     requeue_all(readable).await;
                     return;
                 }
@@ -245,29 +326,29 @@ async fn handle_batch(
                     "processing panicked; retrying the batch one by one"
                 );
                 for (_, delivery) in readable {
-                    handle(db.clone(), settings.clone(), delivery, stop.clone()).await;
+                    handle(&cx, delivery).await;
                 }
                 return;
             }
         }
     };
+    if waited {
+        cx.metrics.database_reconnects.inc();
+    }
     futures_util::future::join_all(
         readable
             .into_iter()
             .zip(outcomes)
-            .map(|((envelope, delivery), outcome)| settle(envelope, delivery, outcome)),
+            .map(|((envelope, delivery), outcome)| {
+                settle(&cx.metrics, envelope, delivery, outcome)
+            }),
     )
     .await;
 }
 
 /// Drives one delivery to its end: processes it (retrying in place while the
 /// database is unavailable, until `stop`) and settles it with the broker.
-async fn handle(
-    db: DatabaseConnection,
-    settings: Settings,
-    delivery: Delivery,
-    stop: CancellationToken,
-) {
+async fn handle(cx: &Context, delivery: Delivery) {
     let envelope = match &delivery.envelope {
         Ok(envelope) => envelope.clone(),
         Err(_) => {
@@ -276,16 +357,23 @@ async fn handle(
         }
     };
     let mut delays = backoff();
+    let mut waited = false;
     let outcome = loop {
-        let attempt = AssertUnwindSafe(process::process(&db, &settings, &envelope, &delivery.body))
-            .catch_unwind()
-            .await;
+        let attempt = AssertUnwindSafe(process::process(
+            &cx.db,
+            &cx.settings,
+            &envelope,
+            &delivery.body,
+        ))
+        .catch_unwind()
+        .await;
         match attempt {
             Ok(Ok(outcome)) => break outcome,
             Ok(Err(Transient(error, _))) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, %error, ?delay, "database unavailable; will retry");
-                if !pause(delay, &stop).await {
+                waited = true;
+                if !pause(delay, &cx.stop).await {
                     requeue_all(vec![(envelope, delivery)]).await;
                     return;
                 }
@@ -295,34 +383,49 @@ async fn handle(
             }
         }
     };
-    settle(envelope, delivery, outcome).await;
+    if waited {
+        cx.metrics.database_reconnects.inc();
+    }
+    settle(&cx.metrics, envelope, delivery, outcome).await;
 }
 
 /// Tells the broker what became of a delivery, after its effects (if any)
 /// are committed.
-async fn settle(envelope: Envelope, delivery: Delivery, outcome: Outcome) {
+async fn settle(metrics: &WorkerMetrics, envelope: Envelope, delivery: Delivery, outcome: Outcome) {
     let (ingest_id, source) = (envelope.ingest_id, envelope.source);
-    let settled = match &outcome {
+    let arrived = delivery.arrived;
+    // Reasons can quote the body (a contract error names a bad value):
+    // logs get them masked.
+    let masked = |reason: &str| shared::redact::mask_text(reason);
+    let (label, settled) = match &outcome {
         Outcome::Persisted => {
             tracing::debug!(%ingest_id, %source, "persisted");
-            delivery.ack().await
+            ("persisted", delivery.ack().await)
         }
         Outcome::Duplicate(reason) => {
-            tracing::info!(%ingest_id, %source, %reason, "duplicate; nothing changed");
-            delivery.ack().await
+            tracing::info!(%ingest_id, %source, reason = masked(reason), "duplicate; nothing changed");
+            ("duplicate", delivery.ack().await)
         }
         // `process` already turned a retry past the last attempt into a dead letter.
         Outcome::RetryLater(reason) => {
-            tracing::info!(%ingest_id, %source, %reason, attempt = envelope.retry_attempt + 1, "retrying later");
-            delivery.retry_later(reason).await
+            tracing::info!(%ingest_id, %source, reason = masked(reason), attempt = envelope.retry_attempt + 1, "retrying later");
+            ("retried", delivery.retry_later(reason).await)
         }
         Outcome::DeadLetter(reason) => {
-            tracing::warn!(%ingest_id, %source, %reason, "dead-lettering");
-            delivery.dead_letter(reason).await
+            tracing::warn!(%ingest_id, %source, reason = masked(reason), "dead-lettering");
+            ("dead_lettered", delivery.dead_letter(reason).await)
         }
     };
-    if let Err(error) = settled {
+    match settled {
+        Ok(()) => {
+            let lag = matches!(outcome, Outcome::Persisted)
+                .then(|| (chrono::Utc::now() - envelope.received_at).to_std().ok())
+                .flatten();
+            metrics.settled(source, label, arrived.elapsed(), lag);
+        }
         // Not acked: the broker redelivers it, and the log makes that harmless.
-        tracing::warn!(%ingest_id, %source, error = format!("{error:#}"), "could not settle message");
+        Err(error) => {
+            tracing::warn!(%ingest_id, %source, error = format!("{error:#}"), "could not settle message");
+        }
     }
 }

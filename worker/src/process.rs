@@ -210,7 +210,9 @@ async fn process_in<C>(
 where
     C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
 {
-    let outcome = match effects(envelope, body) {
+    let parsed = effects(envelope, body);
+    let partner_ref = parsed.as_ref().ok().and_then(Effects::partner_ref);
+    let outcome = match parsed {
         Err(reason) => Outcome::DeadLetter(reason),
         Ok(effects) => match commit(conn, settings, envelope, body, &effects).await {
             Ok(Some(Applied::Written)) => return Ok(Outcome::Persisted),
@@ -223,7 +225,11 @@ where
             Ok(Some(Applied::Missing(reason))) => Outcome::RetryLater(reason),
             Ok(Some(Applied::Invalid(reason))) => Outcome::DeadLetter(reason),
             Err(error) if is_transient(&error) => return Err(error.into()),
-            Err(error) => Outcome::RetryLater(format!("database refused the write: {error}")),
+            // Database errors can quote the values they refused: masked.
+            Err(error) => Outcome::RetryLater(format!(
+                "database refused the write: {}",
+                shared::redact::mask_text(&error.to_string())
+            )),
         },
     };
     let outcome = match outcome {
@@ -242,7 +248,7 @@ where
     };
     // The log says what happens to the message before it happens; if the
     // database is down, nothing is settled and the whole thing is retried.
-    record(conn, envelope, body, status, reason)
+    record(conn, envelope, body, status, reason, partner_ref)
         .await
         .map_err(Transient::from)?;
     Ok(outcome)
@@ -289,8 +295,10 @@ async fn record(
     body: &[u8],
     status: &str,
     reason: &str,
+    partner_ref: Option<String>,
 ) -> Result<(), DbErr> {
-    webhook_log::Entity::insert(log_row(envelope, body, status, Some(reason), None, None))
+    let row = log_row(envelope, body, status, Some(reason), None, partner_ref);
+    webhook_log::Entity::insert(row)
         .on_conflict(
             OnConflict::column(Log::IngestId)
                 .values([

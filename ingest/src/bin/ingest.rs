@@ -20,8 +20,22 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let admin = match config.admin.addr {
+        None => None,
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::error!(%addr, %error, "cannot listen on ADMIN_ADDR");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let shutdown = shared::shutdown::on_signal();
-    match ingest::run(config, listener, shutdown).await {
+    let listeners = ingest::Listeners {
+        partner: listener,
+        admin,
+    };
+    match ingest::run(config, listeners, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "ingest stopped");

@@ -13,8 +13,18 @@ async fn main() -> ExitCode {
         }
     };
     shared::telemetry::init(config.log_format);
+    let admin = match config.admin.addr {
+        None => None,
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::error!(%addr, %error, "cannot listen on ADMIN_ADDR");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let shutdown = shared::shutdown::on_signal();
-    match worker::run(config, shutdown).await {
+    match worker::run(config, admin, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "worker stopped");

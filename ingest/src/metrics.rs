@@ -1,0 +1,77 @@
+//! The edge's Prometheus metrics, served on the admin listener.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use shared::broker::Publisher;
+
+/// Labels of a partner request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    /// The partner route's source (`tata_calls`, …), or `other`.
+    pub(crate) source: &'static str,
+    /// The HTTP status answered.
+    pub(crate) status: u16,
+}
+
+/// What an operator watches on the edge.
+pub(crate) struct EdgeMetrics {
+    /// Requests answered, by source and status: 201s are messages safely
+    /// queued; 503s are partners told to retry.
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    /// Time from publish to the broker's confirm: the edge's latency floor.
+    pub(crate) confirm_seconds: Histogram,
+    /// Publishes waiting for their confirm.
+    pub(crate) publishes_in_flight: Gauge,
+}
+
+impl EdgeMetrics {
+    /// Creates the metrics and registers them, with the publisher's
+    /// reconnect counter, in `registry`.
+    pub(crate) fn register(registry: &mut Registry, publisher: &Publisher) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            // 0.25 ms to about 4 s.
+            confirm_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 15)),
+            publishes_in_flight: Gauge::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("leadpipe_ingest");
+        registry.register(
+            "requests",
+            "Partner requests answered, by source and HTTP status",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "publish_confirm_seconds",
+            "Time from publishing a message to the broker's confirm",
+            metrics.confirm_seconds.clone(),
+        );
+        registry.register(
+            "publishes_in_flight",
+            "Publishes waiting for the broker's confirm",
+            metrics.publishes_in_flight.clone(),
+        );
+        registry.register(
+            "broker_reconnects",
+            "Broker connections re-established after a loss",
+            publisher.reconnects(),
+        );
+        metrics
+    }
+}
+
+/// The source a partner path belongs to, as a metric label.
+pub(crate) fn source_label(path: &str) -> &'static str {
+    match path {
+        "/api/webhook/" | "/api/webhook" => "tata_calls",
+        "/webhook/" | "/webhook" => "tata_whatsapp",
+        "/admin/mg-digital-leads/source/cardekho" => "cardekho",
+        "/admin/mg-digital-leads/source/carwale" => "carwale",
+        "/functions/v1/webhook-call-capture" => "call_capture",
+        crm if crm.starts_with(crate::routes::CRM_BASE) => "crm_events",
+        _ => "other",
+    }
+}

@@ -1,0 +1,324 @@
+//! The worker's side of the admin listener: readiness (broker and database
+//! reachable) and the webhook log, `GET /logs` and `GET /logs/{log_id}`.
+//!
+//! The log endpoints follow the CRM contract's (`page`, `page_size` up to
+//! 100, `direction`, `is_successful`), generalised to every source, with the
+//! filters an operator needs: `source`, `status`, `since`/`until` (receive
+//! time, RFC 3339), `ingest_id`, and the partner's own id as `partner_ref`
+//! or by its name (`call_id`, `wamid`, `external_call_id`, `lead_id`,
+//! `pre_lead_id`, `customer_id`). Bodies come with phone numbers and e-mail
+//! addresses masked unless the request says `unmask=true`.
+
+// Helpers short-circuit with `Result<_, AdminResponse>`: the error is the
+// response itself, built once per request, so boxing it would only add an
+// allocation.
+#![allow(clippy::result_large_err)]
+
+use crate::entities::webhook_log::{self, Column as Log};
+use crate::process::log_status;
+use chrono::{DateTime, Utc};
+use hyper::StatusCode;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
+use serde_json::{Value, json};
+use shared::Source;
+use shared::admin::{AdminRequest, AdminResponse, AdminRoutes, error};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Largest `page_size`, as in the CRM contract.
+pub const MAX_PAGE_SIZE: u64 = 100;
+/// How long readiness waits for the database to answer.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Query parameters naming the partner's own id; all match `partner_ref`.
+const PARTNER_ID_PARAMS: &[&str] = &[
+    "partner_ref",
+    "call_id",
+    "wamid",
+    "external_call_id",
+    "lead_id",
+    "pre_lead_id",
+    "customer_id",
+];
+/// Every other accepted parameter.
+const PARAMS: &[&str] = &[
+    "page",
+    "page_size",
+    "direction",
+    "is_successful",
+    "status",
+    "source",
+    "since",
+    "until",
+    "ingest_id",
+    "unmask",
+];
+
+/// What the worker shares with its admin listener.
+#[derive(Default)]
+pub struct WorkerAdmin {
+    /// Set once the database is connected and migrated.
+    pub db: OnceLock<DatabaseConnection>,
+    /// True while a broker session is consuming.
+    pub broker_connected: AtomicBool,
+}
+
+impl AdminRoutes for WorkerAdmin {
+    async fn ready(&self) -> Result<Value, Value> {
+        let broker = self.broker_connected.load(Ordering::Relaxed);
+        let database = match self.db.get() {
+            None => false,
+            Some(db) => matches!(
+                tokio::time::timeout(PING_TIMEOUT, db.ping()).await,
+                Ok(Ok(()))
+            ),
+        };
+        let word = |up: bool| if up { "connected" } else { "unreachable" };
+        let body = json!({
+            "status": if broker && database { "ready" } else { "not ready" },
+            "broker": word(broker),
+            "database": word(database),
+        });
+        if broker && database {
+            Ok(body)
+        } else {
+            Err(body)
+        }
+    }
+
+    async fn route(&self, request: AdminRequest) -> Option<AdminResponse> {
+        let path = request.path.trim_end_matches('/');
+        let one = path.strip_prefix("/logs/");
+        if path != "/logs" && one.is_none() {
+            return None;
+        }
+        if request.method != hyper::Method::GET {
+            return Some(error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed; use GET",
+            ));
+        }
+        let Some(db) = self.db.get() else {
+            return Some(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not connected yet",
+            ));
+        };
+        let unmask = match flag(&request.query, "unmask") {
+            Ok(value) => value.unwrap_or(false),
+            Err(refusal) => return Some(refusal),
+        };
+        let answer = match one {
+            Some(id) => get_one(db, id, unmask).await,
+            None => list(db, &request.query, unmask).await,
+        };
+        Some(answer.unwrap_or_else(|refusal| refusal))
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> AdminResponse {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+fn database_error(failure: sea_orm::DbErr) -> AdminResponse {
+    tracing::warn!(error = %failure, "webhook log query failed");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database did not answer; try again",
+    )
+}
+
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<Option<bool>, AdminResponse> {
+    match query.get(name).map(String::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(bad_request(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
+    }
+}
+
+fn time(
+    query: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, AdminResponse> {
+    query
+        .get(name)
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    bad_request(format!(
+                        "{name} must be an RFC 3339 time such as 2026-01-31T09:30:00Z"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+fn number(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    max: u64,
+) -> Result<u64, AdminResponse> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(bad_request(format!(
+                "{name} must be a whole number from 1 to {max}"
+            ))),
+        },
+    }
+}
+
+/// One log row as the API shows it.
+fn item(row: webhook_log::Model, unmask: bool) -> Value {
+    let successful = row.status == log_status::PROCESSED || row.status == log_status::DUPLICATE;
+    let body = if unmask {
+        row.body
+    } else {
+        shared::redact::mask_body(&row.body)
+    };
+    json!({
+        "log_id": row.ingest_id,
+        "ingest_id": row.ingest_id,
+        "source": row.source,
+        "direction": "incoming",
+        "received_at": row.received_at,
+        "status": row.status,
+        "is_successful": successful,
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "partner_ref": row.partner_ref,
+        "idempotency_key": row.idempotency_key,
+        "body": body,
+        "body_masked": !unmask,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    })
+}
+
+async fn get_one(
+    db: &DatabaseConnection,
+    id: &str,
+    unmask: bool,
+) -> Result<AdminResponse, AdminResponse> {
+    let id =
+        Uuid::parse_str(id).map_err(|_| bad_request("log_id must be a UUID (the ingest id)"))?;
+    let row = webhook_log::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(database_error)?
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no log entry {id}")))?;
+    if unmask {
+        tracing::info!(ingest_id = %id, "webhook log entry served unmasked");
+    }
+    Ok(shared::admin::json(
+        StatusCode::OK,
+        &json!({"status": "success", "data": item(row, unmask)}),
+    ))
+}
+
+async fn list(
+    db: &DatabaseConnection,
+    query: &HashMap<String, String>,
+    unmask: bool,
+) -> Result<AdminResponse, AdminResponse> {
+    if let Some(unknown) = query
+        .keys()
+        .find(|k| !PARAMS.contains(&k.as_str()) && !PARTNER_ID_PARAMS.contains(&k.as_str()))
+    {
+        return Err(bad_request(format!(
+            "unknown parameter {unknown:?}; accepted: {}, {}",
+            PARAMS.join(", "),
+            PARTNER_ID_PARAMS.join(", ")
+        )));
+    }
+    let page = number(query, "page", 1, u64::from(u32::MAX))?;
+    let page_size = number(query, "page_size", 20, MAX_PAGE_SIZE)?;
+    let mut select = webhook_log::Entity::find();
+    match query.get("direction").map(String::as_str) {
+        None | Some("incoming") => {}
+        // Every delivery logged here came in; nothing is sent out.
+        Some("outgoing") => select = select.filter(Log::IngestId.is_null()),
+        Some(other) => {
+            return Err(bad_request(format!(
+                "direction must be incoming or outgoing, not {other:?}"
+            )));
+        }
+    }
+    let successful = [log_status::PROCESSED, log_status::DUPLICATE];
+    match flag(query, "is_successful")? {
+        Some(true) => select = select.filter(Log::Status.is_in(successful)),
+        Some(false) => select = select.filter(Log::Status.is_not_in(successful)),
+        None => {}
+    }
+    if let Some(status) = query.get("status") {
+        let known = [
+            log_status::PROCESSED,
+            log_status::DUPLICATE,
+            log_status::RETRYING,
+            log_status::DEAD_LETTERED,
+        ];
+        if !known.contains(&status.as_str()) {
+            return Err(bad_request(format!(
+                "status must be one of {}",
+                known.join(", ")
+            )));
+        }
+        select = select.filter(Log::Status.eq(status.as_str()));
+    }
+    if let Some(source) = query.get("source") {
+        let source = source.parse::<Source>().map_err(|_| {
+            let names: Vec<_> = Source::ALL.iter().map(|s| s.name()).collect();
+            bad_request(format!("source must be one of {}", names.join(", ")))
+        })?;
+        select = select.filter(Log::Source.eq(source.name()));
+    }
+    if let Some(since) = time(query, "since")? {
+        select = select.filter(Log::ReceivedAt.gte(since));
+    }
+    if let Some(until) = time(query, "until")? {
+        select = select.filter(Log::ReceivedAt.lt(until));
+    }
+    if let Some(id) = query.get("ingest_id") {
+        let id = Uuid::parse_str(id).map_err(|_| bad_request("ingest_id must be a UUID"))?;
+        select = select.filter(Log::IngestId.eq(id));
+    }
+    for name in PARTNER_ID_PARAMS {
+        if let Some(value) = query.get(*name) {
+            select = select.filter(Log::PartnerRef.eq(value.as_str()));
+        }
+    }
+    let pages = select
+        .order_by_desc(Log::ReceivedAt)
+        .order_by_desc(Log::IngestId)
+        .paginate(db, page_size);
+    let total = pages.num_items().await.map_err(database_error)?;
+    let rows = pages.fetch_page(page - 1).await.map_err(database_error)?;
+    if unmask {
+        tracing::info!(rows = rows.len(), "webhook log page served unmasked");
+    }
+    let items: Vec<Value> = rows.into_iter().map(|row| item(row, unmask)).collect();
+    Ok(shared::admin::json(
+        StatusCode::OK,
+        &json!({
+            "status": "success",
+            "data": {
+                "items": items,
+                "page": page,
+                "page_size": page_size,
+                "total": total,
+                "total_pages": total.div_ceil(page_size),
+            }
+        }),
+    ))
+}
