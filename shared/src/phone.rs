@@ -1,8 +1,8 @@
-//! Phone numbers to E.164 with libphonenumber's metadata (the `phonenumber`
-//! crate), so "+91 98765 43210", "09876543210" and "9876543210" are one
-//! customer.
+//! Phone numbers to E.164 with libphonenumber's metadata (the
+//! `rlibphonenumber` crate), so "+91 98765 43210", "09876543210" and
+//! "9876543210" are one customer.
 
-use phonenumber::{Mode, country};
+use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, Region};
 
 /// Normalises a phone number to E.164. Numbers without a country code are
 /// read as Indian (every partner here is an Indian dealer system). `None`
@@ -23,8 +23,12 @@ pub fn to_e164(raw: &str) -> Option<String> {
         readings.push(format!("+91{trimmed}"));
     }
     readings.iter().find_map(|reading| {
-        let number = phonenumber::parse(Some(country::Id::IN), reading).ok()?;
-        phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
+        let number = PHONE_NUMBER_UTIL.parse(reading, Some(Region::IN)).ok()?;
+        PHONE_NUMBER_UTIL.is_valid_number(&number).then(|| {
+            PHONE_NUMBER_UTIL
+                .format(&number, PhoneNumberFormat::E164)
+                .into_owned()
+        })
     })
 }
 
