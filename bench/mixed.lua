@@ -1,9 +1,11 @@
--- Mixed sources, every request unique (rough load for the issue notes).
+-- wrk script: every request unique, the six sources in turn, each body in
+-- its contract's shape (ids and phone numbers random per request). Prints a
+-- machine-readable summary line (percentiles in milliseconds) at the end.
 counter = 0
-local threads = 0
+local threads = {}
 setup = function(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
 end
 init = function(args)
   math.randomseed(os.time() * 100 + (tid or 0) * 7919)
@@ -13,7 +15,7 @@ request = function()
   counter = counter + 1
   local id = string.format("%d-%d-%d", tid or 0, math.random(1, 1000000000), counter)
   local phone = string.format("+9198%08d", math.random(0, 99999999))
-  local kind = counter % 5
+  local kind = counter % 6
   if kind == 0 then
     return wrk.format("POST", "/api/webhook/", {["Content-Type"] = "application/json"},
       string.format('{"call_id":"M-%s","caller_number":"%s","call_start_time":"2025-11-07T16:30:00Z","call_status":"completed","disposition_code":"SALES_INQ"}', id, phone))
@@ -24,10 +26,20 @@ request = function()
     return wrk.format("POST", "/admin/mg-digital-leads/source/cardekho", {["Content-Type"] = "application/json", ["X-API-Key"] = key},
       string.format('{"name":"Ravi %s","phone_number":"%s","car_model":"Nexon EV"}', id, phone))
   elseif kind == 3 then
+    return wrk.format("POST", "/admin/mg-digital-leads/source/carwale", {["Content-Type"] = "application/json", ["X-API-Key"] = key},
+      string.format('{"name":"Asha %s","phone_number":"%s","car_model":"Harrier"}', id, phone))
+  elseif kind == 4 then
     return wrk.format("POST", "/functions/v1/webhook-call-capture", {["Content-Type"] = "application/json", ["x-api-key"] = key},
       string.format('{"company_id":"123e4567-e89b-12d3-a456-426614174000","caller_number":"%s","outcome":"completed","external_call_id":"X-%s","external_system":"Dialer"}', phone, id))
   else
     return wrk.format("POST", "/api/v1/webhooks/incoming/lead/create", {["Content-Type"] = "application/json"},
       string.format('{"event":"new_lead","source":"website","data":{"first_name":"L%s","phone":"%s"}}', id, phone))
   end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT rps=%.0f p50=%.2f p99=%.2f p999=%.2f requests=%d non2xx=%d socket_errors=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000,
+    summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
 end

@@ -4,6 +4,7 @@
 #   scripts/services.sh rabbitmq     RabbitMQ on 127.0.0.1:5672
 #   scripts/services.sh postgres     PostgreSQL on 127.0.0.1:5432
 #   scripts/services.sh stop         stop both (only the ones this script started)
+#   scripts/services.sh postgres-stop  stop PostgreSQL only (the fault suite)
 # Installs Debian's packages when they are missing (needs root and apt-get).
 # Idempotent: a service that already answers on its port is left alone.
 set -euo pipefail
@@ -102,16 +103,20 @@ start_postgres() {
   echo "postgres: started on 127.0.0.1:$port (data in $data, user postgres, trust auth on loopback)"
 }
 
+stop_postgres() {
+  local data="$local_dir/postgres/data" as=()
+  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  if [ -f "$data/postmaster.pid" ]; then
+    "${as[@]}" "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
 stop_all() {
   rabbitmq_env
   if [ -f "$RABBITMQ_PID_FILE" ]; then
     /usr/lib/rabbitmq/bin/rabbitmqctl stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || true
   fi
-  local data="$local_dir/postgres/data" as=()
-  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
-  if [ -f "$data/postmaster.pid" ]; then
-    "${as[@]}" "$(pg_bin)/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true
-  fi
+  stop_postgres
 }
 
 case "${1:-}" in
@@ -119,7 +124,8 @@ case "${1:-}" in
   postgres) start_postgres ;;
   all) start_rabbitmq; start_postgres ;;
   stop) stop_all ;;
+  postgres-stop) stop_postgres ;;
   # Runs rabbitmqctl against the node this script started (tests use it to stop and start the broker).
   rabbitmqctl) shift; rabbitmq_env; exec /usr/lib/rabbitmq/bin/rabbitmqctl "$@" ;;
-  *) echo "usage: $0 rabbitmq|postgres|all|stop|rabbitmqctl ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 rabbitmq|postgres|all|stop|postgres-stop|rabbitmqctl ARGS" >&2; exit 2 ;;
 esac

@@ -327,3 +327,53 @@ async fn the_admin_listener_counts_requests_and_confirms_and_the_partner_port_do
     edge.stop().await;
     testkit::cleanup(inspector).await;
 }
+
+#[tokio::test]
+async fn clients_trickling_their_headers_are_cut_off_and_free_their_connection_slots() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Every slot taken by a slow client: a partner gets in only if the edge
+    // cuts them off.
+    let (edge, inspector, _queue) = setup(
+        "slow-headers",
+        &[("HEADER_READ_TIMEOUT_MS", "300"), ("MAX_CONNECTIONS", "8")],
+    )
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let stream = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
+        slow.push(tokio::spawn(async move {
+            let mut stream = stream;
+            let started = std::time::Instant::now();
+            // One byte of the request line every 100 ms, never finishing.
+            for byte in b"POST /api/webhook/ HTTP/1.1\r\nHost: x\r\nX-Slow: "
+                .iter()
+                .cycle()
+            {
+                if stream.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    panic!("still connected after 10 s");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest).await;
+            started.elapsed()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let answered = tokio::time::timeout(
+        Duration::from_secs(5),
+        edge.post_json("/api/webhook/", TATA_MINIMAL),
+    )
+    .await
+    .expect("a partner gets a slot once the slow clients are cut off");
+    assert_eq!(answered.status, 201);
+    for client in slow {
+        let held = client.await.unwrap();
+        assert!(held < Duration::from_secs(3), "held a slot for {held:?}");
+    }
+    edge.stop().await;
+    testkit::cleanup(inspector).await;
+}

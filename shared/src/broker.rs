@@ -476,6 +476,9 @@ async fn supervise(inner: Arc<PublisherInner>) {
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
                 }
+                if inner.stop.is_cancelled() {
+                    return;
+                }
                 tracing::warn!("broker connection lost; answering 503 until it is back");
                 inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
             }

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The benchmark, one command (results and how to read them: BENCHMARKS.md).
+# On this machine, one after another:
+#   1. the broker's ceiling: a plain lapin publisher with confirms, many in
+#      flight, persistent messages of the load's body size, into a quorum
+#      queue (target/release/broker-ceiling);
+#   2. the edge under wrk with unique bodies of all six sources
+#      (bench/mixed.lua) at 16, 64 and 256 connections: requests per second,
+#      p50/p99/p99.9, errors, the edge's peak memory; the ratio to the ceiling;
+#   3. workers draining a pre-filled queue of mixed sources: one, then two,
+#      into PostgreSQL, then into SQLite; messages per second and peak memory.
+# Loopback only. Needs wrk (apt-get install wrk) and the local services
+# (started here with scripts/services.sh). Takes about six minutes.
+#   BENCH_SECONDS (default 20): length of each load and drain window.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${BENCH_SECONDS:-20}
+BODY_BYTES=160   # the mean size of bench/mixed.lua's six bodies (90 to 230 bytes)
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+scripts/services.sh all >/dev/null
+cargo build --release --locked -p ingest -p worker -p bench 2>&1 | tail -n 1
+
+KEY=measure-partner-key-0001
+export RUST_LOG=warn LEAD_RATE_LIMIT_PER_MINUTE=0 CRM_RATE_LIMIT_PER_MINUTE=0 \
+  LEAD_API_KEY_CARDEKHO=$KEY LEAD_API_KEY_CARWALE=$KEY CALL_CAPTURE_API_KEYS=$KEY
+EDGE_PORT=18090
+ctl() { scripts/services.sh rabbitmqctl "$@" 2>/dev/null; }
+drop_prefix() { for q in $(ctl list_queues name | grep "^$1\."); do ctl delete_queue "$q" >/dev/null; done; }
+peak() { awk '/VmHWM/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
+# Sum of a metric on an admin listener, read with bash alone.
+metric() { # port name
+  exec 3<>"/dev/tcp/127.0.0.1/$1"
+  printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+  awk -v m="$2" 'index($1, m) == 1 {s += $2} END {print s + 0}' <&3
+  exec 3<&-
+}
+
+echo "## Machine"
+echo "- $(nproc) cores: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM; Linux $(uname -r)"
+echo "- RabbitMQ $(ctl version), $(/usr/lib/postgresql/*/bin/postgres --version | head -n 1), $(rustc --version | cut -d' ' -f1-2), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+echo "- load generator, edge, broker, database and workers all on this machine"
+echo
+
+echo "## Broker ceiling (broker-ceiling $SECONDS_EACH s, $BODY_BYTES-byte persistent messages, 4 channels, quorum queue)"
+declare -A CEILING
+for inflight in 16 64 256; do
+  line=$(target/release/broker-ceiling "$SECONDS_EACH" "$inflight" "$BODY_BYTES" 4)
+  CEILING[$inflight]=$(echo "$line" | awk '{print $2}')
+  echo "- $inflight in flight: ${CEILING[$inflight]} msg/s"
+done
+echo
+
+echo "## Edge (wrk -t2 -d${SECONDS_EACH}s, bench/mixed.lua: unique bodies, six sources)"
+echo "| connections | requests/s | p50 ms | p99 ms | p99.9 ms | non-2xx | socket errors | edge peak RSS | edge / ceiling (same in flight) | edge / ceiling (256) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+BEST=0
+for c in 16 64 256; do
+  prefix=bench-edge-$c-$$
+  AMQP_PREFIX=$prefix INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
+  sleep 1.5
+  result=$(wrk -t2 -c"$c" -d"${SECONDS_EACH}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
+  rss=$(peak $edge)
+  kill -TERM $edge; wait $edge || true
+  drop_prefix "$prefix"
+  get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+  rps=$(get rps)
+  [ "$rps" -gt "$BEST" ] && BEST=$rps
+  echo "| $c | $rps | $(get p50) | $(get p99) | $(get p999) | $(get non2xx) | $(get socket_errors) | $rss | $(echo "scale=2; $rps / ${CEILING[$c]:-${CEILING[256]}}" | bc) | $(echo "scale=2; $rps / ${CEILING[256]}" | bc) |"
+done
+echo
+
+echo "## Workers draining a pre-filled queue (${SECONDS_EACH}-second windows)"
+prefix=bench-drain-$$
+export AMQP_PREFIX=$prefix
+AMQP_PREFIX=$prefix INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
+sleep 1.5
+fill=$((SECONDS_EACH * 3 / 2))
+result=$(wrk -t2 -c64 -d"${fill}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
+kill -TERM $edge; wait $edge || true
+get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+PREFILLED=$(( $(get requests) - $(get non2xx) - $(get socket_errors) ))
+CONSUMED=0
+echo "- pre-filled by the edge in ${fill} s: $PREFILLED messages of the six sources"
+echo
+echo "| database | workers | messages/s | worker peak RSS |"
+echo "| --- | --- | --- | --- |"
+drain() { # label database-url workers
+  local label=$1 url=$2 n=$3 pids=() ports=()
+  for i in $(seq 1 "$n"); do
+    ports+=($((19100 + i)))
+    DATABASE_URL=$url ADMIN_ADDR=127.0.0.1:$((19100 + i)) target/release/worker >/dev/null 2>&1 & pids+=($!)
+  done
+  sleep 5   # connect, migrate, warm up
+  total() { local s=0; for p in "${ports[@]}"; do s=$((s + $(metric "$p" leadpipe_worker_messages_total))); done; echo $s; }
+  local a t0 b t1
+  a=$(total); t0=$(date +%s.%N); sleep "$SECONDS_EACH"; b=$(total); t1=$(date +%s.%N)
+  CONSUMED=$((CONSUMED + b))
+  local dry=""; [ "$CONSUMED" -lt "$PREFILLED" ] || dry=" (the queue ran dry: a lower bound)"
+  local rss=""; for p in "${pids[@]}"; do rss="$rss $(peak "$p")"; done
+  kill -TERM "${pids[@]}"; wait "${pids[@]}" || true
+  echo "| $label | $n | $(echo "($b - $a) / ($t1 - $t0)" | bc)$dry |$rss |"
+}
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" postgres >/dev/null
+SQLITE_DIR=$(mktemp -d)
+drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
+drain PostgreSQL postgres://postgres@127.0.0.1/bench 2
+drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
+drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 2
+echo
+echo "- best edge rate: $BEST requests/s; dead-lettered during the run: $(ctl list_queues name messages | awk -v p="$prefix." 'index($1,p)==1 && $1 ~ /dead/ {s+=$2} END {print s+0}')"
+drop_prefix "$prefix"
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" postgres >/dev/null
+rm -rf "$SQLITE_DIR"
