@@ -189,12 +189,7 @@ async fn run(command: Command, config: &BrokerConfig) -> anyhow::Result<ExitCode
             dry_run,
             json,
         } => {
-            if id.is_none() && !all && !filters.selects_something() {
-                anyhow::bail!(
-                    "say what to replay: an ingest id, filters (--source, --reason, --since, --until), or --all"
-                );
-            }
-            let filters = filters.into_filters(id);
+            let filters = selection("replay", id, filters, all)?;
             move_messages(&queues, &filters, Disposition::Replay, dry_run, true, json).await?
         }
         Command::Purge {
@@ -205,17 +200,27 @@ async fn run(command: Command, config: &BrokerConfig) -> anyhow::Result<ExitCode
             dry_run,
             json,
         } => {
-            if id.is_none() && !all && !filters.selects_something() {
-                anyhow::bail!(
-                    "say what to purge: an ingest id, filters (--source, --reason, --since, --until), or --all"
-                );
-            }
-            let filters = filters.into_filters(id);
+            let filters = selection("purge", id, filters, all)?;
             move_messages(&queues, &filters, Disposition::Purge, dry_run, yes, json).await?
         }
     };
     queues.close().await;
     Ok(code)
+}
+
+/// What a replay or purge applies to; it must be said, never assumed.
+fn selection(
+    verb: &str,
+    id: Option<Uuid>,
+    filters: FilterArgs,
+    all: bool,
+) -> anyhow::Result<Filters> {
+    if id.is_none() && !all && !filters.selects_something() {
+        anyhow::bail!(
+            "say what to {verb}: an ingest id, filters (--source, --reason, --since, --until), or --all"
+        );
+    }
+    Ok(filters.into_filters(id))
 }
 
 /// Replays or purges what `filters` selects, after confirmation if asked.

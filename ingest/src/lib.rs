@@ -122,16 +122,12 @@ pub async fn run(
     });
     // The admin listener stops with the process, after the partner port:
     // readiness stays answerable while requests drain.
-    let admin_stop = CancellationToken::new();
-    let admin_task = admin.map(|listener| {
-        tokio::spawn(shared::admin::serve(
-            listener,
-            config.admin.token.clone(),
-            Arc::new(registry),
-            Arc::new(AdminView(state.clone())),
-            admin_stop.clone(),
-        ))
-    });
+    let admin = shared::admin::AdminServer::start(
+        admin,
+        config.admin.token.clone(),
+        registry,
+        Arc::new(AdminView(state.clone())),
+    );
     warn_about_open_routes(&state.secrets);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -178,9 +174,6 @@ pub async fn run(
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing remaining connections"),
     }
     publisher.close().await;
-    admin_stop.cancel();
-    if let Some(task) = admin_task {
-        let _ = task.await;
-    }
+    admin.stop().await;
     Ok(())
 }

@@ -82,6 +82,51 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> AdminResponse {
     )
 }
 
+/// Binds `ADMIN_ADDR`, if set, so a binary fails at start-up (not later)
+/// when the address is taken.
+pub async fn bind(addr: Option<std::net::SocketAddr>) -> std::io::Result<Option<TcpListener>> {
+    match addr {
+        None => Ok(None),
+        Some(addr) => TcpListener::bind(addr).await.map(Some),
+    }
+}
+
+/// A running admin listener, stopped by its owner when the process is done.
+pub struct AdminServer {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl AdminServer {
+    /// Serves `listener` (if any) in the background until [`AdminServer::stop`].
+    pub fn start<R: AdminRoutes>(
+        listener: Option<TcpListener>,
+        token: Option<SecretList>,
+        registry: Registry,
+        routes: Arc<R>,
+    ) -> Self {
+        let stop = CancellationToken::new();
+        let task = listener.map(|listener| {
+            tokio::spawn(serve(
+                listener,
+                token,
+                Arc::new(registry),
+                routes,
+                stop.clone(),
+            ))
+        });
+        Self { stop, task }
+    }
+
+    /// Stops serving and waits for the listener to close.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+}
+
 /// Serves the admin listener until `shutdown`. Requests in flight when it
 /// comes are dropped: nothing here changes state, so nothing is lost.
 pub async fn serve<R: AdminRoutes>(

@@ -882,21 +882,9 @@ impl DeadLetterQueues {
     /// Messages waiting in a source's dead-letter queue.
     pub async fn count(&self, source: Source) -> anyhow::Result<u32> {
         let channel = self.connection.create_channel().await?;
-        let queue = self.topology.dead_letter_queue(source);
-        let declared = channel
-            .queue_declare(
-                queue.as_str().into(),
-                // Passive: only read the count; never create or change it.
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .with_context(|| format!("inspecting {queue}"))?;
+        let count = ready_count(&channel, &self.topology.dead_letter_queue(source)).await;
         let _ = channel.close(200, "counted".into()).await;
-        Ok(declared.message_count())
+        count
     }
 
     /// Every message in a source's dead-letter queue, left in place.
@@ -1038,6 +1026,23 @@ impl DeadLetterQueues {
     }
 }
 
+/// Messages ready in a queue, read with a passive declare: it never
+/// creates or changes the queue.
+async fn ready_count(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("inspecting {queue}"))?;
+    Ok(declared.message_count())
+}
+
 /// A message read back from a queue, for tests and operator tools.
 #[derive(Debug)]
 pub struct PeekedMessage {
@@ -1078,19 +1083,7 @@ impl QueueInspector {
 
     /// Messages ready in a queue (not counting unacked ones).
     pub async fn ready_count(&self, queue: &str) -> anyhow::Result<u32> {
-        let q = self
-            .channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .with_context(|| format!("inspecting {queue}"))?;
-        Ok(q.message_count())
+        ready_count(&self.channel, queue).await
     }
 
     /// Takes every ready message off a queue (acking each).

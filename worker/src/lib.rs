@@ -62,21 +62,14 @@ pub async fn run(
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = WorkerMetrics::register(&mut registry);
     let state = Arc::new(WorkerAdmin::default());
-    let admin_stop = CancellationToken::new();
-    let admin_task = admin.map(|listener| {
-        tokio::spawn(shared::admin::serve(
-            listener,
-            config.admin.token.clone(),
-            Arc::new(registry),
-            state.clone(),
-            admin_stop.clone(),
-        ))
-    });
+    let admin = shared::admin::AdminServer::start(
+        admin,
+        config.admin.token.clone(),
+        registry,
+        state.clone(),
+    );
     let result = work(&config, &state, &metrics, &shutdown).await;
-    admin_stop.cancel();
-    if let Some(task) = admin_task {
-        let _ = task.await;
-    }
+    admin.stop().await;
     result
 }
 

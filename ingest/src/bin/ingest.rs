@@ -20,15 +20,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let admin = match config.admin.addr {
-        None => None,
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::error!(%addr, %error, "cannot listen on ADMIN_ADDR");
-                return ExitCode::FAILURE;
-            }
-        },
+    let admin = match shared::admin::bind(config.admin.addr).await {
+        Ok(admin) => admin,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen on ADMIN_ADDR");
+            return ExitCode::FAILURE;
+        }
     };
     let shutdown = shared::shutdown::on_signal();
     let listeners = ingest::Listeners {

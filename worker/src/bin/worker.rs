@@ -13,15 +13,12 @@ async fn main() -> ExitCode {
         }
     };
     shared::telemetry::init(config.log_format);
-    let admin = match config.admin.addr {
-        None => None,
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::error!(%addr, %error, "cannot listen on ADMIN_ADDR");
-                return ExitCode::FAILURE;
-            }
-        },
+    let admin = match shared::admin::bind(config.admin.addr).await {
+        Ok(admin) => admin,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen on ADMIN_ADDR");
+            return ExitCode::FAILURE;
+        }
     };
     let shutdown = shared::shutdown::on_signal();
     match worker::run(config, admin, shutdown).await {
