@@ -79,7 +79,6 @@ async fn work(
     metrics: &WorkerMetrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let shutdown = shutdown.clone();
     let mut delays = backoff();
     let db = loop {
         match db::connect(config).await {
@@ -89,7 +88,7 @@ async fn work(
                     error = format!("{error:#}"),
                     "database unavailable; waiting"
                 );
-                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), &shutdown).await {
+                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), shutdown).await {
                     return Ok(());
                 }
             }
@@ -103,7 +102,7 @@ async fn work(
             Ok(()) => break,
             Err(error) if db::is_transient(&error) => {
                 tracing::warn!(%error, "migrations must wait; retrying");
-                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), &shutdown).await {
+                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), shutdown).await {
                     return Ok(());
                 }
             }
@@ -116,7 +115,7 @@ async fn work(
     let mut delays = backoff();
     let mut sessions = 0u64;
     while !shutdown.is_cancelled() {
-        let session = consume(config, &db, metrics, state, &mut sessions, &shutdown).await;
+        let session = consume(config, &db, metrics, state, &mut sessions, shutdown).await;
         state.broker_connected.store(false, Ordering::Relaxed);
         match session {
             Ok(()) => break,
@@ -125,7 +124,7 @@ async fn work(
                     error = format!("{error:#}"),
                     "broker session ended; reconnecting"
                 );
-                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), &shutdown).await {
+                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), shutdown).await {
                     break;
                 }
             }
