@@ -24,7 +24,3 @@ pub fn init(format: LogFormat) {
         eprintln!("logging was already initialised: {error}");
     }
 }
-
-/// The last four digits of a phone number, for logs: enough to correlate, not
-/// enough to identify a customer.
-pub use crate::redact::mask_phone;
