@@ -13,6 +13,10 @@
 //! bench --test fault_suite -- --nocapture`. It stops and starts the whole
 //! local RabbitMQ and PostgreSQL (through `scripts/services.sh`), so it is a
 //! test binary of its own: cargo runs test binaries one after another.
+//!
+//! It cannot hang: the whole run has a deadline ([`SUITE_DEADLINE`]), every
+//! wait inside it has its own, the children's logs (at `info`) are printed
+//! when it fails, and the children die with it, even when it is killed.
 
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
@@ -23,13 +27,19 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use testkit::{Backend, TestDb, eventually, rabbitmqctl, unique_prefix};
+use testkit::{Backend, TestDb, eventually, rabbitmqctl, unique_prefix, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 const KEY: &str = "fault-suite-partner-key-0001";
 const SOURCES: usize = 6;
+/// The whole run's limit: the short form takes about 25 s, the full form
+/// about two minutes.
+const SUITE_DEADLINE: Duration = Duration::from_secs(600);
+/// How long a child may take to exit after SIGTERM (its drain is bounded by
+/// `DATABASE_TIMEOUT_SECS` + 10 s).
+const EXIT_DEADLINE: Duration = Duration::from_secs(60);
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -54,12 +64,38 @@ fn binary(name: &str) -> PathBuf {
 
 fn services(args: &[&str]) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
-    let status = std::process::Command::new(script)
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run scripts/services.sh");
-    assert!(status.success(), "scripts/services.sh {args:?} failed");
+    let output = testkit::run_bounded(
+        std::process::Command::new(script).args(args),
+        Duration::from_secs(120),
+    );
+    assert!(
+        output.status.success(),
+        "scripts/services.sh {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The last lines of every child's log, for a failing run's report.
+fn print_logs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        eprintln!(
+            "----- {} (last {} of {} lines) -----",
+            path.display(),
+            tail.len(),
+            lines.len()
+        );
+        for line in tail {
+            eprintln!("{line}");
+        }
+    }
 }
 
 /// One webhook of request number `n`: its path, headers and body. Every
@@ -176,6 +212,8 @@ async fn load(
     }
 }
 
+/// The processes under test. Dropped (the run passed, failed or timed
+/// out), it kills them; when the run failed it first prints their logs.
 struct System {
     edge_addr: SocketAddr,
     edge: Child,
@@ -185,18 +223,41 @@ struct System {
     started: u32,
 }
 
+impl Drop for System {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            print_logs(&self.logs);
+        }
+    }
+}
+
 impl System {
     fn spawn(&mut self, binary: &str) -> Child {
         self.started += 1;
         let log = std::fs::File::create(self.logs.join(format!("{binary}-{}.log", self.started)))
             .expect("log file");
-        Command::new(self::binary(binary))
+        testkit::die_with_test(&mut Command::new(self::binary(binary)))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
-            .kill_on_drop(true)
             .spawn()
             .expect("spawn")
+    }
+
+    /// SIGTERM, then waits (bounded) for a clean exit.
+    async fn stop(child: &mut Child, what: &str) {
+        signal(child, "TERM");
+        let status = within(
+            &format!("{what} to exit after SIGTERM"),
+            EXIT_DEADLINE,
+            child.wait(),
+        )
+        .await
+        .expect("wait");
+        assert!(
+            status.success(),
+            "{what} exits cleanly on SIGTERM: {status}"
+        );
     }
 
     async fn edge_ready(&self) {
@@ -269,6 +330,22 @@ async fn persisted(url: &str) -> (HashMap<u64, u32>, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_answered_201_is_lost_or_duplicated_through_crashes_and_outages() {
     testkit::init_logging();
+    let logs = std::env::temp_dir().join(format!("leadpipe-{}", unique_prefix("faults")));
+    std::fs::create_dir_all(&logs).unwrap();
+    if tokio::time::timeout(SUITE_DEADLINE, fault_suite(logs.clone()))
+        .await
+        .is_err()
+    {
+        // The run was dropped: its children are killed; show what they said.
+        print_logs(&logs);
+        panic!(
+            "the fault suite did not finish within {SUITE_DEADLINE:?}; the children's logs are above"
+        );
+    }
+    std::fs::remove_dir_all(&logs).ok();
+}
+
+async fn fault_suite(logs: PathBuf) {
     let per_fault = env_number("FAULT_SUITE_REQUESTS", 300);
     let rate = env_number("FAULT_SUITE_RATE", 120);
     let db = TestDb::create(Backend::Postgres).await;
@@ -278,8 +355,6 @@ async fn nothing_answered_201_is_lost_or_duplicated_through_crashes_and_outages(
         .expect("free port")
         .port();
     let edge_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let logs = std::env::temp_dir().join(format!("leadpipe-{prefix}"));
-    std::fs::create_dir_all(&logs).unwrap();
     let env: Vec<(String, String)> = [
         ("AMQP_URL", testkit::amqp_url()),
         ("AMQP_PREFIX", prefix.clone()),
@@ -292,7 +367,7 @@ async fn nothing_answered_201_is_lost_or_duplicated_through_crashes_and_outages(
         ("LEAD_RATE_LIMIT_PER_MINUTE", "0".into()),
         ("CRM_RATE_LIMIT_PER_MINUTE", "0".into()),
         ("PUBLISH_CONFIRM_TIMEOUT_MS", "3000".into()),
-        ("RUST_LOG", "warn".into()),
+        ("RUST_LOG", "info".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -334,7 +409,13 @@ async fn nothing_answered_201_is_lost_or_duplicated_through_crashes_and_outages(
                 for round in 0..3 {
                     let victim = round % system.workers.len();
                     system.workers[victim].start_kill().unwrap();
-                    system.workers[victim].wait().await.unwrap();
+                    within(
+                        "a killed worker to exit",
+                        EXIT_DEADLINE,
+                        system.workers[victim].wait(),
+                    )
+                    .await
+                    .unwrap();
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     system.workers[victim] = system.spawn("worker");
                     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -352,18 +433,19 @@ async fn nothing_answered_201_is_lost_or_duplicated_through_crashes_and_outages(
                 services(&["postgres"]);
             }
             _ => {
-                signal(&system.edge, "TERM");
-                let status = system.edge.wait().await.unwrap();
-                assert!(
-                    status.success(),
-                    "the edge exits cleanly on SIGTERM: {status}"
-                );
+                System::stop(&mut system.edge, "the edge").await;
                 system.edge = system.spawn("ingest");
                 system.edge_ready().await;
             }
         }
         stop.store(true, Ordering::SeqCst);
-        load.await.unwrap();
+        within(
+            &format!("the load of phase {phase} to end"),
+            Duration::from_secs(120),
+            load,
+        )
+        .await
+        .unwrap();
     }
     let load_time = started.elapsed();
 
@@ -379,7 +461,12 @@ async fn nothing_answered_201_is_lost_or_duplicated_through_crashes_and_outages(
     // Late copies (redelivered after a kill, or 503s the broker did keep)
     // settle too; give them a moment, then read the final state.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (counts, logged) = persisted(&db.url).await;
+    let (counts, logged) = within(
+        "reading the records",
+        Duration::from_secs(60),
+        persisted(&db.url),
+    )
+    .await;
     let inspector = shared::broker::QueueInspector::connect(&testkit::broker_config(&prefix))
         .await
         .unwrap();
@@ -469,14 +556,11 @@ async fn nothing_answered_201_is_lost_or_duplicated_through_crashes_and_outages(
     assert_eq!(waiting, 0, "the queues are drained");
     assert!(accepted > 0 && answers.len() as u64 >= 4 * per_fault);
 
-    for mut worker in system.workers.drain(..) {
-        signal(&worker, "TERM");
-        worker.wait().await.unwrap();
+    for (n, worker) in system.workers.iter_mut().enumerate() {
+        System::stop(worker, &format!("worker {n}")).await;
     }
-    signal(&system.edge, "TERM");
-    system.edge.wait().await.unwrap();
+    System::stop(&mut system.edge, "the edge").await;
     // Like the broker-outage test, this leaves its queues: deleting quorum
     // queues soon after a broker restart wedges RabbitMQ 3.10.
     inspector.close().await;
-    std::fs::remove_dir_all(&logs).ok();
 }

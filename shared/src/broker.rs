@@ -52,6 +52,33 @@ pub const HEADER_HISTORY: &str = "x-failure-history";
 const PERSISTENT: u8 = 2;
 /// How long connecting may take before we call the broker unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long any other broker operation (opening a channel, declaring,
+/// consuming, cancelling, acking, closing) may take. A healthy broker
+/// answers in milliseconds; one that has not answered by then is treated as
+/// gone, so no caller waits forever on a connection that died without a word
+/// (the worker then reconnects; the broker redelivers whatever was unacked).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// AMQP heartbeat interval asked for unless `AMQP_URL` sets `?heartbeat=`:
+/// a peer that stops answering (a half-open TCP connection, a frozen node)
+/// is noticed within two intervals instead of RabbitMQ's default minute.
+const HEARTBEAT_SECS: u16 = 10;
+
+/// Runs one broker operation with [`OPERATION_TIMEOUT`]; an error or a
+/// timeout names `what`.
+async fn bounded<T, E>(
+    what: impl std::fmt::Display,
+    operation: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(OPERATION_TIMEOUT, operation).await {
+        Ok(result) => result.with_context(|| what.to_string()),
+        Err(_) => Err(anyhow!(
+            "{what}: no answer from the broker within {OPERATION_TIMEOUT:?}"
+        )),
+    }
+}
 
 /// Why a publish was not confirmed. Every variant means the message may not
 /// be safe, so the edge must not answer 201.
@@ -74,16 +101,49 @@ pub enum PublishError {
     Channel(String),
 }
 
+/// Opens a channel, bounded.
+async fn open_channel(connection: &Connection) -> anyhow::Result<Channel> {
+    bounded("opening a channel", connection.create_channel()).await
+}
+
+/// Closes a channel, bounded; a channel already gone is closed enough.
+async fn close_channel(channel: &Channel, reason: &str) {
+    if let Err(error) = bounded("closing a channel", channel.close(200, reason.into())).await {
+        tracing::debug!(error = format!("{error:#}"), "closing a channel");
+    }
+}
+
+/// Closes a connection, bounded: on a connection that died, lapin's close
+/// may never hear the broker's close-ok, and a shutdown must not wait on it.
+async fn close_connection(connection: &Connection, reason: &str) {
+    if let Err(error) = bounded(
+        "closing the broker connection",
+        connection.close(200, reason.into()),
+    )
+    .await
+    {
+        tracing::debug!(
+            error = format!("{error:#}"),
+            "closing the broker connection"
+        );
+    }
+}
+
 async fn connect(config: &BrokerConfig, name: &str) -> anyhow::Result<Connection> {
     // A named connection shows up as such in the management UI and logs.
     let properties = ConnectionProperties::default().with_connection_name(name.to_owned().into());
-    tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(config.url.expose(), properties),
-    )
-    .await
-    .map_err(|_| anyhow!("timed out after {CONNECT_TIMEOUT:?}"))?
-    .context("cannot connect to the broker")
+    // The URL was checked at start-up; its text may hold a password, so the
+    // parse error is not quoted.
+    let mut uri: lapin::uri::AMQPUri = config
+        .url
+        .expose()
+        .parse()
+        .map_err(|_| anyhow!("AMQP_URL is not a valid amqp:// URL"))?;
+    uri.query.heartbeat.get_or_insert(HEARTBEAT_SECS);
+    tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties))
+        .await
+        .map_err(|_| anyhow!("cannot connect to the broker: no answer within {CONNECT_TIMEOUT:?}"))?
+        .context("cannot connect to the broker")
 }
 
 fn field_table(arguments: &[(&'static str, Arg)]) -> FieldTable {
@@ -106,8 +166,9 @@ async fn declare(channel: &Channel, topology: &Topology) -> anyhow::Result<()> {
             ExchangeType::Direct => ExchangeKind::Direct,
             ExchangeType::Fanout => ExchangeKind::Fanout,
         };
-        channel
-            .exchange_declare(
+        bounded(
+            format!("declaring exchange {exchange}"),
+            channel.exchange_declare(
                 exchange.as_str().into(),
                 kind,
                 // Durable: bindings survive a broker restart.
@@ -116,13 +177,14 @@ async fn declare(channel: &Channel, topology: &Topology) -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 FieldTable::default(),
-            )
-            .await
-            .with_context(|| format!("declaring exchange {exchange}"))?;
+            ),
+        )
+        .await?;
     }
     for queue in topology.queues() {
-        channel
-            .queue_declare(
+        bounded(
+            format!("declaring queue {}", queue.name),
+            channel.queue_declare(
                 queue.name.as_str().into(),
                 // Durable: the queue (and its persistent messages) survive a restart.
                 QueueDeclareOptions {
@@ -130,20 +192,21 @@ async fn declare(channel: &Channel, topology: &Topology) -> anyhow::Result<()> {
                     ..Default::default()
                 },
                 field_table(&queue.arguments),
-            )
-            .await
-            .with_context(|| format!("declaring queue {}", queue.name))?;
+            ),
+        )
+        .await?;
         if let Some((exchange, key)) = &queue.binding {
-            channel
-                .queue_bind(
+            bounded(
+                format!("binding {} to {exchange}", queue.name),
+                channel.queue_bind(
                     queue.name.as_str().into(),
                     exchange.as_str().into(),
                     key.as_str().into(),
                     QueueBindOptions::default(),
                     FieldTable::default(),
-                )
-                .await
-                .with_context(|| format!("binding {} to {exchange}", queue.name))?;
+                ),
+            )
+            .await?;
         }
     }
     Ok(())
@@ -441,7 +504,7 @@ impl Publisher {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(link) = link {
-            let _ = link.connection.close(200, "shutdown".into()).await;
+            close_connection(&link.connection, "shutdown").await;
         }
     }
 }
@@ -494,17 +557,19 @@ async fn supervise(inner: Arc<PublisherInner>) {
 
 async fn open_link(config: &BrokerConfig, topology: &Topology) -> anyhow::Result<Link> {
     let connection = connect(config, "leadpipe-ingest").await?;
-    let setup = connection.create_channel().await?;
+    let setup = open_channel(&connection).await?;
     declare(&setup, topology).await?;
-    let _ = setup.close(200, "declared".into()).await;
+    close_channel(&setup, "declared").await;
     let mut channels = Vec::with_capacity(config.publish_channels);
     for _ in 0..config.publish_channels {
-        let channel = connection.create_channel().await?;
+        let channel = open_channel(&connection).await?;
         // Confirm mode: the broker acks each message once it has stored it
         // (for quorum queues: on a majority of nodes, fsynced).
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        bounded(
+            "enabling publisher confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         channels.push(channel);
     }
     Ok(Link {
@@ -535,11 +600,13 @@ impl ConsumerSession {
             config.prefix.clone(),
             config.queue_max_length,
         ));
-        let publish = connection.create_channel().await?;
+        let publish = open_channel(&connection).await?;
         declare(&publish, &topology).await?;
-        publish
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        bounded(
+            "enabling publisher confirms",
+            publish.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         Ok(Self {
             connection,
             publish,
@@ -563,26 +630,29 @@ impl ConsumerSession {
     ) -> anyhow::Result<Deliveries> {
         let mut streams = Vec::new();
         for &source in sources {
-            let channel = self.connection.create_channel().await?;
+            let channel = open_channel(&self.connection).await?;
             // Prefetch bounds the unacked messages (and so the memory and the
             // concurrent work) of this consumer; the broker sends no more
             // until some are acked.
-            channel
-                .basic_qos(prefetch, BasicQosOptions::default())
-                .await?;
+            bounded(
+                "setting the prefetch",
+                channel.basic_qos(prefetch, BasicQosOptions::default()),
+            )
+            .await?;
             let queue = self.topology.work_queue(source);
             let tag: ShortString = format!("leadpipe-worker-{}", Uuid::now_v7()).into();
-            let consumer = channel
-                .basic_consume(
+            let consumer = bounded(
+                format!("consuming {queue}"),
+                channel.basic_consume(
                     queue.as_str().into(),
                     tag.clone(),
                     // no_ack false: a message stays ours to lose only until we
                     // ack it after its effects are committed.
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
-                )
-                .await
-                .with_context(|| format!("consuming {queue}"))?;
+                ),
+            )
+            .await?;
             self.consumers.push((channel, tag));
             let publish = self.publish.clone();
             let topology = self.topology.clone();
@@ -612,22 +682,48 @@ impl ConsumerSession {
         Ok(Box::pin(futures_util::stream::select_all(streams)))
     }
 
+    /// Messages ready (not yet handed to any consumer) in the work queues of
+    /// `sources`: how a worker tells "idle" from "stalled". Read with passive
+    /// declares on a channel of its own, so a failure cannot close the
+    /// channel that settles deliveries.
+    pub async fn ready_messages(&self, sources: &[Source]) -> anyhow::Result<u64> {
+        let channel = open_channel(&self.connection).await?;
+        let mut total = 0u64;
+        let mut result = Ok(());
+        for &source in sources {
+            match ready_count(&channel, &self.topology.work_queue(source)).await {
+                Ok(count) => total += u64::from(count),
+                Err(error) => {
+                    result = Err(error);
+                    break;
+                }
+            }
+        }
+        close_channel(&channel, "counted").await;
+        result.map(|()| total)
+    }
+
     /// Stops the broker from sending more deliveries; those already received
     /// can still be acked until [`ConsumerSession::close`].
     pub async fn cancel_consumers(&self) {
-        for (channel, tag) in &self.consumers {
-            if let Err(error) = channel
-                .basic_cancel(tag.clone(), BasicCancelOptions::default())
-                .await
+        // All at once: on a connection that stopped answering, the whole
+        // cancel takes one operation timeout, not one per queue.
+        futures_util::future::join_all(self.consumers.iter().map(|(channel, tag)| async move {
+            if let Err(error) = bounded(
+                "cancelling a consumer",
+                channel.basic_cancel(tag.clone(), BasicCancelOptions::default()),
+            )
+            .await
             {
-                tracing::debug!(%error, "cancelling consumer");
+                tracing::debug!(error = format!("{error:#}"), "cancelling consumer");
             }
-        }
+        }))
+        .await;
     }
 
     /// Closes the connection; unacked deliveries return to their queues.
     pub async fn close(&self) {
-        let _ = self.connection.close(200, "shutdown".into()).await;
+        close_connection(&self.connection, "shutdown").await;
     }
 }
 
@@ -658,23 +754,21 @@ pub struct Delivery {
 impl Delivery {
     /// Done: the effects are committed, the broker may forget the message.
     pub async fn ack(self) -> anyhow::Result<()> {
-        self.acker
-            .ack(BasicAckOptions::default())
-            .await
-            .context("ack failed")?;
+        bounded("ack failed", self.acker.ack(BasicAckOptions::default())).await?;
         Ok(())
     }
 
     /// Gives the message back to its queue at once (for example on shutdown
     /// while the database is down); counts toward the delivery limit.
     pub async fn requeue(self) -> anyhow::Result<()> {
-        self.acker
-            .nack(BasicNackOptions {
+        bounded(
+            "nack failed",
+            self.acker.nack(BasicNackOptions {
                 requeue: true,
                 multiple: false,
-            })
-            .await
-            .context("nack failed")?;
+            }),
+        )
+        .await?;
         Ok(())
     }
 
@@ -869,9 +963,9 @@ impl DeadLetterQueues {
     pub async fn connect(config: &BrokerConfig) -> anyhow::Result<Self> {
         let connection = connect(config, "leadpipe-dead-letters").await?;
         let topology = Topology::new(config.prefix.clone(), config.queue_max_length);
-        let channel = connection.create_channel().await?;
+        let channel = open_channel(&connection).await?;
         declare(&channel, &topology).await?;
-        let _ = channel.close(200, "declared".into()).await;
+        close_channel(&channel, "declared").await;
         Ok(Self {
             connection,
             topology,
@@ -881,9 +975,9 @@ impl DeadLetterQueues {
 
     /// Messages waiting in a source's dead-letter queue.
     pub async fn count(&self, source: Source) -> anyhow::Result<u32> {
-        let channel = self.connection.create_channel().await?;
+        let channel = open_channel(&self.connection).await?;
         let count = ready_count(&channel, &self.topology.dead_letter_queue(source)).await;
-        let _ = channel.close(200, "counted".into()).await;
+        close_channel(&channel, "counted").await;
         count
     }
 
@@ -923,24 +1017,27 @@ impl DeadLetterQueues {
         stop: &CancellationToken,
     ) -> anyhow::Result<()> {
         let queue = self.topology.dead_letter_queue(source);
-        let channel = self.connection.create_channel().await?;
+        let channel = open_channel(&self.connection).await?;
         // Confirm mode: a replayed copy is acked from here only once the
         // broker has confirmed it on the work queue.
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        bounded(
+            "enabling publisher confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         let result = async {
             while !stop.is_cancelled() {
                 // no_ack false: the message stays in the queue (held by this
                 // channel) until acked; whatever is not acked returns when the
                 // channel closes.
-                let Some(got) = channel
-                    .basic_get(
+                let Some(got) = bounded(
+                    format!("reading {queue}"),
+                    channel.basic_get(
                         queue.as_str().into(),
                         lapin::options::BasicGetOptions { no_ack: false },
-                    )
-                    .await
-                    .with_context(|| format!("reading {queue}"))?
+                    ),
+                )
+                .await?
                 else {
                     break;
                 };
@@ -966,12 +1063,11 @@ impl DeadLetterQueues {
                 let disposition = decide(&message);
                 let outcome = match disposition {
                     Disposition::Keep => continue,
-                    Disposition::Purge => delivery
-                        .acker
-                        .ack(BasicAckOptions::default())
-                        .await
-                        .map(drop)
-                        .context("ack failed"),
+                    Disposition::Purge => {
+                        bounded("ack failed", delivery.acker.ack(BasicAckOptions::default()))
+                            .await
+                            .map(drop)
+                    }
                     Disposition::Replay => {
                         let properties = with_headers(&delivery.properties, |headers| {
                             // A fresh round of retries: the old ones are
@@ -993,12 +1089,12 @@ impl DeadLetterQueues {
                         .await;
                         match published {
                             // Only now may the dead letter go.
-                            Ok(()) => delivery
-                                .acker
-                                .ack(BasicAckOptions::default())
-                                .await
-                                .map(drop)
-                                .context("ack failed"),
+                            Ok(()) => bounded(
+                                "ack failed",
+                                delivery.acker.ack(BasicAckOptions::default()),
+                            )
+                            .await
+                            .map(drop),
                             Err(error) => Err(anyhow::Error::new(error).context(format!(
                                 "replaying to {}",
                                 self.topology.work_queue(source)
@@ -1016,30 +1112,31 @@ impl DeadLetterQueues {
         }
         .await;
         // Returns every message taken but not acked.
-        let _ = channel.close(200, "swept".into()).await;
+        close_channel(&channel, "swept").await;
         result
     }
 
     /// Closes the connection.
     pub async fn close(&self) {
-        let _ = self.connection.close(200, "done".into()).await;
+        close_connection(&self.connection, "done").await;
     }
 }
 
 /// Messages ready in a queue, read with a passive declare: it never
 /// creates or changes the queue.
 async fn ready_count(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
-    let declared = channel
-        .queue_declare(
+    let declared = bounded(
+        format!("inspecting {queue}"),
+        channel.queue_declare(
             queue.into(),
             QueueDeclareOptions {
                 passive: true,
                 ..Default::default()
             },
             FieldTable::default(),
-        )
-        .await
-        .with_context(|| format!("inspecting {queue}"))?;
+        ),
+    )
+    .await?;
     Ok(declared.message_count())
 }
 
@@ -1067,11 +1164,13 @@ impl QueueInspector {
     /// Connects and declares the topology (so queues exist to inspect).
     pub async fn connect(config: &BrokerConfig) -> anyhow::Result<Self> {
         let connection = connect(config, "leadpipe-inspector").await?;
-        let channel = connection.create_channel().await?;
+        let channel = open_channel(&connection).await?;
         // Confirm mode: `publish` returns only once the broker has the message.
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+        bounded(
+            "enabling publisher confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         let topology = Topology::new(config.prefix.clone(), config.queue_max_length);
         declare(&channel, &topology).await?;
         Ok(Self {
@@ -1089,10 +1188,12 @@ impl QueueInspector {
     /// Takes every ready message off a queue (acking each).
     pub async fn drain(&self, queue: &str) -> anyhow::Result<Vec<PeekedMessage>> {
         let mut out = Vec::new();
-        while let Some(message) = self
-            .channel
-            .basic_get(queue.into(), lapin::options::BasicGetOptions::default())
-            .await?
+        while let Some(message) = bounded(
+            format!("reading {queue}"),
+            self.channel
+                .basic_get(queue.into(), lapin::options::BasicGetOptions::default()),
+        )
+        .await?
         {
             let delivery = message.delivery;
             let headers = delivery
@@ -1111,7 +1212,7 @@ impl QueueInspector {
                 body: delivery.data.clone(),
                 headers,
             });
-            delivery.acker.ack(BasicAckOptions::default()).await?;
+            bounded("ack failed", delivery.acker.ack(BasicAckOptions::default())).await?;
         }
         Ok(out)
     }
@@ -1162,10 +1263,12 @@ impl QueueInspector {
     /// Deletes a queue with its messages (tests use it to make a route
     /// disappear under a running edge).
     pub async fn delete_queue(&self, queue: &str) -> anyhow::Result<()> {
-        self.channel
-            .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
-            .await
-            .with_context(|| format!("deleting {queue}"))?;
+        bounded(
+            format!("deleting {queue}"),
+            self.channel
+                .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -1177,20 +1280,21 @@ impl QueueInspector {
             self.delete_queue(&queue.name).await?;
         }
         for (exchange, _) in self.topology.exchanges() {
-            self.channel
-                .exchange_delete(
+            bounded(
+                format!("deleting {exchange}"),
+                self.channel.exchange_delete(
                     exchange.as_str().into(),
                     lapin::options::ExchangeDeleteOptions::default(),
-                )
-                .await
-                .with_context(|| format!("deleting {exchange}"))?;
+                ),
+            )
+            .await?;
         }
         Ok(())
     }
 
     /// Closes the connection.
     pub async fn close(&self) {
-        let _ = self.connection.close(200, "done".into()).await;
+        close_connection(&self.connection, "done").await;
     }
 }
 

@@ -367,11 +367,34 @@ pub struct WorkerConfig {
     /// `DIGITAL_LEAD_DUPLICATE_WINDOW_SECS`: a CarDekho or CarWale lead with
     /// the same platform and phone as one within this window is a duplicate.
     pub duplicate_window: Duration,
+    /// `DATABASE_TIMEOUT_SECS`: how long one database step may take (a
+    /// batch's transaction, connecting, the migration lock) before it is
+    /// abandoned and tried again, so a connection that died silently never
+    /// holds a delivery forever.
+    pub database_timeout: Duration,
+    /// `WORKER_STALL_SECS`: readiness turns false when messages wait in the
+    /// worker's queues and it has neither received nor settled one for this
+    /// long; twice this long and the worker drops its broker session and
+    /// reconnects.
+    pub stall_timeout: Duration,
+    /// `WORKER_WATCHDOG_SECS`: if the worker's own loop (start-up, consuming,
+    /// reconnecting) makes no progress for this long, it is wedged: `run`
+    /// returns an error naming where it stood, and the binary exits non-zero
+    /// so its supervisor restarts it.
+    pub watchdog_timeout: Duration,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9100`) and `ADMIN_TOKEN`: health,
     /// readiness, metrics and the webhook log.
     pub admin: AdminConfig,
+}
+
+impl WorkerConfig {
+    /// How long in-flight batches may take to finish once a session ends
+    /// (shutdown or a lost connection): one database step and one settle.
+    pub fn drain_timeout(&self) -> Duration {
+        self.database_timeout + crate::broker::OPERATION_TIMEOUT
+    }
 }
 
 impl WorkerConfig {
@@ -394,6 +417,21 @@ impl WorkerConfig {
         let database_max_connections: u32 = env.ranged("DATABASE_MAX_CONNECTIONS", 10, 1..=500)?;
         let retry_max_attempts: u32 =
             env.parse("RETRY_MAX_ATTEMPTS", 8, "a whole number of attempts")?;
+        let database_timeout: u64 = env.ranged("DATABASE_TIMEOUT_SECS", 30, 1..=3_600)?;
+        let stall_timeout: u64 = env.ranged("WORKER_STALL_SECS", 60, 1..=86_400)?;
+        let watchdog_timeout: u64 = env.ranged("WORKER_WATCHDOG_SECS", 300, 10..=86_400)?;
+        // The loop's longest legitimate silence: a drain (one database step
+        // and one broker operation) followed by the longest reconnect pause.
+        let longest_pause = database_timeout + crate::broker::OPERATION_TIMEOUT.as_secs() + 30;
+        if watchdog_timeout <= longest_pause {
+            return Err(ConfigError {
+                name: "WORKER_WATCHDOG_SECS",
+                message: format!(
+                    "must exceed DATABASE_TIMEOUT_SECS + 40 ({longest_pause}), or a healthy worker waiting out an outage would be taken for a wedged one"
+                ),
+                value: watchdog_timeout.to_string(),
+            });
+        }
         Ok(Self {
             broker: BrokerConfig::from_env(env)?,
             database_url: Secret::new(database_url),
@@ -407,6 +445,9 @@ impl WorkerConfig {
                 60,
                 0..=86_400,
             )?),
+            database_timeout: Duration::from_secs(database_timeout),
+            stall_timeout: Duration::from_secs(stall_timeout),
+            watchdog_timeout: Duration::from_secs(watchdog_timeout),
             log_format: log_format(env)?,
             admin: AdminConfig::from_env(env, "127.0.0.1:9100")?,
         })
@@ -443,6 +484,13 @@ mod tests {
         assert_eq!(err.name, "INGEST_ADDR");
         let err = WorkerConfig::from_env(&env(&[("WORKER_PREFETCH", "0")])).unwrap_err();
         assert_eq!(err.name, "WORKER_PREFETCH");
+        let err = WorkerConfig::from_env(&env(&[
+            ("DATABASE_TIMEOUT_SECS", "60"),
+            ("WORKER_WATCHDOG_SECS", "90"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "WORKER_WATCHDOG_SECS");
+        assert!(err.to_string().contains("DATABASE_TIMEOUT_SECS"), "{err}");
         let err =
             IngestConfig::from_env(&env(&[("PUBLISH_CONFIRM_TIMEOUT_MS", "soon")])).unwrap_err();
         assert!(err.to_string().contains("milliseconds"), "{err}");

@@ -185,10 +185,13 @@ impl Edge {
         http(self.addr, "GET", path, &[], b"").await
     }
 
-    /// Shuts the edge down gracefully and waits for it.
+    /// Shuts the edge down gracefully and waits for it (at most a minute).
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.task.await.expect("edge task").expect("edge run");
+        within("the edge to stop", Duration::from_secs(60), self.task)
+            .await
+            .expect("edge task")
+            .expect("edge run");
     }
 }
 
@@ -235,10 +238,13 @@ impl Worker {
         .await;
     }
 
-    /// Shuts the worker down gracefully and waits for it.
+    /// Shuts the worker down gracefully and waits for it (at most a minute).
     pub async fn stop(self) {
         self.shutdown.cancel();
-        self.task.await.expect("worker task").expect("worker run");
+        within("the worker to stop", Duration::from_secs(60), self.task)
+            .await
+            .expect("worker task")
+            .expect("worker run");
     }
 }
 
@@ -283,9 +289,21 @@ pub enum Backend {
     Sqlite,
 }
 
+/// The longest any one test database operation may take.
+const DB_STEP: Duration = Duration::from_secs(60);
+
 impl TestDb {
     /// Creates an empty database (the worker migrates it).
     pub async fn create(backend: Backend) -> Self {
+        within(
+            "creating a test database",
+            DB_STEP,
+            Self::create_now(backend),
+        )
+        .await
+    }
+
+    async fn create_now(backend: Backend) -> Self {
         match backend {
             Backend::Postgres => {
                 let admin_url = std::env::var("TEST_POSTGRES_URL")
@@ -325,6 +343,10 @@ impl TestDb {
 
     /// One number from a query such as `SELECT COUNT(*) …`.
     pub async fn scalar(&self, sql: &str) -> i64 {
+        within(sql, DB_STEP, self.scalar_now(sql)).await
+    }
+
+    async fn scalar_now(&self, sql: &str) -> i64 {
         let row = self
             .conn
             .query_one_raw(sea_orm::Statement::from_string(
@@ -339,6 +361,10 @@ impl TestDb {
 
     /// Like [`TestDb::scalar`], but 0 while the table does not exist yet.
     pub async fn count(&self, sql: &str) -> i64 {
+        within(sql, DB_STEP, self.count_now(sql)).await
+    }
+
+    async fn count_now(&self, sql: &str) -> i64 {
         match self
             .conn
             .query_one_raw(sea_orm::Statement::from_string(
@@ -356,6 +382,15 @@ impl TestDb {
     /// connections and terminate existing ones) or brings it back (`false`).
     /// A real outage for the worker, confined to this test's database.
     pub async fn set_down(&self, down: bool) {
+        within(
+            "taking a test database down or up",
+            DB_STEP,
+            self.set_down_now(down),
+        )
+        .await
+    }
+
+    async fn set_down_now(&self, down: bool) {
         let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
             panic!("database outages are simulated on PostgreSQL only");
         };
@@ -382,6 +417,10 @@ impl TestDb {
 
     /// Removes the database (PostgreSQL) or its directory (SQLite).
     pub async fn drop(self) {
+        within("dropping a test database", DB_STEP, self.drop_now()).await
+    }
+
+    async fn drop_now(self) {
         self.conn.close().await.ok();
         if let Cleanup::Postgres { admin_url, name } = self.cleanup
             && let Ok(admin) = Database::connect(&admin_url).await
@@ -507,22 +546,74 @@ pub fn parse_response(raw: &[u8]) -> HttpResponse {
 }
 
 /// Polls `check` until it holds, panicking with `what` after `timeout`.
+/// The deadline holds even when one check never returns (a query on a dead
+/// connection, say): each check gets only the time that is left.
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
     let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check().await {
-            return;
+    loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        match tokio::time::timeout(left, check()).await {
+            Ok(true) => return,
+            Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => panic!(
+                "timed out after {timeout:?} waiting for: {what} (the last check itself never answered)"
+            ),
+        }
     }
     panic!("timed out after {timeout:?} waiting for: {what}");
 }
 
-/// Runs `rabbitmqctl` against the test broker (to stop and start it).
+/// Awaits `future` for at most `timeout`, panicking with `what` after it:
+/// no test waits forever on anything.
+pub async fn within<T>(what: &str, timeout: Duration, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(timeout, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {timeout:?} waiting for: {what}"))
+}
+
+/// Runs a command to completion within `timeout`, returning its output; on
+/// expiry the command is killed and the test fails naming it.
+pub fn run_bounded(command: &mut std::process::Command, timeout: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let described = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {described}: {error}"));
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() < timeout => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                let _ = child.kill();
+                let output = child.wait_with_output().ok();
+                let stderr = output
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .unwrap_or_default();
+                panic!(
+                    "{described} did not finish within {timeout:?}; killed it. stderr: {stderr}"
+                );
+            }
+            Err(error) => panic!("waiting for {described}: {error}"),
+        }
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|error| panic!("reading the output of {described}: {error}"))
+}
+
+/// Runs `rabbitmqctl` against the test broker (to stop and start it), for
+/// at most two minutes.
 pub fn rabbitmqctl(args: &[&str]) {
     let mut command = match std::env::var("RABBITMQCTL") {
         Ok(cmd) => {
@@ -538,10 +629,97 @@ pub fn rabbitmqctl(args: &[&str]) {
             c
         }
     };
-    let output = command.args(args).output().expect("run rabbitmqctl");
+    let output = run_bounded(command.args(args), Duration::from_secs(120));
     assert!(
         output.status.success(),
         "rabbitmqctl {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Makes a child process die with the test that spawned it: if the test
+/// process is killed (cancelled, or stopped by a time limit), the kernel
+/// sends the child SIGKILL, so no edge or worker outlives its test. Use
+/// with `kill_on_drop(true)` for the ordinary ends (pass, fail, panic).
+pub fn die_with_test(command: &mut tokio::process::Command) -> &mut tokio::process::Command {
+    // SAFETY: prctl is async-signal-safe and changes only the child.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.kill_on_drop(true)
+}
+
+/// A TCP proxy on loopback in front of a real server, able to *freeze*
+/// every connection it carries: from then on nothing is forwarded either
+/// way and nothing is closed, which is what a half-open connection or a
+/// frozen peer looks like to the client. Connections made after a freeze
+/// pass normally, so a client that notices and reconnects recovers.
+pub struct FreezingProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    generation: std::sync::Arc<std::sync::Mutex<CancellationToken>>,
+    stop: CancellationToken,
+}
+
+impl FreezingProxy {
+    /// Listens on a free loopback port and forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let generation = std::sync::Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let stop = CancellationToken::new();
+        let (current, stopped) = (generation.clone(), stop.clone());
+        tokio::spawn(async move {
+            // Frozen connections are kept open here until the proxy stops.
+            let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            loop {
+                let (mut client, _) = tokio::select! {
+                    _ = stopped.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(_) => continue,
+                    },
+                };
+                let frozen = current.lock().expect("generation").clone();
+                let (held, stopped) = (held.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = stopped.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = frozen.cancelled() => {
+                            held.lock().expect("held").push((client, server));
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            generation,
+            stop,
+        }
+    }
+
+    /// Freezes every connection open now; later ones pass.
+    pub fn freeze(&self) {
+        let mut generation = self.generation.lock().expect("generation");
+        generation.cancel();
+        *generation = CancellationToken::new();
+    }
+}
+
+impl Drop for FreezingProxy {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }

@@ -15,6 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::entities::webhook_log::{self, Column as Log};
+use crate::liveness::Liveness;
 use crate::process::log_status;
 use chrono::{DateTime, Utc};
 use hyper::StatusCode;
@@ -60,12 +61,28 @@ const PARAMS: &[&str] = &[
 ];
 
 /// What the worker shares with its admin listener.
-#[derive(Default)]
 pub struct WorkerAdmin {
     /// Set once the database is connected and migrated.
     pub db: OnceLock<DatabaseConnection>,
     /// True while a broker session is consuming.
     pub broker_connected: AtomicBool,
+    /// Whether the worker is moving (readiness and the watchdog read it).
+    pub liveness: Liveness,
+    /// `WORKER_STALL_SECS`: queued work with no progress this long is "not ready".
+    stall_timeout: Duration,
+}
+
+impl WorkerAdmin {
+    /// Shared state for a worker whose readiness fails after `stall_timeout`
+    /// of queued work without progress.
+    pub fn new(stall_timeout: Duration) -> Self {
+        Self {
+            db: OnceLock::new(),
+            broker_connected: AtomicBool::new(false),
+            liveness: Liveness::default(),
+            stall_timeout,
+        }
+    }
 }
 
 impl AdminRoutes for WorkerAdmin {
@@ -79,16 +96,19 @@ impl AdminRoutes for WorkerAdmin {
             ),
         };
         let word = |up: bool| if up { "connected" } else { "unreachable" };
+        // Only an open session can stall; a closed one is "unreachable".
+        let stall = broker
+            .then(|| self.liveness.stall(self.stall_timeout))
+            .flatten();
+        let ready = broker && database && stall.is_none();
+        let consuming = stall.unwrap_or_else(|| if broker { "ok" } else { "no" }.to_owned());
         let body = json!({
-            "status": if broker && database { "ready" } else { "not ready" },
+            "status": if ready { "ready" } else { "not ready" },
             "broker": word(broker),
             "database": word(database),
+            "consuming": consuming,
         });
-        if broker && database {
-            Ok(body)
-        } else {
-            Err(body)
-        }
+        if ready { Ok(body) } else { Err(body) }
     }
 
     async fn route(&self, request: AdminRequest) -> Option<AdminResponse> {

@@ -14,6 +14,12 @@ use std::time::Duration;
 /// Opens the pool. SQLite runs in WAL mode (readers never block the writer)
 /// with full fsync (a commit survives power loss, so acking after it is
 /// safe) and waits for locks held by other workers instead of failing.
+///
+/// Every connection is bounded in time: connecting (5 s), waiting for a
+/// pooled one (10 s), and on PostgreSQL each statement
+/// (`DATABASE_TIMEOUT_SECS`, enforced by the server). Pooled connections are
+/// checked before use and replaced after a minute idle, so one that a
+/// restarted server closed is found out before a batch needs it.
 pub async fn connect(config: &WorkerConfig) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose();
     let is_sqlite = url.starts_with("sqlite:");
@@ -35,12 +41,19 @@ pub async fn connect(config: &WorkerConfig) -> anyhow::Result<DatabaseConnection
         })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire(true)
+        .idle_timeout(Duration::from_secs(60))
+        .max_lifetime(Duration::from_secs(30 * 60))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
+        })
+        .map_sqlx_postgres_opts({
+            let statement_timeout = format!("{}ms", config.database_timeout.as_millis());
+            move |o| o.options([("statement_timeout", statement_timeout.as_str())])
         });
     Database::connect(options)
         .await
@@ -66,6 +79,10 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     match db.get_database_backend() {
         DbBackend::Postgres => {
+            // Waiting for another worker's migration is bounded: past it,
+            // PostgreSQL answers 55P03 (transient), and the caller tries again.
+            txn.execute_unprepared("SET LOCAL lock_timeout = '10s'")
+                .await?;
             // An arbitrary, fixed key: "leadpipe" in ASCII.
             txn.execute_unprepared("SELECT pg_advisory_xact_lock(7018134011736764261)")
                 .await?;
@@ -98,11 +115,13 @@ pub fn is_transient(error: &DbErr) -> bool {
                     let code = db.code().unwrap_or_default();
                     // PostgreSQL SQLSTATE classes: 08 connection, 40
                     // serialization/deadlock, 53 resources, 57 operator
-                    // intervention (shutdown), 58 system error.
+                    // intervention (shutdown, statement timeout), 58 system
+                    // error; and 55P03, a lock wait past lock_timeout.
                     let pg = code.len() == 5
-                        && ["08", "40", "53", "57", "58"]
+                        && (["08", "40", "53", "57", "58"]
                             .iter()
-                            .any(|c| code.starts_with(c));
+                            .any(|c| code.starts_with(c))
+                            || code == "55P03");
                     // SQLite result codes: 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL (and extended forms).
                     let sqlite = code
                         .parse::<i32>()

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod db;
 pub mod entities;
+pub mod liveness;
 pub mod metrics;
 mod persist;
 pub mod process;
@@ -13,6 +14,7 @@ pub use persist::lead_id;
 
 use admin::WorkerAdmin;
 use futures_util::{FutureExt, StreamExt};
+use liveness::Liveness;
 use metrics::WorkerMetrics;
 use process::{Contention, Outcome, Settings, Transient};
 use sea_orm::DatabaseConnection;
@@ -52,8 +54,13 @@ async fn pause(delay: Duration, shutdown: &CancellationToken) -> bool {
 /// (health, readiness, metrics, webhook log) on `admin` if given, connects
 /// to the database (waiting for it if it is down), applies migrations, then
 /// consumes, reconnecting to the broker whenever the connection drops. On
-/// shutdown it stops taking deliveries, finishes and acks those in flight,
-/// and returns.
+/// shutdown it stops taking deliveries, finishes and acks those in flight
+/// (for at most [`WorkerConfig::drain_timeout`]), and returns.
+///
+/// Every wait on the network is bounded, and a watchdog checks that the
+/// worker's loop keeps moving: should it ever wedge anyway, `run` returns an
+/// error saying where, instead of leaving a process that consumes nothing
+/// and says nothing.
 pub async fn run(
     config: WorkerConfig,
     admin: Option<TcpListener>,
@@ -61,16 +68,36 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = WorkerMetrics::register(&mut registry);
-    let state = Arc::new(WorkerAdmin::default());
+    let state = Arc::new(WorkerAdmin::new(config.stall_timeout));
     let admin = shared::admin::AdminServer::start(
         admin,
         config.admin.token.clone(),
         registry,
         state.clone(),
     );
-    let result = work(&config, &state, &metrics, &shutdown).await;
+    state.liveness.beat("starting");
+    let result = tokio::select! {
+        result = work(&config, &state, &metrics, &shutdown) => result,
+        wedged = liveness::watchdog(&state.liveness, config.watchdog_timeout) => {
+            tracing::error!(error = %wedged, "watchdog");
+            Err(wedged)
+        }
+    };
     admin.stop().await;
     result
+}
+
+/// Waits out `delay` (beating meanwhile); false if shutdown came first.
+async fn wait_to_retry(
+    liveness: &Liveness,
+    delay: Duration,
+    stage: &'static str,
+    shutdown: &CancellationToken,
+) -> bool {
+    liveness.beat(stage);
+    let slept = pause(delay, shutdown).await;
+    liveness.beat(stage);
+    slept
 }
 
 async fn work(
@@ -79,16 +106,20 @@ async fn work(
     metrics: &WorkerMetrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let liveness = &state.liveness;
     let mut delays = backoff();
     let db = loop {
+        liveness.beat("connecting to the database");
         match db::connect(config).await {
             Ok(db) => break db,
             Err(error) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(
                     error = format!("{error:#}"),
+                    ?delay,
                     "database unavailable; waiting"
                 );
-                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), shutdown).await {
+                if !wait_to_retry(liveness, delay, "waiting for the database", shutdown).await {
                     return Ok(());
                 }
             }
@@ -98,15 +129,23 @@ async fn work(
     // connection lost meanwhile, is waited out like an outage.
     let mut delays = backoff();
     loop {
-        match db::migrate(&db).await {
-            Ok(()) => break,
-            Err(error) if db::is_transient(&error) => {
-                tracing::warn!(%error, "migrations must wait; retrying");
-                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), shutdown).await {
-                    return Ok(());
-                }
+        liveness.beat("applying migrations");
+        let attempt = tokio::time::timeout(config.database_timeout, db::migrate(&db)).await;
+        let error = match attempt {
+            Ok(Ok(())) => break,
+            Ok(Err(error)) if db::is_transient(&error) => error.to_string(),
+            Ok(Err(error)) => {
+                return Err(anyhow::Error::new(error).context("applying migrations"));
             }
-            Err(error) => return Err(anyhow::Error::new(error).context("applying migrations")),
+            Err(_) => format!(
+                "no answer within DATABASE_TIMEOUT_SECS ({}s)",
+                config.database_timeout.as_secs()
+            ),
+        };
+        let delay = delays.next().unwrap_or(Duration::from_secs(30));
+        tracing::warn!(%error, ?delay, "migrations must wait; retrying");
+        if !wait_to_retry(liveness, delay, "waiting to apply migrations", shutdown).await {
+            return Ok(());
         }
     }
     tracing::info!("database ready");
@@ -115,28 +154,59 @@ async fn work(
     let mut delays = backoff();
     let mut sessions = 0u64;
     while !shutdown.is_cancelled() {
+        liveness.beat("connecting to the broker");
+        let sessions_before = sessions;
         let session = consume(config, &db, metrics, state, &mut sessions, shutdown).await;
         state.broker_connected.store(false, Ordering::Relaxed);
         match session {
             Ok(()) => break,
             Err(error) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 tracing::warn!(
                     error = format!("{error:#}"),
+                    ?delay,
                     "broker session ended; reconnecting"
                 );
-                if !pause(delays.next().unwrap_or(Duration::from_secs(30)), shutdown).await {
+                if !wait_to_retry(
+                    liveness,
+                    delay,
+                    "waiting to reconnect to the broker",
+                    shutdown,
+                )
+                .await
+                {
                     break;
                 }
             }
         }
+        // A session that consumed resets the backoff: the next loss is a new outage.
+        if sessions != sessions_before {
+            delays = backoff();
+        }
     }
-    db.close().await.ok();
+    liveness.beat("closing the database pool");
+    if tokio::time::timeout(Duration::from_secs(5), db.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database pool did not close within 5 s; leaving it");
+    }
     tracing::info!("worker stopped");
     Ok(())
 }
 
+/// How often the consume loop checks its connection and its queues.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// At most how often it asks the broker how many messages wait in its
+/// queues (a cheap probe that also proves the connection still answers):
+/// every 5 s, or twice per `WORKER_STALL_SECS` when that is shorter.
+fn look_every(stall_timeout: Duration) -> Duration {
+    (stall_timeout / 2).clamp(CHECK_EVERY, Duration::from_secs(5))
+}
+
 /// One broker session: consume until shutdown (`Ok`) or until the
-/// connection is lost (`Err`), then drain the deliveries in flight.
+/// connection is lost or the session stalls (`Err`), then drain the
+/// deliveries in flight.
 async fn consume(
     config: &WorkerConfig,
     db: &DatabaseConnection,
@@ -145,6 +215,7 @@ async fn consume(
     sessions: &mut u64,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    let liveness = &state.liveness;
     let mut session = ConsumerSession::open(&config.broker).await?;
     let mut deliveries = session.consume(Source::ALL, config.prefetch).await?;
     if *sessions > 0 {
@@ -152,6 +223,9 @@ async fn consume(
     }
     *sessions += 1;
     state.broker_connected.store(true, Ordering::Relaxed);
+    liveness.progressed();
+    liveness.broker_answered(None);
+    liveness.beat("consuming");
     tracing::info!(prefetch = config.prefetch, "consuming");
     // Cancelled when this session ends, so deliveries waiting out a database
     // outage stop waiting: their channel is gone and they cannot be acked.
@@ -160,6 +234,9 @@ async fn consume(
         duplicate_window: config.duplicate_window,
         retry_max_attempts: config.retry_max_attempts,
     };
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_queued_look = tokio::time::Instant::now();
     // Up to `batches_in_flight` batches at a time; deliveries that arrive
     // meanwhile (at most the prefetch) form the next ones.
     let mut pending: Vec<Delivery> = Vec::new();
@@ -174,6 +251,7 @@ async fn consume(
                     settings: settings.clone(),
                     metrics: metrics.clone(),
                     stop: session_over.clone(),
+                    database_timeout: config.database_timeout,
                 },
                 batch,
             ));
@@ -181,34 +259,110 @@ async fn consume(
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             next = deliveries.next() => match next {
-                Some(Ok(delivery)) => pending.push(delivery),
+                Some(Ok(delivery)) => {
+                    liveness.progressed();
+                    liveness.broker_answered(None);
+                    pending.push(delivery);
+                }
                 Some(Err(error)) => break Err(error),
                 None => break Err(anyhow::anyhow!("the broker closed the consumer")),
             },
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                liveness.progressed();
                 if let Err(error) = joined {
                     tracing::error!(%error, "delivery task failed");
                 }
             }
+            _ = check.tick() => {
+                liveness.beat("consuming");
+                // A connection can die without the consumer stream ending
+                // (no frame ever arrives to say so): look, every second.
+                if !session.is_connected() {
+                    break Err(anyhow::anyhow!("the broker connection was lost"));
+                }
+                if last_queued_look.elapsed() >= look_every(config.stall_timeout) {
+                    last_queued_look = tokio::time::Instant::now();
+                    // Bounded by the adapter: a silent connection fails it.
+                    let look = tokio::select! {
+                        _ = shutdown.cancelled() => break Ok(()),
+                        look = session.ready_messages(Source::ALL) => look,
+                    };
+                    match look {
+                        Ok(queued) => liveness.broker_answered(Some(queued)),
+                        Err(error) => break Err(error.context("reading the work queues' depth")),
+                    }
+                    liveness.beat("consuming");
+                    // Work waits, nothing arrives and nothing is in hand:
+                    // this session is not delivering. A new one might.
+                    if in_flight.is_empty() && pending.is_empty()
+                        && let Some((queued, idle)) = liveness.starved(2 * config.stall_timeout)
+                    {
+                        break Err(anyhow::anyhow!(
+                            "{queued} messages are waiting but none was delivered for {}s",
+                            idle.as_secs()
+                        ));
+                    }
+                }
+            }
         }
     };
+    state.broker_connected.store(false, Ordering::Relaxed);
+    liveness.beat("draining deliveries in flight");
     // Received but not started: unacked, so the broker gives them to
     // another worker (or to this one after a reconnect).
     drop(pending);
     // No new deliveries; the ones in flight finish and are acked (or, while
     // the database is down, given back to the queue).
-    if session.is_connected() {
+    // On shutdown, a polite cancel; after a failure the connection may be
+    // silent, so nothing waits on it and deliveries waiting out a database
+    // outage give up at once.
+    if result.is_ok() && session.is_connected() {
         session.cancel_consumers().await;
     } else {
         session_over.cancel();
     }
-    while let Some(joined) = in_flight.join_next().await {
-        if let Err(error) = joined {
-            tracing::error!(%error, "delivery task failed");
+    let drained = tokio::time::timeout(config.drain_timeout(), async {
+        while let Some(joined) = in_flight.join_next().await {
+            if let Err(error) = joined {
+                tracing::error!(%error, "delivery task failed");
+            }
         }
+    })
+    .await;
+    if drained.is_err() {
+        // Unacked, they return to the queue when the connection closes;
+        // whatever they had committed makes the redelivery a no-op.
+        tracing::warn!(
+            batches = in_flight.len(),
+            timeout = ?config.drain_timeout(),
+            "batches still in flight after the drain timeout; abandoning them to be redelivered"
+        );
+        in_flight.abort_all();
+        while in_flight.join_next().await.is_some() {}
     }
+    liveness.beat("closing the broker session");
     session.close().await;
     result
+}
+
+/// One processing attempt, bounded by `DATABASE_TIMEOUT_SECS`: past it the
+/// attempt is dropped (its transaction rolls back) and counts as a transient
+/// failure, so a database connection that hangs is retried like one that
+/// broke. A panic stays an `Err` for the caller to handle.
+async fn bounded<T>(
+    limit: Duration,
+    attempt: impl std::future::Future<Output = std::thread::Result<Result<T, Transient>>>,
+) -> std::thread::Result<Result<T, Transient>> {
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(result) => result,
+        Err(_) => Ok(Err(Transient(
+            format!(
+                "the database did not answer within DATABASE_TIMEOUT_SECS ({}s)",
+                limit.as_secs()
+            ),
+            Contention::No,
+        ))),
+    }
 }
 
 /// Dead-letters a delivery whose envelope cannot be read (it has no ingest
@@ -245,6 +399,8 @@ struct Context {
     metrics: WorkerMetrics,
     /// Cancelled when the session ends: stop waiting out a database outage.
     stop: CancellationToken,
+    /// `DATABASE_TIMEOUT_SECS`: one processing attempt's limit.
+    database_timeout: Duration,
 }
 
 /// Keeps the in-flight gauge true whichever way a task ends.
@@ -288,9 +444,11 @@ async fn handle_batch(cx: Context, batch: Vec<Delivery>) {
             .iter()
             .map(|(e, d)| (e, d.body.as_slice()))
             .collect();
-        let attempt = AssertUnwindSafe(process::process_batch(&cx.db, &cx.settings, &items))
-            .catch_unwind()
-            .await;
+        let attempt = bounded(
+            cx.database_timeout,
+            AssertUnwindSafe(process::process_batch(&cx.db, &cx.settings, &items)).catch_unwind(),
+        )
+        .await;
         match attempt {
             Ok(Ok(outcomes)) => break outcomes,
             Ok(Err(Transient(error, Contention::Yes))) if readable.len() > 1 => {
@@ -351,13 +509,16 @@ async fn handle(cx: &Context, delivery: Delivery) {
     let mut delays = backoff();
     let mut waited = false;
     let outcome = loop {
-        let attempt = AssertUnwindSafe(process::process(
-            &cx.db,
-            &cx.settings,
-            &envelope,
-            &delivery.body,
-        ))
-        .catch_unwind()
+        let attempt = bounded(
+            cx.database_timeout,
+            AssertUnwindSafe(process::process(
+                &cx.db,
+                &cx.settings,
+                &envelope,
+                &delivery.body,
+            ))
+            .catch_unwind(),
+        )
         .await;
         match attempt {
             Ok(Ok(outcome)) => break outcome,

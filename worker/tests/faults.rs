@@ -6,7 +6,9 @@ use shared::broker::QueueInspector;
 use shared::config::BrokerConfig;
 use std::process::Stdio;
 use std::time::Duration;
-use testkit::{Backend, Edge, TestDb, Worker, eventually, http, test_env, unique_prefix};
+use testkit::{
+    Backend, Edge, FreezingProxy, TestDb, Worker, eventually, http, test_env, unique_prefix, within,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -84,16 +86,17 @@ async fn assert_all_persisted_once(db: &TestDb, inspector: &QueueInspector, n: i
 /// The `worker` binary as its own process (so it can be killed), returned
 /// once it has persisted its first messages.
 async fn spawn_worker_binary(prefix: &str, db: &TestDb) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_worker"))
-        .env("AMQP_URL", testkit::amqp_url())
-        .env("AMQP_PREFIX", prefix)
-        .env("DATABASE_URL", &db.url)
-        .env("WORKER_PREFETCH", "16")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = testkit::die_with_test(&mut tokio::process::Command::new(env!(
+        "CARGO_BIN_EXE_worker"
+    )))
+    .env("AMQP_URL", testkit::amqp_url())
+    .env("AMQP_PREFIX", prefix)
+    .env("DATABASE_URL", &db.url)
+    .env("WORKER_PREFETCH", "16")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     eventually("the worker is persisting", WAIT, || async {
         db.count("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
             .await
@@ -117,7 +120,9 @@ async fn worker_killed_mid_stream_loses_and_duplicates_nothing(backend: Backend)
 
     let mut doomed = spawn_worker_binary(&prefix, &db).await;
     doomed.start_kill().unwrap();
-    doomed.wait().await.unwrap();
+    within("the killed worker to exit", WAIT, doomed.wait())
+        .await
+        .unwrap();
     let at_kill = db
         .scalar("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
         .await;
@@ -227,4 +232,56 @@ async fn sigterm_finishes_and_acks_in_flight_work_and_exits_zero() {
     let replacement = Worker::start(&env);
     assert_all_persisted_once(&db, &inspector, N as i64).await;
     teardown(replacement, edge, inspector, db).await;
+}
+
+/// The failure behind a worker that "silently stops consuming": its broker
+/// connection goes quiet (a half-open TCP connection, a frozen node) without
+/// ever being closed. The worker must notice by itself, say so in its
+/// readiness, reconnect, and persist what arrived meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_connection_that_goes_silent_is_replaced_and_consuming_resumes() {
+    testkit::init_logging();
+    let db = TestDb::create(Backend::Postgres).await;
+    let prefix = unique_prefix("silent-broker");
+    let direct = test_env(&prefix, Some(&db.url), &[]);
+    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    let proxy = FreezingProxy::start(broker).await;
+    let through_proxy = format!("amqp://{}/%2f", proxy.addr);
+    let worker_env = test_env(
+        &prefix,
+        Some(&db.url),
+        &[("AMQP_URL", &through_proxy), ("WORKER_STALL_SECS", "2")],
+    );
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&direct).unwrap())
+        .await
+        .unwrap();
+    let edge = Edge::start(&direct).await;
+    let worker = Worker::start(&worker_env);
+    worker.wait_ready().await;
+    send(&edge, 0..10).await;
+    eventually("the first calls persisted", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM calls").await == 10
+    })
+    .await;
+
+    proxy.freeze();
+    send(&edge, 10..30).await;
+    // Not ready while work waits and nothing moves, and saying why.
+    eventually("readiness reports the stall", WAIT, || async {
+        let ready = worker.admin_get("/readyz", None).await;
+        ready.status == 503 && String::from_utf8_lossy(&ready.body).contains("stalled")
+    })
+    .await;
+    assert_all_persisted_once(&db, &inspector, 30).await;
+    worker.wait_ready().await;
+    let metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
+    let reconnects = metrics
+        .lines()
+        .find(|l| l.starts_with("leadpipe_worker_broker_reconnects_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(reconnects >= 1.0, "the worker reconnected: {reconnects}");
+    teardown(worker, edge, inspector, db).await;
+    drop(proxy);
 }

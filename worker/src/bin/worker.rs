@@ -2,9 +2,13 @@
 
 use shared::config::{Env, WorkerConfig};
 use std::process::ExitCode;
+use std::time::Duration;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long the runtime may take to wind down once `run` has returned:
+/// a task stuck in a blocking call must not keep a finished process alive.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
     let config = match WorkerConfig::from_env(&Env::process()) {
         Ok(config) => config,
         Err(error) => {
@@ -12,6 +16,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("worker: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(serve(config));
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    code
+}
+
+async fn serve(config: WorkerConfig) -> ExitCode {
     shared::telemetry::init(config.log_format);
     let admin = match shared::admin::bind(config.admin.addr).await {
         Ok(admin) => admin,
