@@ -7,6 +7,7 @@ mod m20261121_000001_calls;
 mod m20261121_000002_leads_and_sources;
 mod m20261121_000003_crm;
 mod m20261121_000004_webhook_log;
+mod m20261122_000005_console;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_leads_and_sources::Migration),
             Box::new(m20261121_000003_crm::Migration),
             Box::new(m20261121_000004_webhook_log::Migration),
+            Box::new(m20261122_000005_console::Migration),
         ]
     }
 }

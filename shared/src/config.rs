@@ -382,11 +382,63 @@ pub struct WorkerConfig {
     /// returns an error naming where it stood, and the binary exits non-zero
     /// so its supervisor restarts it.
     pub watchdog_timeout: Duration,
+    /// `TATA_WHATSAPP_API_URL` and `TATA_WHATSAPP_API_KEY`: where replies
+    /// from the console are sent. Unset: replies wait in their retry queue.
+    pub tata_whatsapp: Option<TataWhatsappApi>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9100`) and `ADMIN_TOKEN`: health,
     /// readiness, metrics and the webhook log.
     pub admin: AdminConfig,
+}
+
+/// Tata's WhatsApp send API for one dealer account.
+#[derive(Debug, Clone)]
+pub struct TataWhatsappApi {
+    /// `TATA_WHATSAPP_API_URL`: the base URL; requests go to
+    /// `{base}/v1/whatsapp/messages`.
+    pub base_url: String,
+    /// `TATA_WHATSAPP_API_KEY`: sent as the `Authorization` header.
+    pub api_key: Secret<String>,
+    /// `TATA_WHATSAPP_TIMEOUT_MS` (default 15000): one call's limit,
+    /// connecting included; past it the reply is retried.
+    pub timeout: Duration,
+}
+
+impl TataWhatsappApi {
+    fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let url = env.get("TATA_WHATSAPP_API_URL");
+        let key = env.get("TATA_WHATSAPP_API_KEY");
+        match (url, key) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError {
+                name: "TATA_WHATSAPP_API_KEY",
+                message: "must be set when TATA_WHATSAPP_API_URL is".into(),
+                value: String::new(),
+            }),
+            (None, Some(_)) => Err(ConfigError {
+                name: "TATA_WHATSAPP_API_URL",
+                message: "must be set when TATA_WHATSAPP_API_KEY is".into(),
+                value: String::new(),
+            }),
+            (Some(url), Some(key)) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ConfigError {
+                        name: "TATA_WHATSAPP_API_URL",
+                        message: "expected an https:// URL (http:// only for tests on loopback)"
+                            .into(),
+                        value: url,
+                    });
+                }
+                Ok(Some(Self {
+                    base_url: url,
+                    api_key: Secret::new(key.trim().to_owned()),
+                    timeout: env.millis("TATA_WHATSAPP_TIMEOUT_MS", 15_000)?,
+                }))
+            }
+        }
+    }
 }
 
 impl WorkerConfig {
@@ -448,9 +500,82 @@ impl WorkerConfig {
             database_timeout: Duration::from_secs(database_timeout),
             stall_timeout: Duration::from_secs(stall_timeout),
             watchdog_timeout: Duration::from_secs(watchdog_timeout),
+            tata_whatsapp: TataWhatsappApi::from_env(env)?,
             log_format: log_format(env)?,
             admin: AdminConfig::from_env(env, "127.0.0.1:9100")?,
         })
+    }
+}
+
+/// The dealer console's configuration.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// `CONSOLE_ADDR` (default `127.0.0.1:8090`): the staff web app, never
+    /// the partner port.
+    pub addr: SocketAddr,
+    /// The broker, for publishing reply send requests.
+    pub broker: BrokerConfig,
+    /// `DATABASE_URL`: the workers' database (same default).
+    pub database_url: Secret<String>,
+    /// `CONSOLE_SESSION_HOURS` (default 12): how long a sign-in lasts.
+    pub session_lifetime: Duration,
+    /// `CONSOLE_PUBLIC_URL`: the address staff use; an `https://` one makes
+    /// the session cookie `Secure` (TLS is terminated in front of the console).
+    pub public_url: Option<String>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+impl ConsoleConfig {
+    /// Reads and validates the console's variables.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let addr = env
+            .get("CONSOLE_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8090".into());
+        let addr = addr.trim().parse().map_err(|_| ConfigError {
+            name: "CONSOLE_ADDR",
+            message: "expected an address such as 127.0.0.1:8090".into(),
+            value: addr.clone(),
+        })?;
+        let database_url = env
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+            || database_url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError {
+                name: "DATABASE_URL",
+                message: "expected postgres://… or sqlite://…".into(),
+                value: "[redacted]".into(),
+            });
+        }
+        let hours: u64 = env.ranged("CONSOLE_SESSION_HOURS", 12, 1..=720)?;
+        let public_url = env.get("CONSOLE_PUBLIC_URL").map(|u| u.trim().to_owned());
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError {
+                name: "CONSOLE_PUBLIC_URL",
+                message: "expected https://… (or http://… for a local run)".into(),
+                value: url.clone(),
+            });
+        }
+        Ok(Self {
+            addr,
+            broker: BrokerConfig::from_env(env)?,
+            database_url: Secret::new(database_url),
+            session_lifetime: Duration::from_secs(hours * 3600),
+            public_url,
+            log_format: log_format(env)?,
+        })
+    }
+
+    /// True when staff reach the console over TLS: cookies are `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod history;
 pub mod phone;
 pub mod redact;
+pub mod replies;
 pub mod secret;
 pub mod shutdown;
 pub mod source;

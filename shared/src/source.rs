@@ -1,5 +1,6 @@
-//! The partners whose webhooks we receive. Each source has its own queues, so
-//! one partner's flood or poison messages never delay another's.
+//! Where messages come from: the partners whose webhooks we receive, and the
+//! console's outbound replies. Each source has its own queues, so one
+//! partner's flood or poison messages never delay another's.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +21,9 @@ pub enum Source {
     CallCapture,
     /// The CRM microservice's pre-lead, lead and customer events.
     CrmEvents,
+    /// WhatsApp replies staff send from the console, which workers deliver
+    /// to Tata's WhatsApp API (outbound: no partner sends these).
+    WhatsappReplies,
 }
 
 impl Source {
@@ -31,6 +35,7 @@ impl Source {
         Source::Carwale,
         Source::CallCapture,
         Source::CrmEvents,
+        Source::WhatsappReplies,
     ];
 
     /// The stable wire name: routing key, queue-name part, `x-source` header.
@@ -42,7 +47,14 @@ impl Source {
             Source::Carwale => "carwale",
             Source::CallCapture => "call_capture",
             Source::CrmEvents => "crm_events",
+            Source::WhatsappReplies => "whatsapp_replies",
         }
+    }
+
+    /// True for messages that leave the system (the webhook log's
+    /// `direction=outgoing`); false for partners' webhooks.
+    pub fn is_outgoing(self) -> bool {
+        matches!(self, Source::WhatsappReplies)
     }
 }
 

@@ -723,3 +723,339 @@ impl Drop for FreezingProxy {
         self.stop.cancel();
     }
 }
+
+/// What the fake Tata API does with its next request.
+#[derive(Debug, Clone)]
+pub enum TataAnswer {
+    /// 200 with a fresh `wamid` (`{"messages": [{"id": …}]}`).
+    Sent,
+    /// This status and body.
+    Status(u16, String),
+    /// Never answers (the connection stays open).
+    Hang,
+    /// Waits, then answers as [`TataAnswer::Sent`].
+    SentAfter(Duration),
+}
+
+/// One request the fake Tata API received.
+#[derive(Debug, Clone)]
+pub struct TataCall {
+    /// The request path.
+    pub path: String,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// The JSON body.
+    pub body: serde_json::Value,
+    /// The `wamid` it answered with, if it did.
+    pub wamid: Option<String>,
+}
+
+/// A stand-in for Tata's WhatsApp send API: a real HTTP server on loopback
+/// that records every request and answers as told (queued answers first,
+/// then [`TataAnswer::Sent`]).
+pub struct FakeTata {
+    /// Its base URL (`TATA_WHATSAPP_API_URL`).
+    pub url: String,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<TataCall>>>,
+    answers: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<TataAnswer>>>,
+    stop: CancellationToken,
+}
+
+impl FakeTata {
+    /// Listens on a free loopback port.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake Tata");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let stop = CancellationToken::new();
+        let (recorded, queued, stopped) = (calls.clone(), answers.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    _ = stopped.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        Err(_) => continue,
+                    },
+                };
+                let (recorded, queued, stopped) =
+                    (recorded.clone(), queued.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = stopped.cancelled() => {}
+                        _ = Self::serve(stream, recorded, queued) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            calls,
+            answers,
+            stop,
+        }
+    }
+
+    async fn serve(
+        mut stream: TcpStream,
+        recorded: std::sync::Arc<std::sync::Mutex<Vec<TataCall>>>,
+        queued: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<TataAnswer>>>,
+    ) {
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let head_end = loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            if raw.len() > 64 * 1024 {
+                return;
+            }
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+        let header = |name: &str| {
+            head.split("\r\n").skip(1).find_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+        };
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = raw[head_end + 4..].to_vec();
+        while body.len() < length {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let answer = queued
+            .lock()
+            .expect("answers")
+            .pop_front()
+            .unwrap_or(TataAnswer::Sent);
+        let mut call = TataCall {
+            path,
+            authorization: header("authorization"),
+            body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            wamid: None,
+        };
+        let (status, response) = match answer {
+            TataAnswer::Hang => {
+                recorded.lock().expect("calls").push(call);
+                std::future::pending::<()>().await;
+                return;
+            }
+            TataAnswer::Status(status, body) => (status, body),
+            TataAnswer::Sent | TataAnswer::SentAfter(_) => {
+                if let TataAnswer::SentAfter(delay) = answer {
+                    tokio::time::sleep(delay).await;
+                }
+                let wamid = format!("wamid.fake-{}", uuid::Uuid::now_v7().simple());
+                call.wamid = Some(wamid.clone());
+                (
+                    200,
+                    serde_json::json!({"messages": [{"id": wamid}]}).to_string(),
+                )
+            }
+        };
+        recorded.lock().expect("calls").push(call);
+        let reply = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{response}",
+            response.len()
+        );
+        let _ = stream.write_all(reply.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+
+    /// Queues how the next requests are answered, in order.
+    pub fn answer(&self, answers: impl IntoIterator<Item = TataAnswer>) {
+        self.answers.lock().expect("answers").extend(answers);
+    }
+
+    /// Every request received so far.
+    pub fn calls(&self) -> Vec<TataCall> {
+        self.calls.lock().expect("calls").clone()
+    }
+}
+
+impl Drop for FakeTata {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The real console, served in this process on a free port.
+pub struct Console {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Console {
+    /// Starts the console (it migrates the database) and waits until it answers.
+    pub async fn start(env: &Env) -> Self {
+        let config = shared::config::ConsoleConfig::from_env(env).expect("test console config");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(console::run(config, listener, shutdown.clone()));
+        eventually("console up", Duration::from_secs(60), || async {
+            TcpStream::connect(addr).await.is_ok()
+                && http(addr, "GET", "/login", &[], b"").await.status == 200
+        })
+        .await;
+        Self {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stops the console gracefully and waits for it (at most a minute).
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        within("the console to stop", Duration::from_secs(60), self.task)
+            .await
+            .expect("console task")
+            .expect("console run");
+    }
+}
+
+/// A signed-in browser-less client of the console: its cookie and the
+/// CSRF token its pages carry.
+pub struct StaffClient {
+    /// The console.
+    pub addr: SocketAddr,
+    /// `leadpipe_session=…`.
+    pub cookie: String,
+    /// The page's CSRF token.
+    pub csrf: String,
+}
+
+/// The `name=value` of a `Set-Cookie` header named `name`.
+pub fn set_cookie_value(response: &HttpResponse, name: &str) -> Option<String> {
+    response
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap_or("").trim().to_owned())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+}
+
+/// The value of the page's `<meta name="csrf-token" content="…">` (or a
+/// hidden `csrf_token` field).
+pub fn csrf_of(page: &HttpResponse) -> Option<String> {
+    let html = String::from_utf8_lossy(&page.body);
+    for marker in [
+        r#"name="csrf-token" content=""#,
+        r#"name="csrf_token" value=""#,
+    ] {
+        if let Some(start) = html.find(marker) {
+            let rest = &html[start + marker.len()..];
+            return rest.split('"').next().map(str::to_owned);
+        }
+    }
+    None
+}
+
+impl StaffClient {
+    /// Signs in through the form, as a browser would.
+    pub async fn sign_in(addr: SocketAddr, username: &str, password: &str) -> Self {
+        let form = http(addr, "GET", "/login", &[], b"").await;
+        let login_cookie = set_cookie_value(&form, "leadpipe_login_csrf").expect("login cookie");
+        let token = csrf_of(&form).expect("login form token");
+        let body = format!(
+            "username={username}&password={}&csrf_token={token}",
+            password.replace(' ', "+")
+        );
+        let response = http(
+            addr,
+            "POST",
+            "/login",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &login_cookie),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            response.status,
+            303,
+            "sign-in: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+        let cookie = set_cookie_value(&response, "leadpipe_session").expect("session cookie");
+        let page = http(addr, "GET", "/tata-chat/", &[("Cookie", &cookie)], b"").await;
+        assert_eq!(page.status, 200);
+        let csrf = csrf_of(&page).expect("page csrf token");
+        Self { addr, cookie, csrf }
+    }
+
+    /// GETs a path with the session.
+    pub async fn get(&self, path: &str) -> HttpResponse {
+        http(self.addr, "GET", path, &[("Cookie", &self.cookie)], b"").await
+    }
+
+    /// POSTs JSON with the session and the CSRF header.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> HttpResponse {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[
+                ("Cookie", &self.cookie),
+                ("X-CSRF-Token", &self.csrf),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .await
+    }
+
+    /// POSTs a form with the session and its `csrf_token` field.
+    pub async fn post_form(&self, path: &str) -> HttpResponse {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[
+                ("Cookie", &self.cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            format!("csrf_token={}", self.csrf).as_bytes(),
+        )
+        .await
+    }
+}
+
+/// A binary of this workspace's build (`target/<profile>/<name>`), for tests
+/// that run it as a process of its own. `cargo test --workspace` builds
+/// every binary; a single package's tests may need `cargo build` first.
+pub fn built_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}

@@ -199,6 +199,14 @@ fn number(
     }
 }
 
+/// `outgoing` for what the system sends (console replies), else `incoming`.
+fn direction(source: &str) -> &'static str {
+    match source.parse::<Source>() {
+        Ok(source) if source.is_outgoing() => "outgoing",
+        _ => "incoming",
+    }
+}
+
 /// One log row as the API shows it.
 fn item(row: webhook_log::Model, unmask: bool) -> Value {
     let successful = row.status == log_status::PROCESSED || row.status == log_status::DUPLICATE;
@@ -211,7 +219,7 @@ fn item(row: webhook_log::Model, unmask: bool) -> Value {
         "log_id": row.ingest_id,
         "ingest_id": row.ingest_id,
         "source": row.source,
-        "direction": "incoming",
+        "direction": direction(&row.source),
         "received_at": row.received_at,
         "status": row.status,
         "is_successful": successful,
@@ -265,10 +273,15 @@ async fn list(
     let page = number(query, "page", 1, u64::from(u32::MAX))?;
     let page_size = number(query, "page_size", 20, MAX_PAGE_SIZE)?;
     let mut select = webhook_log::Entity::find();
+    let outgoing: Vec<&str> = Source::ALL
+        .iter()
+        .filter(|s| s.is_outgoing())
+        .map(|s| s.name())
+        .collect();
     match query.get("direction").map(String::as_str) {
-        None | Some("incoming") => {}
-        // Every delivery logged here came in; nothing is sent out.
-        Some("outgoing") => select = select.filter(Log::IngestId.is_null()),
+        None => {}
+        Some("incoming") => select = select.filter(Log::Source.is_not_in(outgoing)),
+        Some("outgoing") => select = select.filter(Log::Source.is_in(outgoing)),
         Some(other) => {
             return Err(bad_request(format!(
                 "direction must be incoming or outgoing, not {other:?}"

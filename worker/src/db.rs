@@ -21,7 +21,22 @@ use std::time::Duration;
 /// checked before use and replaced after a minute idle, so one that a
 /// restarted server closed is found out before a batch needs it.
 pub async fn connect(config: &WorkerConfig) -> anyhow::Result<DatabaseConnection> {
-    let url = config.database_url.expose();
+    connect_url(
+        config.database_url.expose(),
+        config.database_max_connections,
+        config.database_timeout,
+    )
+    .await
+}
+
+/// [`connect`] for any process on the workers' database (the console too):
+/// `max_connections` on PostgreSQL, each statement bounded by
+/// `statement_timeout`.
+pub async fn connect_url(
+    url: &str,
+    max_connections: u32,
+    statement_timeout: Duration,
+) -> anyhow::Result<DatabaseConnection> {
     let is_sqlite = url.starts_with("sqlite:");
     if let Some(dir) = sqlite_path(url)
         .and_then(|path| std::path::Path::new(path).parent())
@@ -30,14 +45,14 @@ pub async fn connect(config: &WorkerConfig) -> anyhow::Result<DatabaseConnection
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the database directory {}", dir.display()))?;
     }
-    let mut options = ConnectOptions::new(url.clone());
+    let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(if is_sqlite {
             // One writer at a time is all SQLite allows; more connections
             // would only wait on each other's locks.
             1
         } else {
-            config.database_max_connections
+            max_connections
         })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
@@ -52,7 +67,7 @@ pub async fn connect(config: &WorkerConfig) -> anyhow::Result<DatabaseConnection
                 .foreign_keys(true)
         })
         .map_sqlx_postgres_opts({
-            let statement_timeout = format!("{}ms", config.database_timeout.as_millis());
+            let statement_timeout = format!("{}ms", statement_timeout.as_millis());
             move |o| o.options([("statement_timeout", statement_timeout.as_str())])
         });
     Database::connect(options)

@@ -1,12 +1,14 @@
 //! The worker: consumes every source's queue, turns each message into rows
 //! through [`process::process`], and settles the message with the broker
-//! only after the transaction holding its effects has committed.
+//! only after the transaction holding its effects has committed. Replies
+//! staff send from the console go out to Tata through [`outbound`].
 
 pub mod admin;
 pub mod db;
 pub mod entities;
 pub mod liveness;
 pub mod metrics;
+pub mod outbound;
 mod persist;
 pub mod process;
 
@@ -150,13 +152,28 @@ async fn work(
     }
     tracing::info!("database ready");
     let _ = state.db.set(db.clone());
+    let tata = config
+        .tata_whatsapp
+        .clone()
+        .map(outbound::TataClient::new)
+        .transpose()
+        .map_err(|error| error.context("setting up the client for Tata's WhatsApp API"))?;
 
     let mut delays = backoff();
     let mut sessions = 0u64;
     while !shutdown.is_cancelled() {
         liveness.beat("connecting to the broker");
         let sessions_before = sessions;
-        let session = consume(config, &db, metrics, state, &mut sessions, shutdown).await;
+        let session = consume(
+            config,
+            &db,
+            tata.as_ref(),
+            metrics,
+            state,
+            &mut sessions,
+            shutdown,
+        )
+        .await;
         state.broker_connected.store(false, Ordering::Relaxed);
         match session {
             Ok(()) => break,
@@ -210,6 +227,7 @@ fn look_every(stall_timeout: Duration) -> Duration {
 async fn consume(
     config: &WorkerConfig,
     db: &DatabaseConnection,
+    tata: Option<&outbound::TataClient>,
     metrics: &WorkerMetrics,
     state: &WorkerAdmin,
     sessions: &mut u64,
@@ -252,6 +270,7 @@ async fn consume(
                     metrics: metrics.clone(),
                     stop: session_over.clone(),
                     database_timeout: config.database_timeout,
+                    tata: tata.cloned(),
                 },
                 batch,
             ));
@@ -401,6 +420,8 @@ struct Context {
     stop: CancellationToken,
     /// `DATABASE_TIMEOUT_SECS`: one processing attempt's limit.
     database_timeout: Duration,
+    /// Tata's WhatsApp API, for replies (unset: replies wait).
+    tata: Option<outbound::TataClient>,
 }
 
 /// Keeps the in-flight gauge true whichever way a task ends.
@@ -428,12 +449,22 @@ impl Drop for InFlight {
 async fn handle_batch(cx: Context, batch: Vec<Delivery>) {
     let _in_flight = InFlight::new(&cx.metrics, batch.len());
     let mut readable = Vec::with_capacity(batch.len());
+    let mut replies = Vec::new();
     for delivery in batch {
         match &delivery.envelope {
+            Ok(envelope) if envelope.source.is_outgoing() => replies.push(delivery),
             Ok(envelope) => readable.push((envelope.clone(), delivery)),
             Err(_) => reject_unreadable(delivery).await,
         }
     }
+    // Replies call Tata's API: one at a time each, never inside a batch's
+    // transaction, all of them alongside the batch.
+    let replies = futures_util::future::join_all(replies.into_iter().map(|d| handle_reply(&cx, d)));
+    let (_, ()) = tokio::join!(replies, handle_webhooks(&cx, readable));
+}
+
+/// The webhooks of a batch, in one transaction (see [`handle_batch`]).
+async fn handle_webhooks(cx: &Context, readable: Vec<(Envelope, Delivery)>) {
     if readable.is_empty() {
         return;
     }
@@ -457,7 +488,7 @@ async fn handle_batch(cx: Context, batch: Vec<Delivery>) {
                 // the same way.
                 tracing::info!(messages = readable.len(), %error, "contention; processing the batch one by one");
                 for (_, delivery) in readable {
-                    handle(&cx, delivery).await;
+                    handle(cx, delivery).await;
                 }
                 return;
             }
@@ -476,7 +507,7 @@ async fn handle_batch(cx: Context, batch: Vec<Delivery>) {
                     "processing panicked; retrying the batch one by one"
                 );
                 for (_, delivery) in readable {
-                    handle(&cx, delivery).await;
+                    handle(cx, delivery).await;
                 }
                 return;
             }
@@ -494,6 +525,49 @@ async fn handle_batch(cx: Context, batch: Vec<Delivery>) {
             }),
     )
     .await;
+}
+
+/// Drives one reply send request to its end: sends it (see [`outbound`]),
+/// retrying in place while the database is unavailable, and settles it.
+async fn handle_reply(cx: &Context, delivery: Delivery) {
+    let Ok(envelope) = delivery.envelope.as_ref().map(Envelope::clone) else {
+        return reject_unreadable(delivery).await;
+    };
+    let mut delays = backoff();
+    let outcome = loop {
+        let attempt = outbound::handle(
+            &cx.db,
+            cx.tata.as_ref(),
+            &cx.settings,
+            &envelope,
+            &delivery.body,
+            &cx.stop,
+        );
+        // Bounded: the database steps, plus one call to Tata.
+        let call = cx
+            .tata
+            .as_ref()
+            .map_or(Duration::ZERO, outbound::TataClient::timeout);
+        match tokio::time::timeout(cx.database_timeout * 2 + call, attempt).await {
+            Ok(Ok(outcome)) => break outcome,
+            Ok(Err(Transient(error, _))) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(ingest_id = %envelope.ingest_id, %error, ?delay, "database unavailable; will retry the reply");
+                if !pause(delay, &cx.stop).await {
+                    requeue_all(vec![(envelope, delivery)]).await;
+                    return;
+                }
+            }
+            Err(_) => {
+                // The reply row says where it stood (`sending` becomes
+                // `unknown` on redelivery); the broker redelivers it.
+                tracing::warn!(ingest_id = %envelope.ingest_id, "sending a reply took too long; returning it to its queue");
+                requeue_all(vec![(envelope, delivery)]).await;
+                return;
+            }
+        }
+    };
+    settle(&cx.metrics, envelope, delivery, outcome).await;
 }
 
 /// Drives one delivery to its end: processes it (retrying in place while the

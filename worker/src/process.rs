@@ -147,6 +147,11 @@ fn effects(envelope: &Envelope, body: &[u8]) -> Result<Effects, String> {
                 .ok_or("message carries no call_history_id from the edge")?;
             Effects::CallRecord(id, Box::new(call_capture::parse(body).map_err(contract)?))
         }
+        // Sent by workers, not persisted here (see `outbound`); one that
+        // reaches this path was routed wrongly and can never apply.
+        Source::WhatsappReplies => {
+            return Err("a reply send request is not a webhook to persist".into());
+        }
         Source::CrmEvents => {
             // Sent to a specific endpoint, the subject's id is in the path
             // (carried in the envelope); sent to the generic one, in `data`.

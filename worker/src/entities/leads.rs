@@ -20,6 +20,10 @@ pub struct Model {
     pub first_source: String,
     pub first_seen_at: DateTimeUtc,
     pub last_seen_at: DateTimeUtc,
+    /// The CRM's status for this person's newest pre-lead or lead event.
+    pub crm_status: Option<String>,
+    /// When that status was set (the event's time).
+    pub crm_status_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -2,8 +2,13 @@
 
 pub mod call_records;
 pub mod calls;
+pub mod conversation_reads;
 pub mod digital_leads;
+pub mod follow_ups;
 pub mod lead_touchpoints;
 pub mod leads;
+pub mod staff_sessions;
+pub mod staff_users;
 pub mod webhook_log;
 pub mod whatsapp_messages;
+pub mod whatsapp_replies;

@@ -4,8 +4,8 @@
 
 use super::{Sighting, merge_bookkeeping, newer_event_wins, touchpoint, upsert_lead};
 use crate::entities::call_records::{self, Column as C};
-use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
 use shared::contracts::call_capture::CallRecord;
 use shared::{Envelope, Source};
@@ -122,6 +122,7 @@ pub(crate) async fn apply(
         .on_conflict(on_conflict)
         .exec_without_returning(txn)
         .await?;
+    follow_up(txn, id, external_key.as_deref(), caller.as_deref(), lead).await?;
     if let Some(lead) = lead {
         let key = external_key.unwrap_or_else(|| id.to_string());
         let summary = format!(
@@ -149,4 +150,109 @@ pub(crate) async fn apply(
         .await?;
     }
     Ok(())
+}
+
+/// India Standard Time: UTC+05:30, no daylight saving.
+fn ist() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("a valid offset")
+}
+
+/// When a follow-up dated `date` (at `time`, IST) is due; the day's start
+/// in India when no time was given.
+pub(crate) fn due_at(date: chrono::NaiveDate, time: Option<chrono::NaiveTime>) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let local = date.and_time(time.unwrap_or(chrono::NaiveTime::MIN));
+    ist()
+        .from_local_datetime(&local)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| local.and_utc())
+}
+
+/// The call's follow-up task, from the record as stored (so the merge rules
+/// of repeated calls decide its date), one per call record: a repeated call
+/// moves it rather than adding one. Staff marking it done is kept.
+async fn follow_up(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    external_key: Option<&str>,
+    phone: Option<&str>,
+    lead: Option<Uuid>,
+) -> Result<(), DbErr> {
+    use crate::entities::follow_ups::{self, Column as F};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let stored = match external_key {
+        Some(key) => {
+            call_records::Entity::find()
+                .filter(C::ExternalKey.eq(key))
+                .one(txn)
+                .await?
+        }
+        None => call_records::Entity::find_by_id(id).one(txn).await?,
+    };
+    let Some(stored) = stored else {
+        return Ok(());
+    };
+    let Some(date) = stored.next_follow_up else {
+        return Ok(());
+    };
+    let now = Utc::now();
+    let row = follow_ups::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        call_record_id: Set(stored.id),
+        lead_id: Set(lead.or(stored.lead_id)),
+        phone: Set(phone.map(str::to_owned)),
+        due_date: Set(date),
+        due_time: Set(stored.next_follow_up_time),
+        due_at: Set(due_at(date, stored.next_follow_up_time)),
+        auto_call: Set(stored.auto_call_followup.unwrap_or(false)),
+        notes: Set(stored.notes.clone()),
+        done_at: Set(None),
+        done_by: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    follow_ups::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(F::CallRecordId)
+                .update_columns([
+                    F::DueDate,
+                    F::DueTime,
+                    F::DueAt,
+                    F::AutoCall,
+                    F::Notes,
+                    F::UpdatedAt,
+                ])
+                .values([
+                    (
+                        F::LeadId,
+                        Expr::cust("COALESCE(excluded.lead_id, follow_ups.lead_id)"),
+                    ),
+                    (
+                        F::Phone,
+                        Expr::cust("COALESCE(excluded.phone, follow_ups.phone)"),
+                    ),
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn follow_ups_are_due_in_india_time() {
+        let date = chrono::NaiveDate::from_ymd_opt(2025, 11, 10).unwrap();
+        let time = chrono::NaiveTime::from_hms_opt(10, 30, 0);
+        assert_eq!(
+            super::due_at(date, time).to_rfc3339(),
+            "2025-11-10T05:00:00+00:00"
+        );
+        assert_eq!(
+            super::due_at(date, None).to_rfc3339(),
+            "2025-11-09T18:30:00+00:00"
+        );
+    }
 }

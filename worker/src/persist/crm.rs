@@ -336,8 +336,121 @@ fn assigned<'a>(envelope: &'a Envelope, field: &str) -> Result<&'a str, Applied>
         .ok_or_else(|| Applied::Invalid(format!("message carries no {field} from the edge")))
 }
 
-/// Applies one CRM event.
+/// Applies one CRM event; a pre-lead's or lead's event also joins the
+/// person's unified lead (by the phone in its record) with a touchpoint and
+/// its current CRM status.
 pub(crate) async fn apply(
+    txn: &DatabaseTransaction,
+    envelope: &Envelope,
+    hook: &CrmWebhook,
+) -> Result<Applied, DbErr> {
+    let applied = apply_event(txn, envelope, hook).await?;
+    if applied == Applied::Written {
+        join_unified_lead(txn, envelope, hook).await?;
+    }
+    Ok(applied)
+}
+
+/// The pre-lead or lead an event is about, as stored after it.
+fn subject(envelope: &Envelope, hook: &CrmWebhook) -> Option<(Kind, String)> {
+    match hook.event.subject() {
+        Subject::PreLead | Subject::NewPreLead => {
+            let id = match hook.event {
+                Event::NewInquiry => envelope.assigned_ids.get("pre_lead_id").cloned(),
+                _ => hook.subject_id.clone(),
+            };
+            Some((PRE_LEAD, id?))
+        }
+        Subject::Lead | Subject::NewLead => {
+            let id = match hook.event {
+                Event::NewLead => envelope.assigned_ids.get("lead_id").cloned(),
+                _ => hook.subject_id.clone(),
+            };
+            Some((LEAD, id?))
+        }
+        _ => None,
+    }
+}
+
+async fn join_unified_lead(
+    txn: &DatabaseTransaction,
+    envelope: &Envelope,
+    hook: &CrmWebhook,
+) -> Result<(), DbErr> {
+    let Some((kind, id)) = subject(envelope, hook) else {
+        return Ok(());
+    };
+    let mut query = Query::select();
+    query
+        .columns(["status", "data"].map(t))
+        .from(t(kind.table))
+        .and_where(Expr::col(t("id")).eq(id.as_str()));
+    let Some(row) = txn.query_one(&query).await? else {
+        return Ok(());
+    };
+    let status: String = row.try_get("", "status")?;
+    let data = json_field(&row, "data")?;
+    let Some(phone) = ["phone", "mobile", "phone_number", "mobile_number"]
+        .iter()
+        .find_map(|f| data_str(&data, f))
+        .and_then(shared::phone::to_e164)
+    else {
+        return Ok(());
+    };
+    let name = match (data_str(&data, "first_name"), data_str(&data, "last_name")) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        (Some(first), None) => Some(first.to_owned()),
+        _ => data_str(&data, "name").map(str::to_owned),
+    };
+    let at = chrono::DateTime::from_timestamp_micros(event_time(hook, envelope))
+        .unwrap_or(envelope.received_at);
+    let lead = super::upsert_lead(
+        txn,
+        &super::Sighting {
+            phone: &phone,
+            name: name.as_deref(),
+            email: data_str(&data, "email"),
+            lead_quality: None,
+            is_lead: Some(true),
+            source: shared::Source::CrmEvents,
+            at,
+        },
+    )
+    .await?;
+    super::touchpoint(
+        txn,
+        lead,
+        shared::Source::CrmEvents,
+        &envelope.ingest_id.to_string(),
+        at,
+        format!(
+            "CRM {}: {} {id}, status {status}",
+            hook.event.name(),
+            kind.label
+        ),
+        envelope.ingest_id,
+    )
+    .await?;
+    // The newest event's status is the current one, whatever the order
+    // events arrive in.
+    let mut update = Query::update();
+    update
+        .table(t("leads"))
+        .values([
+            (t("crm_status"), Expr::val(status)),
+            (t("crm_status_at"), Expr::val(at)),
+        ])
+        .and_where(Expr::col(t("id")).eq(lead))
+        .and_where(
+            Expr::col(t("crm_status_at"))
+                .is_null()
+                .or(Expr::col(t("crm_status_at")).lte(at)),
+        );
+    txn.execute(&update).await?;
+    Ok(())
+}
+
+async fn apply_event(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     hook: &CrmWebhook,

@@ -73,6 +73,8 @@ pub(crate) async fn upsert_lead(
         first_source: Set(seen.source.name().to_owned()),
         first_seen_at: Set(seen.at),
         last_seen_at: Set(seen.at),
+        crm_status: Set(None),
+        crm_status_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -91,7 +93,13 @@ pub(crate) async fn upsert_lead(
             C::IsLead,
             Expr::cust("COALESCE(excluded.is_lead, leads.is_lead)"),
         ),
-        (C::LastSeenAt, Expr::cust("excluded.last_seen_at")),
+        // Events arrive out of order: the newest sighting wins.
+        (
+            C::LastSeenAt,
+            Expr::cust(
+                "CASE WHEN excluded.last_seen_at > leads.last_seen_at THEN excluded.last_seen_at ELSE leads.last_seen_at END",
+            ),
+        ),
         // Always an update, so the row is locked until commit: concurrent
         // messages about one person take turns (the duplicate window
         // relies on it).

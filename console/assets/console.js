@@ -1,0 +1,166 @@
+// leadpipe console: the chat panel's live list and thread. Served by the
+// console itself (no CDN). Every piece of text from the server is put in
+// the page with textContent, never as markup.
+"use strict";
+(function () {
+  const chat = document.querySelector(".chat");
+  if (!chat) return;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const list = document.getElementById("conversations");
+  const search = document.getElementById("search");
+  const thread = document.getElementById("thread");
+  const empty = document.getElementById("empty");
+  const messages = document.getElementById("messages");
+  const form = document.getElementById("reply-form");
+  const reply = document.getElementById("reply");
+  const status = document.getElementById("send-status");
+  const REFRESH_MS = 1000;
+  let current = decodeURIComponent(location.hash.slice(1)) || null;
+  let pending = new Map(); // reply id -> {text, at}
+  let lastRendered = "";
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+    if (response.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+    if (!response.ok) throw new Error(url + ": " + response.status);
+    return response.json();
+  }
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? "{}" : JSON.stringify(body),
+    });
+  }
+
+  async function refreshList() {
+    const q = search.value.trim();
+    const data = await getJSON("/ajax/tata-conversations/" + (q ? "?q=" + encodeURIComponent(q) : ""));
+    list.replaceChildren(...data.conversations.map((c) => {
+      const item = el("li", c.phone === current ? "conversation open" : "conversation");
+      item.dataset.phone = c.phone;
+      item.append(
+        el("span", "name", c.name || c.phone),
+        el("span", "time", c.last_message_at_ist),
+        el("span", "last", (c.last_direction === "outbound" ? "You: " : "") + c.last_message),
+      );
+      if (c.unread > 0 && c.phone !== current) item.append(el("span", "unread", c.unread));
+      item.addEventListener("click", () => open(c.phone));
+      return item;
+    }));
+  }
+
+  function messageNode(m) {
+    const node = el("div", "message " + m.direction);
+    node.dataset.id = m.id;
+    node.append(el("span", "text", m.text));
+    const meta = el("span", "meta", m.at_ist);
+    if (m.direction === "outbound") {
+      meta.append(" · ");
+      const state = el("span", "state " + m.state, m.state);
+      meta.append(state);
+      if (m.reason) meta.append(" — ", el("span", "reason", m.reason));
+      if (m.state === "failed" || m.state === "unknown") {
+        const again = el("button", "resend", "Send again");
+        again.type = "button";
+        again.addEventListener("click", () => send(m.text));
+        meta.append(again);
+      }
+    }
+    node.append(meta);
+    return node;
+  }
+
+  async function refreshThread() {
+    if (!current) return;
+    const data = await getJSON("/ajax/tata-conversations/" + encodeURIComponent(current) + "/");
+    if (data.phone !== current) return;
+    document.getElementById("thread-name").textContent = data.lead && data.lead.name ? data.lead.name : data.phone;
+    document.getElementById("thread-phone").textContent = data.phone;
+    const lead = document.getElementById("thread-lead");
+    lead.hidden = !data.lead;
+    if (data.lead) lead.href = "/leads/" + data.lead.id;
+    const windowNote = document.getElementById("window");
+    windowNote.className = data.window_open ? "" : "closed";
+    windowNote.textContent = data.window_open
+      ? "Replies possible until " + new Date(data.window_closes_at).toLocaleString("en-IN", { timeZone: "Asia/Kolkata" }) + " IST"
+      : "Outside WhatsApp's 24-hour window: free text cannot be sent.";
+    const known = new Set(data.messages.map((m) => m.id));
+    for (const id of pending.keys()) if (known.has(id)) pending.delete(id);
+    const shown = data.messages.concat([...pending.entries()].map(([id, p]) => ({
+      id, direction: "outbound", text: p.text, at_ist: p.at, state: "queued",
+    })));
+    const key = JSON.stringify(shown);
+    if (key === lastRendered) return;
+    const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
+    messages.replaceChildren(...shown.map(messageNode));
+    if (atBottom || lastRendered === "") messages.scrollTop = messages.scrollHeight;
+    lastRendered = key;
+    post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/read").catch(() => {});
+  }
+
+  function open(phone) {
+    current = phone;
+    lastRendered = "";
+    pending = new Map();
+    history.replaceState(null, "", "#" + encodeURIComponent(phone));
+    thread.hidden = false;
+    empty.hidden = true;
+    chat.classList.add("reading");
+    status.textContent = "";
+    refreshThread().catch(showError);
+    refreshList().catch(showError);
+  }
+
+  function showError(error) {
+    status.className = "error";
+    status.textContent = String(error.message || error);
+  }
+
+  async function send(text) {
+    status.className = "";
+    status.textContent = "Sending…";
+    const response = await post("/ajax/tata-send-reply/", { phone: current, message: text });
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 202) {
+      pending.set(body.reply_id, { text, at: "now" });
+      status.textContent = "Queued.";
+      refreshThread().catch(showError);
+      return true;
+    }
+    status.className = "error";
+    status.textContent = body.error || ("Not sent (" + response.status + ")");
+    return false;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = reply.value;
+    if (!text.trim() || !current) return;
+    if (await send(text).catch((e) => { showError(e); return false; })) reply.value = "";
+  });
+  document.getElementById("back").addEventListener("click", () => {
+    current = null;
+    chat.classList.remove("reading");
+    thread.hidden = true;
+    empty.hidden = false;
+    history.replaceState(null, "", location.pathname);
+  });
+  search.addEventListener("input", () => refreshList().catch(showError));
+
+  if (current) open(current);
+  refreshList().catch(showError);
+  setInterval(() => {
+    refreshList().catch(() => {});
+    refreshThread().catch(() => {});
+  }, REFRESH_MS);
+})();

@@ -1,0 +1,508 @@
+//! The WhatsApp inbox: conversations by the customer's number, each thread
+//! with incoming messages and staff replies (with their delivery state),
+//! and sending a reply (published to the broker; a worker sends it).
+
+use crate::auth::Staff;
+use crate::{AppState, ist};
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shared::replies::{MAX_REPLY_CHARS, REPLY_WINDOW, SendRequest};
+use shared::{Envelope, Source};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+use worker::entities::{conversation_reads, leads, whatsapp_messages, whatsapp_replies};
+
+/// Most conversations listed at once (newest first).
+const MAX_CONVERSATIONS: usize = 200;
+/// Messages per page of a thread.
+const PAGE: u64 = 50;
+
+/// A refusal the client can act on: a status and a sentence.
+pub struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Refusal {
+    tracing::warn!(%error, "database error in the chat panel");
+    Refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the database is unavailable; try again shortly".into(),
+    )
+}
+
+/// One conversation in the list.
+#[derive(Debug, Serialize)]
+pub struct Conversation {
+    /// The customer, E.164.
+    pub phone: String,
+    /// Their unified lead.
+    pub lead_id: Option<Uuid>,
+    /// The lead's name, or WhatsApp's profile name.
+    pub name: Option<String>,
+    /// The newest message's text (a message without text: its kind).
+    pub last_message: String,
+    /// `inbound` or `outbound`.
+    pub last_direction: &'static str,
+    /// When it was sent.
+    pub last_message_at: DateTime<Utc>,
+    /// The same, for people in India.
+    pub last_message_at_ist: String,
+    /// Incoming messages since the conversation was last opened.
+    pub unread: i64,
+    /// Whether free text may be sent (within 24 h of the customer's last message).
+    pub window_open: bool,
+    /// When the window closes (or closed).
+    pub window_closes_at: Option<DateTime<Utc>>,
+}
+
+fn text_of(text: Option<String>, kind: Option<String>) -> String {
+    text.unwrap_or_else(|| format!("[{}]", kind.unwrap_or_else(|| "message".into())))
+}
+
+/// Every conversation, newest first, optionally only those whose number or
+/// name contains `search`.
+pub async fn conversations(
+    db: &DatabaseConnection,
+    search: Option<&str>,
+) -> Result<Vec<Conversation>, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let rows = |sql: &'static str| db.query_all_raw(Statement::from_string(backend, sql));
+    // The newest incoming message of each number.
+    let inbound = rows(
+        "SELECT m.from_number AS phone, m.text AS text, m.kind AS kind, m.profile_name AS profile, m.sent_at AS at \
+         FROM whatsapp_messages m WHERE m.direction = 'inbound' AND m.from_number IS NOT NULL \
+         AND m.sent_at = (SELECT MAX(m2.sent_at) FROM whatsapp_messages m2 \
+                          WHERE m2.from_number = m.from_number AND m2.direction = 'inbound')",
+    )
+    .await?;
+    // The newest reply to each number.
+    let replies = rows(
+        "SELECT r.phone AS phone, r.body AS text, r.requested_at AS at FROM whatsapp_replies r \
+         WHERE r.requested_at = (SELECT MAX(r2.requested_at) FROM whatsapp_replies r2 WHERE r2.phone = r.phone)",
+    )
+    .await?;
+    let unread = rows(
+        "SELECT m.from_number AS phone, COUNT(*) AS unread FROM whatsapp_messages m \
+         LEFT JOIN conversation_reads r ON r.phone = m.from_number \
+         WHERE m.direction = 'inbound' AND m.from_number IS NOT NULL \
+         AND (r.read_at IS NULL OR m.sent_at > r.read_at) GROUP BY m.from_number",
+    )
+    .await?;
+    let mut unread_by_phone = HashMap::new();
+    for row in unread {
+        let phone: String = row.try_get("", "phone")?;
+        unread_by_phone.insert(phone, row.try_get::<i64>("", "unread")?);
+    }
+    let now = Utc::now();
+    let mut by_phone: HashMap<String, Conversation> = HashMap::new();
+    for row in inbound {
+        let phone: String = row.try_get("", "phone")?;
+        let at: DateTime<Utc> = row.try_get("", "at")?;
+        let closes = at + REPLY_WINDOW;
+        by_phone.insert(
+            phone.clone(),
+            Conversation {
+                lead_id: None,
+                name: row.try_get("", "profile")?,
+                last_message: text_of(row.try_get("", "text")?, row.try_get("", "kind")?),
+                last_direction: "inbound",
+                last_message_at: at,
+                last_message_at_ist: ist(at),
+                unread: unread_by_phone.get(&phone).copied().unwrap_or(0),
+                window_open: closes > now,
+                window_closes_at: Some(closes),
+                phone,
+            },
+        );
+    }
+    for row in replies {
+        let phone: String = row.try_get("", "phone")?;
+        let at: DateTime<Utc> = row.try_get("", "at")?;
+        let text: String = row.try_get("", "text")?;
+        let conversation = by_phone
+            .entry(phone.clone())
+            .or_insert_with(|| Conversation {
+                lead_id: None,
+                name: None,
+                last_message: String::new(),
+                last_direction: "outbound",
+                last_message_at: at,
+                last_message_at_ist: ist(at),
+                unread: 0,
+                window_open: false,
+                window_closes_at: None,
+                phone,
+            });
+        if at >= conversation.last_message_at || conversation.last_message.is_empty() {
+            conversation.last_message = text;
+            conversation.last_direction = "outbound";
+            conversation.last_message_at = at;
+            conversation.last_message_at_ist = ist(at);
+        }
+    }
+    let phones: Vec<String> = by_phone.keys().cloned().collect();
+    for chunk in phones.chunks(500) {
+        for lead in leads::Entity::find()
+            .filter(leads::Column::Phone.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            if let Some(conversation) = by_phone.get_mut(&lead.phone) {
+                conversation.lead_id = Some(lead.id);
+                if lead.name.is_some() {
+                    conversation.name = lead.name;
+                }
+            }
+        }
+    }
+    let needle = search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    let mut list: Vec<Conversation> = by_phone
+        .into_values()
+        .filter(|c| {
+            needle.as_ref().is_none_or(|n| {
+                c.phone.contains(n.as_str())
+                    || c.phone.contains(n.trim_start_matches('+'))
+                    || c.name
+                        .as_ref()
+                        .is_some_and(|name| name.to_lowercase().contains(n))
+            })
+        })
+        .collect();
+    list.sort_by_key(|c| std::cmp::Reverse(c.last_message_at));
+    list.truncate(MAX_CONVERSATIONS);
+    Ok(list)
+}
+
+/// `?q=` on the conversation list.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+}
+
+/// `GET /ajax/tata-conversations/`: the conversation list as JSON.
+pub async fn list_conversations(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, Refusal> {
+    let list = conversations(&state.db, query.q.as_deref())
+        .await
+        .map_err(unavailable)?;
+    Ok(no_store(Json(json!({"conversations": list}))))
+}
+
+/// Live data must never come from a cache.
+fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// One message of a thread.
+#[derive(Debug, Serialize)]
+pub struct ThreadMessage {
+    /// The `wamid` of an incoming message, the reply id of a reply.
+    pub id: String,
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// The text (a message without text: its kind in brackets).
+    pub text: String,
+    /// When it was sent (a reply: when staff sent it).
+    pub at: DateTime<Utc>,
+    /// The same, for people in India.
+    pub at_ist: String,
+    /// A reply's delivery state: queued, sending, retrying, sent,
+    /// delivered, read, failed or unknown.
+    pub state: Option<String>,
+    /// Why a reply failed, or why its outcome is unknown.
+    pub reason: Option<String>,
+    /// Who sent a reply.
+    pub sent_by: Option<String>,
+}
+
+/// A reply's state as staff see it: the worker's, moved on by Tata's
+/// status webhooks once it was sent.
+fn reply_state(reply: &whatsapp_replies::Model, receipt: Option<&str>) -> String {
+    use worker::entities::whatsapp_replies::state;
+    match (reply.state.as_str(), receipt) {
+        (state::SENT, Some(receipt @ ("delivered" | "read" | "failed"))) => receipt.to_owned(),
+        (other, _) => other.to_owned(),
+    }
+}
+
+/// A page of one conversation: the newest [`PAGE`] messages before
+/// `before` (all, when `None`), oldest first.
+pub async fn thread(
+    db: &DatabaseConnection,
+    phone: &str,
+    before: Option<DateTime<Utc>>,
+) -> Result<(Vec<ThreadMessage>, bool), sea_orm::DbErr> {
+    let mut inbound = whatsapp_messages::Entity::find()
+        .filter(whatsapp_messages::Column::FromNumber.eq(phone))
+        .filter(whatsapp_messages::Column::Direction.eq("inbound"))
+        .order_by_desc(whatsapp_messages::Column::SentAt)
+        .limit(PAGE + 1);
+    let mut replies = whatsapp_replies::Entity::find()
+        .filter(whatsapp_replies::Column::Phone.eq(phone))
+        .order_by_desc(whatsapp_replies::Column::RequestedAt)
+        .limit(PAGE + 1);
+    if let Some(before) = before {
+        inbound = inbound.filter(whatsapp_messages::Column::SentAt.lt(before));
+        replies = replies.filter(whatsapp_replies::Column::RequestedAt.lt(before));
+    }
+    let inbound = inbound.all(db).await?;
+    let replies = replies.all(db).await?;
+    let wamids: Vec<String> = replies.iter().filter_map(|r| r.wamid.clone()).collect();
+    let receipts: HashMap<String, String> = if wamids.is_empty() {
+        HashMap::new()
+    } else {
+        whatsapp_messages::Entity::find()
+            .filter(whatsapp_messages::Column::Wamid.is_in(wamids))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|m| Some((m.wamid, m.status?)))
+            .collect()
+    };
+    let mut messages: Vec<ThreadMessage> = inbound
+        .into_iter()
+        .filter_map(|m| {
+            let at = m.sent_at?;
+            Some(ThreadMessage {
+                id: m.wamid,
+                direction: "inbound",
+                text: text_of(m.text, m.kind),
+                at,
+                at_ist: ist(at),
+                state: None,
+                reason: None,
+                sent_by: None,
+            })
+        })
+        .collect();
+    messages.extend(replies.into_iter().map(|r| {
+        let state = reply_state(
+            &r,
+            r.wamid
+                .as_ref()
+                .and_then(|w| receipts.get(w))
+                .map(String::as_str),
+        );
+        ThreadMessage {
+            id: r.id.to_string(),
+            direction: "outbound",
+            text: r.body,
+            at: r.requested_at,
+            at_ist: ist(r.requested_at),
+            state: Some(state),
+            reason: r.failure_reason,
+            sent_by: Some(r.requested_by),
+        }
+    }));
+    messages.sort_by_key(|m| std::cmp::Reverse(m.at));
+    let more = messages.len() > PAGE as usize;
+    messages.truncate(PAGE as usize);
+    messages.reverse();
+    Ok((messages, more))
+}
+
+/// `?before=` (RFC 3339) on a thread: the page older than that.
+#[derive(Deserialize)]
+pub struct ThreadQuery {
+    before: Option<String>,
+}
+
+fn phone_param(raw: &str) -> Result<String, Refusal> {
+    shared::phone::to_e164(raw).ok_or_else(|| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            "phone must be a valid phone number, such as +919876543210".into(),
+        )
+    })
+}
+
+/// `GET /ajax/tata-conversations/{phone}/`: one conversation's messages.
+pub async fn get_thread(
+    State(state): State<Arc<AppState>>,
+    Path(phone): Path<String>,
+    Query(query): Query<ThreadQuery>,
+) -> Result<Response, Refusal> {
+    let phone = phone_param(&phone)?;
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(
+            DateTime::parse_from_rfc3339(raw)
+                .map_err(|_| {
+                    Refusal(
+                        StatusCode::BAD_REQUEST,
+                        "before must be an RFC 3339 time (the `next_before` of the previous page)"
+                            .into(),
+                    )
+                })?
+                .with_timezone(&Utc),
+        ),
+    };
+    let (messages, more) = thread(&state.db, &phone, before)
+        .await
+        .map_err(unavailable)?;
+    let lead = leads::Entity::find()
+        .filter(leads::Column::Phone.eq(phone.as_str()))
+        .one(&state.db)
+        .await
+        .map_err(unavailable)?;
+    let window = last_inbound_at(&state.db, &phone)
+        .await
+        .map_err(unavailable)?
+        .map(|at| at + REPLY_WINDOW);
+    let next_before = more
+        .then(|| messages.first().map(|m| m.at.to_rfc3339()))
+        .flatten();
+    Ok(no_store(Json(json!({
+        "phone": phone,
+        "lead": lead.map(|l| json!({"id": l.id, "name": l.name, "email": l.email})),
+        "window_open": window.is_some_and(|w| w > Utc::now()),
+        "window_closes_at": window,
+        "messages": messages,
+        "next_before": next_before,
+    }))))
+}
+
+/// `POST /ajax/tata-conversations/{phone}/read`: the conversation was seen.
+pub async fn mark_read(
+    State(state): State<Arc<AppState>>,
+    Path(phone): Path<String>,
+) -> Result<StatusCode, Refusal> {
+    let phone = phone_param(&phone)?;
+    conversation_reads::Entity::insert(conversation_reads::ActiveModel {
+        phone: Set(phone),
+        read_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(conversation_reads::Column::Phone)
+            .update_column(conversation_reads::Column::ReadAt)
+            .to_owned(),
+    )
+    .exec_without_returning(&state.db)
+    .await
+    .map_err(unavailable)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// When the customer last wrote, if ever.
+async fn last_inbound_at(
+    db: &DatabaseConnection,
+    phone: &str,
+) -> Result<Option<DateTime<Utc>>, sea_orm::DbErr> {
+    Ok(whatsapp_messages::Entity::find()
+        .filter(whatsapp_messages::Column::FromNumber.eq(phone))
+        .filter(whatsapp_messages::Column::Direction.eq("inbound"))
+        .order_by_desc(whatsapp_messages::Column::SentAt)
+        .one(db)
+        .await?
+        .and_then(|m| m.sent_at))
+}
+
+/// The body of `POST /ajax/tata-send-reply/`.
+#[derive(Deserialize)]
+pub struct ReplyBody {
+    phone: Option<String>,
+    message: Option<String>,
+}
+
+/// `POST /ajax/tata-send-reply/`: checks the reply, publishes it (persistent,
+/// confirmed) for a worker to send, and answers 202 with its id once the
+/// broker has it.
+pub async fn send_reply(
+    State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
+    body: Result<Json<ReplyBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Refusal> {
+    let Json(body) = body.map_err(|rejection| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "expected a JSON body {{\"phone\": …, \"message\": …}}: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let phone = phone_param(body.phone.as_deref().unwrap_or(""))?;
+    let message = body.message.unwrap_or_default();
+    if message.trim().is_empty() {
+        return Err(Refusal(StatusCode::BAD_REQUEST, "message is empty".into()));
+    }
+    let chars = message.chars().count();
+    if chars > MAX_REPLY_CHARS {
+        return Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            format!("message has {chars} characters; WhatsApp takes at most {MAX_REPLY_CHARS}"),
+        ));
+    }
+    let Some(last) = last_inbound_at(&state.db, &phone)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Err(Refusal(
+            StatusCode::NOT_FOUND,
+            "no WhatsApp conversation with this number: a customer must write first".into(),
+        ));
+    };
+    if last + REPLY_WINDOW <= Utc::now() {
+        return Err(Refusal(
+            StatusCode::CONFLICT,
+            format!(
+                "outside WhatsApp's 24-hour window: the customer last wrote on {}; only approved templates can be sent now",
+                ist(last)
+            ),
+        ));
+    }
+    let request = SendRequest {
+        reply_id: Uuid::now_v7(),
+        phone,
+        message,
+        requested_by: staff.username.clone(),
+    };
+    let body = serde_json::to_vec(&request).map_err(unavailable)?;
+    let mut envelope = Envelope::new(Source::WhatsappReplies, Vec::new());
+    envelope
+        .assigned_ids
+        .insert("reply_id".into(), request.reply_id.to_string());
+    if let Err(error) = state.publisher.publish(&envelope, &body).await {
+        tracing::warn!(%error, "could not queue a reply");
+        let mut response = Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the reply could not be queued (broker unavailable); nothing was sent, try again"
+                .into(),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return Ok(response);
+    }
+    tracing::info!(reply_id = %request.reply_id, staff = %staff.username, "reply queued");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"reply_id": request.reply_id, "state": "queued"})),
+    )
+        .into_response())
+}

@@ -1,0 +1,139 @@
+//! Follow-up tasks from captured calls: those due today (in India) and
+//! those overdue, and marking one done.
+
+use crate::auth::{Staff, form_csrf_refusal};
+use crate::views::page;
+use crate::{AppState, ist};
+use axum::Form;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use maud::html;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+use worker::entities::{follow_ups, leads};
+
+/// Most tasks listed.
+const MAX_TASKS: u64 = 500;
+
+fn unavailable(error: impl std::fmt::Display) -> Response {
+    tracing::warn!(%error, "database error on the follow-ups page");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The database is unavailable; try again shortly.",
+    )
+        .into_response()
+}
+
+/// Today's date in India.
+fn today_in_india() -> chrono::NaiveDate {
+    (Utc::now() + chrono::TimeDelta::minutes(330)).date_naive()
+}
+
+/// `GET /follow-ups/`: open tasks due today or earlier, oldest first.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
+) -> Response {
+    let today = today_in_india();
+    let tasks = match follow_ups::Entity::find()
+        .filter(follow_ups::Column::DoneAt.is_null())
+        .filter(follow_ups::Column::DueDate.lte(today))
+        .order_by_asc(follow_ups::Column::DueAt)
+        .limit(MAX_TASKS)
+        .all(&state.db)
+        .await
+    {
+        Ok(tasks) => tasks,
+        Err(error) => return unavailable(error),
+    };
+    let lead_ids: Vec<Uuid> = tasks.iter().filter_map(|t| t.lead_id).collect();
+    let names: HashMap<Uuid, Option<String>> = match leads::Entity::find()
+        .filter(leads::Column::Id.is_in(lead_ids))
+        .all(&state.db)
+        .await
+    {
+        Ok(found) => found.into_iter().map(|l| (l.id, l.name)).collect(),
+        Err(error) => return unavailable(error),
+    };
+    page(
+        "Follow-ups",
+        &staff,
+        "follow-ups",
+        html! {
+            h1 { "Follow-ups due" }
+            @if tasks.is_empty() { p #no-follow-ups { "Nothing due today." } }
+            table.follow-ups #follow-ups {
+                thead { tr { th { "Due (IST)" } th { "Who" } th { "Phone" } th { "Notes" } th {} } }
+                tbody {
+                    @for task in &tasks {
+                        tr data-id=(task.id) class=[(task.due_date < today).then_some("overdue")] {
+                            td {
+                                (ist(task.due_at))
+                                @if task.due_date < today { " " span.badge { "overdue" } }
+                                @if task.auto_call { " " span.badge { "auto call" } }
+                            }
+                            td {
+                                @match task.lead_id {
+                                    Some(lead) => a href={ "/leads/" (lead) } { (names.get(&lead).cloned().flatten().unwrap_or_else(|| "(no name)".into())) },
+                                    None => "—",
+                                }
+                            }
+                            td { (task.phone.as_deref().unwrap_or("—")) }
+                            td { (task.notes.as_deref().unwrap_or("")) }
+                            td {
+                                form method="post" action={ "/follow-ups/" (task.id) "/done" } {
+                                    input type="hidden" name="csrf_token" value=(staff.csrf_token);
+                                    button type="submit" { "Mark done" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+/// The mark-done form.
+#[derive(Deserialize)]
+pub struct DoneForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /follow-ups/{id}/done`.
+pub async fn done(
+    State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
+    Path(id): Path<String>,
+    Form(form): Form<DoneForm>,
+) -> Response {
+    if let Some(refusal) = form_csrf_refusal(&staff, form.csrf_token.as_deref()) {
+        return refusal;
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return (StatusCode::BAD_REQUEST, "A follow-up id is a UUID.").into_response();
+    };
+    let updated = follow_ups::Entity::update_many()
+        .col_expr(follow_ups::Column::DoneAt, Expr::value(Utc::now()))
+        .col_expr(
+            follow_ups::Column::DoneBy,
+            Expr::value(staff.username.clone()),
+        )
+        .col_expr(follow_ups::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(follow_ups::Column::Id.eq(id))
+        .filter(follow_ups::Column::DoneAt.is_null())
+        .exec(&state.db)
+        .await;
+    match updated {
+        Ok(result) if result.rows_affected == 1 => Redirect::to("/follow-ups/").into_response(),
+        Ok(_) => (StatusCode::NOT_FOUND, "No open follow-up with that id.").into_response(),
+        Err(error) => unavailable(error),
+    }
+}

@@ -1,0 +1,343 @@
+//! The dealer console: the staff-facing web app. Staff sign in, read and
+//! answer WhatsApp conversations (replies go through the broker to a worker,
+//! which sends them to Tata), follow a lead's timeline across every partner,
+//! and work their follow-ups.
+//!
+//! It reads the workers' database (applying the same migrations) and never
+//! writes partner data itself; what it writes is its own: staff accounts
+//! and sessions, read markers, follow-ups marked done.
+
+pub mod auth;
+pub mod chat;
+pub mod follow_ups;
+pub mod leads;
+pub mod throttle;
+pub mod users;
+pub mod views;
+
+use anyhow::Context as _;
+use auth::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, Staff};
+use axum::extract::{ConnectInfo, Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use shared::broker::Publisher;
+use shared::config::ConsoleConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body: forms and replies are small.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest any request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a shutdown waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every handler shares.
+pub struct AppState {
+    /// The workers' database.
+    pub db: DatabaseConnection,
+    /// Publishes reply send requests (confirmed).
+    pub publisher: Publisher,
+    /// Failed sign-ins, per user and address.
+    pub throttle: throttle::SignInThrottle,
+    /// `CONSOLE_SESSION_HOURS`.
+    pub session_lifetime: Duration,
+    /// Whether cookies carry `Secure`.
+    pub secure_cookies: bool,
+}
+
+/// A time as people in India read it: "22 Nov 2026, 14:05 IST".
+pub fn ist(at: DateTime<Utc>) -> String {
+    let offset = chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("a valid offset");
+    at.with_timezone(&offset)
+        .format("%d %b %Y, %H:%M IST")
+        .to_string()
+}
+
+/// Opens the database the workers use and applies pending migrations (the
+/// console may start before any worker).
+pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let db = worker::db::connect_url(url, 5, Duration::from_secs(30))
+        .await
+        .context("connecting to DATABASE_URL")?;
+    worker::db::migrate(&db)
+        .await
+        .context("applying migrations")?;
+    Ok(db)
+}
+
+/// Serves the console on `listener` until `shutdown`, then finishes
+/// requests in flight (up to 10 s). Tests call this with a port-0 listener.
+pub async fn run(
+    config: ConsoleConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let db = open_database(config.database_url.expose()).await?;
+    let publisher = Publisher::start(config.broker.clone());
+    let state = Arc::new(AppState {
+        db,
+        publisher: publisher.clone(),
+        throttle: throttle::SignInThrottle::default(),
+        session_lifetime: config.session_lifetime,
+        secure_cookies: config.secure_cookies(),
+    });
+    let app = router(state.clone());
+    tracing::info!(addr = %listener.local_addr().context("listener address")?, "console listening");
+    let stopped = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stopped.cancelled().await });
+    tokio::select! {
+        served = server => served.context("serving the console")?,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => tracing::warn!("requests still open after the drain timeout; closing"),
+    }
+    publisher.close().await;
+    state.db.clone().close().await.ok();
+    Ok(())
+}
+
+/// Every route. Sign-in and assets are open; everything else needs a
+/// session (and, for a POST, its CSRF token).
+pub fn router(state: Arc<AppState>) -> Router {
+    let signed_in = Router::new()
+        .route("/", get(|| async { Redirect::to("/tata-chat/") }))
+        .route("/tata-chat/", get(chat_page))
+        .route("/ajax/tata-conversations/", get(chat::list_conversations))
+        .route("/ajax/tata-conversations/{phone}/", get(chat::get_thread))
+        .route(
+            "/ajax/tata-conversations/{phone}/read",
+            post(chat::mark_read),
+        )
+        .route("/ajax/tata-send-reply/", post(chat::send_reply))
+        .route("/leads/", get(leads::search))
+        .route("/leads/{id}", get(leads::timeline))
+        .route("/follow-ups/", get(follow_ups::list))
+        .route("/follow-ups/{id}/done", post(follow_ups::done))
+        .route("/logout", post(logout))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ));
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/assets/console.css", get(css))
+        .route("/assets/console.js", get(js))
+        .merge(signed_in)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers on every answer: no framing, no sniffing, no outside scripts.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../assets/console.css"),
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../assets/console.js"),
+    )
+}
+
+async fn chat_page(Extension(staff): Extension<Staff>) -> maud::Markup {
+    views::chat(&staff)
+}
+
+/// `GET /login`: the form, with a fresh double-submit CSRF token.
+async fn login_page(State(state): State<Arc<AppState>>) -> Response {
+    login_form(&state, StatusCode::OK, None)
+}
+
+fn login_form(state: &AppState, status: StatusCode, error: Option<&str>) -> Response {
+    let Ok(token) = auth::random_token() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no randomness available").into_response();
+    };
+    let cookie = auth::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, state.secure_cookies);
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        views::login(&token, error),
+    )
+        .into_response()
+}
+
+/// The sign-in form's fields.
+#[derive(Deserialize)]
+struct LoginForm {
+    username: Option<String>,
+    password: Option<String>,
+    csrf_token: Option<String>,
+}
+
+/// `POST /login`.
+async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return login_form(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some("Fill in your user name and password."),
+        );
+    };
+    let cookie_token = auth::cookie(&headers, LOGIN_CSRF_COOKIE);
+    let csrf_ok = matches!(
+        (cookie_token, form.csrf_token.as_deref()),
+        (Some(a), Some(b)) if auth::same_token(a, b)
+    );
+    if !csrf_ok {
+        return login_form(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some("The form had expired; please sign in again."),
+        );
+    }
+    let username = form.username.unwrap_or_default().trim().to_owned();
+    let password = form.password.unwrap_or_default();
+    if username.is_empty() || password.is_empty() || username.len() > 64 || password.len() > 1024 {
+        return login_form(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some("Fill in your user name and password."),
+        );
+    }
+    let address = peer.ip();
+    if let Some(wait) = state.throttle.blocked(&username, address) {
+        tracing::warn!(%username, client = %address, "sign-in refused: too many failures");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        return login_form(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many failed sign-ins. Try again in {minutes} minutes."
+            )),
+        );
+    }
+    let user = match auth::check_credentials(&state.db, &username, &password).await {
+        Ok(user) => user,
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "cannot check a sign-in");
+            return login_form(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Signing in is unavailable right now; try again shortly."),
+            );
+        }
+    };
+    let Some(user) = user else {
+        state.throttle.failed(&username, address);
+        tracing::warn!(%username, client = %address, "sign-in failed");
+        return login_form(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong user name or password."),
+        );
+    };
+    state.throttle.succeeded(&username);
+    let token = match auth::start_session(&state.db, &user, state.session_lifetime).await {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "cannot start a session");
+            return login_form(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("Signing in is unavailable right now; try again shortly."),
+            );
+        }
+    };
+    tracing::info!(%username, client = %address, "signed in");
+    let session = auth::set_cookie(
+        SESSION_COOKIE,
+        &token,
+        state.session_lifetime.as_secs(),
+        state.secure_cookies,
+    );
+    let clear = auth::set_cookie(LOGIN_CSRF_COOKIE, "", 0, state.secure_cookies);
+    let mut response = Redirect::to("/tata-chat/").into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, session.parse().expect("a valid cookie"));
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear.parse().expect("a valid cookie"));
+    response
+}
+
+/// The sign-out form.
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /logout`.
+async fn logout(
+    State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if let Some(refusal) = auth::form_csrf_refusal(&staff, form.csrf_token.as_deref()) {
+        return refusal;
+    }
+    if let Some(token) = auth::cookie(&headers, SESSION_COOKIE)
+        && let Err(error) = auth::end_session(&state.db, token).await
+    {
+        tracing::warn!(error = format!("{error:#}"), "cannot end a session");
+    }
+    tracing::info!(username = %staff.username, "signed out");
+    let clear = auth::set_cookie(SESSION_COOKIE, "", 0, state.secure_cookies);
+    let mut response = Redirect::to("/login").into_response();
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, clear.parse().expect("a valid cookie"));
+    response
+}

@@ -1,0 +1,104 @@
+//! The console's HTML. maud escapes every interpolated value, so text
+//! from partners or customers is always shown as text, never as markup;
+//! nothing here uses `PreEscaped` on data.
+
+use crate::auth::Staff;
+use maud::{DOCTYPE, Markup, html};
+
+/// The frame of every signed-in page: navigation, who is signed in, the
+/// sign-out form, and the CSRF token for the page's scripts.
+pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="csrf-token" content=(staff.csrf_token);
+                title { (title) " · leadpipe" }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body {
+                header.top {
+                    span.brand { "leadpipe" }
+                    nav {
+                        a href="/tata-chat/" class=[(active == "chat").then_some("active")] { "WhatsApp" }
+                        a href="/leads/" class=[(active == "leads").then_some("active")] { "Leads" }
+                        a href="/follow-ups/" class=[(active == "follow-ups").then_some("active")] { "Follow-ups" }
+                    }
+                    form.signout method="post" action="/logout" {
+                        span.who { (staff.username) " (" (staff.role.name()) ")" }
+                        input type="hidden" name="csrf_token" value=(staff.csrf_token);
+                        button type="submit" { "Sign out" }
+                    }
+                }
+                main { (body) }
+                script src="/assets/console.js" {}
+            }
+        }
+    }
+}
+
+/// The sign-in form; `error` says why the last attempt failed.
+pub fn login(csrf: &str, error: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Sign in · leadpipe" }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body.login {
+                form.login method="post" action="/login" {
+                    h1 { "leadpipe" }
+                    p { "Dealer console" }
+                    @if let Some(error) = error {
+                        p.error role="alert" { (error) }
+                    }
+                    input type="hidden" name="csrf_token" value=(csrf);
+                    label { "User name" input name="username" autocomplete="username" required autofocus; }
+                    label { "Password" input name="password" type="password" autocomplete="current-password" required; }
+                    button type="submit" { "Sign in" }
+                }
+            }
+        }
+    }
+}
+
+/// The WhatsApp chat panel: the conversation list and the open thread are
+/// filled and kept current by `console.js`, from the ajax routes.
+pub fn chat(staff: &Staff) -> Markup {
+    page(
+        "WhatsApp",
+        staff,
+        "chat",
+        html! {
+            div.chat {
+                section.conversations {
+                    input #search type="search" placeholder="Search name or number" autocomplete="off";
+                    ul #conversations {}
+                }
+                section.thread #thread hidden {
+                    div.thread-head {
+                        button #back type="button" { "←" }
+                        div {
+                            strong #thread-name {}
+                            span #thread-phone {}
+                        }
+                        a #thread-lead href="#" { "Lead timeline" }
+                    }
+                    p #window {}
+                    div #messages {}
+                    form #reply-form {
+                        textarea #reply rows="3" maxlength="4096" placeholder="Type a reply" {}
+                        button #send type="submit" { "Send" }
+                    }
+                    p #send-status role="status" {}
+                }
+                section.empty #empty { p { "Choose a conversation." } }
+            }
+        },
+    )
+}

@@ -1,0 +1,334 @@
+//! Replies from the console to Tata's WhatsApp API, end to end: the console
+//! publishes, a real worker sends to a fake Tata (a real HTTP server on
+//! loopback), and Tata's status webhooks through the real edge move the
+//! reply on. A reply is sent once; Tata being down is retried; a refusal
+//! is final; a worker killed mid-call never leads to a silent second call.
+
+use console::auth::Role;
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::Duration;
+use testkit::{
+    Backend, Console, Edge, FakeTata, StaffClient, TataAnswer, TestDb, Worker, eventually,
+    test_env, unique_prefix, within,
+};
+
+const PASSWORD: &str = "a long enough password";
+const KEY: &str = "tata-account-key-0001";
+const ADMIN: &str = "admin-token-for-tests-0001";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn inbound(from: &str, wamid: &str) -> String {
+    json!({
+        "messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": {"body": "Price of the Harrier?"}}],
+        "businessPhoneNumber": "+919355421616"
+    })
+    .to_string()
+}
+
+fn receipt(wamid: &str, status: &str, to: &str) -> String {
+    json!({
+        "statuses": [{"id": wamid, "status": status, "timestamp": chrono::Utc::now().timestamp().to_string(), "recipient_id": to}],
+        "businessPhoneNumber": "+919355421616"
+    })
+    .to_string()
+}
+
+struct Rig {
+    db: TestDb,
+    prefix: String,
+    env_pairs: Vec<(String, String)>,
+    edge: Edge,
+    console: Console,
+    tata: FakeTata,
+    staff: StaffClient,
+}
+
+impl Rig {
+    async fn start(backend: Backend, name: &str, timeout_ms: &str) -> Self {
+        testkit::init_logging();
+        let db = TestDb::create(backend).await;
+        let prefix = unique_prefix(name);
+        let tata = FakeTata::start().await;
+        let env_pairs: Vec<(String, String)> = vec![
+            ("TATA_WHATSAPP_API_URL".into(), tata.url.clone()),
+            ("TATA_WHATSAPP_API_KEY".into(), KEY.into()),
+            ("TATA_WHATSAPP_TIMEOUT_MS".into(), timeout_ms.into()),
+            ("ADMIN_TOKEN".into(), ADMIN.into()),
+        ];
+        let env = Self::env_of(&prefix, &db, &env_pairs);
+        let edge = Edge::start(&env).await;
+        let console = Console::start(&env).await;
+        let conn = console::open_database(&db.url).await.unwrap();
+        console::users::add(&conn, "asha", PASSWORD, Role::Sales)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        let staff = StaffClient::sign_in(console.addr, "asha", PASSWORD).await;
+        Self {
+            db,
+            prefix,
+            env_pairs,
+            edge,
+            console,
+            tata,
+            staff,
+        }
+    }
+
+    fn env_of(prefix: &str, db: &TestDb, pairs: &[(String, String)]) -> shared::config::Env {
+        let extra: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        test_env(prefix, Some(&db.url), &extra)
+    }
+
+    fn env(&self) -> shared::config::Env {
+        Self::env_of(&self.prefix, &self.db, &self.env_pairs)
+    }
+
+    /// A customer writes in, so the 24-hour window is open.
+    async fn customer_writes(&self, digits: &str) {
+        let wamid = format!("wamid.in-{digits}");
+        assert_eq!(
+            self.edge
+                .post_json("/webhook/", &inbound(digits, &wamid))
+                .await
+                .status,
+            201
+        );
+        eventually("the customer's message stored", WAIT, || async {
+            self.db
+                .count(&format!(
+                    "SELECT COUNT(*) FROM whatsapp_messages WHERE wamid = '{wamid}'"
+                ))
+                .await
+                == 1
+        })
+        .await;
+    }
+
+    async fn reply(&self, phone: &str, text: &str) -> String {
+        let answer = self
+            .staff
+            .post_json(
+                "/ajax/tata-send-reply/",
+                &json!({"phone": phone, "message": text}),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answer.json()["reply_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The reply as the chat panel shows it.
+    async fn shown(&self, phone: &str, reply_id: &str) -> Option<Value> {
+        let thread = self
+            .staff
+            .get(&format!("/ajax/tata-conversations/{phone}/"))
+            .await
+            .json();
+        thread["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == reply_id)
+            .cloned()
+    }
+
+    async fn wait_for_state(&self, phone: &str, reply_id: &str, state: &str) -> Value {
+        let mut last = None;
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                let shown = self.shown(phone, reply_id).await;
+                if shown.as_ref().is_some_and(|m| m["state"] == state) {
+                    return shown.unwrap();
+                }
+                last = shown;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| {
+            panic!("reply {reply_id} never reached {state}; last seen {last:?}")
+        })
+    }
+
+    async fn stop(self) {
+        self.console.stop().await;
+        self.edge.stop().await;
+        testkit::cleanup_prefix(&self.prefix).await;
+        self.db.drop().await;
+    }
+}
+
+async fn a_reply_is_sent_once_and_its_receipts_move_it_on(backend: Backend) {
+    let rig = Rig::start(backend, "reply-sent", "5000").await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876511111").await;
+    rig.tata
+        .answer([TataAnswer::SentAfter(Duration::from_millis(1500))]);
+    let id = rig
+        .reply("+919876511111", "Hello <b>Rohit</b>, the Harrier is ₹25L")
+        .await;
+    let sent = rig.wait_for_state("+919876511111", &id, "sent").await;
+    assert_eq!(sent["text"], "Hello <b>Rohit</b>, the Harrier is ₹25L");
+    assert_eq!(sent["sent_by"], "asha");
+    let calls = rig.tata.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].path, "/v1/whatsapp/messages");
+    assert_eq!(calls[0].authorization.as_deref(), Some(KEY));
+    assert_eq!(
+        calls[0].body,
+        json!({"to": "919876511111", "type": "text", "text": {"body": "Hello <b>Rohit</b>, the Harrier is ₹25L", "preview_url": false}})
+    );
+    let wamid = calls[0].wamid.clone().unwrap();
+    // Tata's receipts arrive on the partner webhook, through the edge.
+    for status in ["delivered", "read"] {
+        let body = receipt(&wamid, status, "919876511111");
+        assert_eq!(rig.edge.post_json("/webhook/", &body).await.status, 201);
+        rig.wait_for_state("+919876511111", &id, status).await;
+    }
+    // The webhook log has it, as outgoing, under Tata's id.
+    let log = worker
+        .admin_get("/logs?direction=outgoing", Some(ADMIN))
+        .await
+        .json();
+    let entries = log["data"]["items"]
+        .as_array()
+        .or(log["data"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let text = log.to_string();
+    assert!(text.contains(&wamid), "outgoing log: {text}");
+    assert!(
+        entries.iter().all(|e| e["direction"] == "outgoing"),
+        "{text}"
+    );
+    let incoming = worker
+        .admin_get("/logs?direction=incoming", Some(ADMIN))
+        .await
+        .json()
+        .to_string();
+    assert!(!incoming.contains("whatsapp_replies"), "{incoming}");
+    // Redelivering the same send request changes nothing: still one call.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rig.tata.calls().len(), 1);
+    worker.stop().await;
+    rig.stop().await;
+}
+
+async fn tata_down_then_hanging_is_retried_and_the_reply_sent_once(backend: Backend) {
+    let rig = Rig::start(backend, "reply-retry", "1500").await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876522222").await;
+    rig.tata.answer([
+        TataAnswer::Status(500, r#"{"error": "internal"}"#.into()),
+        TataAnswer::Hang,
+        TataAnswer::Sent,
+    ]);
+    let id = rig.reply("+919876522222", "We are open till 8pm").await;
+    rig.wait_for_state("+919876522222", &id, "sent").await;
+    let calls = rig.tata.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| c.wamid.is_some()).count(),
+        1,
+        "sent once"
+    );
+    let stored =
+        worker::entities::whatsapp_replies::Entity::find_by_id(id.parse::<uuid::Uuid>().unwrap())
+            .one(&rig.db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(stored.attempts, 3, "three calls recorded");
+    assert!(stored.wamid.is_some());
+    worker.stop().await;
+    rig.stop().await;
+}
+
+async fn a_refusal_marks_the_reply_failed_with_tatas_reason(backend: Backend) {
+    let rig = Rig::start(backend, "reply-refused", "5000").await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876533333").await;
+    rig.tata.answer([TataAnswer::Status(
+        400,
+        r#"{"error": {"message": "Recipient is not a valid WhatsApp user"}}"#.into(),
+    )]);
+    let id = rig.reply("+919876533333", "Hello").await;
+    let failed = rig.wait_for_state("+919876533333", &id, "failed").await;
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("400") && reason.contains("not a valid WhatsApp user"),
+        "{reason}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rig.tata.calls().len(), 1, "a 4xx is final: not retried");
+    worker.stop().await;
+    rig.stop().await;
+}
+
+testkit::on_both_backends!(
+    a_reply_is_sent_once_and_its_receipts_move_it_on,
+    tata_down_then_hanging_is_retried_and_the_reply_sent_once,
+    a_refusal_marks_the_reply_failed_with_tatas_reason,
+);
+
+/// A worker dies while Tata holds its call. Whatever Tata did with it, the
+/// next worker must not call again by itself: the reply shows "unknown",
+/// and sending it again is a person's decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_call_never_sends_twice_without_anyone_knowing() {
+    let rig = Rig::start(Backend::Postgres, "reply-sigkill", "30000").await;
+    rig.tata.answer([TataAnswer::Hang]);
+    let mut doomed = testkit::die_with_test(&mut tokio::process::Command::new(
+        testkit::built_binary("worker"),
+    ))
+    .envs(rig.env_pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    .env("AMQP_URL", testkit::amqp_url())
+    .env("AMQP_PREFIX", &rig.prefix)
+    .env("DATABASE_URL", &rig.db.url)
+    .env("ADMIN_ADDR", "off")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    rig.customer_writes("919876544444").await;
+    let id = rig.reply("+919876544444", "Your test drive is at 11").await;
+    eventually("the worker is calling Tata", WAIT, || async {
+        rig.tata.calls().len() == 1
+    })
+    .await;
+    doomed.start_kill().unwrap();
+    within("the killed worker to exit", WAIT, doomed.wait())
+        .await
+        .unwrap();
+
+    let worker = Worker::start(&rig.env());
+    let unknown = rig.wait_for_state("+919876544444", &id, "unknown").await;
+    assert!(
+        unknown["reason"]
+            .as_str()
+            .unwrap()
+            .contains("may or may not")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        rig.tata.calls().len(),
+        1,
+        "no second call without a person deciding"
+    );
+    // Staff decide to send it again: a new reply, sent once.
+    let again = rig.reply("+919876544444", "Your test drive is at 11").await;
+    rig.wait_for_state("+919876544444", &again, "sent").await;
+    assert_eq!(rig.tata.calls().len(), 2);
+    worker.stop().await;
+    rig.stop().await;
+}

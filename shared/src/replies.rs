@@ -1,0 +1,74 @@
+//! The message the console publishes to ask a worker to send a WhatsApp
+//! reply through Tata's API (source [`crate::Source::WhatsappReplies`]).
+//! Its shape is ours, not a partner's, so it lives here for both sides.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Longest text WhatsApp accepts in one message (Tata's send API).
+pub const MAX_REPLY_CHARS: usize = 4_096;
+
+/// How long after the customer's last message free text may be sent
+/// (WhatsApp's customer-service window).
+pub const REPLY_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// One reply to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRequest {
+    /// Chosen by the console and returned to staff: the reply's identity
+    /// from the 202 to the delivery receipt.
+    pub reply_id: Uuid,
+    /// The customer, E.164.
+    pub phone: String,
+    /// The text, 1 to [`MAX_REPLY_CHARS`] characters.
+    pub message: String,
+    /// The staff member who sent it.
+    pub requested_by: String,
+}
+
+impl SendRequest {
+    /// Reads a published request, checking what the console checked.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        let request: Self = serde_json::from_slice(body)
+            .map_err(|error| format!("not a reply send request: {error}"))?;
+        if crate::phone::to_e164(&request.phone).as_deref() != Some(request.phone.as_str()) {
+            return Err("phone is not an E.164 number".into());
+        }
+        let chars = request.message.chars().count();
+        if request.message.trim().is_empty() || chars > MAX_REPLY_CHARS {
+            return Err(format!(
+                "message must have 1 to {MAX_REPLY_CHARS} characters, not {chars}"
+            ));
+        }
+        Ok(request)
+    }
+
+    /// The number as Tata's API wants it: country code and digits, no `+`.
+    pub fn to_digits(&self) -> String {
+        self.phone.chars().filter(char::is_ascii_digit).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_bad_ones_are_refused() {
+        let request = SendRequest {
+            reply_id: Uuid::now_v7(),
+            phone: "+919876543210".into(),
+            message: "Hello".into(),
+            requested_by: "asha".into(),
+        };
+        let body = serde_json::to_vec(&request).unwrap();
+        assert_eq!(SendRequest::parse(&body).unwrap(), request);
+        assert_eq!(request.to_digits(), "919876543210");
+        let mut bad = request.clone();
+        bad.phone = "12".into();
+        assert!(SendRequest::parse(&serde_json::to_vec(&bad).unwrap()).is_err());
+        bad = request;
+        bad.message = "x".repeat(MAX_REPLY_CHARS + 1);
+        assert!(SendRequest::parse(&serde_json::to_vec(&bad).unwrap()).is_err());
+    }
+}

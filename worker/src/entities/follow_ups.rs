@@ -1,0 +1,34 @@
+//! Follow-up tasks from captured calls' `next_follow_up`.
+
+use sea_orm::entity::prelude::*;
+
+/// One follow-up, one per captured call (a repeated call updates it).
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "follow_ups")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub call_record_id: Uuid,
+    pub lead_id: Option<Uuid>,
+    /// The customer, E.164, when known.
+    pub phone: Option<String>,
+    /// `next_follow_up`, a date in India.
+    pub due_date: Date,
+    /// `next_follow_up_time`, IST.
+    pub due_time: Option<Time>,
+    /// The moment it is due (the day's start in IST when no time was given).
+    pub due_at: DateTimeUtc,
+    /// `auto_call_followup`.
+    pub auto_call: bool,
+    pub notes: Option<String>,
+    pub done_at: Option<DateTimeUtc>,
+    pub done_by: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

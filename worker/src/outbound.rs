@@ -1,0 +1,373 @@
+//! WhatsApp replies from the console, sent to Tata's WhatsApp API.
+//!
+//! A reply is never sent twice without anyone knowing. Its row records the
+//! attempt (`sending`) and commits *before* Tata is called; the answer is
+//! recorded after. A delivery that finds its reply still `sending` is a
+//! redelivery after a worker died mid-call: Tata may or may not have the
+//! message, so the reply is marked `unknown` (staff can send it again) and
+//! nothing is called. Timeouts, connection errors and 5xx retry through the
+//! retry queues; a 4xx is final and the reply shows Tata's reason.
+
+use crate::entities::webhook_log::{self, Column as Log};
+use crate::entities::whatsapp_replies::{self, Column as R, state};
+use crate::persist::lead_id;
+use crate::process::{Outcome, Settings, Transient, log_status};
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use shared::Envelope;
+use shared::config::TataWhatsappApi;
+use shared::replies::SendRequest;
+use std::time::Duration;
+
+/// Longest part of Tata's error answer kept as the reason.
+const MAX_REASON_CHARS: usize = 500;
+
+/// Tata's send API, ready to call.
+#[derive(Clone)]
+pub struct TataClient {
+    http: reqwest::Client,
+    messages_url: String,
+    api: TataWhatsappApi,
+}
+
+impl TataClient {
+    /// A client for the configured account.
+    pub fn new(api: TataWhatsappApi) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(api.timeout.min(Duration::from_secs(5)))
+            .timeout(api.timeout)
+            .build()?;
+        Ok(Self {
+            http,
+            messages_url: format!("{}/v1/whatsapp/messages", api.base_url),
+            api,
+        })
+    }
+
+    /// One call's limit (`TATA_WHATSAPP_TIMEOUT_MS`).
+    pub fn timeout(&self) -> Duration {
+        self.api.timeout
+    }
+
+    /// One send, as Tata's send API describes it.
+    async fn send(&self, request: &SendRequest) -> CallResult {
+        let body = serde_json::json!({
+            "to": request.to_digits(),
+            "type": "text",
+            "text": {"body": request.message, "preview_url": false},
+        });
+        let answer = self
+            .http
+            .post(&self.messages_url)
+            .header("Authorization", self.api.api_key.expose())
+            .json(&body)
+            .send()
+            .await;
+        let response = match answer {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return CallResult::Transient(format!(
+                    "Tata did not answer within {:?}",
+                    self.api.timeout
+                ));
+            }
+            Err(error) => {
+                return CallResult::Transient(format!("cannot reach Tata: {error}"));
+            }
+        };
+        let status = response.status();
+        let text = match tokio::time::timeout(self.api.timeout, response.text()).await {
+            Ok(Ok(text)) => text,
+            _ => String::new(),
+        };
+        let snippet: String = text.chars().take(MAX_REASON_CHARS).collect();
+        if status.is_success() {
+            let wamid = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["messages"][0]["id"].as_str().map(str::to_owned));
+            match wamid {
+                Some(wamid) => CallResult::Sent(wamid),
+                // Accepted but unreadable: it may well be on its way.
+                None => CallResult::Unknown(format!(
+                    "Tata answered {status} without a message id: {snippet}"
+                )),
+            }
+        } else if status.is_client_error() {
+            CallResult::Refused(format!("Tata refused it ({status}): {snippet}"))
+        } else {
+            CallResult::Transient(format!("Tata failed ({status}): {snippet}"))
+        }
+    }
+}
+
+/// What one call to Tata came to.
+enum CallResult {
+    /// Accepted, with its message id.
+    Sent(String),
+    /// Refused for good (4xx).
+    Refused(String),
+    /// May pass later (timeout, connection, 5xx).
+    Transient(String),
+    /// Accepted without an id we can read.
+    Unknown(String),
+}
+
+/// Handles one send request to its outcome. Database failures before the
+/// call are [`Transient`] (the caller retries in place); after the call,
+/// the result is recorded until it sticks, so it is never lost to a
+/// database hiccup and the call is never repeated for one.
+pub async fn handle(
+    db: &DatabaseConnection,
+    client: Option<&TataClient>,
+    settings: &Settings,
+    envelope: &Envelope,
+    body: &[u8],
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<Outcome, Transient> {
+    let request = match SendRequest::parse(body) {
+        Ok(request) => request,
+        Err(reason) => {
+            log(
+                db,
+                envelope,
+                body,
+                log_status::DEAD_LETTERED,
+                Some(&reason),
+                None,
+            )
+            .await?;
+            return Ok(Outcome::DeadLetter(reason));
+        }
+    };
+    let reply = claim(db, envelope, &request).await?;
+    match reply.state.as_str() {
+        state::QUEUED | state::RETRYING => {}
+        state::SENDING => {
+            let reason = "the worker sending it stopped mid-call: Tata may or may not have it";
+            set_state(db, &request, state::UNKNOWN, None, Some(reason)).await?;
+            log(
+                db,
+                envelope,
+                body,
+                log_status::PROCESSED,
+                Some(reason),
+                None,
+            )
+            .await?;
+            tracing::warn!(reply_id = %request.reply_id, "reply outcome unknown after a crash; not sending it again");
+            return Ok(Outcome::Persisted);
+        }
+        settled => return Ok(Outcome::Duplicate(format!("reply already {settled}"))),
+    }
+    let Some(client) = client else {
+        let reason = "TATA_WHATSAPP_API_URL is not set on this worker";
+        return retry_or_give_up(db, settings, envelope, body, &request, reason).await;
+    };
+    // The attempt is on disk before the call: a crash from here on leaves
+    // `sending`, which the next delivery turns into `unknown`.
+    let taken = whatsapp_replies::Entity::update_many()
+        .col_expr(R::State, Expr::value(state::SENDING))
+        .col_expr(R::Attempts, Expr::cust("attempts + 1"))
+        .col_expr(R::UpdatedAt, Expr::value(Utc::now()))
+        .filter(R::Id.eq(request.reply_id))
+        .filter(R::State.is_in([state::QUEUED, state::RETRYING]))
+        .exec(db)
+        .await
+        .map_err(Transient::from)?
+        .rows_affected;
+    if taken == 0 {
+        return Ok(Outcome::Duplicate(
+            "another delivery is sending this reply".into(),
+        ));
+    }
+    let result = client.send(&request).await;
+    record_until_it_sticks(stop, || async {
+        match &result {
+            CallResult::Sent(wamid) => {
+                set_state(db, &request, state::SENT, Some(wamid), None).await?;
+                log(db, envelope, body, log_status::PROCESSED, None, Some(wamid)).await?;
+                tracing::info!(reply_id = %request.reply_id, "reply sent through Tata");
+                Ok(Outcome::Persisted)
+            }
+            CallResult::Refused(reason) => {
+                set_state(db, &request, state::FAILED, None, Some(reason)).await?;
+                log(db, envelope, body, log_status::PROCESSED, Some(reason), None).await?;
+                tracing::warn!(reply_id = %request.reply_id, reason = %shared::redact::mask_text(reason), "Tata refused a reply");
+                Ok(Outcome::Persisted)
+            }
+            CallResult::Unknown(reason) => {
+                set_state(db, &request, state::UNKNOWN, None, Some(reason)).await?;
+                log(db, envelope, body, log_status::PROCESSED, Some(reason), None).await?;
+                Ok(Outcome::Persisted)
+            }
+            CallResult::Transient(reason) => {
+                retry_or_give_up(db, settings, envelope, body, &request, reason).await
+            }
+        }
+    })
+    .await
+}
+
+/// Retries `write` in place while the database is unavailable, until it
+/// succeeds or `stop`; on stop the reply stays `sending` (shown `unknown`
+/// on its next delivery: the call happened, its record did not).
+async fn record_until_it_sticks<F, Fut>(
+    stop: &tokio_util::sync::CancellationToken,
+    mut write: F,
+) -> Result<Outcome, Transient>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, Transient>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match write().await {
+            Ok(outcome) => return Ok(outcome),
+            Err(error) => {
+                tracing::warn!(%error, ?delay, "cannot record a reply's result yet; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return Err(error),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// A transient failure: back to `retrying` through the retry queues, or,
+/// with the attempts spent, `failed` and dead-lettered.
+async fn retry_or_give_up(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    envelope: &Envelope,
+    body: &[u8],
+    request: &SendRequest,
+    reason: &str,
+) -> Result<Outcome, Transient> {
+    if envelope.retry_attempt >= settings.retry_max_attempts {
+        let reason = format!(
+            "{reason} (gave up after {} retries)",
+            envelope.retry_attempt
+        );
+        set_state(db, request, state::FAILED, None, Some(&reason)).await?;
+        log(
+            db,
+            envelope,
+            body,
+            log_status::DEAD_LETTERED,
+            Some(&reason),
+            None,
+        )
+        .await?;
+        return Ok(Outcome::DeadLetter(reason));
+    }
+    set_state(db, request, state::RETRYING, None, Some(reason)).await?;
+    log(db, envelope, body, log_status::RETRYING, Some(reason), None).await?;
+    Ok(Outcome::RetryLater(reason.to_owned()))
+}
+
+/// The reply's row, made `queued` on its first delivery.
+async fn claim(
+    db: &DatabaseConnection,
+    envelope: &Envelope,
+    request: &SendRequest,
+) -> Result<whatsapp_replies::Model, Transient> {
+    let now = Utc::now();
+    let row = whatsapp_replies::ActiveModel {
+        id: Set(request.reply_id),
+        phone: Set(request.phone.clone()),
+        lead_id: Set(Some(lead_id(&request.phone))),
+        body: Set(request.message.clone()),
+        state: Set(state::QUEUED.to_owned()),
+        wamid: Set(None),
+        failure_reason: Set(None),
+        attempts: Set(0),
+        requested_by: Set(request.requested_by.chars().take(64).collect()),
+        requested_at: Set(envelope.received_at),
+        sent_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    whatsapp_replies::Entity::insert(row)
+        .on_conflict(OnConflict::column(R::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await
+        .map_err(Transient::from)?;
+    whatsapp_replies::Entity::find_by_id(request.reply_id)
+        .one(db)
+        .await
+        .map_err(Transient::from)?
+        .ok_or_else(|| {
+            Transient(
+                "the reply's row vanished".into(),
+                crate::process::Contention::No,
+            )
+        })
+}
+
+async fn set_state(
+    db: &DatabaseConnection,
+    request: &SendRequest,
+    new_state: &str,
+    wamid: Option<&str>,
+    reason: Option<&str>,
+) -> Result<(), Transient> {
+    let mut update = whatsapp_replies::Entity::update_many()
+        .col_expr(R::State, Expr::value(new_state))
+        .col_expr(R::FailureReason, Expr::value(reason.map(str::to_owned)))
+        .col_expr(R::UpdatedAt, Expr::value(Utc::now()))
+        .filter(R::Id.eq(request.reply_id));
+    if let Some(wamid) = wamid {
+        update = update
+            .col_expr(R::Wamid, Expr::value(wamid.to_owned()))
+            .col_expr(R::SentAt, Expr::value(Utc::now()));
+    }
+    update.exec(db).await.map_err(Transient::from)?;
+    Ok(())
+}
+
+/// The send request's row in the webhook log (direction `outgoing`).
+async fn log(
+    db: &DatabaseConnection,
+    envelope: &Envelope,
+    body: &[u8],
+    status: &str,
+    reason: Option<&str>,
+    wamid: Option<&str>,
+) -> Result<(), Transient> {
+    let now = Utc::now();
+    let row = webhook_log::ActiveModel {
+        ingest_id: Set(envelope.ingest_id),
+        source: Set(envelope.source.name().to_owned()),
+        received_at: Set(envelope.received_at),
+        status: Set(status.to_owned()),
+        reason: Set(reason.map(str::to_owned)),
+        attempts: Set(1),
+        idempotency_key: Set(None),
+        partner_ref: Set(wamid.map(str::to_owned)),
+        body: Set(String::from_utf8_lossy(body).into_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    webhook_log::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Log::IngestId)
+                .values([
+                    (Log::Status, Expr::cust("excluded.status")),
+                    (Log::Reason, Expr::cust("excluded.reason")),
+                    (Log::Attempts, Expr::cust("webhook_log.attempts + 1")),
+                    (
+                        Log::PartnerRef,
+                        Expr::cust("COALESCE(excluded.partner_ref, webhook_log.partner_ref)"),
+                    ),
+                    (Log::UpdatedAt, Expr::cust("excluded.updated_at")),
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map_err(Transient::from)?;
+    Ok(())
+}
