@@ -1,19 +1,19 @@
-# Multi-stage build: one small runtime image with the three binaries
-# (`ingest`, `worker`, `dead-letters`); compose.yaml picks the command.
+# Multi-stage build: one small runtime image with the four binaries
+# (`ingest`, `worker`, `console`, `dead-letters`); compose.yaml picks the command.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p ingest -p worker -p dead-letters \
- && strip target/release/ingest target/release/worker target/release/dead-letters
+RUN cargo build --release --locked -p ingest -p worker -p dead-letters -p console \
+ && strip target/release/ingest target/release/worker target/release/dead-letters target/release/console
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --home-dir /app leadpipe \
  && mkdir -p /app/data && chown leadpipe /app/data
 WORKDIR /app
 COPY --from=build /src/target/release/ingest /src/target/release/worker \
-     /src/target/release/dead-letters /usr/local/bin/
+     /src/target/release/dead-letters /src/target/release/console /usr/local/bin/
 COPY scripts/probe.sh /usr/local/bin/probe
 USER leadpipe
-# 8080: partner API (ingest). 9100: worker admin. 9101: edge admin.
-EXPOSE 8080 9100 9101
+# 8080: partner API (ingest). 8090: dealer console. 9100: worker admin. 9101: edge admin.
+EXPOSE 8080 8090 9100 9101
 CMD ["ingest"]

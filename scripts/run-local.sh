@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine without Docker: a local RabbitMQ
 # (installed from Debian's packages when missing), the edge on
-# 127.0.0.1:8080 and one worker on the embedded SQLite default
-# (./data/leadpipe.db). Ctrl-C stops the edge and the worker gracefully.
+# 127.0.0.1:8080, one worker on the embedded SQLite default
+# (./data/leadpipe.db) and the dealer console on 127.0.0.1:8090.
+# Ctrl-C stops them all gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ if ! command -v cc >/dev/null 2>&1; then
 fi
 
 scripts/services.sh rabbitmq
-cargo build --release --locked -p ingest -p worker -p dead-letters
+cargo build --release --locked -p ingest -p worker -p dead-letters -p console
 
 export INGEST_ADDR="${INGEST_ADDR:-127.0.0.1:8080}"
 pids=()
@@ -30,6 +31,7 @@ trap stop INT TERM
 
 target/release/worker & pids+=($!)
 target/release/ingest & pids+=($!)
+target/release/console & pids+=($!)
 
 cat <<MSG
 
@@ -37,11 +39,16 @@ The edge listens on http://$INGEST_ADDR and a worker persists to ./data/leadpipe
 Health and metrics: http://127.0.0.1:9101/metrics (edge), http://127.0.0.1:9100/metrics
 (worker; set ADMIN_TOKEN to read its webhook log at /logs). Dead letters:
 target/release/dead-letters list.
+The dealer console is on http://${CONSOLE_ADDR:-127.0.0.1:8090}. It has no account until
+you make one (the password is read from standard input, at least 12 characters):
+
+  target/release/console user add YOUR_NAME --password-stdin
+
 Send the contract's example:
 
   curl -i -X POST http://$INGEST_ADDR/api/webhook/ -H 'Content-Type: application/json' \\
     -d '{"call_id": "TEST-001", "caller_number": "+919876543210", "call_start_time": "2025-11-07T16:30:00Z", "call_status": "completed", "staff_name": "Test Staff", "disposition_code": "SALES_INQ", "vehicle_model": "Nexon", "is_lead": true, "lead_quality": "hot"}'
 
-Ctrl-C stops both.
+Ctrl-C stops them all.
 MSG
 wait

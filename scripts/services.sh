@@ -5,6 +5,7 @@
 #   scripts/services.sh postgres     PostgreSQL on 127.0.0.1:5432
 #   scripts/services.sh stop         stop both (only the ones this script started)
 #   scripts/services.sh postgres-stop  stop PostgreSQL only (the fault suite)
+#   scripts/services.sh browser      install Chromium and ChromeDriver (the console's browser tests)
 # Installs Debian's packages when they are missing (needs root and apt-get).
 # Idempotent: a service that already answers on its port is left alone.
 set -euo pipefail
@@ -119,13 +120,21 @@ stop_all() {
   stop_postgres
 }
 
+# The console's browser tests drive Debian's Chromium through ChromeDriver;
+# the tests start both themselves, on loopback.
+install_browser() {
+  need_packages chromium chromium-driver
+  echo "browser: $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/chromedriver --version 2>/dev/null | cut -d' ' -f1-2)"
+}
+
 case "${1:-}" in
   rabbitmq) start_rabbitmq ;;
+  browser) install_browser ;;
   postgres) start_postgres ;;
-  all) start_rabbitmq; start_postgres ;;
+  all) start_rabbitmq; start_postgres; install_browser ;;
   stop) stop_all ;;
   postgres-stop) stop_postgres ;;
   # Runs rabbitmqctl against the node this script started (tests use it to stop and start the broker).
   rabbitmqctl) shift; rabbitmq_env; exec /usr/lib/rabbitmq/bin/rabbitmqctl "$@" ;;
-  *) echo "usage: $0 rabbitmq|postgres|all|stop|postgres-stop|rabbitmqctl ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 rabbitmq|postgres|browser|all|stop|postgres-stop|rabbitmqctl ARGS" >&2; exit 2 ;;
 esac

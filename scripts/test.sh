@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh rabbitmq
 scripts/services.sh postgres
+scripts/services.sh browser
 limit="${TEST_TIMEOUT:-45m}"
 timeout --kill-after=30s "$limit" cargo test --workspace --locked "$@" &
 runner=$!

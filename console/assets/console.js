@@ -18,6 +18,7 @@
   let current = decodeURIComponent(location.hash.slice(1)) || null;
   let pending = new Map(); // reply id -> {text, at}
   let lastRendered = "";
+  let lastThread = null; // the newest thread data, for redrawing at once
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -92,10 +93,20 @@
     const windowNote = document.getElementById("window");
     windowNote.className = data.window_open ? "" : "closed";
     windowNote.textContent = data.window_open
-      ? "Replies possible until " + new Date(data.window_closes_at).toLocaleString("en-IN", { timeZone: "Asia/Kolkata" }) + " IST"
+      ? "Replies possible until " + data.window_closes_at_ist
       : "Outside WhatsApp's 24-hour window: free text cannot be sent.";
+    lastThread = data;
+    drawMessages();
+  }
+
+  // The thread's messages, plus replies accepted but not yet seen from
+  // the server (shown as queued at once).
+  function drawMessages() {
+    const data = lastThread;
+    if (!data) return;
     const known = new Set(data.messages.map((m) => m.id));
     for (const id of pending.keys()) if (known.has(id)) pending.delete(id);
+    if (pending.size === 0 && status.textContent === "Queued.") status.textContent = "";
     const shown = data.messages.concat([...pending.entries()].map(([id, p]) => ({
       id, direction: "outbound", text: p.text, at_ist: p.at, state: "queued",
     })));
@@ -111,6 +122,7 @@
   function open(phone) {
     current = phone;
     lastRendered = "";
+    lastThread = null;
     pending = new Map();
     history.replaceState(null, "", "#" + encodeURIComponent(phone));
     thread.hidden = false;
@@ -134,6 +146,7 @@
     if (response.status === 202) {
       pending.set(body.reply_id, { text, at: "now" });
       status.textContent = "Queued.";
+      drawMessages();
       refreshThread().catch(showError);
       return true;
     }

@@ -241,12 +241,31 @@ pub struct ThreadMessage {
 
 /// A reply's state as staff see it: the worker's, moved on by Tata's
 /// status webhooks once it was sent.
-fn reply_state(reply: &whatsapp_replies::Model, receipt: Option<&str>) -> String {
+pub fn reply_state(reply: &whatsapp_replies::Model, receipt: Option<&str>) -> String {
     use worker::entities::whatsapp_replies::state;
     match (reply.state.as_str(), receipt) {
         (state::SENT, Some(receipt @ ("delivered" | "read" | "failed"))) => receipt.to_owned(),
         (other, _) => other.to_owned(),
     }
+}
+
+/// Tata's newest receipt (`delivered`, `read`, `failed`) for each sent
+/// reply, by `wamid`.
+pub async fn receipts(
+    db: &DatabaseConnection,
+    replies: &[whatsapp_replies::Model],
+) -> Result<HashMap<String, String>, sea_orm::DbErr> {
+    let wamids: Vec<String> = replies.iter().filter_map(|r| r.wamid.clone()).collect();
+    if wamids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(whatsapp_messages::Entity::find()
+        .filter(whatsapp_messages::Column::Wamid.is_in(wamids))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|m| Some((m.wamid, m.status?)))
+        .collect())
 }
 
 /// A page of one conversation: the newest [`PAGE`] messages before
@@ -271,18 +290,7 @@ pub async fn thread(
     }
     let inbound = inbound.all(db).await?;
     let replies = replies.all(db).await?;
-    let wamids: Vec<String> = replies.iter().filter_map(|r| r.wamid.clone()).collect();
-    let receipts: HashMap<String, String> = if wamids.is_empty() {
-        HashMap::new()
-    } else {
-        whatsapp_messages::Entity::find()
-            .filter(whatsapp_messages::Column::Wamid.is_in(wamids))
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|m| Some((m.wamid, m.status?)))
-            .collect()
-    };
+    let receipts = receipts(db, &replies).await?;
     let mut messages: Vec<ThreadMessage> = inbound
         .into_iter()
         .filter_map(|m| {
@@ -381,6 +389,7 @@ pub async fn get_thread(
         "lead": lead.map(|l| json!({"id": l.id, "name": l.name, "email": l.email})),
         "window_open": window.is_some_and(|w| w > Utc::now()),
         "window_closes_at": window,
+        "window_closes_at_ist": window.map(ist),
         "messages": messages,
         "next_before": next_before,
     }))))

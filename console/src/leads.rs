@@ -141,6 +141,10 @@ pub async fn timeline(
         (Ok(t), Ok(r), Ok(f)) => (t, r, f),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(e),
     };
+    let receipts = match crate::chat::receipts(&state.db, &replies).await {
+        Ok(receipts) => receipts,
+        Err(error) => return unavailable(error),
+    };
     let mut entries: Vec<Entry> = touchpoints
         .into_iter()
         .map(|t| Entry {
@@ -148,10 +152,18 @@ pub async fn timeline(
             source: source_label(&t.source).to_owned(),
             text: t.summary,
         })
-        .chain(replies.into_iter().map(|r| Entry {
-            at: r.requested_at,
-            source: "WhatsApp reply".to_owned(),
-            text: format!("{} ({}, by {})", r.body, r.state, r.requested_by),
+        .chain(replies.iter().map(|r| {
+            let receipt = r.wamid.as_ref().and_then(|w| receipts.get(w));
+            Entry {
+                at: r.requested_at,
+                source: "WhatsApp reply".to_owned(),
+                text: format!(
+                    "{} ({}, by {})",
+                    r.body,
+                    crate::chat::reply_state(r, receipt.map(String::as_str)),
+                    r.requested_by
+                ),
+            }
         }))
         .collect();
     entries.sort_by_key(|e| e.at);

@@ -1,0 +1,284 @@
+//! The chat panel in a real headless Chromium, against the real edge,
+//! worker, console, broker and database, with a fake Tata API on loopback:
+//! sign in; a customer's message appears in the open panel without a
+//! reload; a reply goes queued → sent → delivered; markup in a message is
+//! shown as text. Screenshots land in `target/test-artefacts/`.
+
+use console::auth::Role;
+use fantoccini::Locator;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use testkit::{
+    Backend, Browser, Console, Edge, FakeTata, TataAnswer, TestDb, Worker, eventually, test_env,
+    unique_prefix, within,
+};
+
+const PASSWORD: &str = "a long enough password";
+const WAIT: Duration = Duration::from_secs(60);
+const HOSTILE: &str = r#"<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> Is the Harrier in stock?"#;
+
+fn message(from: &str, wamid: &str, text: &str) -> String {
+    json!({
+        "contacts": [{"profile": {"name": "Kavya Nair"}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": {"body": text}}],
+        "businessPhoneNumber": "+919355421616"
+    })
+    .to_string()
+}
+
+/// Polls `script`'s result until `done` holds (bounded).
+async fn until(
+    browser: &Browser,
+    what: &str,
+    script: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let value = within(
+            what,
+            Duration::from_secs(10),
+            browser.client.execute(script, vec![]),
+        )
+        .await
+        .unwrap_or(serde_json::Value::Null);
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "timed out waiting for {what}; last {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn staff_read_and_answer_whatsapp_in_the_browser() {
+    testkit::init_logging();
+    let db = TestDb::create(Backend::Postgres).await;
+    let prefix = unique_prefix("browser");
+    let tata = FakeTata::start().await;
+    let env = test_env(
+        &prefix,
+        Some(&db.url),
+        &[
+            ("TATA_WHATSAPP_API_URL", &tata.url),
+            ("TATA_WHATSAPP_API_KEY", "tata-account-key-0001"),
+        ],
+    );
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    let console = Console::start(&env).await;
+    let conn = console::open_database(&db.url).await.unwrap();
+    console::users::add(&conn, "asha", PASSWORD, Role::Sales)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    let base = format!("http://{}", console.addr);
+    let browser = Browser::start().await;
+    let page = &browser.client;
+
+    // Sign in.
+    page.goto(&format!("{base}/tata-chat/")).await.unwrap();
+    let login = page
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("form.login"))
+        .await
+        .unwrap();
+    browser.screenshot("console-login").await;
+    login
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys("asha")
+        .await
+        .unwrap();
+    login
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    login
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#conversations"))
+        .await
+        .unwrap();
+    assert!(
+        page.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/tata-chat/")
+    );
+
+    // A customer writes while the panel is open: it appears without a reload.
+    let marker = "window.__loaded = window.__loaded || Date.now(); return window.__loaded;";
+    let loaded = page.execute(marker, vec![]).await.unwrap();
+    assert_eq!(
+        edge.post_json(
+            "/webhook/",
+            &message("919876512345", "wamid.browser-1", HOSTILE)
+        )
+        .await
+        .status,
+        201
+    );
+    eventually("the message persisted", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM whatsapp_messages").await == 1
+    })
+    .await;
+    let stored = Instant::now();
+    until(&browser, "the conversation listed", "return document.querySelectorAll('#conversations li[data-phone=\"+919876512345\"]').length", |v| v == 1).await;
+    let shown_after = stored.elapsed();
+    assert!(
+        shown_after <= Duration::from_secs(2),
+        "listed {shown_after:?} after it was stored"
+    );
+    assert_eq!(
+        page.execute(marker, vec![]).await.unwrap(),
+        loaded,
+        "no reload happened"
+    );
+    let item = page
+        .find(Locator::Css(
+            "#conversations li[data-phone=\"+919876512345\"]",
+        ))
+        .await
+        .unwrap();
+    assert!(item.text().await.unwrap().contains("Kavya Nair"));
+    assert!(item.text().await.unwrap().contains('1'), "one unread");
+    item.click().await.unwrap();
+
+    // The message is text, never markup: nothing ran, nothing rendered.
+    let shown = until(&browser, "the thread", "const m = document.querySelector('#messages .message.inbound .text'); return m ? m.textContent : null;", |v| v.is_string()).await;
+    assert_eq!(shown, HOSTILE);
+    assert_eq!(
+        page.execute(
+            "return document.querySelectorAll('#messages img, #messages script').length",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        page.execute("return window.__xss === undefined", vec![])
+            .await
+            .unwrap(),
+        true
+    );
+
+    // Reply: queued → sent (Tata answered) → delivered (a receipt through
+    // the edge). With no worker running, it stays queued on the broker.
+    worker.stop().await;
+    tata.answer([TataAnswer::SentAfter(Duration::from_secs(1))]);
+    page.find(Locator::Id("reply"))
+        .await
+        .unwrap()
+        .send_keys("Yes! Come for a test drive at 11.")
+        .await
+        .unwrap();
+    let state = "const s = document.querySelector('#messages .message.outbound .state'); return s ? s.textContent : null;";
+    // Every state the page shows, however briefly, in order.
+    let watch = "window.__states = []; new MutationObserver(() => { const s = document.querySelector('#messages .message.outbound .state'); if (s && window.__states[window.__states.length - 1] !== s.textContent) window.__states.push(s.textContent); }).observe(document.getElementById('messages'), {childList: true, subtree: true, characterData: true}); return true;";
+    page.execute(watch, vec![]).await.unwrap();
+    page.find(Locator::Id("send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(&browser, "the reply queued", state, |v| v == "queued").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        page.execute(state, vec![]).await.unwrap(),
+        "queued",
+        "nothing sends it yet"
+    );
+    browser.screenshot("console-chat-queued").await;
+    let worker = Worker::start(&env);
+    let seen = until(&browser, "the reply sent", "return window.__states", |v| {
+        v.as_array()
+            .is_some_and(|states| states.iter().any(|s| s == "sent"))
+    })
+    .await;
+    let seen: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(seen.first(), Some(&"queued"), "{seen:?}");
+    assert!(
+        !seen.contains(&"failed") && !seen.contains(&"unknown"),
+        "{seen:?}"
+    );
+    browser.screenshot("console-chat-sent").await;
+    let wamid = tata.calls()[0].wamid.clone().unwrap();
+    let receipt = json!({"statuses": [{"id": wamid, "status": "delivered", "timestamp": chrono::Utc::now().timestamp().to_string(), "recipient_id": "919876512345"}]});
+    assert_eq!(
+        edge.post_json("/webhook/", &receipt.to_string())
+            .await
+            .status,
+        201
+    );
+    until(&browser, "the reply delivered", state, |v| v == "delivered").await;
+    let screenshot = browser.screenshot("console-chat").await;
+    eprintln!("screenshot: {}", screenshot.display());
+
+    // The lead's timeline has the conversation, both ways.
+    page.find(Locator::Id("thread-lead"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let timeline = page
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("timeline"))
+        .await
+        .unwrap();
+    let text = timeline.text().await.unwrap();
+    assert!(
+        text.contains("Is the Harrier in stock?") && text.contains("Come for a test drive"),
+        "{text}"
+    );
+    browser.screenshot("console-lead").await;
+    page.back().await.unwrap();
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#messages .message.outbound"))
+        .await
+        .unwrap();
+
+    // At phone width the thread fills the screen.
+    page.set_window_size(390, 844).await.unwrap();
+    until(
+        &browser,
+        "the narrow layout",
+        "return getComputedStyle(document.querySelector('.conversations')).display",
+        |v| v == "none",
+    )
+    .await;
+    browser.screenshot("console-chat-phone").await;
+    assert_eq!(tata.calls().len(), 1, "sent once");
+
+    browser.stop().await;
+    console.stop().await;
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}

@@ -1,0 +1,225 @@
+//! Lead timelines and follow-ups in the console, from webhooks sent through
+//! the real edge and persisted by a real worker.
+
+use console::auth::Role;
+use serde_json::json;
+use std::time::Duration;
+use testkit::{
+    Backend, Console, Edge, StaffClient, TestDb, Worker, eventually, test_env, unique_prefix,
+};
+
+const PASSWORD: &str = "a long enough password";
+const KEY: &str = "partner-key-for-tests-0001";
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Rig {
+    db: TestDb,
+    prefix: String,
+    edge: Edge,
+    worker: Worker,
+    console: Console,
+    staff: StaffClient,
+}
+
+impl Rig {
+    async fn start(backend: Backend, name: &str) -> Self {
+        testkit::init_logging();
+        let db = TestDb::create(backend).await;
+        let prefix = unique_prefix(name);
+        let env = test_env(
+            &prefix,
+            Some(&db.url),
+            &[
+                ("LEAD_API_KEY_CARDEKHO", KEY),
+                ("CALL_CAPTURE_API_KEYS", KEY),
+            ],
+        );
+        let edge = Edge::start(&env).await;
+        let worker = Worker::start(&env);
+        let console = Console::start(&env).await;
+        let conn = console::open_database(&db.url).await.unwrap();
+        console::users::add(&conn, "ravi", PASSWORD, Role::Sales)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        let staff = StaffClient::sign_in(console.addr, "ravi", PASSWORD).await;
+        Self {
+            db,
+            prefix,
+            edge,
+            worker,
+            console,
+            staff,
+        }
+    }
+
+    async fn post(&self, path: &str, key: Option<(&str, &str)>, body: serde_json::Value) {
+        let headers: Vec<(&str, &str)> = key.into_iter().collect();
+        let response = self.edge.post(path, &headers, &body.to_string()).await;
+        assert_eq!(
+            response.status,
+            201,
+            "{path}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+
+    async fn stop(self) {
+        self.console.stop().await;
+        self.worker.stop().await;
+        self.edge.stop().await;
+        testkit::cleanup_prefix(&self.prefix).await;
+        self.db.drop().await;
+    }
+}
+
+fn html(response: &testkit::HttpResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
+    let rig = Rig::start(backend, "timeline").await;
+    let phone = "+919812345678";
+    rig.post(
+        "/api/webhook/",
+        None,
+        json!({"call_id": "TL-1", "caller_number": "09812345678", "call_start_time": "2025-11-07T10:00:00Z", "call_status": "completed", "customer_name": "Meera Iyer"}),
+    )
+    .await;
+    rig.post(
+        "/webhook/",
+        None,
+        json!({"messages": [{"from": "919812345678", "id": "wamid.TL-2", "timestamp": "1762510000", "type": "text", "text": {"body": "<script>alert(1)</script> Is the Curvv in stock?"}}]}),
+    )
+    .await;
+    rig.post(
+        "/admin/mg-digital-leads/source/cardekho",
+        Some(("X-API-Key", KEY)),
+        json!({"name": "Meera Iyer", "phone_number": phone, "car_model": "Curvv EV"}),
+    )
+    .await;
+    rig.post(
+        "/functions/v1/webhook-call-capture",
+        Some(("x-api-key", KEY)),
+        json!({"company_id": "123e4567-e89b-12d3-a456-426614174000", "caller_number": phone, "outcome": "follow_up", "notes": "Wants a test drive", "external_call_id": "TL-4", "external_system": "Dialer"}),
+    )
+    .await;
+    rig.post(
+        "/api/v1/webhooks/incoming/lead/create",
+        None,
+        json!({"event": "new_lead", "source": "website", "data": {"first_name": "Meera", "last_name": "Iyer", "phone": phone, "email": "meera@example.com", "lead_status": "contacted"}}),
+    )
+    .await;
+    eventually("five touchpoints", WAIT, || async {
+        rig.db.count("SELECT COUNT(*) FROM lead_touchpoints").await >= 5
+    })
+    .await;
+
+    let found = rig.staff.get("/leads/?q=98123%2045678").await;
+    let page = html(&found);
+    let marker = "<td><a href=\"";
+    let start = page.find(marker).expect("a lead in the results") + marker.len();
+    let link: String = page[start..].chars().take_while(|c| *c != '"').collect();
+    let timeline = rig.staff.get(&link).await;
+    assert_eq!(timeline.status, 200);
+    let page = html(&timeline);
+    for source in ["Tata call", "WhatsApp", "CarDekho", "Captured call", "CRM"] {
+        assert!(
+            page.contains(&format!("<span class=\"source\">{source}</span>")),
+            "{source} missing from the timeline: {page}"
+        );
+    }
+    assert!(page.contains("meera@example.com"));
+    assert!(
+        page.contains(r#"<dd id="crm-status">contacted</dd>"#),
+        "CRM status shown"
+    );
+    // Customer text is shown as text.
+    assert!(!page.contains("<script>alert(1)</script>"));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // Entries run oldest first.
+    let tata = page.find(">Tata call<").unwrap();
+    let crm = page.rfind(">CRM<").unwrap();
+    assert!(tata < crm);
+    let missing = rig
+        .staff
+        .get("/leads/0190a4f3-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(rig.staff.get("/leads/not-a-uuid").await.status, 400);
+    rig.stop().await;
+}
+
+async fn follow_ups_due_today_and_overdue_are_listed_and_marked_done(backend: Backend) {
+    let rig = Rig::start(backend, "follow-ups").await;
+    let today = (chrono::Utc::now() + chrono::TimeDelta::minutes(330)).date_naive();
+    let capture = |id: &str, phone: &str, date: chrono::NaiveDate, notes: &str| {
+        json!({
+            "company_id": "123e4567-e89b-12d3-a456-426614174000",
+            "caller_number": phone,
+            "outcome": "follow_up",
+            "notes": notes,
+            "external_call_id": id,
+            "external_system": "Dialer",
+            "next_follow_up": date.to_string(),
+            "next_follow_up_time": "11:30:00",
+            "auto_call_followup": true,
+        })
+    };
+    let path = "/functions/v1/webhook-call-capture";
+    let key = Some(("x-api-key", KEY));
+    let yesterday = today - chrono::TimeDelta::days(1);
+    let tomorrow = today + chrono::TimeDelta::days(1);
+    rig.post(
+        path,
+        key,
+        capture("FU-1", "+919800000001", yesterday, "overdue one"),
+    )
+    .await;
+    rig.post(
+        path,
+        key,
+        capture("FU-2", "+919800000002", today, "due today"),
+    )
+    .await;
+    rig.post(
+        path,
+        key,
+        capture("FU-3", "+919800000003", tomorrow, "not yet"),
+    )
+    .await;
+    eventually("three follow-ups", WAIT, || async {
+        rig.db.count("SELECT COUNT(*) FROM follow_ups").await == 3
+    })
+    .await;
+    let page = html(&rig.staff.get("/follow-ups/").await);
+    assert!(page.contains("overdue one") && page.contains("due today"));
+    assert!(!page.contains("not yet"));
+    assert!(page.contains("11:30 IST"));
+    // The same captured call again, moved to today: updated, not added.
+    rig.post(
+        path,
+        key,
+        capture("FU-3", "+919800000003", today, "moved to today"),
+    )
+    .await;
+    eventually("the repeated call moved its follow-up", WAIT, || async {
+        html(&rig.staff.get("/follow-ups/").await).contains("moved to today")
+    })
+    .await;
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM follow_ups").await, 3);
+    // Mark the overdue one done.
+    let start = page.find("action=\"/follow-ups/").unwrap() + "action=\"".len();
+    let action: String = page[start..].chars().take_while(|c| *c != '"').collect();
+    let done = rig.staff.post_form(&action).await;
+    assert_eq!(done.status, 303);
+    let page = html(&rig.staff.get("/follow-ups/").await);
+    assert!(!page.contains("overdue one") && page.contains("due today"));
+    assert_eq!(rig.staff.post_form(&action).await.status, 404, "done once");
+    rig.stop().await;
+}
+
+testkit::on_both_backends!(
+    a_lead_timeline_holds_every_partner_for_one_number,
+    follow_ups_due_today_and_overdue_are_listed_and_marked_done,
+);
