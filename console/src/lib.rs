@@ -62,16 +62,32 @@ pub fn ist(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// How long start-up waits out a busy database (workers migrating at the
+/// same moment) before giving up.
+const MIGRATION_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Opens the database the workers use and applies pending migrations (the
-/// console may start before any worker).
+/// console may start before any worker, or with them: a migration lock held
+/// by another process is waited out).
 pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
     let db = worker::db::connect_url(url, 5, Duration::from_secs(30))
         .await
         .context("connecting to DATABASE_URL")?;
-    worker::db::migrate(&db)
-        .await
-        .context("applying migrations")?;
-    Ok(db)
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match worker::db::migrate(&db).await {
+            Ok(()) => return Ok(db),
+            Err(error)
+                if worker::db::is_transient(&error) && started.elapsed() < MIGRATION_PATIENCE =>
+            {
+                tracing::info!(%error, "migrations must wait; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("applying migrations")),
+        }
+    }
 }
 
 /// Serves the console on `listener` until `shutdown`, then finishes
