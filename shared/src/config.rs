@@ -651,6 +651,29 @@ mod tests {
     }
 
     #[test]
+    fn the_console_and_tata_api_settings_are_checked() {
+        let console = ConsoleConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(console.addr.to_string(), "127.0.0.1:8090");
+        assert!(!console.secure_cookies());
+        let https = ConsoleConfig::from_env(&env(&[("CONSOLE_PUBLIC_URL", "https://crm.example")]));
+        assert!(https.unwrap().secure_cookies());
+        let err = ConsoleConfig::from_env(&env(&[("CONSOLE_SESSION_HOURS", "0")])).unwrap_err();
+        assert_eq!(err.name, "CONSOLE_SESSION_HOURS");
+        let err =
+            WorkerConfig::from_env(&env(&[("TATA_WHATSAPP_API_URL", "https://tata.example")]))
+                .unwrap_err();
+        assert_eq!(err.name, "TATA_WHATSAPP_API_KEY");
+        let worker = WorkerConfig::from_env(&env(&[
+            ("TATA_WHATSAPP_API_URL", "https://tata.example/"),
+            ("TATA_WHATSAPP_API_KEY", "secret-account-key"),
+        ]))
+        .unwrap();
+        let api = worker.tata_whatsapp.unwrap();
+        assert_eq!(api.base_url, "https://tata.example");
+        assert!(!format!("{api:?}").contains("secret-account-key"));
+    }
+
+    #[test]
     fn secret_urls_are_not_echoed_in_errors() {
         let err =
             WorkerConfig::from_env(&env(&[("DATABASE_URL", "mysql://u:pw@h/db")])).unwrap_err();

@@ -583,12 +583,22 @@ pub async fn within<T>(what: &str, timeout: Duration, future: impl Future<Output
 pub fn run_bounded(command: &mut std::process::Command, timeout: Duration) -> std::process::Output {
     use std::process::Stdio;
     let described = format!("{command:?}");
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|error| panic!("cannot run {described}: {error}"));
+    run_bounded_child(child, timeout)
+}
+
+/// Waits for a spawned command (bounded, like [`run_bounded`]) and returns
+/// its output.
+pub fn run_bounded_child(
+    mut child: std::process::Child,
+    timeout: Duration,
+) -> std::process::Output {
+    let described = format!("process {}", child.id());
     let start = Instant::now();
     loop {
         match child.try_wait() {

@@ -1,0 +1,87 @@
+//! `console user …`: accounts are made, listed, re-passworded and removed
+//! from the command line, with the password on standard input only.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use testkit::{Backend, TestDb};
+
+fn console(db: &TestDb, args: &[&str], stdin: &str) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_console"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run console");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = testkit::run_bounded_child(child, std::time::Duration::from_secs(60));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn staff_accounts_are_managed_from_the_command_line() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let (ok, text) = console(&db, &["user", "list"], "");
+    assert!(ok && text.trim().is_empty(), "no default account: {text}");
+    let (ok, text) = console(&db, &["user", "add", "asha", "--password-stdin"], "short\n");
+    assert!(!ok && text.contains("at least 12"), "{text}");
+    let (ok, text) = console(
+        &db,
+        &[
+            "user",
+            "add",
+            "asha",
+            "--password-stdin",
+            "--role",
+            "operator",
+        ],
+        "a long enough password\n",
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = console(
+        &db,
+        &["user", "add", "asha", "--password-stdin"],
+        "another long password\n",
+    );
+    assert!(!ok && text.contains("exists already"), "{text}");
+    let (ok, text) = console(
+        &db,
+        &["user", "add", "bad name", "--password-stdin"],
+        "a long enough password\n",
+    );
+    assert!(!ok && text.contains("user name"), "{text}");
+    let (_, text) = console(&db, &["user", "list"], "");
+    assert!(text.contains("asha\toperator"), "{text}");
+    let hash = db
+        .count("SELECT COUNT(*) FROM staff_users WHERE password_hash LIKE '$argon2id$%'")
+        .await;
+    assert_eq!(hash, 1, "stored as an argon2id hash");
+    let (ok, text) = console(
+        &db,
+        &["user", "set-password", "asha", "--password-stdin"],
+        "a brand new password\n",
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = console(&db, &["user", "remove", "asha"], "");
+    assert!(ok, "{text}");
+    let (ok, text) = console(&db, &["user", "remove", "asha"], "");
+    assert!(!ok && text.contains("no user"), "{text}");
+    let (ok, text) = console(
+        &db,
+        &["user", "add", "x", "--role", "boss", "--password-stdin"],
+        "a long enough password\n",
+    );
+    assert!(!ok && text.contains("--role"), "{text}");
+    db.drop().await;
+}
