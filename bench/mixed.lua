@@ -15,7 +15,9 @@ request = function()
   counter = counter + 1
   local id = string.format("%d-%d-%d", tid or 0, math.random(1, 1000000000), counter)
   local phone = string.format("+9198%08d", math.random(0, 99999999))
-  local kind = counter % 6
+  -- BENCH_SOURCE=0..5 sends that source only (0 Tata calls, 1 WhatsApp,
+  -- 2 CarDekho, 3 CarWale, 4 call capture, 5 CRM); unset, all six in turn.
+  local kind = tonumber(os.getenv("BENCH_SOURCE") or "") or counter % 6
   if kind == 0 then
     return wrk.format("POST", "/api/webhook/", {["Content-Type"] = "application/json"},
       string.format('{"call_id":"M-%s","caller_number":"%s","call_start_time":"2025-11-07T16:30:00Z","call_status":"completed","disposition_code":"SALES_INQ"}', id, phone))

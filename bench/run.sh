@@ -8,7 +8,9 @@
 #      (bench/mixed.lua) at 16, 64 and 256 connections: requests per second,
 #      p50/p99/p99.9, errors, the edge's peak memory; the ratio to the ceiling;
 #   3. workers draining a pre-filled queue of mixed sources: one, then two,
-#      into PostgreSQL, then into SQLite; messages per second and peak memory.
+#      into PostgreSQL, then into SQLite; then a queue of Tata calls alone
+#      (BENCH_SOURCE=0), one worker each; messages per second, the ratio to
+#      the rate the edge filled the queue at, and peak memory.
 # Loopback only. Needs wrk (apt-get install wrk) and the local services
 # (started here with scripts/services.sh). Takes about six minutes.
 #   BENCH_SECONDS (default 20): length of each load and drain window.
@@ -17,7 +19,8 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${BENCH_SECONDS:-20}
 BODY_BYTES=160   # the mean size of bench/mixed.lua's six bodies (90 to 230 bytes)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-scripts/services.sh all >/dev/null
+scripts/services.sh rabbitmq >/dev/null
+scripts/services.sh postgres >/dev/null
 cargo build --release --locked -p ingest -p worker -p bench 2>&1 | tail -n 1
 
 KEY=measure-partner-key-0001
@@ -70,20 +73,26 @@ done
 echo
 
 echo "## Workers draining a pre-filled queue (${SECONDS_EACH}-second windows)"
-prefix=bench-drain-$$
-export AMQP_PREFIX=$prefix
-AMQP_PREFIX=$prefix INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
-sleep 1.5
-fill=$((SECONDS_EACH * 3 / 2))
-result=$(wrk -t2 -c64 -d"${fill}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
-kill -TERM $edge; wait $edge || true
-get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
-PREFILLED=$(( $(get requests) - $(get non2xx) - $(get socket_errors) ))
-CONSUMED=0
-echo "- pre-filled by the edge in ${fill} s: $PREFILLED messages of the six sources"
-echo
-echo "| database | workers | messages/s | worker peak RSS |"
-echo "| --- | --- | --- | --- |"
+# fill SLUG LABEL [SOURCE]: a fresh prefix, pre-filled through the edge at
+# 64 connections with every source in turn, or only BENCH_SOURCE=SOURCE.
+fill() {
+  prefix=bench-drain-$1-$$
+  export AMQP_PREFIX=$prefix
+  INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
+  sleep 1.5
+  local fill=$((SECONDS_EACH * 3 / 2))
+  result=$(BENCH_SOURCE=${3:-} wrk -t2 -c64 -d"${fill}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
+  kill -TERM $edge; wait $edge || true
+  get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+  PREFILLED=$(( $(get requests) - $(get non2xx) - $(get socket_errors) ))
+  FILL_RATE=$((PREFILLED / fill))
+  CONSUMED=0
+  echo
+  echo "### $2: pre-filled by the edge in ${fill} s: $PREFILLED messages ($FILL_RATE/s)"
+  echo
+  echo "| database | workers | messages/s | worker / edge | worker peak RSS |"
+  echo "| --- | --- | --- | --- | --- |"
+}
 drain() { # label database-url workers
   local label=$1 url=$2 n=$3 pids=() ports=()
   for i in $(seq 1 "$n"); do
@@ -98,16 +107,27 @@ drain() { # label database-url workers
   local dry=""; [ "$CONSUMED" -lt "$PREFILLED" ] || dry=" (the queue ran dry: a lower bound)"
   local rss=""; for p in "${pids[@]}"; do rss="$rss $(peak "$p")"; done
   kill -TERM "${pids[@]}"; wait "${pids[@]}" || true
-  echo "| $label | $n | $(echo "($b - $a) / ($t1 - $t0)" | bc)$dry |$rss |"
+  local rate; rate=$(echo "($b - $a) / ($t1 - $t0)" | bc)
+  echo "| $label | $n | $rate$dry | $(echo "scale=2; $rate / $FILL_RATE" | bc) |$rss |"
 }
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" postgres >/dev/null
 SQLITE_DIR=$(mktemp -d)
+dead=0
+finish() { # counts the scenario's dead letters and drops its queues
+  dead=$((dead + $(ctl list_queues name messages | awk -v p="$prefix." 'index($1,p)==1 && $1 ~ /dead/ {s+=$2} END {print s+0}')))
+  drop_prefix "$prefix"
+}
+fill mixed "Mixed sources"
 drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
 drain PostgreSQL postgres://postgres@127.0.0.1/bench 2
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 2
+finish
+fill tata "Tata calls only" 0
+drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
+drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
+finish
 echo
-echo "- best edge rate: $BEST requests/s; dead-lettered during the run: $(ctl list_queues name messages | awk -v p="$prefix." 'index($1,p)==1 && $1 ~ /dead/ {s+=$2} END {print s+0}')"
-drop_prefix "$prefix"
+echo "- best edge rate: $BEST requests/s; dead-lettered during the run: $dead"
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" postgres >/dev/null
 rm -rf "$SQLITE_DIR"

@@ -351,7 +351,9 @@ pub struct WorkerConfig {
     /// `DATABASE_URL`: `postgres://…` or `sqlite://…`; may carry a password.
     pub database_url: Secret<String>,
     /// `WORKER_PREFETCH`: unacknowledged deliveries a worker holds per
-    /// source queue; also how many it processes at once.
+    /// source queue. Default: `WORKER_BATCH_SIZE` × `WORKER_BATCHES_IN_FLIGHT`,
+    /// so one source alone can fill every batch in flight (quorum queues
+    /// take no channel-wide prefetch, so the limit is per queue).
     pub prefetch: u16,
     /// `WORKER_BATCH_SIZE`: deliveries committed together in one transaction
     /// (each acked only after that commit).
@@ -465,7 +467,10 @@ impl WorkerConfig {
                 value: "[redacted]".into(),
             });
         }
-        let prefetch: u16 = env.ranged("WORKER_PREFETCH", 32, 1..=1000)?;
+        let batch_size: usize = env.ranged("WORKER_BATCH_SIZE", 64, 1..=1000)?;
+        let batches_in_flight: usize = env.ranged("WORKER_BATCHES_IN_FLIGHT", 4, 1..=64)?;
+        let filling = u16::try_from(batch_size * batches_in_flight).unwrap_or(u16::MAX);
+        let prefetch: u16 = env.ranged("WORKER_PREFETCH", filling, 1..=u16::MAX)?;
         let database_max_connections: u32 = env.ranged("DATABASE_MAX_CONNECTIONS", 10, 1..=500)?;
         let retry_max_attempts: u32 =
             env.parse("RETRY_MAX_ATTEMPTS", 8, "a whole number of attempts")?;
@@ -488,8 +493,8 @@ impl WorkerConfig {
             broker: BrokerConfig::from_env(env)?,
             database_url: Secret::new(database_url),
             prefetch,
-            batch_size: env.ranged("WORKER_BATCH_SIZE", 64, 1..=1000)?,
-            batches_in_flight: env.ranged("WORKER_BATCHES_IN_FLIGHT", 4, 1..=64)?,
+            batch_size,
+            batches_in_flight,
             database_max_connections,
             retry_max_attempts,
             duplicate_window: Duration::from_secs(env.ranged(
@@ -600,7 +605,7 @@ mod tests {
         assert_eq!(ingest.max_body_bytes, 1024 * 1024);
         let worker = WorkerConfig::from_env(&env(&[])).unwrap();
         assert_eq!(worker.database_url.expose(), DEFAULT_DATABASE_URL);
-        assert_eq!(worker.prefetch, 32);
+        assert_eq!(worker.prefetch, 256, "batch size 64 × 4 batches in flight");
     }
 
     #[test]
