@@ -99,6 +99,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let db = open_database(config.database_url.expose()).await?;
     let publisher = Publisher::start(config.broker.clone());
+    // Replies need the broker; pages do not. Serve either way, but give the
+    // first connection a moment so the first reply is not refused.
+    if !publisher.wait_connected(Duration::from_secs(10)).await {
+        tracing::warn!("the broker is not reachable yet: replies answer 503 until it is");
+    }
     let state = Arc::new(AppState {
         db,
         publisher: publisher.clone(),
