@@ -35,7 +35,7 @@ enum Command {
     List {
         #[command(flatten)]
         filters: FilterArgs,
-        /// One JSON object per line instead of a table.
+        /// A JSON array (`[]` when there are none) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -151,9 +151,7 @@ async fn run(command: Command, config: &BrokerConfig) -> anyhow::Result<ExitCode
         Command::List { filters, json } => {
             let summaries = list(&queues, &filters.into_filters(None)).await?;
             if json {
-                for summary in &summaries {
-                    println!("{}", serde_json::to_string(summary)?);
-                }
+                println!("{}", serde_json::to_string(&summaries)?);
             } else {
                 print_table(&summaries);
             }

@@ -375,3 +375,29 @@ async fn an_interrupted_bulk_replay_run_again_loses_and_duplicates_nothing(backe
     );
     rig.finish(vec![worker]).await;
 }
+
+/// `list --json` is one JSON array, `[]` when there is nothing (so scripts
+/// can always parse it).
+#[tokio::test]
+async fn listing_nothing_as_json_prints_an_empty_array() {
+    let prefix = testkit::unique_prefix("dl-empty");
+    let output = testkit::die_with_test(&mut tokio::process::Command::new(env!(
+        "CARGO_BIN_EXE_dead-letters"
+    )))
+    .args(["list", "--json"])
+    .env("AMQP_URL", testkit::amqp_url())
+    .env("AMQP_PREFIX", &prefix)
+    .stdout(std::process::Stdio::piped())
+    .output();
+    let output = testkit::within(
+        "dead-letters list",
+        std::time::Duration::from_secs(60),
+        output,
+    )
+    .await
+    .unwrap();
+    assert!(output.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listed, serde_json::json!([]));
+    testkit::cleanup_prefix(&prefix).await;
+}

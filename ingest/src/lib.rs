@@ -68,6 +68,10 @@ impl shared::admin::AdminRoutes for AdminView {
     ) -> Option<shared::admin::AdminResponse> {
         None
     }
+
+    fn has_token_routes(&self) -> bool {
+        false
+    }
 }
 
 /// Says, once at start-up, which routes run without a credential.

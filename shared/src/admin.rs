@@ -61,6 +61,13 @@ pub trait AdminRoutes: Send + Sync + 'static {
 
     /// Answers an authenticated request, or `None` for an unknown path (404).
     fn route(&self, request: AdminRequest) -> impl Future<Output = Option<AdminResponse>> + Send;
+
+    /// Whether this listener serves anything beyond health, readiness and
+    /// metrics. When it does not (the edge), every other path is a plain
+    /// 404 saying so, not a request for a token it would never use.
+    fn has_token_routes(&self) -> bool {
+        true
+    }
 }
 
 /// A JSON response.
@@ -79,6 +86,15 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> AdminResponse {
     json(
         status,
         &serde_json::json!({"status": "error", "message": message.into()}),
+    )
+}
+
+/// Why the admin listener could not start, naming the variable, its value
+/// and the fix (several processes on one host need one address each).
+pub fn bind_refusal(addr: Option<std::net::SocketAddr>, error: &std::io::Error) -> String {
+    let shown = addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
+    format!(
+        "cannot listen on ADMIN_ADDR={shown}: {error}; free that port, give each process its own ADMIN_ADDR, or set ADMIN_ADDR=off"
     )
 }
 
@@ -212,6 +228,12 @@ impl<R: AdminRoutes> State<R> {
             "/healthz" | "/readyz" | "/metrics" => error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed; use GET",
+            ),
+            _ if !self.routes.has_token_routes() => error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no such endpoint: {path}; this admin listener serves /healthz, /readyz and /metrics (the webhook log is on the workers' admin listeners)"
+                ),
             ),
             _ => {
                 if let Err(refusal) = self.authorize(&request) {

@@ -47,6 +47,15 @@ impl Env {
         }
     }
 
+    /// `env` limited to one variable (a part of the configuration that
+    /// must not read the others).
+    pub fn only(env: &Env, name: &'static str) -> Env {
+        let value = env.get(name);
+        Self {
+            lookup: Box::new(move |asked| (asked == name).then(|| value.clone()).flatten()),
+        }
+    }
+
     /// The value, or `None` when unset or blank.
     pub fn get(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
@@ -172,6 +181,68 @@ pub const DEFAULT_AMQP_URL: &str = "amqp://127.0.0.1:5672/%2f";
 /// Default database: an SQLite file under `./data/` (created on first start).
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/leadpipe.db?mode=rwc";
 
+/// Puts `password` into a URL's user information, percent-encoded, so a
+/// password with `@`, `/`, `:` or `%` cannot break the URL (compose passes
+/// passwords separately for this reason). `None` when the URL names no user.
+fn with_password(url: &str, password: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let (userinfo, host) = authority.rsplit_once('@')?;
+    let user = userinfo.split(':').next().filter(|u| !u.is_empty())?;
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Some(format!("{scheme}://{user}:{encoded}@{host}{path}"))
+}
+
+/// `url_var`, with `password_var` (when set) put into it.
+fn url_with_password(
+    env: &Env,
+    url: String,
+    url_var: &'static str,
+    password_var: &'static str,
+) -> Result<String, ConfigError> {
+    match env.get(password_var) {
+        None => Ok(url),
+        Some(password) => with_password(&url, &password).ok_or(ConfigError {
+            name: password_var,
+            message: format!("needs a user name in {url_var} (scheme://user@host/…) to go with it"),
+            value: "[redacted]".into(),
+        }),
+    }
+}
+
+/// `DATABASE_URL` (with `DATABASE_PASSWORD`, when set), checked.
+fn database_url(env: &Env) -> Result<Secret<String>, ConfigError> {
+    let url = env
+        .get("DATABASE_URL")
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+    if !(url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+        || url.starts_with("sqlite:"))
+    {
+        return Err(ConfigError {
+            name: "DATABASE_URL",
+            message: "expected postgres://… or sqlite://…".into(),
+            value: "[redacted]".into(),
+        });
+    }
+    Ok(Secret::new(url_with_password(
+        env,
+        url,
+        "DATABASE_URL",
+        "DATABASE_PASSWORD",
+    )?))
+}
+
 /// How to reach the broker and name our objects on it.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -198,6 +269,7 @@ impl BrokerConfig {
         let url = env
             .get("AMQP_URL")
             .unwrap_or_else(|| DEFAULT_AMQP_URL.into());
+        let url = url_with_password(env, url, "AMQP_URL", "AMQP_PASSWORD")?;
         if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
             return Err(ConfigError {
                 name: "AMQP_URL",
@@ -243,6 +315,16 @@ pub struct AdminConfig {
 }
 
 impl AdminConfig {
+    /// Reads `ADMIN_ADDR` only: for a process whose admin listener serves
+    /// nothing that needs a token (the edge), so it neither reads nor
+    /// checks `ADMIN_TOKEN`.
+    pub fn address_only(env: &Env, default_addr: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            token: None,
+            ..Self::from_env(&Env::only(env, "ADMIN_ADDR"), default_addr)?
+        })
+    }
+
     /// Reads `ADMIN_ADDR` (with this binary's default) and `ADMIN_TOKEN`.
     pub fn from_env(env: &Env, default_addr: &str) -> Result<Self, ConfigError> {
         let raw = env.get("ADMIN_ADDR").unwrap_or_else(|| default_addr.into());
@@ -338,7 +420,7 @@ impl IngestConfig {
                 0..=1_000_000,
             )?,
             log_format: log_format(env)?,
-            admin: AdminConfig::from_env(env, "127.0.0.1:9101")?,
+            admin: AdminConfig::address_only(env, "127.0.0.1:9101")?,
         })
     }
 }
@@ -454,19 +536,7 @@ impl WorkerConfig {
 impl WorkerConfig {
     /// Reads and validates the worker's variables.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let database_url = env
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if !(database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://")
-            || database_url.starts_with("sqlite:"))
-        {
-            return Err(ConfigError {
-                name: "DATABASE_URL",
-                message: "expected postgres://… or sqlite://…".into(),
-                value: "[redacted]".into(),
-            });
-        }
+        let database_url = database_url(env)?;
         let batch_size: usize = env.ranged("WORKER_BATCH_SIZE", 64, 1..=1000)?;
         let batches_in_flight: usize = env.ranged("WORKER_BATCHES_IN_FLIGHT", 4, 1..=64)?;
         let filling = u16::try_from(batch_size * batches_in_flight).unwrap_or(u16::MAX);
@@ -491,7 +561,7 @@ impl WorkerConfig {
         }
         Ok(Self {
             broker: BrokerConfig::from_env(env)?,
-            database_url: Secret::new(database_url),
+            database_url,
             prefetch,
             batch_size,
             batches_in_flight,
@@ -542,19 +612,7 @@ impl ConsoleConfig {
             message: "expected an address such as 127.0.0.1:8090".into(),
             value: addr.clone(),
         })?;
-        let database_url = env
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        if !(database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://")
-            || database_url.starts_with("sqlite:"))
-        {
-            return Err(ConfigError {
-                name: "DATABASE_URL",
-                message: "expected postgres://… or sqlite://…".into(),
-                value: "[redacted]".into(),
-            });
-        }
+        let database_url = database_url(env)?;
         let hours: u64 = env.ranged("CONSOLE_SESSION_HOURS", 12, 1..=720)?;
         let public_url = env.get("CONSOLE_PUBLIC_URL").map(|u| u.trim().to_owned());
         if let Some(url) = &public_url
@@ -569,7 +627,7 @@ impl ConsoleConfig {
         Ok(Self {
             addr,
             broker: BrokerConfig::from_env(env)?,
-            database_url: Secret::new(database_url),
+            database_url,
             session_lifetime: Duration::from_secs(hours * 3600),
             public_url,
             log_format: log_format(env)?,
@@ -649,6 +707,9 @@ mod tests {
         assert!(worker.admin.token.is_none());
         let ingest = IngestConfig::from_env(&env(&[("ADMIN_ADDR", "off")])).unwrap();
         assert!(ingest.admin.addr.is_none());
+        // The edge serves nothing that needs the token: it does not read it.
+        let ingest = IngestConfig::from_env(&env(&[("ADMIN_TOKEN", "tiny")])).unwrap();
+        assert!(ingest.admin.token.is_none());
         let err = WorkerConfig::from_env(&env(&[("ADMIN_TOKEN", "tiny")])).unwrap_err();
         assert_eq!(err.name, "ADMIN_TOKEN");
         let err = WorkerConfig::from_env(&env(&[("ADMIN_ADDR", "nine")])).unwrap_err();
@@ -676,6 +737,32 @@ mod tests {
         let api = worker.tata_whatsapp.unwrap();
         assert_eq!(api.base_url, "https://tata.example");
         assert!(!format!("{api:?}").contains("secret-account-key"));
+    }
+
+    #[test]
+    fn passwords_given_apart_are_encoded_into_the_urls() {
+        let worker = WorkerConfig::from_env(&env(&[
+            ("AMQP_URL", "amqp://leadpipe@rabbitmq:5672/%2f"),
+            ("AMQP_PASSWORD", "p@ss/w:rd%1"),
+            ("DATABASE_URL", "postgres://leadpipe@postgres:5432/leadpipe"),
+            ("DATABASE_PASSWORD", "s3cr@t"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            worker.broker.url.expose(),
+            "amqp://leadpipe:p%40ss%2Fw%3Ard%251@rabbitmq:5672/%2f"
+        );
+        assert_eq!(
+            worker.database_url.expose(),
+            "postgres://leadpipe:s3cr%40t@postgres:5432/leadpipe"
+        );
+        let err = WorkerConfig::from_env(&env(&[
+            ("AMQP_URL", "amqp://rabbitmq:5672/%2f"),
+            ("AMQP_PASSWORD", "secret"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "AMQP_PASSWORD");
+        assert!(!err.to_string().contains("secret"));
     }
 
     #[test]

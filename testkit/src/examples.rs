@@ -1,4 +1,4 @@
-//! Every example request of the five contracts in `shared/contracts/`, as
+//! Every example request of the five contracts in `docs/contracts/`, as
 //! partners were given them. Placeholders the contracts ask partners to
 //! replace (`your-company-uuid`, `lead-uuid-if-available`, …) are replaced
 //! by real UUIDs, as a partner would.

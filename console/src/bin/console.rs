@@ -110,7 +110,10 @@ async fn main() -> ExitCode {
             let listener = match tokio::net::TcpListener::bind(config.addr).await {
                 Ok(listener) => listener,
                 Err(error) => {
-                    tracing::error!(%error, addr = %config.addr, "cannot listen on CONSOLE_ADDR");
+                    tracing::error!(
+                        "console: cannot listen on CONSOLE_ADDR={}: {error}; free that port or set CONSOLE_ADDR to another address",
+                        config.addr
+                    );
                     return ExitCode::FAILURE;
                 }
             };

@@ -16,14 +16,20 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.addr).await {
         Ok(listener) => listener,
         Err(error) => {
-            tracing::error!(addr = %config.addr, %error, "cannot listen");
+            tracing::error!(
+                "ingest: cannot listen on INGEST_ADDR={}: {error}; free that port or set INGEST_ADDR to another address",
+                config.addr
+            );
             return ExitCode::FAILURE;
         }
     };
     let admin = match shared::admin::bind(config.admin.addr).await {
         Ok(admin) => admin,
         Err(error) => {
-            tracing::error!(%error, "cannot listen on ADMIN_ADDR");
+            tracing::error!(
+                "ingest: {}",
+                shared::admin::bind_refusal(config.admin.addr, &error)
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -1,5 +1,5 @@
 //! Call records from dialers: `POST /functions/v1/webhook-call-capture`
-//! (`shared/contracts/call-capture.md`).
+//! (`docs/contracts/call-capture.md`).
 
 use super::{ContractError, FieldReader, MAX_ID_CHARS, MAX_STRING_CHARS, parse_object};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};

@@ -1,5 +1,5 @@
 //! The CRM microservice's events under `/api/v1/webhooks`
-//! (`shared/contracts/crm-events.md`): the pre-lead and lead lifecycle,
+//! (`docs/contracts/crm-events.md`): the pre-lead and lead lifecycle,
 //! customer orders and payments. Every body is
 //! `{"event", "source", "data", "timestamp"?}`; the event must fit the
 //! endpoint it was sent to.

@@ -1,6 +1,6 @@
 //! CarDekho and CarWale lead pushes:
 //! `POST /admin/mg-digital-leads/source/{cardekho,carwale}`
-//! (`shared/contracts/digital-leads-cardekho-carwale.md`), with the field
+//! (`docs/contracts/digital-leads-cardekho-carwale.md`), with the field
 //! aliases of the contract's section 5.
 
 use super::{ContractError, FieldReader, MAX_STRING_CHARS, messages, parse_object};

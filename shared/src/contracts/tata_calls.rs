@@ -1,5 +1,5 @@
 //! Tata dealer call events: `POST /api/webhook/`
-//! (`shared/contracts/tata-calls.md`).
+//! (`docs/contracts/tata-calls.md`).
 
 use super::{ContractError, FieldReader, MAX_ID_CHARS, MAX_STRING_CHARS, parse_object};
 use chrono::{DateTime, Utc};

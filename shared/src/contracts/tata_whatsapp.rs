@@ -1,5 +1,5 @@
 //! Tata WhatsApp messages and statuses: `POST /webhook/`
-//! (`shared/contracts/tata-whatsapp.md`).
+//! (`docs/contracts/tata-whatsapp.md`).
 //!
 //! A body carries incoming messages (`contacts` + `messages`), status
 //! updates (`statuses`), or both. `messages` is an object in the contract's

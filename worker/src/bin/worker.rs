@@ -36,7 +36,10 @@ async fn serve(config: WorkerConfig) -> ExitCode {
     let admin = match shared::admin::bind(config.admin.addr).await {
         Ok(admin) => admin,
         Err(error) => {
-            tracing::error!(%error, "cannot listen on ADMIN_ADDR");
+            tracing::error!(
+                "worker: {}",
+                shared::admin::bind_refusal(config.admin.addr, &error)
+            );
             return ExitCode::FAILURE;
         }
     };
