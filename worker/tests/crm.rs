@@ -157,7 +157,11 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
         json!({"event": "payment_received", "data": {"customer_code": "CUST-1", "amount": 10000}}),
     )
     .await;
-    rig.processed(15).await;
+    // A null or blank customer_id is no id: the code finds the customer.
+    for id in [json!(null), json!("")] {
+        rig.post("/incoming", json!({"event": "order_created", "data": {"customer_id": id, "customer_code": "CUST-1", "amount": 1000}})).await;
+    }
+    rig.processed(17).await;
 
     assert_eq!(
         rig.text(&format!(
@@ -239,13 +243,13 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
         rig.db
             .scalar("SELECT CAST(orders_count AS BIGINT) FROM crm_customers")
             .await,
-        2
+        4
     );
     assert_eq!(
         rig.db
             .scalar("SELECT CAST(orders_total AS BIGINT) FROM crm_customers")
             .await,
-        30000
+        32000
     );
     assert_eq!(
         rig.db

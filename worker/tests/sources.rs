@@ -115,6 +115,13 @@ async fn one_number_across_partners_is_one_lead_with_a_timeline(backend: Backend
     assert_eq!(lead.lead_quality.as_deref(), Some("warm"));
     assert_eq!(lead.is_lead, Some(true));
     assert_eq!(lead.first_source, "cardekho");
+    // The call (Nov 2025) and the chat (Apr 2025) came later but happened
+    // earlier: the last sighting stays the enquiry's.
+    assert!(
+        (lead.last_seen_at - now).num_seconds().abs() <= 1,
+        "last_seen_at moved backwards to {}",
+        lead.last_seen_at
+    );
 
     let timeline = lead_touchpoints::Entity::find()
         .filter(lead_touchpoints::Column::LeadId.eq(lead.id))

@@ -706,10 +706,17 @@ async fn apply_event(
 /// `order_created` and `payment_received`: add to the customer's figures.
 async fn customer_figures(txn: &DatabaseTransaction, hook: &CrmWebhook) -> Result<Applied, DbErr> {
     let data = &hook.data;
-    let id = data
-        .get("customer_id")
-        .map(|v| v.to_string().trim_matches('"').to_owned());
-    let code = data_str(data, "customer_code").map(str::to_owned);
+    // A null, empty or blank customer_id is no id: the code decides then.
+    let id = match data.get("customer_id") {
+        Some(Value::String(s)) => Some(s.trim().to_owned()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+    .filter(|id| !id.is_empty());
+    let code = data_str(data, "customer_code")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
     let column = if id.is_some() { "id" } else { "customer_code" };
     let Some(key) = id.or(code) else {
         return Ok(Applied::Invalid("no customer_id or customer_code".into()));
