@@ -24,7 +24,7 @@ scripts/services.sh postgres >/dev/null
 cargo build --release --locked -p ingest -p worker -p bench 2>&1 | tail -n 1
 
 KEY=measure-partner-key-0001
-export RUST_LOG=warn LEAD_RATE_LIMIT_PER_MINUTE=0 CRM_RATE_LIMIT_PER_MINUTE=0 \
+export RUST_LOG=warn LEAD_SOFT_LIMIT_PER_MINUTE=0 CRM_RATE_LIMIT_PER_MINUTE=0 \
   LEAD_API_KEY_CARDEKHO=$KEY LEAD_API_KEY_CARWALE=$KEY CALL_CAPTURE_API_KEYS=$KEY
 EDGE_PORT=18090
 ctl() { scripts/services.sh rabbitmqctl "$@" 2>/dev/null; }

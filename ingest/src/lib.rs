@@ -42,6 +42,10 @@ pub(crate) struct AppState {
     pub(crate) body_read_timeout: Duration,
     pub(crate) secrets: PartnerSecrets,
     pub(crate) lead_limits: ratelimit::PerMinute<Source>,
+    pub(crate) lead_soft_limits: ratelimit::PerMinute<Source>,
+    /// At most one soft-limit warning per partner per minute.
+    pub(crate) lead_soft_warnings: ratelimit::PerMinute<Source>,
+    pub(crate) lead_soft_limit_per_minute: u32,
     pub(crate) crm_limits: ratelimit::PerMinute<IpAddr>,
     pub(crate) metrics: metrics::EdgeMetrics,
 }
@@ -121,6 +125,9 @@ pub async fn run(
         body_read_timeout: config.body_read_timeout,
         secrets: config.secrets.clone(),
         lead_limits: ratelimit::PerMinute::new(config.lead_rate_limit_per_minute),
+        lead_soft_limits: ratelimit::PerMinute::new(config.lead_soft_limit_per_minute),
+        lead_soft_warnings: ratelimit::PerMinute::new(1),
+        lead_soft_limit_per_minute: config.lead_soft_limit_per_minute,
         crm_limits: ratelimit::PerMinute::new(config.crm_rate_limit_per_minute),
         metrics,
     });

@@ -26,9 +26,27 @@ pub(crate) struct EdgeMetrics {
     pub(crate) confirm_seconds: Histogram,
     /// Publishes waiting for their confirm.
     pub(crate) publishes_in_flight: Gauge,
+    /// Lead-portal requests accepted above the contract's soft limit.
+    pub(crate) lead_soft_limit_exceeded: Family<SourceLabels, Counter>,
+}
+
+/// A source, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SourceLabels {
+    /// The source's name.
+    pub(crate) source: &'static str,
 }
 
 impl EdgeMetrics {
+    /// Counts a lead-portal request accepted above the soft limit.
+    pub(crate) fn soft_limit_exceeded(&self, source: shared::Source) {
+        self.lead_soft_limit_exceeded
+            .get_or_create(&SourceLabels {
+                source: source.name(),
+            })
+            .inc();
+    }
+
     /// Creates the metrics and registers them, with the publisher's
     /// reconnect counter, in `registry`.
     pub(crate) fn register(registry: &mut Registry, publisher: &Publisher) -> Self {
@@ -37,6 +55,7 @@ impl EdgeMetrics {
             // 0.25 ms to about 4 s.
             confirm_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 15)),
             publishes_in_flight: Gauge::default(),
+            lead_soft_limit_exceeded: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("leadpipe_ingest");
         registry.register(
@@ -48,6 +67,11 @@ impl EdgeMetrics {
             "publish_confirm_seconds",
             "Time from publishing a message to the broker's confirm",
             metrics.confirm_seconds.clone(),
+        );
+        registry.register(
+            "lead_soft_limit_exceeded",
+            "Lead-portal requests accepted above the contract's soft limit, by partner",
+            metrics.lead_soft_limit_exceeded.clone(),
         );
         registry.register(
             "publishes_in_flight",

@@ -547,6 +547,79 @@ async fn rate_limits_answer_429_with_retry_after_per_partner_and_per_ip() {
     testkit::cleanup(inspector).await;
 }
 
+/// The lead portals' limit is soft (§6): partners retry only on 5xx, so a
+/// 429 would be a lost lead. A burst far above it is accepted, every lead
+/// persisted, and the excess counted per partner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_above_the_soft_limit_is_accepted_counted_and_persisted() {
+    testkit::init_logging();
+    let db = testkit::TestDb::create(testkit::Backend::Postgres).await;
+    let prefix = unique_prefix("soft-limit");
+    let mut env = vec![
+        ("LEAD_API_KEY_CARWALE", CARWALE_KEY),
+        ("CRM_RATE_LIMIT_PER_MINUTE", "0"),
+    ];
+    env.push(("DIGITAL_LEAD_DUPLICATE_WINDOW_SECS", "0"));
+    let env = test_env(&prefix, Some(&db.url), &env);
+    let edge = Edge::start(&env).await;
+    let worker = testkit::Worker::start(&env);
+    const BURST: usize = 300;
+    // As fast as 16 connections go: the whole burst takes well under a minute.
+    let mut sent = tokio::task::JoinSet::new();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+    for n in 0..BURST {
+        let addr = edge.addr;
+        let slot = slots.clone().acquire_owned().await.unwrap();
+        sent.spawn(async move {
+            let _slot = slot;
+            let body = format!(
+                r#"{{"name": "Burst {n}", "phone_number": "+9197{n:08}", "car_model": "Harrier"}}"#
+            );
+            testkit::http(
+                addr,
+                "POST",
+                "/admin/mg-digital-leads/source/carwale",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("X-API-Key", CARWALE_KEY),
+                ],
+                body.as_bytes(),
+            )
+            .await
+            .status
+        });
+    }
+    let statuses = sent.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    eventually("every lead persisted", Duration::from_secs(60), || async {
+        db.count("SELECT COUNT(*) FROM digital_leads").await == BURST as i64
+    })
+    .await;
+    let metrics = String::from_utf8(
+        testkit::http(edge.admin_addr, "GET", "/metrics", &[], b"")
+            .await
+            .body,
+    )
+    .unwrap();
+    let exceeded: u64 = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(r#"leadpipe_ingest_lead_soft_limit_exceeded_total{source="carwale"}"#)
+        })
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (BURST as u64 - 125..=BURST as u64 - 119).contains(&exceeded),
+        "about {} counted above the soft limit of 120, got {exceeded}",
+        BURST - 120
+    );
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn the_openapi_document_matches_the_routes() {
     let (edge, inspector) = start("openapi", &[]).await;

@@ -375,8 +375,14 @@ pub struct IngestConfig {
     pub max_connections: usize,
     /// Partner credentials.
     pub secrets: PartnerSecrets,
-    /// `LEAD_RATE_LIMIT_PER_MINUTE`: requests per minute per lead portal
-    /// (CarDekho, CarWale); 0 switches the limit off.
+    /// `LEAD_SOFT_LIMIT_PER_MINUTE` (default 120, the contract's "soft
+    /// limit"): above it a lead portal's requests are still accepted, and
+    /// counted (a metric, and a warning naming the partner); 0 switches the
+    /// counting off. Partners retry only on 5xx, so a 429 would lose a lead.
+    pub lead_soft_limit_per_minute: u32,
+    /// `LEAD_RATE_LIMIT_PER_MINUTE` (default 0, off): a hard limit per lead
+    /// portal, answered 429, only when configured (set it far above the soft
+    /// limit).
     pub lead_rate_limit_per_minute: u32,
     /// `CRM_RATE_LIMIT_PER_MINUTE`: requests per minute per client IP on the
     /// CRM endpoints; 0 switches the limit off.
@@ -409,9 +415,14 @@ impl IngestConfig {
             body_read_timeout: env.millis("BODY_READ_TIMEOUT_MS", 30_000)?,
             max_connections,
             secrets: PartnerSecrets::from_env(env)?,
+            lead_soft_limit_per_minute: env.ranged(
+                "LEAD_SOFT_LIMIT_PER_MINUTE",
+                120,
+                0..=1_000_000,
+            )?,
             lead_rate_limit_per_minute: env.ranged(
                 "LEAD_RATE_LIMIT_PER_MINUTE",
-                120,
+                0,
                 0..=1_000_000,
             )?,
             crm_rate_limit_per_minute: env.ranged(

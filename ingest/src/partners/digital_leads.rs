@@ -1,5 +1,7 @@
 //! CarDekho and CarWale: `POST /admin/mg-digital-leads/source/{partner}`,
-//! authenticated by the partner's own `X-API-Key`, rate limited per partner.
+//! authenticated by the partner's own `X-API-Key`. The contract's limit is
+//! soft: above it requests are accepted and counted; a hard limit (429)
+//! applies only when configured.
 
 use super::either;
 use crate::AppState;
@@ -36,6 +38,16 @@ pub(crate) async fn handle(
                 .lead_limits
                 .check(&source)
                 .map_err(|wait| style.rate_limited(wait))?;
+            if state.lead_soft_limits.check(&source).is_err() {
+                state.metrics.soft_limit_exceeded(source);
+                if state.lead_soft_warnings.check(&source).is_ok() {
+                    tracing::warn!(
+                        partner = %source,
+                        soft_limit = state.lead_soft_limit_per_minute,
+                        "lead portal above its soft limit (requests per minute); accepting every request (LEAD_RATE_LIMIT_PER_MINUTE sets a hard limit)"
+                    );
+                }
+            }
             let body = json_body(state, style, &parts.headers, body).await?;
             digital_leads::parse(platform, &body).map_err(|e| style.invalid(&e))?;
             let envelope = Envelope::new(source, audit_headers(&parts.headers, peer));
