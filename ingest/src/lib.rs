@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod docs;
 mod http;
 mod metrics;
 mod partners;
@@ -46,6 +47,8 @@ pub(crate) struct AppState {
     /// At most one soft-limit warning per partner per minute.
     pub(crate) lead_soft_warnings: ratelimit::PerMinute<Source>,
     pub(crate) lead_soft_limit_per_minute: u32,
+    /// `DOCS`: Swagger UI at `/docs`.
+    pub(crate) docs: bool,
     pub(crate) crm_limits: ratelimit::PerMinute<IpAddr>,
     pub(crate) metrics: metrics::EdgeMetrics,
 }
@@ -128,6 +131,7 @@ pub async fn run(
         lead_soft_limits: ratelimit::PerMinute::new(config.lead_soft_limit_per_minute),
         lead_soft_warnings: ratelimit::PerMinute::new(1),
         lead_soft_limit_per_minute: config.lead_soft_limit_per_minute,
+        docs: config.docs,
         crm_limits: ratelimit::PerMinute::new(config.crm_rate_limit_per_minute),
         metrics,
     });

@@ -220,6 +220,10 @@ async fn route(
             Ok(body) => json(StatusCode::OK, &body),
             Err(body) => json(StatusCode::SERVICE_UNAVAILABLE, &body),
         },
+        docs if get && state.docs && docs.starts_with("/docs") => crate::docs::serve(docs)
+            .unwrap_or_else(|| {
+                Style::Tata.error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}"))
+            }),
         "/healthz" | "/readyz" | "/openapi.json" => method_not_allowed(Style::Tata, "GET"),
         _ => Style::Tata.error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
     }

@@ -375,6 +375,9 @@ pub struct IngestConfig {
     pub max_connections: usize,
     /// Partner credentials.
     pub secrets: PartnerSecrets,
+    /// `DOCS` (default `on`): Swagger UI at `/docs` on the partner port,
+    /// from assets inside the binary; `off` answers 404 there.
+    pub docs: bool,
     /// `LEAD_SOFT_LIMIT_PER_MINUTE` (default 120, the contract's "soft
     /// limit"): above it a lead portal's requests are still accepted, and
     /// counted (a metric, and a warning naming the partner); 0 switches the
@@ -415,6 +418,17 @@ impl IngestConfig {
             body_read_timeout: env.millis("BODY_READ_TIMEOUT_MS", 30_000)?,
             max_connections,
             secrets: PartnerSecrets::from_env(env)?,
+            docs: match env.get("DOCS").as_deref().map(str::trim) {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(ConfigError {
+                        name: "DOCS",
+                        message: "expected on or off".into(),
+                        value: other.into(),
+                    });
+                }
+            },
             lead_soft_limit_per_minute: env.ranged(
                 "LEAD_SOFT_LIMIT_PER_MINUTE",
                 120,
