@@ -491,6 +491,10 @@ pub struct WorkerConfig {
     /// returns an error naming where it stood, and the binary exits non-zero
     /// so its supervisor restarts it.
     pub watchdog_timeout: Duration,
+    /// `DEALER_NUMBERS`: the dealer's own lines and WhatsApp business
+    /// numbers (E.164). A captured call's customer is its number that is
+    /// not one of these; a dealer's number is never a lead.
+    pub dealer_numbers: Vec<String>,
     /// `TATA_WHATSAPP_API_URL` and `TATA_WHATSAPP_API_KEY`: where replies
     /// from the console are sent. Unset: replies wait in their retry queue.
     pub tata_whatsapp: Option<TataWhatsappApi>,
@@ -499,6 +503,24 @@ pub struct WorkerConfig {
     /// `ADMIN_ADDR` (default `127.0.0.1:9100`) and `ADMIN_TOKEN`: health,
     /// readiness, metrics and the webhook log.
     pub admin: AdminConfig,
+}
+
+/// `DEALER_NUMBERS`, each in E.164 (any common spelling accepted).
+fn dealer_numbers(env: &Env) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env.get("DEALER_NUMBERS") else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            crate::phone::to_e164(n).ok_or_else(|| ConfigError {
+                name: "DEALER_NUMBERS",
+                message: "expected comma-separated phone numbers, such as +919355421616".into(),
+                value: n.to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// Tata's WhatsApp send API for one dealer account.
@@ -600,6 +622,7 @@ impl WorkerConfig {
             database_timeout: Duration::from_secs(database_timeout),
             stall_timeout: Duration::from_secs(stall_timeout),
             watchdog_timeout: Duration::from_secs(watchdog_timeout),
+            dealer_numbers: dealer_numbers(env)?,
             tata_whatsapp: TataWhatsappApi::from_env(env)?,
             log_format: log_format(env)?,
             admin: AdminConfig::from_env(env, "127.0.0.1:9100")?,
@@ -788,6 +811,18 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.name, "AMQP_PASSWORD");
         assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn dealer_numbers_are_normalised_and_checked() {
+        let worker =
+            WorkerConfig::from_env(&env(&[("DEALER_NUMBERS", "+91 93554 21616, 09123456780")]))
+                .unwrap();
+        assert_eq!(worker.dealer_numbers, ["+919355421616", "+919123456780"]);
+        let err =
+            WorkerConfig::from_env(&env(&[("DEALER_NUMBERS", "+919355421616,12")])).unwrap_err();
+        assert_eq!(err.name, "DEALER_NUMBERS");
+        assert!(err.to_string().contains("\"12\""), "{err}");
     }
 
     #[test]

@@ -251,6 +251,7 @@ async fn consume(
     let settings = Settings {
         duplicate_window: config.duplicate_window,
         retry_max_attempts: config.retry_max_attempts,
+        dealer_numbers: std::sync::Arc::new(config.dealer_numbers.iter().cloned().collect()),
     };
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

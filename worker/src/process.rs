@@ -25,6 +25,8 @@ pub struct Settings {
     pub duplicate_window: Duration,
     /// Delayed retries before a message that keeps failing is dead-lettered.
     pub retry_max_attempts: u32,
+    /// `DEALER_NUMBERS` (E.164): never a customer.
+    pub dealer_numbers: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 impl Default for Settings {
@@ -32,6 +34,7 @@ impl Default for Settings {
         Self {
             duplicate_window: Duration::from_secs(60),
             retry_max_attempts: 8,
+            dealer_numbers: Default::default(),
         }
     }
 }
@@ -432,14 +435,16 @@ async fn commit(
         Effects::Call(call) => persist::calls::apply(&txn, envelope, call)
             .await
             .map(|()| Applied::Written)?,
-        Effects::Whatsapp(hook) => persist::whatsapp::apply(&txn, envelope, hook)
-            .await
-            .map(|()| Applied::Written)?,
+        Effects::Whatsapp(hook) => {
+            persist::whatsapp::apply(&txn, envelope, hook, &settings.dealer_numbers)
+                .await
+                .map(|()| Applied::Written)?
+        }
         Effects::DigitalLead(lead) => {
             persist::digital_leads::apply(&txn, envelope, lead, settings.duplicate_window).await?
         }
         Effects::CallRecord(id, record) => {
-            persist::call_capture::apply(&txn, envelope, *id, record)
+            persist::call_capture::apply(&txn, envelope, *id, record, &settings.dealer_numbers)
                 .await
                 .map(|()| Applied::Written)?
         }

@@ -20,6 +20,7 @@ testkit::on_both_backends!(
     whatsapp_messages_are_stored_once_and_statuses_never_move_backwards,
     digital_leads_within_the_window_are_duplicates,
     call_capture_records_keep_their_id_and_merge_repeats,
+    captured_calls_link_the_customer_never_the_dealers_line,
 );
 
 struct Rig {
@@ -29,9 +30,13 @@ struct Rig {
 }
 
 async fn rig(test: &str, backend: Backend) -> Rig {
+    rig_with(test, backend, &[]).await
+}
+
+async fn rig_with(test: &str, backend: Backend, extra: &[(&str, &str)]) -> Rig {
     testkit::init_logging();
     let db = TestDb::create(backend).await;
-    let env: Env = test_env(&unique_prefix(test), Some(&db.url), &[]);
+    let env: Env = test_env(&unique_prefix(test), Some(&db.url), extra);
     let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
         .await
         .unwrap();
@@ -428,4 +433,70 @@ async fn three_workers_racing_calls_and_statuses_agree(backend: Backend) {
     }
     testkit::cleanup(inspector).await;
     db.drop().await;
+}
+
+/// Outbound captured calls are made from the dealer's line: the customer is
+/// the recipient. Inbound, the caller. Neither the dealer's lines nor the
+/// WhatsApp business number ever become a lead.
+async fn captured_calls_link_the_customer_never_the_dealers_line(backend: Backend) {
+    let rig = rig_with(
+        "dealer-numbers",
+        backend,
+        &[("DEALER_NUMBERS", "+919000000001,+919355421616")],
+    )
+    .await;
+    let now = Utc::now();
+    let call = |caller: &str, recipient: &str, id: &str| {
+        format!(
+            r#"{{"company_id": "123e4567-e89b-12d3-a456-426614174000", "caller_number": "{caller}", "recipient_number": "{recipient}", "outcome": "completed", "external_call_id": "{id}", "external_system": "Dialer"}}"#
+        )
+    };
+    for (n, (caller, recipient)) in [
+        ("+919000000001", "+919811111111"),
+        ("+919000000001", "+919833333333"),
+        ("+919822222222", "+919000000001"),
+        ("+919844444444", "+919855555555"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("DEALER-{n}");
+        rig.send(
+            Source::CallCapture,
+            &call(caller, recipient, &id),
+            now,
+            &[("call_history_id", uuid::Uuid::now_v7().to_string())],
+        )
+        .await;
+    }
+    let from_business = TATA_WHATSAPP[0].1.replace("919999999999", "919355421616");
+    rig.send(Source::TataWhatsapp, &from_business, now, &[])
+        .await;
+
+    let mut phones: Vec<String> = leads::Entity::find()
+        .all(&rig.db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.phone)
+        .collect();
+    phones.sort();
+    assert_eq!(
+        phones,
+        ["+919811111111", "+919822222222", "+919833333333"],
+        "outbound: the recipient; inbound: the caller; two strangers: nobody"
+    );
+    let unlinked = call_records::Entity::find()
+        .filter(call_records::Column::LeadId.is_null())
+        .all(&rig.db.conn)
+        .await
+        .unwrap();
+    assert_eq!(unlinked.len(), 1);
+    let message = whatsapp_messages::Entity::find()
+        .one(&rig.db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.lead_id, None, "the business number is no lead");
+    rig.finish().await;
 }

@@ -34,21 +34,44 @@ const MERGED: &[C] = &[
     C::LeadId,
 ];
 
-/// Upserts the record and, when the caller's number is valid, their lead.
+/// The customer on a call: the number that is not the dealer's (the
+/// recipient of an outbound call, the caller of an inbound one). With one
+/// valid number that is not the dealer's, that one; with two and no way to
+/// tell them apart, or none, nobody: a wrong lead is worse than none.
+pub(crate) fn customer(
+    caller: Option<&str>,
+    recipient: Option<&str>,
+    dealer: &std::collections::HashSet<String>,
+) -> Option<String> {
+    let caller = caller.and_then(shared::phone::to_e164);
+    let recipient = recipient.and_then(shared::phone::to_e164);
+    let outside = |n: &Option<String>| n.clone().filter(|n| !dealer.contains(n));
+    match (outside(&caller), outside(&recipient)) {
+        (Some(one), None) | (None, Some(one)) => Some(one),
+        // Both outside: the caller, unless the dealer's lines are known
+        // (then neither is the dealer's, and guessing would be wrong).
+        (Some(caller), Some(_)) if dealer.is_empty() => Some(caller),
+        _ => None,
+    }
+}
+
+/// Upserts the record and, when its customer's number is known, their lead.
 pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     id: Uuid,
     record: &CallRecord,
+    dealer_numbers: &std::collections::HashSet<String>,
 ) -> Result<(), DbErr> {
     let call_date = record
         .call_date
         .or(record.start_time)
         .unwrap_or(envelope.received_at);
-    let caller = record
-        .caller_number
-        .as_deref()
-        .and_then(shared::phone::to_e164);
+    let caller = customer(
+        record.caller_number.as_deref(),
+        record.recipient_number.as_deref(),
+        dealer_numbers,
+    );
     let lead = match &caller {
         Some(phone) => Some(
             upsert_lead(
@@ -242,6 +265,36 @@ async fn follow_up(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_customer_is_the_number_that_is_not_the_dealers() {
+        let dealer: std::collections::HashSet<String> = ["+919000000001".to_owned()].into();
+        let none = std::collections::HashSet::new();
+        let outbound = super::customer(Some("+919000000001"), Some("09811111111"), &dealer);
+        assert_eq!(outbound.as_deref(), Some("+919811111111"));
+        let inbound = super::customer(Some("+919822222222"), Some("+919000000001"), &dealer);
+        assert_eq!(inbound.as_deref(), Some("+919822222222"));
+        assert_eq!(
+            super::customer(Some("+919822222222"), None, &dealer).as_deref(),
+            Some("+919822222222")
+        );
+        assert_eq!(
+            super::customer(Some("+919000000001"), None, &dealer),
+            None,
+            "the dealer is no lead"
+        );
+        assert_eq!(
+            super::customer(Some("+919822222222"), Some("+919811111111"), &dealer),
+            None,
+            "no guess"
+        );
+        assert_eq!(super::customer(None, Some("bad"), &dealer), None);
+        // Without DEALER_NUMBERS, the caller, as before.
+        assert_eq!(
+            super::customer(Some("+919822222222"), Some("+919811111111"), &none).as_deref(),
+            Some("+919822222222")
+        );
+    }
+
     #[test]
     fn follow_ups_are_due_in_india_time() {
         let date = chrono::NaiveDate::from_ymd_opt(2025, 11, 10).unwrap();

@@ -59,22 +59,36 @@ async fn inbound(
     envelope: &Envelope,
     hook: &WhatsappWebhook,
     m: &InboundMessage,
+    dealer_numbers: &std::collections::HashSet<String>,
 ) -> Result<(), DbErr> {
-    let lead = upsert_lead(
-        txn,
-        &Sighting {
-            phone: &m.from,
-            name: m.profile_name.as_deref(),
-            email: None,
-            lead_quality: None,
-            is_lead: None,
-            source: Source::TataWhatsapp,
-            at: m.timestamp,
-        },
-    )
-    .await?;
+    // The dealer's own numbers (the business number, DEALER_NUMBERS) are
+    // never a lead: their messages are stored, linked to nobody.
+    let business = hook
+        .business_phone_number
+        .as_deref()
+        .and_then(shared::phone::to_e164);
+    let dealer = dealer_numbers.contains(&m.from) || business.as_deref() == Some(m.from.as_str());
+    let lead = if dealer {
+        None
+    } else {
+        Some(
+            upsert_lead(
+                txn,
+                &Sighting {
+                    phone: &m.from,
+                    name: m.profile_name.as_deref(),
+                    email: None,
+                    lead_quality: None,
+                    is_lead: None,
+                    source: Source::TataWhatsapp,
+                    at: m.timestamp,
+                },
+            )
+            .await?,
+        )
+    };
     let mut row = empty(&m.id);
-    row.lead_id = Set(Some(lead));
+    row.lead_id = Set(lead);
     row.direction = Set(Some("inbound".into()));
     row.from_number = Set(Some(m.from.clone()));
     row.profile_name = Set(m.profile_name.clone());
@@ -116,16 +130,21 @@ async fn inbound(
         .on_conflict(on_conflict)
         .exec_without_returning(txn)
         .await?;
-    touchpoint(
-        txn,
-        lead,
-        Source::TataWhatsapp,
-        &m.id,
-        m.timestamp,
-        summary(m),
-        envelope.ingest_id,
-    )
-    .await
+    match lead {
+        Some(lead) => {
+            touchpoint(
+                txn,
+                lead,
+                Source::TataWhatsapp,
+                &m.id,
+                m.timestamp,
+                summary(m),
+                envelope.ingest_id,
+            )
+            .await
+        }
+        None => Ok(()),
+    }
 }
 
 async fn status(
@@ -161,9 +180,10 @@ pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     hook: &WhatsappWebhook,
+    dealer_numbers: &std::collections::HashSet<String>,
 ) -> Result<(), DbErr> {
     for message in &hook.messages {
-        inbound(txn, envelope, hook, message).await?;
+        inbound(txn, envelope, hook, message, dealer_numbers).await?;
     }
     for update in &hook.statuses {
         status(txn, hook, update).await?;
