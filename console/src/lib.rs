@@ -39,6 +39,10 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that has not sent its request head by then is cut off.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head accepted.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// What every handler shares.
 pub struct AppState {
@@ -113,22 +117,51 @@ pub async fn run(
     });
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr().context("listener address")?, "console listening");
-    let stopped = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stopped.cancelled().await });
-    tokio::select! {
-        served = server => served.context("serving the console")?,
-        () = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(DRAIN_TIMEOUT).await;
-        } => tracing::warn!("requests still open after the drain timeout; closing"),
-    }
+    serve(listener, app, &shutdown).await;
     publisher.close().await;
     state.db.clone().close().await.ok();
     Ok(())
+}
+
+/// Serves connections with hyper directly (not `axum::serve`) for what a
+/// staff-facing server needs and it lacks: a deadline on the request head
+/// (slow clients are cut off) and a bound on its size. On shutdown, stops
+/// accepting and gives open requests [`DRAIN_TIMEOUT`].
+async fn serve(listener: TcpListener, app: Router, shutdown: &CancellationToken) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Typically out of file descriptors: back off, do not spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // The client's address, for the sign-in throttle (`ConnectInfo`).
+        let app = app.clone().layer(Extension(ConnectInfo(peer)));
+        let service = hyper_util::service::TowerToHyperService::new(app);
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "console connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("requests still open after the drain timeout; closing"),
+    }
 }
 
 /// Every route. Sign-in and assets are open; everything else needs a

@@ -369,3 +369,33 @@ testkit::on_both_backends!(
     wrong_passwords_are_throttled,
     send_reply_refuses_what_tata_would_and_accepts_a_reply_in_the_window,
 );
+
+/// A client that trickles its request head is cut off (slowloris), and
+/// others are still served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rig = Rig::start(Backend::Sqlite, "console-slow").await;
+    let mut slow = tokio::net::TcpStream::connect(rig.console.addr)
+        .await
+        .unwrap();
+    slow.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        http(rig.console.addr, "GET", "/login", &[], b"")
+            .await
+            .status,
+        200
+    );
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the slow connection was never closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    rig.stop().await;
+}
