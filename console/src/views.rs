@@ -5,19 +5,28 @@
 use crate::auth::Staff;
 use maud::{DOCTYPE, Markup, html};
 
+/// The `<head>` of every page; signed-in pages carry their CSRF token.
+fn head(title: &str, csrf: Option<&str>) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            @if let Some(csrf) = csrf {
+                meta name="csrf-token" content=(csrf);
+            }
+            title { (title) " · leadpipe" }
+            link rel="stylesheet" href="/assets/console.css";
+        }
+    }
+}
+
 /// The frame of every signed-in page: navigation, who is signed in, the
 /// sign-out form, and the CSRF token for the page's scripts.
 pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="csrf-token" content=(staff.csrf_token);
-                title { (title) " · leadpipe" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head(title, Some(&staff.csrf_token)))
             body {
                 header.top {
                     span.brand { "leadpipe" }
@@ -44,12 +53,7 @@ pub fn login(csrf: &str, error: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Sign in · leadpipe" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head("Sign in", None))
             body.login {
                 form.login method="post" action="/login" {
                     h1 { "leadpipe" }

@@ -70,11 +70,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     let edge = Edge::start(&env).await;
     let worker = Worker::start(&env);
     let console = Console::start(&env).await;
-    let conn = console::open_database(&db.url).await.unwrap();
-    console::users::add(&conn, "asha", PASSWORD, Role::Sales)
-        .await
-        .unwrap();
-    conn.close().await.ok();
+    testkit::add_staff(&db.url, "asha", PASSWORD, Role::Sales).await;
     let base = format!("http://{}", console.addr);
     let browser = Browser::start().await;
     let page = &browser.client;

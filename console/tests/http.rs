@@ -6,8 +6,7 @@ use console::auth::Role;
 use serde_json::json;
 use std::time::Duration;
 use testkit::{
-    Backend, Console, Edge, StaffClient, TestDb, Worker, csrf_of, eventually, http,
-    set_cookie_value, test_env, unique_prefix,
+    Backend, Console, Edge, StaffClient, TestDb, Worker, eventually, http, test_env, unique_prefix,
 };
 
 const PASSWORD: &str = "a long enough password";
@@ -40,11 +39,7 @@ impl Rig {
         let edge = Edge::start(&env).await;
         let worker = Worker::start(&env);
         let console = Console::start(&env).await;
-        let conn = console::open_database(&db.url).await.unwrap();
-        console::users::add(&conn, "asha", PASSWORD, Role::Sales)
-            .await
-            .unwrap();
-        conn.close().await.ok();
+        testkit::add_staff(&db.url, "asha", PASSWORD, Role::Sales).await;
         Self {
             db,
             prefix,
@@ -117,40 +112,9 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_every_post_needs_the_csrf_to
     let rig = Rig::start(backend, "console-csrf").await;
     let addr = rig.console.addr;
     // The login form itself is protected by a double-submit token.
-    let form = http(addr, "GET", "/login", &[], b"").await;
-    let login_cookie = set_cookie_value(&form, "leadpipe_login_csrf").unwrap();
-    let body = format!(
-        "username=asha&password={}&csrf_token=forged",
-        PASSWORD.replace(' ', "+")
-    );
-    let forged = http(
-        addr,
-        "POST",
-        "/login",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &login_cookie),
-        ],
-        body.as_bytes(),
-    )
-    .await;
+    let forged = testkit::post_login(addr, "asha", PASSWORD, Some("forged")).await;
     assert_eq!(forged.status, 403);
-    let token = csrf_of(&form).unwrap();
-    let body = format!(
-        "username=asha&password={}&csrf_token={token}",
-        PASSWORD.replace(' ', "+")
-    );
-    let signed_in = http(
-        addr,
-        "POST",
-        "/login",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &login_cookie),
-        ],
-        body.as_bytes(),
-    )
-    .await;
+    let signed_in = testkit::post_login(addr, "asha", PASSWORD, None).await;
     assert_eq!(signed_in.status, 303);
     assert_eq!(signed_in.header("location"), Some("/tata-chat/"));
     let set = signed_in
@@ -237,25 +201,9 @@ async fn wrong_passwords_are_throttled(backend: Backend) {
     let rig = Rig::start(backend, "console-throttle").await;
     let addr = rig.console.addr;
     let attempt = |password: &'static str| async move {
-        let form = http(addr, "GET", "/login", &[], b"").await;
-        let cookie = set_cookie_value(&form, "leadpipe_login_csrf").unwrap();
-        let token = csrf_of(&form).unwrap();
-        let body = format!(
-            "username=asha&password={}&csrf_token={token}",
-            password.replace(' ', "+")
-        );
-        http(
-            addr,
-            "POST",
-            "/login",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Cookie", &cookie),
-            ],
-            body.as_bytes(),
-        )
-        .await
-        .status
+        testkit::post_login(addr, "asha", password, None)
+            .await
+            .status
     };
     for _ in 0..console::throttle::PER_USER {
         assert_eq!(attempt("not the password").await, 401);

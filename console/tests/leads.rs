@@ -37,11 +37,7 @@ impl Rig {
         let edge = Edge::start(&env).await;
         let worker = Worker::start(&env);
         let console = Console::start(&env).await;
-        let conn = console::open_database(&db.url).await.unwrap();
-        console::users::add(&conn, "ravi", PASSWORD, Role::Sales)
-            .await
-            .unwrap();
-        conn.close().await.ok();
+        testkit::add_staff(&db.url, "ravi", PASSWORD, Role::Sales).await;
         let staff = StaffClient::sign_in(console.addr, "ravi", PASSWORD).await;
         Self {
             db,

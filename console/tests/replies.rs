@@ -60,11 +60,7 @@ impl Rig {
         let env = Self::env_of(&prefix, &db, &env_pairs);
         let edge = Edge::start(&env).await;
         let console = Console::start(&env).await;
-        let conn = console::open_database(&db.url).await.unwrap();
-        console::users::add(&conn, "asha", PASSWORD, Role::Sales)
-            .await
-            .unwrap();
-        conn.close().await.ok();
+        testkit::add_staff(&db.url, "asha", PASSWORD, Role::Sales).await;
         let staff = StaffClient::sign_in(console.addr, "asha", PASSWORD).await;
         Self {
             db,

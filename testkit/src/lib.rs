@@ -981,27 +981,51 @@ pub fn csrf_of(page: &HttpResponse) -> Option<String> {
     None
 }
 
+/// Creates a console account in the database at `url` (as `console user
+/// add` would).
+pub async fn add_staff(url: &str, username: &str, password: &str, role: console::auth::Role) {
+    let db = console::open_database(url)
+        .await
+        .expect("open the database");
+    console::users::add(&db, username, password, role)
+        .await
+        .expect("add a staff account");
+    db.close().await.ok();
+}
+
+/// Fetches the sign-in form and posts it as a browser would; with `token`,
+/// that CSRF token is sent instead of the form's (to test refusals).
+pub async fn post_login(
+    addr: SocketAddr,
+    username: &str,
+    password: &str,
+    token: Option<&str>,
+) -> HttpResponse {
+    let form = http(addr, "GET", "/login", &[], b"").await;
+    let login_cookie = set_cookie_value(&form, "leadpipe_login_csrf").expect("login cookie");
+    let form_token = csrf_of(&form).expect("login form token");
+    let body = format!(
+        "username={username}&password={}&csrf_token={}",
+        password.replace(' ', "+"),
+        token.unwrap_or(&form_token)
+    );
+    http(
+        addr,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &login_cookie),
+        ],
+        body.as_bytes(),
+    )
+    .await
+}
+
 impl StaffClient {
     /// Signs in through the form, as a browser would.
     pub async fn sign_in(addr: SocketAddr, username: &str, password: &str) -> Self {
-        let form = http(addr, "GET", "/login", &[], b"").await;
-        let login_cookie = set_cookie_value(&form, "leadpipe_login_csrf").expect("login cookie");
-        let token = csrf_of(&form).expect("login form token");
-        let body = format!(
-            "username={username}&password={}&csrf_token={token}",
-            password.replace(' ', "+")
-        );
-        let response = http(
-            addr,
-            "POST",
-            "/login",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Cookie", &login_cookie),
-            ],
-            body.as_bytes(),
-        )
-        .await;
+        let response = post_login(addr, username, password, None).await;
         assert_eq!(
             response.status,
             303,

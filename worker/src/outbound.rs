@@ -11,7 +11,7 @@
 use crate::entities::webhook_log::{self, Column as Log};
 use crate::entities::whatsapp_replies::{self, Column as R, state};
 use crate::persist::lead_id;
-use crate::process::{Outcome, Settings, Transient, log_status};
+use crate::process::{Outcome, Settings, Transient, log_row, log_status};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -140,21 +140,19 @@ pub async fn handle(
             return Ok(Outcome::DeadLetter(reason));
         }
     };
+    let job = Job {
+        db,
+        envelope,
+        body,
+        request: &request,
+    };
     let reply = claim(db, envelope, &request).await?;
     match reply.state.as_str() {
         state::QUEUED | state::RETRYING => {}
         state::SENDING => {
             let reason = "the worker sending it stopped mid-call: Tata may or may not have it";
-            set_state(db, &request, state::UNKNOWN, None, Some(reason)).await?;
-            log(
-                db,
-                envelope,
-                body,
-                log_status::PROCESSED,
-                Some(reason),
-                None,
-            )
-            .await?;
+            job.record(state::UNKNOWN, log_status::PROCESSED, None, Some(reason))
+                .await?;
             tracing::warn!(reply_id = %request.reply_id, "reply outcome unknown after a crash; not sending it again");
             return Ok(Outcome::Persisted);
         }
@@ -162,7 +160,7 @@ pub async fn handle(
     }
     let Some(client) = client else {
         let reason = "TATA_WHATSAPP_API_URL is not set on this worker";
-        return retry_or_give_up(db, settings, envelope, body, &request, reason).await;
+        return retry_or_give_up(&job, settings, reason).await;
     };
     // The attempt is on disk before the call: a crash from here on leaves
     // `sending`, which the next delivery turns into `unknown`.
@@ -185,25 +183,23 @@ pub async fn handle(
     record_until_it_sticks(stop, || async {
         match &result {
             CallResult::Sent(wamid) => {
-                set_state(db, &request, state::SENT, Some(wamid), None).await?;
-                log(db, envelope, body, log_status::PROCESSED, None, Some(wamid)).await?;
+                job.record(state::SENT, log_status::PROCESSED, Some(wamid), None)
+                    .await?;
                 tracing::info!(reply_id = %request.reply_id, "reply sent through Tata");
                 Ok(Outcome::Persisted)
             }
             CallResult::Refused(reason) => {
-                set_state(db, &request, state::FAILED, None, Some(reason)).await?;
-                log(db, envelope, body, log_status::PROCESSED, Some(reason), None).await?;
+                job.record(state::FAILED, log_status::PROCESSED, None, Some(reason))
+                    .await?;
                 tracing::warn!(reply_id = %request.reply_id, reason = %shared::redact::mask_text(reason), "Tata refused a reply");
                 Ok(Outcome::Persisted)
             }
             CallResult::Unknown(reason) => {
-                set_state(db, &request, state::UNKNOWN, None, Some(reason)).await?;
-                log(db, envelope, body, log_status::PROCESSED, Some(reason), None).await?;
+                job.record(state::UNKNOWN, log_status::PROCESSED, None, Some(reason))
+                    .await?;
                 Ok(Outcome::Persisted)
             }
-            CallResult::Transient(reason) => {
-                retry_or_give_up(db, settings, envelope, body, &request, reason).await
-            }
+            CallResult::Transient(reason) => retry_or_give_up(&job, settings, reason).await,
         }
     })
     .await
@@ -239,33 +235,48 @@ where
 /// A transient failure: back to `retrying` through the retry queues, or,
 /// with the attempts spent, `failed` and dead-lettered.
 async fn retry_or_give_up(
-    db: &DatabaseConnection,
+    job: &Job<'_>,
     settings: &Settings,
-    envelope: &Envelope,
-    body: &[u8],
-    request: &SendRequest,
     reason: &str,
 ) -> Result<Outcome, Transient> {
-    if envelope.retry_attempt >= settings.retry_max_attempts {
-        let reason = format!(
-            "{reason} (gave up after {} retries)",
-            envelope.retry_attempt
-        );
-        set_state(db, request, state::FAILED, None, Some(&reason)).await?;
-        log(
-            db,
-            envelope,
-            body,
+    let spent = job.envelope.retry_attempt;
+    if spent >= settings.retry_max_attempts {
+        let reason = format!("{reason} (gave up after {spent} retries)");
+        job.record(
+            state::FAILED,
             log_status::DEAD_LETTERED,
-            Some(&reason),
             None,
+            Some(&reason),
         )
         .await?;
         return Ok(Outcome::DeadLetter(reason));
     }
-    set_state(db, request, state::RETRYING, None, Some(reason)).await?;
-    log(db, envelope, body, log_status::RETRYING, Some(reason), None).await?;
+    job.record(state::RETRYING, log_status::RETRYING, None, Some(reason))
+        .await?;
     Ok(Outcome::RetryLater(reason.to_owned()))
+}
+
+/// One send request being handled: what recording its outcome needs.
+struct Job<'a> {
+    db: &'a DatabaseConnection,
+    envelope: &'a Envelope,
+    body: &'a [u8],
+    request: &'a SendRequest,
+}
+
+impl Job<'_> {
+    /// The reply's new state (with Tata's id, or why) and the send
+    /// request's webhook-log row.
+    async fn record(
+        &self,
+        reply_state: &str,
+        log_status: &str,
+        wamid: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), Transient> {
+        set_state(self.db, self.request, reply_state, wamid, reason).await?;
+        log(self.db, self.envelope, self.body, log_status, reason, wamid).await
+    }
 }
 
 /// The reply's row, made `queued` on its first delivery.
@@ -328,7 +339,8 @@ async fn set_state(
     Ok(())
 }
 
-/// The send request's row in the webhook log (direction `outgoing`).
+/// The send request's row in the webhook log (direction `outgoing`),
+/// under Tata's id once it has one.
 async fn log(
     db: &DatabaseConnection,
     envelope: &Envelope,
@@ -337,20 +349,14 @@ async fn log(
     reason: Option<&str>,
     wamid: Option<&str>,
 ) -> Result<(), Transient> {
-    let now = Utc::now();
-    let row = webhook_log::ActiveModel {
-        ingest_id: Set(envelope.ingest_id),
-        source: Set(envelope.source.name().to_owned()),
-        received_at: Set(envelope.received_at),
-        status: Set(status.to_owned()),
-        reason: Set(reason.map(str::to_owned)),
-        attempts: Set(1),
-        idempotency_key: Set(None),
-        partner_ref: Set(wamid.map(str::to_owned)),
-        body: Set(String::from_utf8_lossy(body).into_owned()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
+    let row = log_row(
+        envelope,
+        body,
+        status,
+        reason,
+        None,
+        wamid.map(str::to_owned),
+    );
     webhook_log::Entity::insert(row)
         .on_conflict(
             OnConflict::column(Log::IngestId)

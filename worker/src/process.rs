@@ -272,7 +272,7 @@ fn idempotency_key(envelope: &Envelope) -> Option<String> {
 }
 
 /// A log row for this delivery.
-fn log_row(
+pub(crate) fn log_row(
     envelope: &Envelope,
     body: &[u8],
     status: &str,
