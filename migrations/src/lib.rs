@@ -8,6 +8,7 @@ mod m20261121_000002_leads_and_sources;
 mod m20261121_000003_crm;
 mod m20261121_000004_webhook_log;
 mod m20261122_000005_console;
+mod m20261122_000006_leads_one_unique_key;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_crm::Migration),
             Box::new(m20261121_000004_webhook_log::Migration),
             Box::new(m20261122_000005_console::Migration),
+            Box::new(m20261122_000006_leads_one_unique_key::Migration),
         ]
     }
 }

@@ -500,3 +500,53 @@ async fn captured_calls_link_the_customer_never_the_dealers_line(backend: Backen
     assert_eq!(message.lead_id, None, "the business number is no lead");
     rig.finish().await;
 }
+
+/// First sightings of one person racing in concurrent transactions (one
+/// message per batch, four batches in flight) all land on the one lead:
+/// none fails on the lead's key and is retried or dead-lettered for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_sightings_of_one_person_never_collide() {
+    let rig = rig_with(
+        "lead-race",
+        Backend::Postgres,
+        &[
+            ("WORKER_BATCH_SIZE", "1"),
+            ("WORKER_BATCHES_IN_FLIGHT", "4"),
+            ("RETRY_MAX_ATTEMPTS", "0"),
+        ],
+    )
+    .await;
+    const PEOPLE: usize = 30;
+    const CALLS_EACH: usize = 8;
+    // Each person's calls together: the batches in flight race on one new lead.
+    for person in 0..PEOPLE {
+        for call in 0..CALLS_EACH {
+            let body = format!(
+                r#"{{"call_id": "RACE-{person}-{call}", "caller_number": "+91987650{person:04}", "call_start_time": "2025-11-07T16:30:00Z"}}"#
+            );
+            let mut envelope = Envelope::new(Source::TataCalls, vec![]);
+            envelope.received_at = Utc::now();
+            rig.inspector
+                .publish(&envelope, body.as_bytes())
+                .await
+                .unwrap();
+        }
+    }
+    let all = (PEOPLE * CALLS_EACH) as i64;
+    eventually("every call settled", WAIT, || async {
+        rig.db.count("SELECT COUNT(*) FROM webhook_log").await == all
+    })
+    .await;
+    assert_eq!(
+        rig.db
+            .scalar("SELECT COUNT(*) FROM webhook_log WHERE status = 'processed'")
+            .await,
+        all,
+        "no call retried or dead-lettered for a collision"
+    );
+    assert_eq!(
+        rig.db.scalar("SELECT COUNT(*) FROM leads").await,
+        PEOPLE as i64
+    );
+    rig.finish().await;
+}

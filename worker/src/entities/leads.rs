@@ -9,8 +9,7 @@ pub struct Model {
     /// UUID v5 of the phone number.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// E.164.
-    #[sea_orm(unique)]
+    /// E.164. Unique through the id, which is derived from it.
     pub phone: String,
     pub name: Option<String>,
     pub email: Option<String>,

@@ -78,7 +78,10 @@ pub(crate) async fn upsert_lead(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let mut on_conflict = OnConflict::column(C::Phone);
+    // The key, not the phone: the id is derived from the phone, and the key
+    // is the one unique index (see migration 000006), so concurrent first
+    // sightings of a person always meet here and update, never error.
+    let mut on_conflict = OnConflict::column(C::Id);
     on_conflict.values([
         (C::Name, Expr::cust("COALESCE(leads.name, excluded.name)")),
         (
