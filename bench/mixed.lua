@@ -15,12 +15,20 @@ request = function()
   counter = counter + 1
   local id = string.format("%d-%d-%d", tid or 0, math.random(1, 1000000000), counter)
   local phone = string.format("+9198%08d", math.random(0, 99999999))
+  -- BENCH_HOTSPOT set: one request in ten is about one person (one phone
+  -- number, and for Tata calls one call_id in a burst of status events).
+  local hot = (os.getenv("BENCH_HOTSPOT") or "") ~= "" and math.random() < 0.1
+  local call_id = "M-" .. id
+  if hot then
+    phone = "+919800000000"
+    call_id = "M-HOT"
+  end
   -- BENCH_SOURCE=0..5 sends that source only (0 Tata calls, 1 WhatsApp,
   -- 2 CarDekho, 3 CarWale, 4 call capture, 5 CRM); unset, all six in turn.
   local kind = tonumber(os.getenv("BENCH_SOURCE") or "") or counter % 6
   if kind == 0 then
     return wrk.format("POST", "/api/webhook/", {["Content-Type"] = "application/json"},
-      string.format('{"call_id":"M-%s","caller_number":"%s","call_start_time":"2025-11-07T16:30:00Z","call_status":"completed","disposition_code":"SALES_INQ"}', id, phone))
+      string.format('{"call_id":"%s","caller_number":"%s","call_start_time":"2025-11-07T16:30:00Z","call_status":"completed","disposition_code":"SALES_INQ"}', call_id, phone))
   elseif kind == 1 then
     return wrk.format("POST", "/webhook/", {["Content-Type"] = "application/json"},
       string.format('{"contacts":[{"profile":{"name":"User"},"wa_id":"%s"}],"messages":{"from":"%s","id":"wamid.M%s","timestamp":"1744109205","text":{"body":"hi"},"type":"text"}}', phone:sub(2), phone:sub(2), id))

@@ -8,11 +8,13 @@
 #      (bench/mixed.lua) at 16, 64 and 256 connections: requests per second,
 #      p50/p99/p99.9, errors, the edge's peak memory; the ratio to the ceiling;
 #   3. workers draining a pre-filled queue of mixed sources: one, then two,
-#      into PostgreSQL, then into SQLite; then a queue of Tata calls alone
-#      (BENCH_SOURCE=0), one worker each; messages per second, the ratio to
-#      the rate the edge filled the queue at, and peak memory.
+#      into PostgreSQL, then into SQLite; then queues of one source alone
+#      (Tata calls, WhatsApp, CRM new_lead: BENCH_SOURCE) and a mixed queue
+#      with a hot spot (BENCH_HOTSPOT: one message in ten about one phone
+#      number and one call_id), one worker each; messages per second, the
+#      ratio to the rate the edge filled the queue at, and peak memory.
 # Loopback only. Needs wrk (apt-get install wrk) and the local services
-# (started here with scripts/services.sh). Takes about six minutes.
+# (started here with scripts/services.sh). Takes about ten minutes.
 #   BENCH_SECONDS (default 20): length of each load and drain window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,15 +75,16 @@ done
 echo
 
 echo "## Workers draining a pre-filled queue (${SECONDS_EACH}-second windows)"
-# fill SLUG LABEL [SOURCE]: a fresh prefix, pre-filled through the edge at
-# 64 connections with every source in turn, or only BENCH_SOURCE=SOURCE.
+# fill SLUG LABEL [SOURCE] [HOTSPOT]: a fresh prefix, pre-filled through the
+# edge at 64 connections with every source in turn, or only
+# BENCH_SOURCE=SOURCE; with HOTSPOT, one message in ten about one person.
 fill() {
   prefix=bench-drain-$1-$$
   export AMQP_PREFIX=$prefix
   INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
   sleep 1.5
   local fill=$((SECONDS_EACH * 3 / 2))
-  result=$(BENCH_SOURCE=${3:-} wrk -t2 -c64 -d"${fill}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
+  result=$(BENCH_SOURCE=${3:-} BENCH_HOTSPOT=${4:-} wrk -t2 -c64 -d"${fill}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
   kill -TERM $edge; wait $edge || true
   get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
   PREFILLED=$(( $(get requests) - $(get non2xx) - $(get socket_errors) ))
@@ -123,10 +126,14 @@ drain PostgreSQL postgres://postgres@127.0.0.1/bench 2
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 2
 finish
-fill tata "Tata calls only" 0
-drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
-drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
-finish
+for scenario in "tata|Tata calls only|0|" "whatsapp|WhatsApp messages only|1|" "crm|CRM new_lead only|5|" \
+  "hotspot|Mixed sources, one message in ten about one phone number and one call_id||1"; do
+  IFS='|' read -r slug label source hot <<<"$scenario"
+  fill "$slug" "$label" "$source" "$hot"
+  drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
+  drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
+  finish
+done
 echo
 echo "- best edge rate: $BEST requests/s; dead-lettered during the run: $dead"
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" postgres >/dev/null

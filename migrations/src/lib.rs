@@ -9,6 +9,7 @@ mod m20261121_000003_crm;
 mod m20261121_000004_webhook_log;
 mod m20261122_000005_console;
 mod m20261122_000006_leads_one_unique_key;
+mod m20261122_000007_crm_data_event_time;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_webhook_log::Migration),
             Box::new(m20261122_000005_console::Migration),
             Box::new(m20261122_000006_leads_one_unique_key::Migration),
+            Box::new(m20261122_000007_crm_data_event_time::Migration),
         ]
     }
 }

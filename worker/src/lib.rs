@@ -482,7 +482,12 @@ async fn handle_webhooks(cx: &Context, readable: Vec<(Envelope, Delivery)>) {
         )
         .await;
         match attempt {
-            Ok(Ok(outcomes)) => break outcomes,
+            Ok(Ok(batch)) => {
+                if batch.one_by_one {
+                    cx.metrics.batch_fallbacks.inc();
+                }
+                break batch.outcomes;
+            }
             Ok(Err(Transient(error, Contention::Yes))) if readable.len() > 1 => {
                 // Another worker's batch holds rows this one needs, in
                 // another order: one message per transaction cannot deadlock

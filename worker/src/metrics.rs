@@ -47,6 +47,10 @@ pub struct WorkerMetrics {
     pub database_reconnects: Counter,
     /// Broker sessions re-established after a loss.
     pub broker_reconnects: Counter,
+    /// Batches whose multi-row statements were refused and were done again
+    /// one message at a time: should stay at zero; if it climbs, a
+    /// message's rows break a constraint, and the log names the error.
+    pub batch_fallbacks: Counter,
 }
 
 impl WorkerMetrics {
@@ -59,6 +63,7 @@ impl WorkerMetrics {
             in_flight: Gauge::default(),
             database_reconnects: Counter::default(),
             broker_reconnects: Counter::default(),
+            batch_fallbacks: Counter::default(),
         };
         let registry = registry.sub_registry_with_prefix("leadpipe_worker");
         registry.register(
@@ -90,6 +95,11 @@ impl WorkerMetrics {
             "broker_reconnects",
             "Broker sessions re-established after a loss",
             metrics.broker_reconnects.clone(),
+        );
+        registry.register(
+            "batch_fallbacks",
+            "Batches whose multi-row statements were refused and were done again one message at a time",
+            metrics.batch_fallbacks.clone(),
         );
         metrics
     }

@@ -9,7 +9,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
+    EntityTrait, IdenStatic, PaginatorTrait, QueryFilter, QueryTrait, TransactionTrait,
 };
 use shared::contracts::{
     ContractError, call_capture, crm_events, digital_leads, tata_calls, tata_whatsapp,
@@ -128,6 +128,26 @@ impl Effects {
     }
 }
 
+impl Effects {
+    /// Whether the effects are upserts alone, always written (no reads of
+    /// current state, no outcome but `Written`): such messages can share a
+    /// batch's multi-row statements.
+    fn stages(&self) -> bool {
+        matches!(self, Effects::Call(_) | Effects::Whatsapp(_))
+    }
+
+    /// Stages the rows of a message for which [`Effects::stages`] holds.
+    fn stage(&self, writes: &mut persist::Writes, envelope: &Envelope, settings: &Settings) {
+        match self {
+            Effects::Call(call) => persist::calls::stage(writes, envelope, call),
+            Effects::Whatsapp(hook) => {
+                persist::whatsapp::stage(writes, envelope, hook, &settings.dealer_numbers)
+            }
+            Effects::DigitalLead(_) | Effects::CallRecord(..) | Effects::Crm(_) => {}
+        }
+    }
+}
+
 /// Reads the body as its source's contract, or says why it never can be.
 fn effects(envelope: &Envelope, body: &[u8]) -> Result<Effects, String> {
     let contract = |error: ContractError| contract_reason(envelope.source, &error);
@@ -184,27 +204,174 @@ pub async fn process(
     envelope: &Envelope,
     body: &[u8],
 ) -> Result<Outcome, Transient> {
-    process_in(db, settings, envelope, body).await
+    process_in(db, settings, envelope, body, &effects(envelope, body)).await
 }
 
-/// Processes a batch of messages in one transaction, each in a savepoint of
-/// its own: a message that must be retried or dead-lettered is rolled back
-/// alone, and one commit (one fsync) covers the rest. Nothing is settled
-/// with the broker until this returns, so an ack still follows the commit
-/// that holds the message's effects. A transient failure rolls the whole
-/// batch back: the caller retries it.
+/// Processes a batch of messages in one transaction (one commit, one
+/// fsync). Nothing is settled with the broker until this returns, so an ack
+/// still follows the commit that holds the message's effects. A transient
+/// failure rolls the whole batch back: the caller retries it.
+///
+/// Messages whose effects are upserts alone (Tata calls, WhatsApp) are
+/// claimed with one statement and written with a few multi-row statements
+/// per table (see [`persist::Writes`]); the others (those that read
+/// current state: digital leads' duplicate window, CRM lifecycles, call
+/// capture's follow-ups), and any delivery seen before, each go through the
+/// one-message path in a savepoint of their own. Should a multi-row
+/// statement be refused, the batch is done again one message per savepoint,
+/// so only the message at fault is retried or dead-lettered.
 pub async fn process_batch(
     db: &DatabaseConnection,
     settings: &Settings,
     items: &[(&Envelope, &[u8])],
+) -> Result<BatchOutcomes, Transient> {
+    let parsed: Vec<_> = items.iter().map(|(e, b)| effects(e, b)).collect();
+    match process_grouped(db, settings, items, &parsed).await {
+        Ok(outcomes) => Ok(BatchOutcomes {
+            outcomes,
+            one_by_one: false,
+        }),
+        Err(Grouped::Transient(transient)) => Err(transient),
+        Err(Grouped::Refused(error)) => {
+            tracing::warn!(
+                messages = items.len(),
+                error = shared::redact::mask_text(&error.to_string()),
+                "a multi-row statement was refused; processing the batch one message at a time"
+            );
+            let outcomes = process_one_by_one(db, settings, items, &parsed).await?;
+            Ok(BatchOutcomes {
+                outcomes,
+                one_by_one: true,
+            })
+        }
+    }
+}
+
+/// What became of a batch's messages, in the batch's order.
+#[derive(Debug)]
+pub struct BatchOutcomes {
+    /// One per message.
+    pub outcomes: Vec<Outcome>,
+    /// Whether a multi-row statement was refused, so the batch was done
+    /// again one message at a time (counted: it should not happen).
+    pub one_by_one: bool,
+}
+
+/// Why the grouped path of a batch stopped.
+enum Grouped {
+    /// Retry the batch later, as it is.
+    Transient(Transient),
+    /// A multi-row statement was refused: find the culprit one by one.
+    Refused(DbErr),
+}
+
+impl From<Transient> for Grouped {
+    fn from(transient: Transient) -> Self {
+        Grouped::Transient(transient)
+    }
+}
+
+impl From<DbErr> for Grouped {
+    fn from(error: DbErr) -> Self {
+        if is_transient(&error) {
+            Grouped::Transient(error.into())
+        } else {
+            Grouped::Refused(error)
+        }
+    }
+}
+
+/// The batch with multi-row statements (see [`process_batch`]).
+async fn process_grouped(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    items: &[(&Envelope, &[u8])],
+    parsed: &[Result<Effects, String>],
+) -> Result<Vec<Outcome>, Grouped> {
+    let txn = db.begin().await?;
+    let grouped: Vec<usize> = (0..items.len())
+        .filter(|&i| parsed[i].as_ref().is_ok_and(Effects::stages))
+        .collect();
+    let mut claimed = claim_new(&txn, grouped.iter().map(|&i| (items[i], &parsed[i]))).await?;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
+    let mut writes = persist::Writes::default();
+    for i in grouped {
+        let (envelope, _) = items[i];
+        // `remove`: a second delivery of one ingest id in the batch takes
+        // the one-message path, which finds it processed.
+        if let (true, Ok(effects)) = (claimed.remove(&envelope.ingest_id), &parsed[i]) {
+            effects.stage(&mut writes, envelope, settings);
+            outcomes[i] = Some(Outcome::Persisted);
+        }
+    }
+    writes.flush(&txn).await?;
+    let mut done = Vec::with_capacity(items.len());
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let (envelope, body) = items[i];
+        done.push(match outcome {
+            Some(outcome) => outcome,
+            None => process_in(&txn, settings, envelope, body, &parsed[i]).await?,
+        });
+    }
+    txn.commit().await?;
+    Ok(done)
+}
+
+/// The batch one message per savepoint, in one transaction.
+async fn process_one_by_one(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    items: &[(&Envelope, &[u8])],
+    parsed: &[Result<Effects, String>],
 ) -> Result<Vec<Outcome>, Transient> {
     let txn = db.begin().await?;
     let mut outcomes = Vec::with_capacity(items.len());
-    for (envelope, body) in items {
-        outcomes.push(process_in(&txn, settings, envelope, body).await?);
+    for ((envelope, body), effects) in items.iter().zip(parsed) {
+        outcomes.push(process_in(&txn, settings, envelope, body, effects).await?);
     }
     txn.commit().await?;
     Ok(outcomes)
+}
+
+/// Claims the log rows of deliveries never seen before, with one statement
+/// per chunk; returns the ingest ids now claimed. A delivery seen before (a
+/// retry, a replay, a redelivery) or with a partner's idempotency key used
+/// before is left out: the one-message path decides what it is.
+async fn claim_new<'a>(
+    txn: &DatabaseTransaction,
+    items: impl Iterator<Item = ((&'a Envelope, &'a [u8]), &'a Result<Effects, String>)>,
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    let mut rows: Vec<(Uuid, webhook_log::ActiveModel)> = items
+        .map(|((envelope, body), effects)| {
+            let partner_ref = effects.as_ref().ok().and_then(Effects::partner_ref);
+            let key = idempotency_key(envelope);
+            let row = log_row(
+                envelope,
+                body,
+                log_status::PROCESSED,
+                None,
+                key,
+                partner_ref,
+            );
+            (envelope.ingest_id, row)
+        })
+        .collect();
+    // Sorted: concurrent batches lock log rows in the same order.
+    rows.sort_by_key(|(id, _)| *id);
+    let mut rows = rows.into_iter().map(|(_, row)| row);
+    let mut claimed = std::collections::HashSet::new();
+    for size in persist::writes::chunk_sizes(rows.len()) {
+        // No conflict target: a clash on the ingest id or on the
+        // idempotency key both leave the row unwritten, and unreturned.
+        let mut insert = webhook_log::Entity::insert_many(rows.by_ref().take(size))
+            .on_conflict(OnConflict::new().do_nothing().to_owned())
+            .into_query();
+        insert.returning_col(Log::IngestId);
+        for row in txn.query_all(&insert).await? {
+            claimed.insert(row.try_get::<Uuid>("", Log::IngestId.as_str())?);
+        }
+    }
+    Ok(claimed)
 }
 
 /// One message on `conn`: a connection (its own transaction) or a batch's
@@ -214,15 +381,15 @@ async fn process_in<C>(
     settings: &Settings,
     envelope: &Envelope,
     body: &[u8],
+    parsed: &Result<Effects, String>,
 ) -> Result<Outcome, Transient>
 where
     C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
 {
-    let parsed = effects(envelope, body);
     let partner_ref = parsed.as_ref().ok().and_then(Effects::partner_ref);
     let outcome = match parsed {
-        Err(reason) => Outcome::DeadLetter(reason),
-        Ok(effects) => match commit(conn, settings, envelope, body, &effects).await {
+        Err(reason) => Outcome::DeadLetter(reason.clone()),
+        Ok(effects) => match commit(conn, settings, envelope, body, effects).await {
             Ok(Some(Applied::Written)) => return Ok(Outcome::Persisted),
             Ok(Some(Applied::PartnerDuplicate(reason))) => return Ok(Outcome::Duplicate(reason)),
             Ok(None) => {
@@ -432,13 +599,11 @@ async fn commit(
         }
     }
     let applied = match effects {
-        Effects::Call(call) => persist::calls::apply(&txn, envelope, call)
-            .await
-            .map(|()| Applied::Written)?,
-        Effects::Whatsapp(hook) => {
-            persist::whatsapp::apply(&txn, envelope, hook, &settings.dealer_numbers)
-                .await
-                .map(|()| Applied::Written)?
+        Effects::Call(_) | Effects::Whatsapp(_) => {
+            let mut writes = persist::Writes::default();
+            effects.stage(&mut writes, envelope, settings);
+            writes.flush(&txn).await?;
+            Applied::Written
         }
         Effects::DigitalLead(lead) => {
             persist::digital_leads::apply(&txn, envelope, lead, settings.duplicate_window).await?

@@ -17,6 +17,7 @@ testkit::on_both_backends!(
     every_crm_contract_example_is_persisted,
     the_pre_lead_to_customer_lifecycle_is_persisted,
     an_event_that_overtakes_its_create_waits_for_it,
+    an_older_update_applied_late_only_fills_missing_fields,
     events_for_records_that_never_come_or_cannot_apply_are_dead_lettered_with_a_reason,
     three_workers_racing_duplicates_and_out_of_order_changes_agree,
 );
@@ -494,6 +495,73 @@ async fn an_event_that_overtakes_its_create_waits_for_it(backend: Backend) {
     );
     let dead = rig.inspector.topology.dead_letter_queue(Source::CrmEvents);
     assert_eq!(rig.inspector.ready_count(&dead).await.unwrap(), 0);
+    rig.finish(vec![worker]).await;
+}
+
+async fn an_older_update_applied_late_only_fills_missing_fields(backend: Backend) {
+    let rig = rig("crm-late-update", backend, &[]).await;
+    let worker = Worker::start(&rig.env);
+    let t0 = chrono::Utc::now();
+    let second = |n| t0 + chrono::Duration::seconds(n);
+    let lead = [("lead_id", "L-LATE")];
+    publish(
+        &rig,
+        json!({"event": "new_lead", "data": {"first_name": "Asha", "city": "Pune"}}),
+        &[],
+        &lead,
+        t0,
+    )
+    .await;
+    rig.processed(1).await;
+    // The newer update and profile change are applied first ...
+    publish(
+        &rig,
+        json!({"event": "lead_update", "data": {"city": "Delhi", "priority": "high"}}),
+        &lead,
+        &[],
+        second(2),
+    )
+    .await;
+    publish(
+        &rig,
+        json!({"event": "lead_qualified_profile_update", "data": {"budget": 175000}}),
+        &lead,
+        &[("profile_id", "P-1")],
+        second(2),
+    )
+    .await;
+    rig.processed(3).await;
+    // ... then the older ones arrive: they fill gaps and overwrite nothing.
+    publish(&rig, json!({"event": "lead_update", "data": {"city": "Mumbai", "priority": "low", "notes": "call back"}}), &lead, &[], second(1)).await;
+    publish(&rig, json!({"event": "lead_qualified_profile_update", "data": {"budget": 150000, "industry": "Retail"}}), &lead, &[("profile_id", "P-1")], second(1)).await;
+    rig.processed(5).await;
+    let data: Value = serde_json::from_str(
+        &rig.text("SELECT CAST(data AS TEXT) FROM crm_leads WHERE id = 'L-LATE'")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            data["city"].as_str(),
+            data["notes"].as_str(),
+            data["first_name"].as_str()
+        ),
+        (Some("Delhi"), Some("call back"), Some("Asha"))
+    );
+    assert_eq!(
+        rig.text("SELECT priority FROM crm_leads WHERE id = 'L-LATE'")
+            .await,
+        "high"
+    );
+    let profile: Value = serde_json::from_str(
+        &rig.text("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        (profile["budget"].as_i64(), profile["industry"].as_str()),
+        (Some(175000), Some("Retail"))
+    );
     rig.finish(vec![worker]).await;
 }
 

@@ -18,6 +18,7 @@ testkit::on_both_backends!(
     contract_examples_end_up_as_one_row_each,
     later_events_for_a_call_update_its_one_row,
     an_older_event_arriving_late_never_overwrites_a_newer_one,
+    a_batch_full_of_repeated_keys_ends_as_one_message_at_a_time_would,
     a_message_redelivered_after_commit_changes_nothing,
     a_payload_that_can_never_be_accepted_is_dead_lettered_with_its_reason,
     workers_starting_together_migrate_once,
@@ -216,6 +217,142 @@ async fn an_older_event_arriving_late_never_overwrites_a_newer_one(backend: Back
         "but it fills what the newer one lacked"
     );
     assert_eq!(call.last_ingest_id, newer.ingest_id);
+    rig.finish(vec![worker]).await;
+}
+
+/// A backlog the worker takes in one batch, built so that many of its rows
+/// meet: one call's burst of events out of order, one person on every
+/// call and on a WhatsApp message, a message with its statuses, a
+/// redelivered message, a poison one. The result must be what one message
+/// at a time gives, with the batch's multi-row statements never refused.
+async fn a_batch_full_of_repeated_keys_ends_as_one_message_at_a_time_would(backend: Backend) {
+    let rig = rig("batch-keys", backend).await;
+    let phone = "+919811122233";
+    let t0 = chrono::Utc::now();
+    let mut published = 0;
+    let publish = |source: Source, body: String, offset_secs: i64| {
+        let mut envelope = Envelope::new(source, vec![]);
+        envelope.received_at = t0 + chrono::Duration::seconds(offset_secs);
+        let inspector = &rig.inspector;
+        async move {
+            inspector.publish(&envelope, body.as_bytes()).await.unwrap();
+            envelope
+        }
+    };
+    let call = |id: &str, status: &str, extra: serde_json::Value| {
+        let mut body = json!({"call_id": id, "caller_number": phone,
+            "call_start_time": "2025-11-07T16:30:00Z", "call_status": status});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body.to_string()
+    };
+    // One call's events, newest first.
+    publish(
+        Source::TataCalls,
+        call("BURST", "completed", json!({"call_duration": 95})),
+        3,
+    )
+    .await;
+    publish(
+        Source::TataCalls,
+        call("BURST", "ringing", json!({"staff_id": "EMP-1"})),
+        1,
+    )
+    .await;
+    publish(Source::TataCalls, call("BURST", "answered", json!({})), 2).await;
+    published += 3;
+    // Twenty more calls from the same person.
+    for n in 0..20 {
+        publish(
+            Source::TataCalls,
+            call(&format!("OTHER-{n}"), "completed", json!({})),
+            4,
+        )
+        .await;
+        published += 1;
+    }
+    // The same person on WhatsApp; the message's statuses around it.
+    let digits = &phone[1..];
+    let status = |s: &str| {
+        json!({"statuses": [{"id": "wamid.BATCH", "status": s, "timestamp": "1744109300", "recipient_id": digits}]})
+            .to_string()
+    };
+    publish(Source::TataWhatsapp, status("read"), 5).await;
+    publish(
+        Source::TataWhatsapp,
+        json!({"messages": {"from": digits, "id": "wamid.BATCH",
+        "timestamp": "1744109205", "text": {"body": "hi"}, "type": "text"}})
+        .to_string(),
+        5,
+    )
+    .await;
+    publish(Source::TataWhatsapp, status("delivered"), 6).await;
+    published += 3;
+    // A message delivered twice (same ingest id), and one that never parses.
+    let twice = publish(Source::TataCalls, call("TWICE", "completed", json!({})), 7).await;
+    rig.inspector
+        .publish(&twice, call("TWICE", "completed", json!({})).as_bytes())
+        .await
+        .unwrap();
+    published += 1;
+    publish(Source::TataCalls, r#"{"call_id": ""}"#.to_owned(), 8).await;
+
+    // Everything waits in the queues before the worker starts: its first
+    // batches hold it all.
+    let worker = Worker::start(&rig.env);
+    rig.wait_processed(published).await;
+    let dead = rig.inspector.topology.dead_letter_queue(Source::TataCalls);
+    eventually("the poison message is dead-lettered", WAIT, || async {
+        rig.inspector.ready_count(&dead).await.unwrap() == 1
+    })
+    .await;
+    let burst = rig.call("BURST").await;
+    assert_eq!(burst.event_count, 3);
+    assert_eq!(
+        burst.call_status.as_deref(),
+        Some("completed"),
+        "the newest event wins"
+    );
+    assert_eq!(burst.call_duration, Some(95));
+    assert_eq!(
+        burst.staff_id.as_deref(),
+        Some("EMP-1"),
+        "older events fill gaps"
+    );
+    assert_eq!(
+        rig.call("TWICE").await.event_count,
+        1,
+        "a redelivery changes nothing"
+    );
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM calls").await, 22);
+    assert_eq!(
+        rig.db.scalar("SELECT COUNT(*) FROM leads").await,
+        1,
+        "one person"
+    );
+    assert_eq!(
+        rig.db.scalar("SELECT COUNT(*) FROM lead_touchpoints").await,
+        23,
+        "a line per call and one for the WhatsApp message"
+    );
+    let message = worker::entities::whatsapp_messages::Entity::find_by_id("wamid.BATCH")
+        .one(&rig.db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        message.status.as_deref(),
+        Some("read"),
+        "statuses never move back"
+    );
+    assert_eq!(message.text.as_deref(), Some("hi"));
+    assert_eq!(message.lead_id, Some(worker::lead_id(phone)));
+    let metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
+    assert!(
+        metrics.contains("leadpipe_worker_batch_fallbacks_total 0"),
+        "no multi-row statement was refused: {metrics}"
+    );
     rig.finish(vec![worker]).await;
 }
 

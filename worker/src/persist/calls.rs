@@ -1,10 +1,10 @@
 //! Tata call events: one row per `call_id`, merged, linked to the caller's lead.
 
-use super::{Sighting, merge_bookkeeping, newer_event_wins, newest_value, touchpoint, upsert_lead};
+use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins, newest_value};
 use crate::entities::calls;
 use chrono::Utc;
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
 use shared::contracts::tata_calls::CallEvent;
 use shared::{Envelope, Source};
 
@@ -50,29 +50,21 @@ fn summary(call: &CallEvent) -> String {
     line
 }
 
-/// Upserts the call (one statement: concurrent workers meet at the unique
-/// `call_id`), its caller's lead and the call's touchpoint.
-pub(crate) async fn apply(
-    txn: &DatabaseTransaction,
-    envelope: &Envelope,
-    call: &CallEvent,
-) -> Result<(), DbErr> {
-    let lead = upsert_lead(
-        txn,
-        &Sighting {
-            phone: &call.caller_number,
-            name: call
-                .customer_name
-                .as_deref()
-                .or(call.caller_name.as_deref()),
-            email: call.customer_email.as_deref(),
-            lead_quality: call.lead_quality.as_deref(),
-            is_lead: call.is_lead,
-            source: Source::TataCalls,
-            at: call.call_start_time,
-        },
-    )
-    .await?;
+/// Stages the call (merged on its unique `call_id`, where concurrent
+/// workers meet), its caller's lead and the call's touchpoint.
+pub(crate) fn stage(writes: &mut Writes, envelope: &Envelope, call: &CallEvent) {
+    let lead = writes.lead(&Sighting {
+        phone: &call.caller_number,
+        name: call
+            .customer_name
+            .as_deref()
+            .or(call.caller_name.as_deref()),
+        email: call.customer_email.as_deref(),
+        lead_quality: call.lead_quality.as_deref(),
+        is_lead: call.is_lead,
+        source: Source::TataCalls,
+        at: call.call_start_time,
+    });
     let now = Utc::now();
     let disposition = call.disposition();
     let row = calls::ActiveModel {
@@ -107,6 +99,20 @@ pub(crate) async fn apply(
         created_at: Set(now),
         updated_at: Set(now),
     };
+    writes.call(row, call.call_id.clone());
+    writes.touchpoint(Touchpoint {
+        lead,
+        source: Source::TataCalls,
+        key: call.call_id.clone(),
+        at: call.call_start_time,
+        summary: summary(call),
+        ingest_id: envelope.ingest_id,
+    });
+}
+
+/// How a call's events merge: the newer event (edge receive time)
+/// overwrites what it brings, an older one only fills gaps.
+pub(crate) fn merge() -> OnConflict {
     let mut on_conflict = OnConflict::column(calls::Column::CallId);
     on_conflict.values(newer_event_wins("calls", MERGED));
     on_conflict.values(merge_bookkeeping(
@@ -116,18 +122,5 @@ pub(crate) async fn apply(
         calls::Column::UpdatedAt,
     ));
     on_conflict.values([newest_value("calls", calls::Column::LastIngestId)]);
-    calls::Entity::insert(row)
-        .on_conflict(on_conflict.to_owned())
-        .exec_without_returning(txn)
-        .await?;
-    touchpoint(
-        txn,
-        lead,
-        Source::TataCalls,
-        &call.call_id,
-        call.call_start_time,
-        summary(call),
-        envelope.ingest_id,
-    )
-    .await
+    on_conflict.to_owned()
 }

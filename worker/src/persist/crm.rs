@@ -47,8 +47,35 @@ struct Record {
     initial_status: String,
     discarded: bool,
     data: Map<String, Value>,
+    /// When `data` last changed (see [`merge_data`]).
+    data_event_at: Option<i64>,
     /// `converted_lead_id` of a pre-lead, `customer_id` of a lead.
     link: Option<String>,
+}
+
+/// Merges an event's fields into stored ones: an event at least as new as
+/// the last change (`stored_at`) overwrites the fields it brings; an older
+/// one, applied late, only fills fields still missing. Returns the merged
+/// fields and the new time of the last change.
+fn merge_data(
+    stored: &Map<String, Value>,
+    stored_at: Option<i64>,
+    incoming: &Map<String, Value>,
+    at: i64,
+) -> (Map<String, Value>, i64) {
+    let mut merged = stored.clone();
+    match stored_at {
+        Some(stored_at) if at < stored_at => {
+            for (key, value) in incoming {
+                merged.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            (merged, stored_at)
+        }
+        _ => {
+            merged.extend(incoming.iter().map(|(k, v)| (k.clone(), v.clone())));
+            (merged, at)
+        }
+    }
 }
 
 fn t(name: &str) -> Alias {
@@ -78,7 +105,17 @@ async fn lock(txn: &DatabaseTransaction, kind: Kind, id: &str) -> Result<Option<
     };
     let mut query = Query::select();
     query
-        .columns(["status", "initial_status", "discarded", "data", link].map(t))
+        .columns(
+            [
+                "status",
+                "initial_status",
+                "discarded",
+                "data",
+                "data_event_at",
+                link,
+            ]
+            .map(t),
+        )
         .from(t(kind.table))
         .and_where(Expr::col(t("id")).eq(id));
     if txn.get_database_backend() == DatabaseBackend::Postgres {
@@ -92,6 +129,7 @@ async fn lock(txn: &DatabaseTransaction, kind: Kind, id: &str) -> Result<Option<
         initial_status: row.try_get("", "initial_status")?,
         discarded: row.try_get("", "discarded")?,
         data: json_field(&row, "data")?,
+        data_event_at: row.try_get("", "data_event_at")?,
         link: row.try_get("", link)?,
     }))
 }
@@ -491,10 +529,14 @@ async fn apply_event(
     };
     match hook.event {
         Event::PreLeadUpdate | Event::LeadUpdate => {
-            let mut merged = record.data.clone();
-            merged.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let mut values = vec![("data", json(&merged)), ("updated_at", now())];
-            if let Some(priority) = data_str(data, "priority") {
+            let at = event_time(hook, envelope);
+            let (merged, last_change) = merge_data(&record.data, record.data_event_at, data, at);
+            let mut values = vec![
+                ("data", json(&merged)),
+                ("data_event_at", Expr::val(last_change)),
+                ("updated_at", now()),
+            ];
+            if let Some(priority) = data_str(&merged, "priority") {
                 values.push(("priority", text(priority)));
             }
             update(txn, kind.table, id, values).await?;
@@ -622,19 +664,21 @@ async fn apply_event(
                 Ok(profile_id) => profile_id,
                 Err(invalid) => return Ok(invalid),
             };
+            // The lead is locked (above): profile updates take turns.
             let existing = txn
                 .query_one(
                     Query::select()
-                        .column(t("data"))
+                        .columns([t("data"), t("data_event_at")])
                         .from(t("crm_qualified_profiles"))
                         .and_where(Expr::col(t("lead_id")).eq(id)),
                 )
                 .await?;
-            let mut merged = match existing {
-                Some(row) => json_field(&row, "data")?,
-                None => Map::new(),
+            let (stored, stored_at) = match existing {
+                Some(row) => (json_field(&row, "data")?, row.try_get("", "data_event_at")?),
+                None => (Map::new(), None),
             };
-            merged.extend(data.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let (merged, last_change) =
+                merge_data(&stored, stored_at, data, event_time(hook, envelope));
             insert(
                 txn,
                 "crm_qualified_profiles",
@@ -642,11 +686,12 @@ async fn apply_event(
                     ("id", text(profile_id)),
                     ("lead_id", text(id)),
                     ("data", json(&merged)),
+                    ("data_event_at", Expr::val(last_change)),
                     ("created_at", now()),
                     ("updated_at", now()),
                 ],
                 OnConflict::column(t("lead_id"))
-                    .update_columns([t("data"), t("updated_at")])
+                    .update_columns([t("data"), t("data_event_at"), t("updated_at")])
                     .to_owned(),
             )
             .await?;

@@ -8,11 +8,14 @@ pub(crate) mod calls;
 pub(crate) mod crm;
 pub(crate) mod digital_leads;
 pub(crate) mod whatsapp;
+pub(crate) mod writes;
+
+pub(crate) use writes::Writes;
 
 use crate::entities::{lead_touchpoints, leads};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, IntoIden, OnConflict};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait, IdenStatic};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, IdenStatic};
 use shared::Source;
 use uuid::Uuid;
 
@@ -53,14 +56,20 @@ pub(crate) struct Sighting<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// Creates the lead on first sight, or fills in what it did not know. Name
-/// and e-mail never overwrite known values; lead quality and the lead flag
-/// (from calls) do. Returns the lead's id.
+/// Creates the lead on first sight, or fills in what it did not know (see
+/// [`lead_merge`]). Returns the lead's id.
 pub(crate) async fn upsert_lead(
     txn: &DatabaseTransaction,
     seen: &Sighting<'_>,
 ) -> Result<Uuid, DbErr> {
-    use leads::Column as C;
+    let mut writes = Writes::default();
+    let id = writes.lead(seen);
+    writes.flush(txn).await?;
+    Ok(id)
+}
+
+/// The lead row a sighting makes on first sight.
+fn lead_row(seen: &Sighting<'_>) -> (Uuid, leads::ActiveModel) {
     let id = lead_id(seen.phone);
     let now = Utc::now();
     let row = leads::ActiveModel {
@@ -78,6 +87,14 @@ pub(crate) async fn upsert_lead(
         created_at: Set(now),
         updated_at: Set(now),
     };
+    (id, row)
+}
+
+/// How a sighting merges into a known lead: name and e-mail never
+/// overwrite known values; lead quality and the lead flag (from calls) do;
+/// the last sighting only moves forward.
+fn lead_merge() -> OnConflict {
+    use leads::Column as C;
     // The key, not the phone: the id is derived from the phone, and the key
     // is the one unique index (see migration 000006), so concurrent first
     // sightings of a person always meet here and update, never error.
@@ -108,11 +125,17 @@ pub(crate) async fn upsert_lead(
         // relies on it).
         (C::UpdatedAt, Expr::cust("excluded.updated_at")),
     ]);
-    leads::Entity::insert(row)
-        .on_conflict(on_conflict.to_owned())
-        .exec_without_returning(txn)
-        .await?;
-    Ok(id)
+    on_conflict.to_owned()
+}
+
+/// A line on a lead's timeline; the same `key` refreshes one line.
+pub(crate) struct Touchpoint {
+    pub lead: Uuid,
+    pub source: Source,
+    pub key: String,
+    pub at: DateTime<Utc>,
+    pub summary: String,
+    pub ingest_id: Uuid,
 }
 
 /// Adds (or, for the same `key`, refreshes) a line on a lead's timeline.
@@ -125,29 +148,45 @@ pub(crate) async fn touchpoint(
     summary: String,
     ingest_id: Uuid,
 ) -> Result<(), DbErr> {
-    use lead_touchpoints::Column as C;
-    let id = Uuid::new_v5(&NAMESPACE, format!("touchpoint:{source}:{key}").as_bytes());
+    let mut writes = Writes::default();
+    writes.touchpoint(Touchpoint {
+        lead,
+        source,
+        key: key.to_owned(),
+        at,
+        summary,
+        ingest_id,
+    });
+    writes.flush(txn).await
+}
+
+/// The touchpoint's row, under an id derived from its source and key.
+fn touchpoint_row(line: Touchpoint) -> (Uuid, lead_touchpoints::ActiveModel) {
+    let id = Uuid::new_v5(
+        &NAMESPACE,
+        format!("touchpoint:{}:{}", line.source, line.key).as_bytes(),
+    );
     let row = lead_touchpoints::ActiveModel {
         id: Set(id),
-        lead_id: Set(lead),
-        source: Set(source.name().to_owned()),
-        occurred_at: Set(at),
-        summary: Set(summary),
-        ingest_id: Set(ingest_id),
+        lead_id: Set(line.lead),
+        source: Set(line.source.name().to_owned()),
+        occurred_at: Set(line.at),
+        summary: Set(line.summary),
+        ingest_id: Set(line.ingest_id),
         created_at: Set(Utc::now()),
     };
-    lead_touchpoints::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(C::Id)
-                .values([
-                    (C::Summary, Expr::cust("excluded.summary")),
-                    (C::OccurredAt, Expr::cust("excluded.occurred_at")),
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    (id, row)
+}
+
+/// A repeated touchpoint takes the newest summary and time.
+fn touchpoint_merge() -> OnConflict {
+    use lead_touchpoints::Column as C;
+    OnConflict::column(C::Id)
+        .values([
+            (C::Summary, Expr::cust("excluded.summary")),
+            (C::OccurredAt, Expr::cust("excluded.occurred_at")),
+        ])
+        .to_owned()
 }
 
 /// The upsert condition "the incoming event is at least as new as the row".

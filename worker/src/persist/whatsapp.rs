@@ -3,11 +3,11 @@
 //! they move a message forward, whatever order they arrive in, even before
 //! the message itself.
 
-use super::{Sighting, touchpoint, upsert_lead};
+use super::{Sighting, Touchpoint, Writes};
 use crate::entities::whatsapp_messages::{self, Column as C};
 use chrono::Utc;
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
 use shared::contracts::tata_whatsapp::{InboundMessage, StatusUpdate, WhatsappWebhook};
 use shared::{Envelope, Source};
 
@@ -54,13 +54,13 @@ fn summary(message: &InboundMessage) -> String {
     }
 }
 
-async fn inbound(
-    txn: &DatabaseTransaction,
+fn inbound(
+    writes: &mut Writes,
     envelope: &Envelope,
     hook: &WhatsappWebhook,
     m: &InboundMessage,
     dealer_numbers: &std::collections::HashSet<String>,
-) -> Result<(), DbErr> {
+) {
     // The dealer's own numbers (the business number, DEALER_NUMBERS) are
     // never a lead: their messages are stored, linked to nobody.
     let business = hook
@@ -68,25 +68,17 @@ async fn inbound(
         .as_deref()
         .and_then(shared::phone::to_e164);
     let dealer = dealer_numbers.contains(&m.from) || business.as_deref() == Some(m.from.as_str());
-    let lead = if dealer {
-        None
-    } else {
-        Some(
-            upsert_lead(
-                txn,
-                &Sighting {
-                    phone: &m.from,
-                    name: m.profile_name.as_deref(),
-                    email: None,
-                    lead_quality: None,
-                    is_lead: None,
-                    source: Source::TataWhatsapp,
-                    at: m.timestamp,
-                },
-            )
-            .await?,
-        )
-    };
+    let lead = (!dealer).then(|| {
+        writes.lead(&Sighting {
+            phone: &m.from,
+            name: m.profile_name.as_deref(),
+            email: None,
+            lead_quality: None,
+            is_lead: None,
+            source: Source::TataWhatsapp,
+            at: m.timestamp,
+        })
+    });
     let mut row = empty(&m.id);
     row.lead_id = Set(lead);
     row.direction = Set(Some("inbound".into()));
@@ -98,8 +90,23 @@ async fn inbound(
     row.business_number = Set(hook.business_phone_number.clone());
     row.sent_at = Set(Some(m.timestamp));
     row.ingest_id = Set(Some(envelope.ingest_id));
-    // A row may exist already, made by a status that overtook its message:
-    // fill in what it lacks; a repeated message changes nothing.
+    writes.whatsapp_inbound(row, m.id.clone());
+    if let Some(lead) = lead {
+        writes.touchpoint(Touchpoint {
+            lead,
+            source: Source::TataWhatsapp,
+            key: m.id.clone(),
+            at: m.timestamp,
+            summary: summary(m),
+            ingest_id: envelope.ingest_id,
+        });
+    }
+}
+
+/// How an inbound message merges into its row: a row may exist already,
+/// made by a status that overtook its message, so it fills in what the row
+/// lacks; a repeated message changes nothing.
+pub(crate) fn inbound_merge() -> OnConflict {
     let fill = |c: C| {
         let name = sea_orm::IdenStatic::as_str(&c);
         (
@@ -109,7 +116,7 @@ async fn inbound(
             )),
         )
     };
-    let on_conflict = OnConflict::column(C::Wamid)
+    OnConflict::column(C::Wamid)
         .values(
             [
                 C::LeadId,
@@ -125,41 +132,23 @@ async fn inbound(
             ]
             .map(fill),
         )
-        .to_owned();
-    whatsapp_messages::Entity::insert(row)
-        .on_conflict(on_conflict)
-        .exec_without_returning(txn)
-        .await?;
-    match lead {
-        Some(lead) => {
-            touchpoint(
-                txn,
-                lead,
-                Source::TataWhatsapp,
-                &m.id,
-                m.timestamp,
-                summary(m),
-                envelope.ingest_id,
-            )
-            .await
-        }
-        None => Ok(()),
-    }
+        .to_owned()
 }
 
-async fn status(
-    txn: &DatabaseTransaction,
-    hook: &WhatsappWebhook,
-    s: &StatusUpdate,
-) -> Result<(), DbErr> {
+fn status(writes: &mut Writes, hook: &WhatsappWebhook, s: &StatusUpdate) {
     let mut row = empty(&s.id);
     row.status = Set(Some(s.status.clone()));
     row.status_rank = Set(status_rank(&s.status));
     row.status_at = Set(Some(s.timestamp));
     row.recipient = Set(s.recipient_id.clone());
     row.business_number = Set(hook.business_phone_number.clone());
+    writes.whatsapp_status(row, s.id.clone());
+}
+
+/// How a status merges: only one that moves the message forward applies.
+pub(crate) fn status_merge() -> OnConflict {
     let forward = "excluded.status_rank > whatsapp_messages.status_rank";
-    let on_conflict = OnConflict::column(C::Wamid)
+    OnConflict::column(C::Wamid)
         .values([
             (C::Status, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status ELSE whatsapp_messages.status END"))),
             (C::StatusAt, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status_at ELSE whatsapp_messages.status_at END"))),
@@ -167,26 +156,20 @@ async fn status(
             (C::Recipient, Expr::cust("COALESCE(whatsapp_messages.recipient, excluded.recipient)")),
             (C::UpdatedAt, Expr::cust("excluded.updated_at")),
         ])
-        .to_owned();
-    whatsapp_messages::Entity::insert(row)
-        .on_conflict(on_conflict)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+        .to_owned()
 }
 
-/// Applies every message and status of one webhook.
-pub(crate) async fn apply(
-    txn: &DatabaseTransaction,
+/// Stages every message and status of one webhook.
+pub(crate) fn stage(
+    writes: &mut Writes,
     envelope: &Envelope,
     hook: &WhatsappWebhook,
     dealer_numbers: &std::collections::HashSet<String>,
-) -> Result<(), DbErr> {
+) {
     for message in &hook.messages {
-        inbound(txn, envelope, hook, message, dealer_numbers).await?;
+        inbound(writes, envelope, hook, message, dealer_numbers);
     }
     for update in &hook.statuses {
-        status(txn, hook, update).await?;
+        status(writes, hook, update);
     }
-    Ok(())
 }

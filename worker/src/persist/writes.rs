@@ -1,0 +1,185 @@
+//! Rows staged by messages, written with a few multi-row statements per
+//! table instead of one statement per message.
+//!
+//! Per message, a batch used to cost about six round trips to the database
+//! (a savepoint, the log claim, the lead, the record, the touchpoint, the
+//! release): that, not the CPU, bounded the worker. Messages whose effects
+//! are upserts alone now stage their rows here, and [`Writes::flush`]
+//! writes each table's rows with `INSERT … VALUES (…), (…) ON CONFLICT …`.
+//!
+//! Three rules keep this equal to writing the messages one after another:
+//! - **Rounds.** A statement must not touch one row twice (PostgreSQL
+//!   refuses `ON CONFLICT DO UPDATE` on a row the same statement inserted),
+//!   so a table's rows go out in rounds: the first sighting of every key in
+//!   the first statement, the second in the next, and so on, in message
+//!   order. Each round applies the same merge expressions as the
+//!   one-message path, so the result is the same row.
+//! - **Lock order.** Every table is written in the same order (leads, then
+//!   records, then touchpoints), and each statement's rows are sorted by
+//!   their key: two workers' batches take row locks in the same order and
+//!   cannot deadlock each other.
+//! - **Stable SQL text.** A statement's text depends on its row count, and
+//!   the driver caches prepared statements by text; chunks are powers of
+//!   two up to [`MAX_ROWS`], so a table has at most eight texts whatever
+//!   the batch size, and the cache keeps hitting.
+
+use super::{Sighting, Touchpoint, lead_merge, lead_row, touchpoint_merge, touchpoint_row};
+use crate::entities::{calls, lead_touchpoints, leads, whatsapp_messages};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
+use std::collections::HashMap;
+use std::hash::Hash;
+use uuid::Uuid;
+
+/// The most rows one statement carries: the widest table (calls, about 30
+/// columns) stays far under SQLite's and PostgreSQL's bind-parameter limits.
+pub(crate) const MAX_ROWS: usize = 64;
+
+/// One table's staged rows, each with its conflict key, in message order.
+struct Staged<K, A>(Vec<(K, A)>);
+
+impl<K, A> Default for Staged<K, A> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+/// The rows a batch's messages write, table by table.
+#[derive(Default)]
+pub(crate) struct Writes {
+    leads: Staged<Uuid, leads::ActiveModel>,
+    calls: Staged<String, calls::ActiveModel>,
+    whatsapp_inbound: Staged<String, whatsapp_messages::ActiveModel>,
+    whatsapp_statuses: Staged<String, whatsapp_messages::ActiveModel>,
+    touchpoints: Staged<Uuid, lead_touchpoints::ActiveModel>,
+}
+
+impl Writes {
+    /// Stages a sighting of a person; returns their lead's id.
+    pub(crate) fn lead(&mut self, seen: &Sighting<'_>) -> Uuid {
+        let (id, row) = lead_row(seen);
+        self.leads.0.push((id, row));
+        id
+    }
+
+    /// Stages a line on a lead's timeline.
+    pub(crate) fn touchpoint(&mut self, line: Touchpoint) {
+        self.touchpoints.0.push(touchpoint_row(line));
+    }
+
+    /// Stages a Tata call event's row (merged on `call_id`).
+    pub(crate) fn call(&mut self, row: calls::ActiveModel, call_id: String) {
+        self.calls.0.push((call_id, row));
+    }
+
+    /// Stages an inbound WhatsApp message's row (merged on its `wamid`).
+    pub(crate) fn whatsapp_inbound(&mut self, row: whatsapp_messages::ActiveModel, wamid: String) {
+        self.whatsapp_inbound.0.push((wamid, row));
+    }
+
+    /// Stages a WhatsApp status update's row (merged on its `wamid`).
+    pub(crate) fn whatsapp_status(&mut self, row: whatsapp_messages::ActiveModel, wamid: String) {
+        self.whatsapp_statuses.0.push((wamid, row));
+    }
+
+    /// Writes everything staged, table by table in a fixed order (leads
+    /// first: the records and touchpoints refer to them).
+    pub(crate) async fn flush(self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        upsert_in_rounds(txn, self.leads, lead_merge()).await?;
+        upsert_in_rounds(txn, self.calls, super::calls::merge()).await?;
+        upsert_in_rounds(txn, self.whatsapp_inbound, super::whatsapp::inbound_merge()).await?;
+        upsert_in_rounds(txn, self.whatsapp_statuses, super::whatsapp::status_merge()).await?;
+        upsert_in_rounds(txn, self.touchpoints, touchpoint_merge()).await
+    }
+}
+
+/// Splits `rows` into rounds in which no key appears twice: round `n` holds
+/// the `n`-th sighting of each key, in message order; each round is sorted
+/// by key.
+fn rounds<K: Ord + Hash + Clone, A>(rows: Vec<(K, A)>) -> Vec<Vec<(K, A)>> {
+    let mut seen: HashMap<K, usize> = HashMap::with_capacity(rows.len());
+    let mut rounds: Vec<Vec<(K, A)>> = Vec::new();
+    for (key, row) in rows {
+        let n = seen.entry(key.clone()).or_default();
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push((key, row));
+        *n += 1;
+    }
+    for round in &mut rounds {
+        // Stable: rows with equal keys cannot share a round anyway.
+        round.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    rounds
+}
+
+/// The sizes, powers of two and at most [`MAX_ROWS`], that `rows` rows are
+/// written in.
+pub(crate) fn chunk_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if rows == 0 {
+            return None;
+        }
+        let size = if rows >= MAX_ROWS {
+            MAX_ROWS
+        } else {
+            1 << rows.ilog2()
+        };
+        rows -= size;
+        Some(size)
+    })
+}
+
+/// Upserts a table's staged rows, round by round, chunk by chunk.
+async fn upsert_in_rounds<K, A>(
+    txn: &impl ConnectionTrait,
+    staged: Staged<K, A>,
+    merge: OnConflict,
+) -> Result<(), DbErr>
+where
+    K: Ord + Hash + Clone,
+    A: ActiveModelTrait + Send,
+{
+    for round in rounds(staged.0) {
+        let mut rows = round.into_iter().map(|(_, row)| row);
+        for size in chunk_sizes(rows.len()) {
+            let chunk: Vec<A> = rows.by_ref().take(size).collect();
+            <A::Entity as EntityTrait>::insert_many(chunk)
+                .on_conflict(merge.clone())
+                .exec_without_returning(txn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_every_row() {
+        for rows in 0..300 {
+            let sizes: Vec<usize> = chunk_sizes(rows).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
+        }
+        assert_eq!(chunk_sizes(64).collect::<Vec<_>>(), [64]);
+        assert_eq!(chunk_sizes(45).collect::<Vec<_>>(), [32, 8, 4, 1]);
+    }
+
+    #[test]
+    fn a_key_appears_once_per_round_in_message_order() {
+        let rows = vec![("b", 1), ("a", 2), ("b", 3), ("c", 4), ("b", 5), ("a", 6)];
+        let rounds = rounds(rows);
+        assert_eq!(
+            rounds,
+            vec![
+                vec![("a", 2), ("b", 1), ("c", 4)],
+                vec![("a", 6), ("b", 3)],
+                vec![("b", 5)],
+            ]
+        );
+    }
+}
