@@ -521,6 +521,23 @@ pub async fn http(
     parse_response(&raw)
 }
 
+/// [`http`] for a probe: a refused or reset connection is `None`, not a
+/// failed test (a server still starting).
+pub async fn try_http(addr: SocketAddr, path: &str) -> Option<HttpResponse> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        anyhow::Ok(raw)
+    };
+    match tokio::time::timeout(Duration::from_secs(30), exchange).await {
+        Ok(Ok(raw)) => Some(parse_response(&raw)),
+        _ => None,
+    }
+}
+
 /// Parses a raw HTTP/1.1 response (`Content-Length` bodies only).
 pub fn parse_response(raw: &[u8]) -> HttpResponse {
     let split = raw
@@ -923,10 +940,16 @@ impl Console {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(console::run(config, listener, shutdown.clone()));
         eventually("console up", Duration::from_secs(60), || async {
-            TcpStream::connect(addr).await.is_ok()
-                && http(addr, "GET", "/login", &[], b"").await.status == 200
+            task.is_finished()
+                || try_http(addr, "/login")
+                    .await
+                    .is_some_and(|r| r.status == 200)
         })
         .await;
+        if task.is_finished() {
+            // Its listener is gone: say why, rather than "connection reset".
+            panic!("the console stopped while starting: {:?}", task.await);
+        }
         Self {
             addr,
             shutdown,
