@@ -67,6 +67,11 @@ impl Rig {
         .await;
     }
 
+    /// A JSON column read as text (SQLite and PostgreSQL alike), parsed.
+    async fn json(&self, sql: &str) -> Value {
+        serde_json::from_str(&self.text(sql).await).unwrap()
+    }
+
     async fn text(&self, sql: &str) -> String {
         let row = self
             .db
@@ -178,13 +183,11 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
         .await,
         lead_id
     );
-    let data: Value = serde_json::from_str(
-        &rig.text(&format!(
+    let data: Value = rig
+        .json(&format!(
             "SELECT CAST(data AS TEXT) FROM crm_pre_leads WHERE id = '{pre_id}'"
         ))
-        .await,
-    )
-    .unwrap();
+        .await;
     assert_eq!(
         (data["city"].as_str(), data["email"].as_str()),
         (Some("Mumbai"), Some("john@example.com")),
@@ -231,11 +234,9 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
         1,
         "created, then updated"
     );
-    let profile: Value = serde_json::from_str(
-        &rig.text("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles")
-            .await,
-    )
-    .unwrap();
+    let profile: Value = rig
+        .json("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles")
+        .await;
     assert_eq!(
         (profile["budget"].as_i64(), profile["industry"].as_str()),
         (Some(175000), Some("Retail"))
@@ -329,11 +330,9 @@ async fn every_crm_contract_example_is_persisted(backend: Backend) {
             .await,
         "qualified"
     );
-    let pre: Value = serde_json::from_str(
-        &rig.text("SELECT CAST(data AS TEXT) FROM crm_pre_leads WHERE id = '123'")
-            .await,
-    )
-    .unwrap();
+    let pre: Value = rig
+        .json("SELECT CAST(data AS TEXT) FROM crm_pre_leads WHERE id = '123'")
+        .await;
     assert_eq!(
         (pre["last_name"].as_str(), pre["city"].as_str()),
         (Some("Doe Updated"), Some("Los Angeles"))
@@ -381,11 +380,9 @@ async fn every_crm_contract_example_is_persisted(backend: Backend) {
     assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM crm_contacts").await, 2);
     assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM crm_memos").await, 2);
     assert_eq!(rig.text("SELECT kind FROM crm_activities").await, "meeting");
-    let profile: Value = serde_json::from_str(
-        &rig.text("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles WHERE lead_id = '789'")
-            .await,
-    )
-    .unwrap();
+    let profile: Value = rig
+        .json("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles WHERE lead_id = '789'")
+        .await;
     assert_eq!(
         (
             profile["decision_timeline"].as_str(),
@@ -484,11 +481,9 @@ async fn an_event_that_overtakes_its_create_waits_for_it(backend: Backend) {
             .await,
         "contacted"
     );
-    let data: Value = serde_json::from_str(
-        &rig.text("SELECT CAST(data AS TEXT) FROM crm_leads WHERE id = 'L-1'")
-            .await,
-    )
-    .unwrap();
+    let data: Value = rig
+        .json("SELECT CAST(data AS TEXT) FROM crm_leads WHERE id = 'L-1'")
+        .await;
     assert_eq!(
         (data["city"].as_str(), data["first_name"].as_str()),
         (Some("Delhi"), Some("Asha"))
@@ -535,11 +530,9 @@ async fn an_older_update_applied_late_only_fills_missing_fields(backend: Backend
     publish(&rig, json!({"event": "lead_update", "data": {"city": "Mumbai", "priority": "low", "notes": "call back"}}), &lead, &[], second(1)).await;
     publish(&rig, json!({"event": "lead_qualified_profile_update", "data": {"budget": 150000, "industry": "Retail"}}), &lead, &[("profile_id", "P-1")], second(1)).await;
     rig.processed(5).await;
-    let data: Value = serde_json::from_str(
-        &rig.text("SELECT CAST(data AS TEXT) FROM crm_leads WHERE id = 'L-LATE'")
-            .await,
-    )
-    .unwrap();
+    let data: Value = rig
+        .json("SELECT CAST(data AS TEXT) FROM crm_leads WHERE id = 'L-LATE'")
+        .await;
     assert_eq!(
         (
             data["city"].as_str(),
@@ -553,11 +546,9 @@ async fn an_older_update_applied_late_only_fills_missing_fields(backend: Backend
             .await,
         "high"
     );
-    let profile: Value = serde_json::from_str(
-        &rig.text("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles")
-            .await,
-    )
-    .unwrap();
+    let profile: Value = rig
+        .json("SELECT CAST(data AS TEXT) FROM crm_qualified_profiles")
+        .await;
     assert_eq!(
         (profile["budget"].as_i64(), profile["industry"].as_str()),
         (Some(175000), Some("Retail"))
