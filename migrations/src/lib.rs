@@ -10,6 +10,7 @@ mod m20261121_000004_webhook_log;
 mod m20261122_000005_console;
 mod m20261122_000006_leads_one_unique_key;
 mod m20261122_000007_crm_data_event_time;
+mod m20261122_000008_crm_typed_columns;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_console::Migration),
             Box::new(m20261122_000006_leads_one_unique_key::Migration),
             Box::new(m20261122_000007_crm_data_event_time::Migration),
+            Box::new(m20261122_000008_crm_typed_columns::Migration),
         ]
     }
 }

@@ -3,12 +3,14 @@
 //! invalid ones dead-lettered with a reason, and three competing workers
 //! racing duplicates and out-of-order changes.
 
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use shared::broker::{HEADER_REASON, QueueInspector};
 use shared::config::{BrokerConfig, Env};
 use shared::{Envelope, Source};
 use std::time::Duration;
 use testkit::{Backend, Edge, TestDb, Worker, eventually, test_env, unique_prefix};
+use worker::entities::{crm_contacts, crm_customers, crm_leads, crm_pre_leads};
 
 const WAIT: Duration = Duration::from_secs(40);
 const CRM: &str = "/api/v1/webhooks";
@@ -20,6 +22,7 @@ testkit::on_both_backends!(
     an_older_update_applied_late_only_fills_missing_fields,
     events_for_records_that_never_come_or_cannot_apply_are_dead_lettered_with_a_reason,
     three_workers_racing_duplicates_and_out_of_order_changes_agree,
+    records_stored_before_the_typed_columns_are_filled_by_their_migration,
 );
 
 struct Rig {
@@ -122,7 +125,7 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
     let rig = rig("crm-lifecycle", backend, &[]).await;
     let worker = Worker::start(&rig.env);
     let pre = rig.post("/incoming/pre-lead/create", json!({"event": "new_inquiry", "source": "website",
-        "data": {"first_name": "John", "email": "john@example.com", "lead_status": "new", "city": "Pune"}})).await;
+        "data": {"first_name": "John", "email": "john@example.com", "phone": "098765 43210", "lead_status": "new", "city": "Pune", "assigned_to": 3}})).await;
     let pre_id = pre["pre_lead_id"].as_str().unwrap().to_owned();
     rig.processed(1).await;
     let p = format!("/incoming/pre-lead/{pre_id}");
@@ -131,7 +134,7 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
         json!({"event": "pre_lead_update", "data": {"city": "Mumbai", "notes": "call back"}}),
     )
     .await;
-    rig.post(&format!("{p}/contact/add"), json!({"event": "pre_lead_contact_add", "data": {"first_name": "Jane", "is_primary": true}})).await;
+    rig.post(&format!("{p}/contact/add"), json!({"event": "pre_lead_contact_add", "data": {"first_name": "Jane", "phone": "+91 91234 56780", "is_primary": true}})).await;
     rig.post(&format!("{p}/memo/add"), json!({"event": "pre_lead_memo_add", "data": {"title": "Call", "content": "Keen", "memo_type": "call"}})).await;
     rig.post(&format!("{p}/status/update"), json!({"event": "pre_lead_status_update", "data": {"lead_status": "contacted", "status_date": "2024-01-10T09:00:00Z"}})).await;
     rig.post(&format!("{p}/status/update"), json!({"event": "pre_lead_status_update", "data": {"lead_status": "qualified", "remarks": "fits", "status_date": "2024-01-11T09:00:00Z"}})).await;
@@ -149,7 +152,7 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
     .await;
     rig.post(&format!("{l}/status/update"), json!({"event": "lead_status_update", "data": {"lead_status": "won", "status_date": "2024-01-20T09:00:00Z"}})).await;
     rig.processed(11).await;
-    let customer = rig.post(&format!("{l}/convert"), json!({"event": "lead_convert", "data": {"customer_code": "CUST-1", "credit_limit": 100000}})).await;
+    let customer = rig.post(&format!("{l}/convert"), json!({"event": "lead_convert", "data": {"customer_code": "CUST-1", "credit_limit": "100000.00", "payment_terms": "Net 30"}})).await;
     let customer_id = customer["customer_id"].as_str().unwrap().to_owned();
     rig.processed(12).await;
     rig.post(
@@ -192,6 +195,77 @@ async fn the_pre_lead_to_customer_lifecycle_is_persisted(backend: Backend) {
         (data["city"].as_str(), data["email"].as_str()),
         (Some("Mumbai"), Some("john@example.com")),
         "only fields sent change"
+    );
+    // The contract's fields are typed columns too, kept in step with `data`.
+    let pre_lead = crm_pre_leads::Entity::find_by_id(pre_id.as_str())
+        .one(&rig.db.conn)
+        .await
+        .unwrap()
+        .expect("the pre-lead");
+    assert_eq!(
+        (
+            pre_lead.first_name.as_deref(),
+            pre_lead.phone.as_deref(),
+            pre_lead.city.as_deref(),
+            pre_lead.assigned_to.as_deref(),
+            pre_lead.converted_lead_id.as_deref(),
+        ),
+        (
+            Some("John"),
+            Some("+919876543210"),
+            Some("Mumbai"),
+            Some("3"),
+            Some(lead_id.as_str())
+        )
+    );
+    let lead = crm_leads::Entity::find_by_id(lead_id.as_str())
+        .one(&rig.db.conn)
+        .await
+        .unwrap()
+        .expect("the lead");
+    assert_eq!(
+        (
+            lead.first_name.as_deref(),
+            lead.phone.as_deref(),
+            lead.expected_value,
+            lead.priority.as_deref(),
+            lead.pre_lead_id.as_deref(),
+        ),
+        (
+            Some("John"),
+            Some("+919876543210"),
+            Some(50000.0),
+            Some("high"),
+            Some(pre_id.as_str())
+        ),
+        "a converted lead carries its pre-lead's fields and the conversion's"
+    );
+    let contact = crm_contacts::Entity::find()
+        .one(&rig.db.conn)
+        .await
+        .unwrap()
+        .expect("the contact");
+    assert_eq!(
+        (
+            contact.first_name.as_deref(),
+            contact.phone.as_deref(),
+            contact.is_primary
+        ),
+        (Some("Jane"), Some("+919123456780"), Some(true))
+    );
+    let customer = crm_customers::Entity::find_by_id(customer_id.as_str())
+        .one(&rig.db.conn)
+        .await
+        .unwrap()
+        .expect("the customer");
+    assert_eq!(
+        (
+            customer.customer_code.as_deref(),
+            customer.credit_limit,
+            customer.payment_terms.as_deref(),
+            customer.orders_count,
+        ),
+        (Some("CUST-1"), Some(100000.0), Some("Net 30"), 4)
     );
     assert_eq!(
         rig.history(&pre_id).await,
@@ -705,4 +779,59 @@ async fn three_workers_racing_duplicates_and_out_of_order_changes_agree(backend:
     let dead = rig.inspector.topology.dead_letter_queue(Source::CrmEvents);
     assert_eq!(rig.inspector.ready_count(&dead).await.unwrap(), 0);
     rig.finish(workers).await;
+}
+
+/// An installation upgraded with CRM records already stored: the migration
+/// that adds the typed columns fills them from each record's `data`.
+async fn records_stored_before_the_typed_columns_are_filled_by_their_migration(backend: Backend) {
+    use migrations::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    let db = TestDb::create(backend).await;
+    let before_typed_columns = Migrator::migrations()
+        .iter()
+        .position(|m| m.name().ends_with("crm_typed_columns"))
+        .expect("the typed-columns migration") as u32;
+    Migrator::up(&db.conn, Some(before_typed_columns))
+        .await
+        .unwrap();
+    db.conn
+        .execute_unprepared(
+            r#"INSERT INTO crm_leads (id, status, initial_status, discarded, data, created_at, updated_at)
+               VALUES ('L-OLD', 'new', 'new', false,
+                       '{"first_name": "Asha", "phone": "98765 43210", "expected_value": "1200.50", "city": "Pune", "assigned_to": 7}',
+                       CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"#,
+        )
+        .await
+        .unwrap();
+    Migrator::up(&db.conn, None).await.unwrap();
+    let row = db
+        .conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.conn.get_database_backend(),
+            "SELECT first_name, phone, expected_value, city, assigned_to, email FROM crm_leads WHERE id = 'L-OLD'",
+        ))
+        .await
+        .unwrap()
+        .expect("the stored lead");
+    let text = |column: &str| row.try_get::<Option<String>>("", column).unwrap();
+    assert_eq!(
+        (
+            text("first_name"),
+            text("phone"),
+            text("city"),
+            text("assigned_to"),
+            text("email")
+        ),
+        (
+            Some("Asha".into()),
+            Some("+919876543210".into()),
+            Some("Pune".into()),
+            Some("7".into()),
+            None
+        )
+    );
+    assert_eq!(
+        row.try_get::<Option<f64>>("", "expected_value").unwrap(),
+        Some(1200.5)
+    );
 }

@@ -5,6 +5,7 @@
 
 pub mod call_capture;
 pub mod crm_events;
+pub mod crm_fields;
 pub mod digital_leads;
 pub mod tata_calls;
 pub mod tata_whatsapp;

@@ -3,6 +3,10 @@
 pub mod call_records;
 pub mod calls;
 pub mod conversation_reads;
+pub mod crm_contacts;
+pub mod crm_customers;
+pub mod crm_leads;
+pub mod crm_pre_leads;
 pub mod digital_leads;
 pub mod follow_ups;
 pub mod lead_touchpoints;

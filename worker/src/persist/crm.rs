@@ -18,6 +18,10 @@ use sea_orm::{
 use serde_json::{Map, Value};
 use shared::Envelope;
 use shared::contracts::crm_events::{CrmWebhook, Event, Subject};
+use shared::contracts::crm_fields::{
+    self, ACTIVITY_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS, MEMO_FIELDS, PERSON_FIELDS,
+    PROFILE_FIELDS, Typed, TypedField,
+};
 
 /// Statuses no change may leave.
 const TERMINAL: &[&str] = &["won", "lost"];
@@ -177,6 +181,22 @@ fn json(map: &Map<String, Value>) -> Expr {
     Expr::val(Db::Json(Some(Box::new(Value::Object(map.clone())))))
 }
 
+/// The typed columns of `fields` (see `crm_fields`), read from `data`.
+fn typed<'a>(fields: &[TypedField], data: &Map<String, Value>) -> Vec<(&'a str, Expr)> {
+    crm_fields::read_all(fields, data)
+        .into_iter()
+        .map(|(column, value)| {
+            let value = match value {
+                Typed::Text(v) => Expr::val(v),
+                Typed::Number(v) => Expr::val(v),
+                Typed::Flag(v) => Expr::val(v),
+                Typed::Time(v) => Expr::val(v),
+            };
+            (column, value)
+        })
+        .collect()
+}
+
 fn now() -> Expr {
     Expr::val(Utc::now())
 }
@@ -218,6 +238,7 @@ async fn create(
         ("created_at", now()),
         ("updated_at", now()),
     ];
+    values.extend(typed(PERSON_FIELDS, data));
     if let Some(pre_lead) = pre_lead {
         values.push(("pre_lead_id", text(pre_lead)));
     }
@@ -230,27 +251,35 @@ async fn create(
     .await
 }
 
+/// Contacts, memos and activities: their table and typed columns.
+type ChildTable = (&'static str, &'static [TypedField]);
+const CONTACTS: ChildTable = ("crm_contacts", CONTACT_FIELDS);
+const MEMOS: ChildTable = ("crm_memos", MEMO_FIELDS);
+const ACTIVITIES: ChildTable = ("crm_activities", ACTIVITY_FIELDS);
+
 /// Adds a contact, memo or activity to a pre-lead or lead.
 async fn child(
     txn: &DatabaseTransaction,
-    table: &str,
+    (table, fields): ChildTable,
     kind: Kind,
     subject: &str,
     id: &str,
     child_kind: Option<&str>,
     data: &Map<String, Value>,
 ) -> Result<(), DbErr> {
+    let mut values = vec![
+        ("id", text(id)),
+        ("subject_kind", text(kind.name)),
+        ("subject_id", text(subject)),
+        ("kind", Expr::val(child_kind.map(str::to_owned))),
+        ("data", json(data)),
+        ("created_at", now()),
+    ];
+    values.extend(typed(fields, data));
     insert(
         txn,
         table,
-        vec![
-            ("id", text(id)),
-            ("subject_kind", text(kind.name)),
-            ("subject_id", text(subject)),
-            ("kind", Expr::val(child_kind.map(str::to_owned))),
-            ("data", json(data)),
-            ("created_at", now()),
-        ],
+        values,
         OnConflict::column(t("id")).do_nothing().to_owned(),
     )
     .await
@@ -536,6 +565,7 @@ async fn apply_event(
                 ("data_event_at", Expr::val(last_change)),
                 ("updated_at", now()),
             ];
+            values.extend(typed(PERSON_FIELDS, &merged));
             if let Some(priority) = data_str(&merged, "priority") {
                 values.push(("priority", text(priority)));
             }
@@ -580,7 +610,7 @@ async fn apply_event(
         }
         Event::PreLeadContactAdd | Event::LeadContactAdd => {
             match assigned(envelope, "contact_id") {
-                Ok(child_id) => child(txn, "crm_contacts", kind, id, child_id, None, data)
+                Ok(child_id) => child(txn, CONTACTS, kind, id, child_id, None, data)
                     .await
                     .map(|()| Applied::Written),
                 Err(invalid) => Ok(invalid),
@@ -589,7 +619,7 @@ async fn apply_event(
         Event::PreLeadMemoAdd | Event::LeadMemoAdd => match assigned(envelope, "memo_id") {
             Ok(child_id) => child(
                 txn,
-                "crm_memos",
+                MEMOS,
                 kind,
                 id,
                 child_id,
@@ -603,7 +633,7 @@ async fn apply_event(
         Event::LeadActivityAdd => match assigned(envelope, "activity_id") {
             Ok(child_id) => child(
                 txn,
-                "crm_activities",
+                ACTIVITIES,
                 kind,
                 id,
                 child_id,
@@ -679,19 +709,25 @@ async fn apply_event(
             };
             let (merged, last_change) =
                 merge_data(&stored, stored_at, data, event_time(hook, envelope));
+            let mut values = vec![
+                ("id", text(profile_id)),
+                ("lead_id", text(id)),
+                ("data", json(&merged)),
+                ("data_event_at", Expr::val(last_change)),
+                ("created_at", now()),
+                ("updated_at", now()),
+            ];
+            values.extend(typed(PROFILE_FIELDS, &merged));
+            let updated = ["data", "data_event_at", "updated_at"]
+                .into_iter()
+                .chain(PROFILE_FIELDS.iter().map(|f| f.column))
+                .map(t);
             insert(
                 txn,
                 "crm_qualified_profiles",
-                vec![
-                    ("id", text(profile_id)),
-                    ("lead_id", text(id)),
-                    ("data", json(&merged)),
-                    ("data_event_at", Expr::val(last_change)),
-                    ("created_at", now()),
-                    ("updated_at", now()),
-                ],
+                values,
                 OnConflict::column(t("lead_id"))
-                    .update_columns([t("data"), t("data_event_at"), t("updated_at")])
+                    .update_columns(updated)
                     .to_owned(),
             )
             .await?;
@@ -712,24 +748,26 @@ async fn apply_event(
                 Ok(customer_id) => customer_id,
                 Err(invalid) => return Ok(invalid),
             };
+            let mut values = vec![
+                ("id", text(customer_id)),
+                ("lead_id", text(id)),
+                (
+                    "customer_code",
+                    Expr::val(data_str(data, "customer_code").map(str::to_owned)),
+                ),
+                ("data", json(data)),
+                ("orders_count", Expr::val(0)),
+                ("orders_total", Expr::val(0.0)),
+                ("payments_count", Expr::val(0)),
+                ("payments_total", Expr::val(0.0)),
+                ("created_at", now()),
+                ("updated_at", now()),
+            ];
+            values.extend(typed(CUSTOMER_FIELDS, data));
             insert(
                 txn,
                 "crm_customers",
-                vec![
-                    ("id", text(customer_id)),
-                    ("lead_id", text(id)),
-                    (
-                        "customer_code",
-                        Expr::val(data_str(data, "customer_code").map(str::to_owned)),
-                    ),
-                    ("data", json(data)),
-                    ("orders_count", Expr::val(0)),
-                    ("orders_total", Expr::val(0.0)),
-                    ("payments_count", Expr::val(0)),
-                    ("payments_total", Expr::val(0.0)),
-                    ("created_at", now()),
-                    ("updated_at", now()),
-                ],
+                values,
                 OnConflict::column(t("id")).do_nothing().to_owned(),
             )
             .await?;
