@@ -7,6 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shared::broker::Publisher;
+use std::sync::atomic::AtomicU64;
 
 /// Labels of a partner request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,6 +29,10 @@ pub(crate) struct EdgeMetrics {
     pub(crate) publishes_in_flight: Gauge,
     /// Lead-portal requests accepted above the contract's soft limit.
     pub(crate) lead_soft_limit_exceeded: Family<SourceLabels, Counter>,
+    /// When each source last had a webhook accepted (Unix seconds): the
+    /// partner-silence alert's input. Starts at the edge's start time, so a
+    /// source silent since a restart is still seen.
+    pub(crate) last_accepted: Family<SourceLabels, Gauge<f64, AtomicU64>>,
 }
 
 /// A source, as a label.
@@ -37,7 +42,30 @@ pub(crate) struct SourceLabels {
     pub(crate) source: &'static str,
 }
 
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
 impl EdgeMetrics {
+    /// Counts a partner request by its answer; a success is an accepted
+    /// webhook and moves the source's last-accepted time.
+    pub(crate) fn answered(&self, source: &'static str, status: hyper::StatusCode) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                source,
+                status: status.as_u16(),
+            })
+            .inc();
+        if status.is_success() && source != OTHER {
+            self.last_accepted
+                .get_or_create(&SourceLabels { source })
+                .set(unix_now());
+        }
+    }
+
     /// Counts a lead-portal request accepted above the soft limit.
     pub(crate) fn soft_limit_exceeded(&self, source: shared::Source) {
         self.lead_soft_limit_exceeded
@@ -56,7 +84,19 @@ impl EdgeMetrics {
             confirm_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 15)),
             publishes_in_flight: Gauge::default(),
             lead_soft_limit_exceeded: Family::default(),
+            last_accepted: Family::default(),
         };
+        let started = unix_now();
+        for source in shared::Source::ALL {
+            if *source != shared::Source::WhatsappReplies {
+                metrics
+                    .last_accepted
+                    .get_or_create(&SourceLabels {
+                        source: source.name(),
+                    })
+                    .set(started);
+            }
+        }
         let registry = registry.sub_registry_with_prefix("leadpipe_ingest");
         registry.register(
             "requests",
@@ -74,6 +114,11 @@ impl EdgeMetrics {
             metrics.lead_soft_limit_exceeded.clone(),
         );
         registry.register(
+            "last_accepted_timestamp_seconds",
+            "When each source last had a webhook accepted (Unix time; the edge's start until the first)",
+            metrics.last_accepted.clone(),
+        );
+        registry.register(
             "publishes_in_flight",
             "Publishes waiting for the broker's confirm",
             metrics.publishes_in_flight.clone(),
@@ -87,6 +132,9 @@ impl EdgeMetrics {
     }
 }
 
+/// The label of requests to no partner route.
+const OTHER: &str = "other";
+
 /// The source a partner path belongs to, as a metric label.
 pub(crate) fn source_label(path: &str) -> &'static str {
     match path {
@@ -96,6 +144,6 @@ pub(crate) fn source_label(path: &str) -> &'static str {
         "/admin/mg-digital-leads/source/carwale" => "carwale",
         "/functions/v1/webhook-call-capture" => "call_capture",
         crm if crm.starts_with(crate::routes::CRM_BASE) => "crm_events",
-        _ => "other",
+        _ => OTHER,
     }
 }

@@ -4,7 +4,6 @@
 
 use crate::AppState;
 use crate::http::{BodyError, Reply, is_json_content_type, json, json_bytes, read_body};
-use crate::metrics::RequestLabels;
 use crate::partners;
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
@@ -168,12 +167,7 @@ pub(crate) async fn handle(
     let reply = route(&state, peer, request, &path, post, get).await;
     state
         .metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            source: crate::metrics::source_label(&path),
-            status: reply.status().as_u16(),
-        })
-        .inc();
+        .answered(crate::metrics::source_label(&path), reply.status());
     Ok(reply)
 }
 

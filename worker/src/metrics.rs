@@ -7,7 +7,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shared::Source;
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Labels of a settled message.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -51,6 +52,10 @@ pub struct WorkerMetrics {
     /// one message at a time: should stay at zero; if it climbs, a
     /// message's rows break a constraint, and the log names the error.
     pub batch_fallbacks: Counter,
+    /// When each source last had a message's effects committed (Unix
+    /// seconds): with the edge's last-accepted time, tells a silent partner
+    /// from workers that stopped.
+    pub last_persisted: Family<SourceLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl WorkerMetrics {
@@ -64,6 +69,7 @@ impl WorkerMetrics {
             database_reconnects: Counter::default(),
             broker_reconnects: Counter::default(),
             batch_fallbacks: Counter::default(),
+            last_persisted: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("leadpipe_worker");
         registry.register(
@@ -97,6 +103,11 @@ impl WorkerMetrics {
             metrics.broker_reconnects.clone(),
         );
         registry.register(
+            "last_persisted_timestamp_seconds",
+            "When each source last had a message's effects committed (Unix time)",
+            metrics.last_persisted.clone(),
+        );
+        registry.register(
             "batch_fallbacks",
             "Batches whose multi-row statements were refused and were done again one message at a time",
             metrics.batch_fallbacks.clone(),
@@ -116,6 +127,15 @@ impl WorkerMetrics {
         self.messages
             .get_or_create(&MessageLabels { source, outcome })
             .inc();
+        if outcome == "persisted" {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default();
+            self.last_persisted
+                .get_or_create(&SourceLabels { source })
+                .set(now);
+        }
         self.processing_seconds
             .get_or_create(&SourceLabels { source })
             .observe(held.as_secs_f64());
