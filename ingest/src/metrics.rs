@@ -42,13 +42,6 @@ pub(crate) struct SourceLabels {
     pub(crate) source: &'static str,
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
-}
-
 impl EdgeMetrics {
     /// Counts a partner request by its answer; a success is an accepted
     /// webhook and moves the source's last-accepted time.
@@ -62,7 +55,7 @@ impl EdgeMetrics {
         if status.is_success() && source != OTHER {
             self.last_accepted
                 .get_or_create(&SourceLabels { source })
-                .set(unix_now());
+                .set(shared::time::unix_seconds_now());
         }
     }
 
@@ -86,7 +79,7 @@ impl EdgeMetrics {
             lead_soft_limit_exceeded: Family::default(),
             last_accepted: Family::default(),
         };
-        let started = unix_now();
+        let started = shared::time::unix_seconds_now();
         for source in shared::Source::ALL {
             if *source != shared::Source::WhatsappReplies {
                 metrics

@@ -8,6 +8,12 @@ fn ist() -> FixedOffset {
     FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("+05:30 is within ±24 h")
 }
 
+/// Now, in seconds since the Unix epoch: what Prometheus' timestamp gauges
+/// (last accepted, last persisted) hold.
+pub fn unix_seconds_now() -> f64 {
+    Utc::now().timestamp_micros() as f64 / 1e6
+}
+
 /// Parses an ISO 8601 date-time: with an offset or `Z` (RFC 3339), with a
 /// space instead of `T`, with or without fractional seconds. A timestamp
 /// without an offset is read as India Standard Time. `None` for anything else.

@@ -8,7 +8,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use shared::Source;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Labels of a settled message.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -128,13 +128,9 @@ impl WorkerMetrics {
             .get_or_create(&MessageLabels { source, outcome })
             .inc();
         if outcome == "persisted" {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or_default();
             self.last_persisted
                 .get_or_create(&SourceLabels { source })
-                .set(now);
+                .set(shared::time::unix_seconds_now());
         }
         self.processing_seconds
             .get_or_create(&SourceLabels { source })
