@@ -70,10 +70,28 @@ pub async fn connect_url(
             let statement_timeout = format!("{}ms", statement_timeout.as_millis());
             move |o| o.options([("statement_timeout", statement_timeout.as_str())])
         });
-    Database::connect(options)
-        .await
-        .context("cannot connect to the database")
+    // Opening a SQLite file switches it to WAL, which needs a lock SQLite
+    // cannot wait for with its busy timeout: when another process is
+    // opening or migrating the same file at that moment, the connect fails
+    // with "database is locked". That goes away by itself, so wait it out.
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(20);
+    loop {
+        match Database::connect(options.clone()).await {
+            Ok(db) => return Ok(db),
+            Err(error) if is_contention(&error) && started.elapsed() < CONNECT_PATIENCE => {
+                tracing::debug!(%error, "the database is busy; connecting again");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+            Err(error) => return Err(error).context("cannot connect to the database"),
+        }
+    }
 }
+
+/// How long connecting waits out another process holding the SQLite file's
+/// lock (it is migrating, or switching the file to WAL) before giving up.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
 
 fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url
@@ -157,22 +175,22 @@ pub fn is_transient(error: &DbErr) -> bool {
     }
 }
 
-/// True for lock contention between transactions: PostgreSQL's
-/// serialization failures and deadlocks (SQLSTATE 40001, 40P01), SQLite's
-/// busy and locked results.
+/// True for lock contention between transactions (or, on SQLite, between
+/// connections being opened): PostgreSQL's serialization failures and
+/// deadlocks (SQLSTATE 40001, 40P01), SQLite's busy and locked results.
 pub fn is_contention(error: &DbErr) -> bool {
     match error {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            match e.as_ref() {
-                sea_orm::sqlx::Error::Database(db) => {
-                    let code = db.code().unwrap_or_default();
-                    code == "40001"
-                        || code == "40P01"
-                        || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
-                }
-                _ => false,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sea_orm::sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                code == "40001"
+                    || code == "40P01"
+                    || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             }
-        }
+            _ => false,
+        },
         _ => false,
     }
 }
