@@ -80,6 +80,12 @@ impl Topology {
         }
     }
 
+    /// The topology a broker configuration names (`AMQP_PREFIX`,
+    /// `QUEUE_MAX_LENGTH`): the one every process declares and uses.
+    pub fn for_broker(config: &crate::config::BrokerConfig) -> Self {
+        Self::new(config.prefix.clone(), config.queue_max_length)
+    }
+
     /// Where the edge publishes, with the source name as routing key.
     pub fn ingest_exchange(&self) -> String {
         format!("{}.ingest", self.prefix)
