@@ -7,7 +7,10 @@
 #   2. the edge under wrk with unique bodies of all six sources
 #      (bench/mixed.lua) at 16, 64 and 256 connections: requests per second,
 #      p50/p99/p99.9, errors, the edge's peak memory; the ratio to the ceiling;
-#   3. workers draining a pre-filled queue of mixed sources: one, then two,
+#   3. the edge with its broker unreachable, answering from its spool, at
+#      64 connections: requests per second and the ratio to the connected
+#      edge's rate at 64 connections;
+#   4. workers draining a pre-filled queue of mixed sources: one, then two,
 #      into PostgreSQL, then into SQLite; then queues of one source alone
 #      (Tata calls, WhatsApp, CRM new_lead: BENCH_SOURCE) and a mixed queue
 #      with a hot spot (BENCH_HOTSPOT: one message in ten about one phone
@@ -29,6 +32,8 @@ KEY=measure-partner-key-0001
 export RUST_LOG=warn LEAD_SOFT_LIMIT_PER_MINUTE=0 CRM_RATE_LIMIT_PER_MINUTE=0 \
   LEAD_API_KEY_CARDEKHO=$KEY LEAD_API_KEY_CARWALE=$KEY CALL_CAPTURE_API_KEYS=$KEY
 EDGE_PORT=18090
+# The edges' spools: one of their own (run-local's edge may hold data/spool).
+export SPOOL_DIR; SPOOL_DIR=$(mktemp -d)
 ctl() { scripts/services.sh rabbitmqctl "$@" 2>/dev/null; }
 drop_prefix() { for q in $(ctl list_queues name | grep "^$1\."); do ctl delete_queue "$q" >/dev/null; done; }
 peak() { awk '/VmHWM/ {printf "%.1f MB", $2/1024}' "/proc/$1/status"; }
@@ -59,6 +64,7 @@ echo "## Edge (wrk -t2 -d${SECONDS_EACH}s, bench/mixed.lua: unique bodies, six s
 echo "| connections | requests/s | p50 ms | p99 ms | p99.9 ms | non-2xx | socket errors | edge peak RSS | edge / ceiling (same in flight) | edge / ceiling (256) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 BEST=0
+declare -A EDGE_RPS
 for c in 16 64 256; do
   prefix=bench-edge-$c-$$
   AMQP_PREFIX=$prefix INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
@@ -69,9 +75,25 @@ for c in 16 64 256; do
   drop_prefix "$prefix"
   get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
   rps=$(get rps)
+  EDGE_RPS[$c]=$rps
   [ "$rps" -gt "$BEST" ] && BEST=$rps
   echo "| $c | $rps | $(get p50) | $(get p99) | $(get p999) | $(get non2xx) | $(get socket_errors) | $rss | $(echo "scale=2; $rps / ${CEILING[$c]:-${CEILING[256]}}" | bc) | $(echo "scale=2; $rps / ${CEILING[256]}" | bc) |"
 done
+echo
+
+echo "## Edge with the broker unreachable: every request answered from the spool (wrk -t2 -c64 -d${SECONDS_EACH}s)"
+echo "| requests/s | p50 ms | p99 ms | non-2xx | edge peak RSS | spooled / connected (64) |"
+echo "| --- | --- | --- | --- | --- | --- |"
+# Nothing listens on port 1: the edge waits five seconds for a first
+# connection, then serves and spools every webhook (fsynced, group commit).
+AMQP_URL=amqp://127.0.0.1:1/%2f INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
+sleep 6.5
+result=$(wrk -t2 -c64 -d"${SECONDS_EACH}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
+rss=$(peak $edge)
+kill -TERM $edge; wait $edge || true
+rm -rf "${SPOOL_DIR:?}"/*
+get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+echo "| $(get rps) | $(get p50) | $(get p99) | $(get non2xx) | $rss | $(echo "scale=2; $(get rps) / ${EDGE_RPS[64]}" | bc) |"
 echo
 
 echo "## Workers draining a pre-filled queue (${SECONDS_EACH}-second windows)"
@@ -137,4 +159,4 @@ done
 echo
 echo "- best edge rate: $BEST requests/s; dead-lettered during the run: $dead"
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" postgres >/dev/null
-rm -rf "$SQLITE_DIR"
+rm -rf "$SQLITE_DIR" "$SPOOL_DIR"

@@ -1,10 +1,13 @@
 //! The fault suite: while a load generator sends unique, numbered webhooks
 //! of every source and records which were answered 201, it kills workers
-//! with SIGKILL, restarts RabbitMQ, stops PostgreSQL for a while, and
-//! replaces the edge after a SIGTERM. Then, with the queues drained, it
-//! checks that every request answered 201 was persisted exactly once, that
-//! no other request was persisted more than once or half-way, and that no
-//! dead letter was made, and prints the counts per fault.
+//! with SIGKILL, restarts RabbitMQ, stops RabbitMQ for 30 s, SIGKILLs the
+//! edge while it spools, fills the edge's spool, stops PostgreSQL for a
+//! while, and replaces the edge after a SIGTERM. Then, with the queues
+//! drained, it checks that every request answered 201 was persisted exactly
+//! once, that no other request was persisted more than once or half-way,
+//! that no dead letter was made, and that partners saw no answer but 201
+//! (while the broker is away the edge spools) except from the full spool,
+//! and prints the counts per fault.
 //!
 //! Real processes (the `ingest` and `worker` binaries of this build), the
 //! real broker and database, loopback only. The short form (the default,
@@ -34,6 +37,18 @@ use tokio::sync::Mutex;
 
 const KEY: &str = "fault-suite-partner-key-0001";
 const SOURCES: usize = 6;
+/// The faults, in the order they are applied.
+const PHASES: [&str; 7] = [
+    "worker SIGKILL",
+    "RabbitMQ restart",
+    "broker stopped",
+    "edge SIGKILL",
+    "spool full",
+    "PostgreSQL stop",
+    "edge SIGTERM",
+];
+/// The spool's bound in the "spool full" phase: a few hundred webhooks.
+const SMALL_SPOOL_BYTES: &str = "120000";
 /// The whole run's limit: the short form takes about 25 s, the full form
 /// about two minutes.
 const SUITE_DEADLINE: Duration = Duration::from_secs(600);
@@ -233,11 +248,17 @@ impl Drop for System {
 
 impl System {
     fn spawn(&mut self, binary: &str) -> Child {
+        self.spawn_with(binary, &[])
+    }
+
+    /// [`System::spawn`] with variables added to (or replacing) the run's.
+    fn spawn_with(&mut self, binary: &str, extra: &[(&str, &str)]) -> Child {
         self.started += 1;
         let log = std::fs::File::create(self.logs.join(format!("{binary}-{}.log", self.started)))
             .expect("log file");
         testkit::die_with_test(&mut Command::new(self::binary(binary)))
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -258,6 +279,17 @@ impl System {
             status.success(),
             "{what} exits cleanly on SIGTERM: {status}"
         );
+    }
+
+    /// Waits until the edge is connected to the broker (not just spooling).
+    async fn edge_connected(&self) {
+        let addr = self.edge_addr;
+        eventually("edge connected", Duration::from_secs(90), || async move {
+            testkit::try_http(addr, "/readyz")
+                .await
+                .is_some_and(|ready| ready.status == 200 && ready.json()["broker"] == "connected")
+        })
+        .await;
     }
 
     async fn edge_ready(&self) {
@@ -367,6 +399,10 @@ async fn fault_suite(logs: PathBuf) {
         ("LEAD_RATE_LIMIT_PER_MINUTE", "0".into()),
         ("CRM_RATE_LIMIT_PER_MINUTE", "0".into()),
         ("PUBLISH_CONFIRM_TIMEOUT_MS", "3000".into()),
+        (
+            "SPOOL_DIR",
+            logs.join("spool").to_string_lossy().into_owned(),
+        ),
         ("RUST_LOG", "info".into()),
     ]
     .into_iter()
@@ -387,12 +423,8 @@ async fn fault_suite(logs: PathBuf) {
     let next = Arc::new(AtomicU64::new(0));
     let answers: Answers = Arc::default();
     let started = Instant::now();
-    for phase in [
-        "worker SIGKILL",
-        "RabbitMQ restart",
-        "PostgreSQL stop",
-        "edge SIGTERM",
-    ] {
+    let broker_down = Duration::from_secs(env_number("FAULT_SUITE_BROKER_DOWN_SECS", 30));
+    for phase in PHASES {
         let stop = Arc::new(AtomicBool::new(false));
         let load = tokio::spawn(load(
             edge_addr,
@@ -425,7 +457,41 @@ async fn fault_suite(logs: PathBuf) {
                 rabbitmqctl(&["stop_app"]);
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 rabbitmqctl(&["start_app"]);
+                system.edge_connected().await;
+            }
+            "broker stopped" => {
+                rabbitmqctl(&["stop_app"]);
+                tokio::time::sleep(broker_down).await;
+                rabbitmqctl(&["start_app"]);
+                system.edge_connected().await;
+            }
+            "edge SIGKILL" => {
+                // Killed while spooling, restarted while the broker is still
+                // away: what it answered 201 is on its disk only.
+                rabbitmqctl(&["stop_app"]);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                system.edge.start_kill().unwrap();
+                within("the killed edge to exit", EXIT_DEADLINE, system.edge.wait())
+                    .await
+                    .unwrap();
+                system.edge = system.spawn("ingest");
                 system.edge_ready().await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                rabbitmqctl(&["start_app"]);
+                system.edge_connected().await;
+            }
+            "spool full" => {
+                System::stop(&mut system.edge, "the edge").await;
+                system.edge =
+                    system.spawn_with("ingest", &[("SPOOL_MAX_BYTES", SMALL_SPOOL_BYTES)]);
+                system.edge_connected().await;
+                rabbitmqctl(&["stop_app"]);
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                rabbitmqctl(&["start_app"]);
+                system.edge_connected().await;
+                System::stop(&mut system.edge, "the edge").await;
+                system.edge = system.spawn("ingest");
+                system.edge_connected().await;
             }
             "PostgreSQL stop" => {
                 services(&["postgres-stop"]);
@@ -500,12 +566,9 @@ async fn fault_suite(logs: PathBuf) {
     );
     let mut lost_total = 0;
     let mut duplicated_total = 0;
-    for phase in [
-        "worker SIGKILL",
-        "RabbitMQ restart",
-        "PostgreSQL stop",
-        "edge SIGTERM",
-    ] {
+    let mut refused_outside_full_spool = 0;
+    let mut refused_by_full_spool = 0;
+    for phase in PHASES {
         let rows: Vec<_> = answers.iter().filter(|a| a.1 == phase).collect();
         let count = |n: &u64| counts.get(n).copied().unwrap_or(0);
         let ok: Vec<_> = rows.iter().filter(|a| a.2 == Some(201)).collect();
@@ -530,6 +593,12 @@ async fn fault_suite(logs: PathBuf) {
             .count();
         lost_total += lost;
         duplicated_total += duplicated;
+        if phase == "spool full" {
+            refused_by_full_spool += rows.iter().filter(|a| a.2 == Some(503)).count();
+            refused_outside_full_spool += other - rows.iter().filter(|a| a.2 == Some(503)).count();
+        } else {
+            refused_outside_full_spool += other;
+        }
         println!(
             "{phase:<18} {:>6} {:>6} {other:>6} {silent:>9} {stored:>11} {lost:>6} {duplicated:>10} {others_stored:>14}  {}",
             rows.len(),
@@ -553,8 +622,16 @@ async fn fault_suite(logs: PathBuf) {
         "every record was committed with its log row (nothing half-persisted)"
     );
     assert_eq!(dead, 0, "no valid webhook was dead-lettered");
+    assert_eq!(
+        refused_outside_full_spool, 0,
+        "partners saw no answer but 201 (the spool covers the broker's absence), except 503 from a full spool"
+    );
+    assert!(
+        refused_by_full_spool > 0,
+        "the full spool answered 503 (it was not filled: raise the load or lower SMALL_SPOOL_BYTES)"
+    );
     assert_eq!(waiting, 0, "the queues are drained");
-    assert!(accepted > 0 && answers.len() as u64 >= 4 * per_fault);
+    assert!(accepted > 0 && answers.len() as u64 >= PHASES.len() as u64 * per_fault);
 
     for (n, worker) in system.workers.iter_mut().enumerate() {
         System::stop(worker, &format!("worker {n}")).await;

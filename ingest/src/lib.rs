@@ -1,7 +1,8 @@
 //! The partner-facing edge. Per request it authenticates, validates the body
 //! against the partner's contract (statelessly: it never touches the
 //! database), publishes the raw body unchanged to RabbitMQ, and answers 201
-//! only once the broker has confirmed the message is stored.
+//! only once the message is safe: confirmed by the broker, or, while the
+//! broker cannot confirm, written durably to this edge's spool ([`spool`]).
 
 // Handlers short-circuit with `Result<_, Reply>`: the error is the response
 // itself, built once per request, so boxing it would only add an allocation.
@@ -14,6 +15,7 @@ mod metrics;
 mod partners;
 mod ratelimit;
 mod routes;
+pub mod spool;
 
 pub use routes::partner_routes;
 
@@ -35,10 +37,17 @@ use tokio_util::sync::CancellationToken;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request head (request line and headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How long start-up waits for the first broker connection before serving
+/// anyway: partners' connections wait in the listen queue meanwhile, so
+/// the first requests are neither refused nor needlessly spooled.
+const FIRST_CONNECTION_PATIENCE: Duration = Duration::from_secs(5);
 
 /// State every request handler shares.
 pub(crate) struct AppState {
     pub(crate) publisher: Publisher,
+    /// Where webhooks go when the broker cannot confirm them (`None`:
+    /// `SPOOL_MAX_BYTES=0`, answer 503 instead).
+    pub(crate) spool: Option<spool::Spool>,
     pub(crate) max_body_bytes: usize,
     pub(crate) body_read_timeout: Duration,
     pub(crate) secrets: PartnerSecrets,
@@ -119,11 +128,29 @@ pub async fn run(
         partner: listener,
         admin,
     } = listeners;
+    // Opened before anything is served: a spool that cannot be opened (a
+    // second edge on the same SPOOL_DIR, a bad disk) stops the start.
+    let spool = if config.spool.enabled() {
+        Some(spool::Spool::open(&config.spool)?)
+    } else {
+        tracing::warn!(
+            "SPOOL_MAX_BYTES=0: spooling is off; while the broker cannot confirm, partners get 503"
+        );
+        None
+    };
     let publisher = Publisher::start(config.broker.clone());
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::EdgeMetrics::register(&mut registry, &publisher);
+    let drain_stop = CancellationToken::new();
+    let drainer = spool.clone().map(|spool| {
+        tokio::spawn(
+            spool::Drainer::new(spool, publisher.clone(), metrics.spool.clone())
+                .run(drain_stop.clone()),
+        )
+    });
     let state = Arc::new(AppState {
         publisher: publisher.clone(),
+        spool,
         max_body_bytes: config.max_body_bytes,
         body_read_timeout: config.body_read_timeout,
         secrets: config.secrets.clone(),
@@ -149,6 +176,9 @@ pub async fn run(
         // A client that trickles its headers is cut off (slowloris).
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(MAX_HEAD_BYTES);
+    if !publisher.wait_connected(FIRST_CONNECTION_PATIENCE).await {
+        tracing::warn!("the broker is not reachable yet; serving anyway (webhooks are spooled)");
+    }
     let graceful = GracefulShutdown::new();
     let connection_slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     tracing::info!(addr = %listener.local_addr().context("listener address")?, "edge listening");
@@ -187,6 +217,13 @@ pub async fn run(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all requests finished"),
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing remaining connections"),
+    }
+    drain_stop.cancel();
+    if let Some(drainer) = drainer {
+        drainer.await.ok();
+    }
+    if let Some(spool) = &state.spool {
+        spool.close().await;
     }
     publisher.close().await;
     admin.stop().await;

@@ -33,6 +33,23 @@ pub(crate) struct EdgeMetrics {
     /// partner-silence alert's input. Starts at the edge's start time, so a
     /// source silent since a restart is still seen.
     pub(crate) last_accepted: Family<SourceLabels, Gauge<f64, AtomicU64>>,
+    /// The spool.
+    pub(crate) spool: SpoolMetrics,
+}
+
+/// The spool's state: how much waits on this edge's disk for the broker.
+#[derive(Clone, Default)]
+pub(crate) struct SpoolMetrics {
+    /// Webhooks answered 201 from the spool (the broker could not confirm).
+    pub(crate) spooled: Counter,
+    /// Spooled webhooks since published with a confirm and deleted.
+    pub(crate) drained: Counter,
+    /// Webhooks waiting in the spool.
+    pub(crate) messages: Gauge,
+    /// Bytes they take.
+    pub(crate) bytes: Gauge,
+    /// Age of the oldest (0 when empty).
+    pub(crate) oldest_age_seconds: Gauge<f64, AtomicU64>,
 }
 
 /// A source, as a label.
@@ -78,6 +95,7 @@ impl EdgeMetrics {
             publishes_in_flight: Gauge::default(),
             lead_soft_limit_exceeded: Family::default(),
             last_accepted: Family::default(),
+            spool: SpoolMetrics::default(),
         };
         let started = shared::time::unix_seconds_now();
         for source in shared::Source::ALL {
@@ -115,6 +133,31 @@ impl EdgeMetrics {
             "publishes_in_flight",
             "Publishes waiting for the broker's confirm",
             metrics.publishes_in_flight.clone(),
+        );
+        registry.register(
+            "spooled",
+            "Webhooks answered 201 from the spool because the broker could not confirm them",
+            metrics.spool.spooled.clone(),
+        );
+        registry.register(
+            "spool_drained",
+            "Spooled webhooks since published with the broker's confirm and deleted from the spool",
+            metrics.spool.drained.clone(),
+        );
+        registry.register(
+            "spool_messages",
+            "Webhooks waiting in the spool for the broker",
+            metrics.spool.messages.clone(),
+        );
+        registry.register(
+            "spool_bytes",
+            "Bytes the spooled webhooks take (SPOOL_MAX_BYTES bounds it)",
+            metrics.spool.bytes.clone(),
+        );
+        registry.register(
+            "spool_oldest_age_seconds",
+            "Age of the oldest webhook waiting in the spool (0 when it is empty)",
+            metrics.spool.oldest_age_seconds.clone(),
         );
         registry.register(
             "broker_reconnects",

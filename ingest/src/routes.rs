@@ -223,13 +223,17 @@ async fn route(
     }
 }
 
-/// Ready when the broker connection and its confirm channels are up: only
-/// then can a request be answered 201.
+/// Ready when a webhook can be answered 201: the broker connection and its
+/// confirm channels are up, or the spool has room ("accepting, spooling").
 pub(crate) fn readiness(state: &AppState) -> Result<serde_json::Value, serde_json::Value> {
+    let spooled = state.spool.as_ref().map_or(0, |spool| spool.len());
+    let spool_has_room = state.spool.as_ref().is_some_and(|spool| !spool.is_full());
     if state.publisher.is_connected() {
-        Ok(json!({"status": "ready", "broker": "connected"}))
+        Ok(json!({"status": "ready", "broker": "connected", "spooled": spooled}))
+    } else if spool_has_room {
+        Ok(json!({"status": "accepting, spooling", "broker": "disconnected", "spooled": spooled}))
     } else {
-        Err(json!({"status": "not ready", "broker": "disconnected"}))
+        Err(json!({"status": "not ready", "broker": "disconnected", "spooled": spooled}))
     }
 }
 
@@ -288,7 +292,8 @@ pub(crate) async fn json_body(
         })
 }
 
-/// Publishes and maps the broker's verdict: only a confirm gives `Ok`.
+/// Publishes and maps the broker's verdict: `Ok` only once the webhook is
+/// safe, confirmed by the broker or, failing that, on disk in the spool.
 pub(crate) async fn publish(
     state: &AppState,
     style: Style,
@@ -319,6 +324,33 @@ pub(crate) async fn publish(
                     tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, error = %other, "publish not confirmed")
                 }
             }
+            spool(state, style, envelope, body).await
+        }
+    }
+}
+
+/// Writes a webhook the broker did not confirm to the spool: `Ok` once it
+/// is on disk; 503 when there is no spool, it is full, or the disk failed.
+async fn spool(
+    state: &AppState,
+    style: Style,
+    envelope: &Envelope,
+    body: &[u8],
+) -> Result<(), Reply> {
+    let Some(spool) = &state.spool else {
+        return Err(style.unavailable());
+    };
+    match spool.append(envelope, body).await {
+        Ok(()) => {
+            let metrics = &state.metrics.spool;
+            metrics.spooled.inc();
+            metrics.messages.set(spool.len() as i64);
+            metrics.bytes.set(spool.bytes() as i64);
+            tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "accepted into the spool");
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, %error, "refused: not confirmed and not spooled");
             Err(style.unavailable())
         }
     }

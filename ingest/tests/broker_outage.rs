@@ -29,8 +29,12 @@ async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
+/// While RabbitMQ is stopped, an edge with its spool (the default) keeps
+/// answering 201 and stays ready; one with spooling off answers 503 and
+/// is not ready. Both, and the worker, recover by themselves, and every
+/// webhook answered 201 is processed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_edge_answers_503_while_the_broker_is_down_and_both_services_recover_by_themselves() {
+async fn while_the_broker_is_down_the_edge_spools_and_everything_recovers_by_itself() {
     testkit::init_logging();
     let prefix = unique_prefix("outage");
     let db = TestDb::create(Backend::Sqlite).await;
@@ -39,7 +43,16 @@ async fn the_edge_answers_503_while_the_broker_is_down_and_both_services_recover
         Some(&db.url),
         &[("PUBLISH_CONFIRM_TIMEOUT_MS", "2000")],
     );
+    let without_spool = test_env(
+        &prefix,
+        Some(&db.url),
+        &[
+            ("PUBLISH_CONFIRM_TIMEOUT_MS", "2000"),
+            ("SPOOL_MAX_BYTES", "0"),
+        ],
+    );
     let edge = Edge::start(&env).await;
+    let refusing = Edge::start(&without_spool).await;
     let worker = Worker::start(&env);
     worker.wait_ready().await;
     assert_eq!(admin_status(edge.admin_addr, "/readyz").await, 200);
@@ -52,16 +65,25 @@ async fn the_edge_answers_503_while_the_broker_is_down_and_both_services_recover
     rabbitmqctl(&["stop_app"]);
     for _ in 0..5 {
         let response = edge.post_json("/api/webhook/", TATA_MINIMAL).await;
-        assert_eq!(response.status, 503, "never 201 while the broker is down");
+        assert_eq!(response.status, 201, "spooled: {:?}", response.json());
+        let response = refusing.post_json("/api/webhook/", TATA_MINIMAL).await;
+        assert_eq!(
+            response.status, 503,
+            "never 201 without the broker or a spool"
+        );
         assert!(response.header("retry-after").is_some());
     }
+    let ready = edge.get("/readyz").await;
+    assert_eq!(ready.status, 200, "a spooling edge can still answer 201");
+    assert_eq!(ready.json()["status"], "accepting, spooling");
+    assert_eq!(ready.json()["spooled"], 5);
     eventually(
-        "readiness reports the broker down",
+        "readiness of the edge without a spool reports the broker down",
         Duration::from_secs(10),
-        || async { edge.get("/readyz").await.status == 503 },
+        || async { refusing.get("/readyz").await.status == 503 },
     )
     .await;
-    assert_eq!(admin_status(edge.admin_addr, "/readyz").await, 503);
+    assert_eq!(admin_status(refusing.admin_addr, "/readyz").await, 503);
     eventually(
         "the worker's readiness reports the broker down",
         Duration::from_secs(30),
@@ -72,17 +94,28 @@ async fn the_edge_answers_503_while_the_broker_is_down_and_both_services_recover
     )
     .await;
     // Still alive: the orchestrator should wait, not restart it.
-    assert_eq!(admin_status(edge.admin_addr, "/healthz").await, 200);
+    assert_eq!(admin_status(refusing.admin_addr, "/healthz").await, 200);
     assert_eq!(worker.admin_get("/healthz", None).await.status, 200);
 
     drop(restart);
     eventually(
         "201 again without restarting the edge",
         Duration::from_secs(90),
-        || async { edge.post_json("/api/webhook/", TATA_MINIMAL).await.status == 201 },
+        || async {
+            refusing
+                .post_json("/api/webhook/", TATA_MINIMAL)
+                .await
+                .status
+                == 201
+        },
     )
     .await;
-    assert_eq!(edge.get("/readyz").await.status, 200);
+    assert_eq!(refusing.get("/readyz").await.status, 200);
+    eventually("the spool drained", Duration::from_secs(60), || async {
+        let ready = edge.get("/readyz").await.json();
+        ready["status"] == "ready" && ready["spooled"] == 0
+    })
+    .await;
     eventually(
         "the worker is ready again without a restart",
         Duration::from_secs(90),
@@ -90,15 +123,16 @@ async fn the_edge_answers_503_while_the_broker_is_down_and_both_services_recover
     )
     .await;
 
-    // Both accepted messages survived the restart (persistent, quorum) and
-    // were processed: one call, two deliveries in the log.
+    // Every accepted message survived the restart (persistent, quorum, or
+    // in the spool) and was processed: one call (they all carry the same
+    // call id), seven deliveries in the log.
     eventually(
-        "both accepted messages processed",
+        "every accepted message processed",
         Duration::from_secs(60),
         || async {
             db.count("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
                 .await
-                == 2
+                == 7
         },
     )
     .await;
@@ -107,6 +141,7 @@ async fn the_edge_answers_503_while_the_broker_is_down_and_both_services_recover
     assert!(metric(worker.admin_addr, "leadpipe_worker_broker_reconnects_total").await >= 1.0);
     worker.stop().await;
     edge.stop().await;
+    refusing.stop().await;
     // Unlike every other test, this one leaves its queues in place:
     // deleting quorum queues moments after the broker restarted crashes
     // their dead-letter workers on RabbitMQ 3.10 and makes the node refuse

@@ -174,9 +174,15 @@ async fn a_body_trickled_past_the_timeout_gets_408() {
     testkit::cleanup(inspector).await;
 }
 
+/// With spooling off (`SPOOL_MAX_BYTES=0`) the broker's refusal is the
+/// partner's 503; with it on, see the next test.
 #[tokio::test]
-async fn a_full_queue_refuses_the_publish_and_the_partner_gets_503() {
-    let (edge, inspector, queue) = setup("full", &[("QUEUE_MAX_LENGTH", "2")]).await;
+async fn with_spooling_off_a_full_queue_refuses_the_publish_and_the_partner_gets_503() {
+    let (edge, inspector, queue) = setup(
+        "full",
+        &[("QUEUE_MAX_LENGTH", "2"), ("SPOOL_MAX_BYTES", "0")],
+    )
+    .await;
     // Quorum queues apply reject-publish once they are over the limit (the
     // check trails the enqueue slightly), so a message or two may squeeze
     // past; what matters is that refusals come, as 503, not 201.
@@ -213,8 +219,47 @@ async fn a_full_queue_refuses_the_publish_and_the_partner_gets_503() {
 }
 
 #[tokio::test]
-async fn an_unroutable_message_is_never_answered_201() {
-    let (edge, inspector, queue) = setup("unroutable", &[]).await;
+async fn a_full_queue_spools_the_webhooks_and_they_are_published_once_there_is_room() {
+    let (edge, inspector, queue) = setup("full-spool", &[("QUEUE_MAX_LENGTH", "2")]).await;
+    for i in 0..10 {
+        let response = edge.post_json("/api/webhook/", TATA_MINIMAL).await;
+        assert_eq!(response.status, 201, "webhook {i}: {:?}", response.json());
+    }
+    let ready = edge.get("/readyz").await.json();
+    assert_eq!(ready["status"], "ready", "the broker is there, only full");
+    assert!(ready["spooled"].as_u64().unwrap() >= 6, "{ready}");
+    // Consume as a worker would: the spool publishes as room appears.
+    let mut ids = std::collections::HashSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ids.len() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of 10 published",
+            ids.len()
+        );
+        for message in inspector.drain(&queue).await.unwrap() {
+            assert_eq!(message.body, TATA_MINIMAL.as_bytes());
+            let id = message.envelope.expect("an envelope").ingest_id;
+            assert!(ids.insert(id), "{id} published twice");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eventually("the spool empty", Duration::from_secs(10), || async {
+        edge.get("/readyz").await.json()["spooled"] == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        inspector.drain(&queue).await.unwrap().is_empty(),
+        "each published once"
+    );
+    edge.stop().await;
+    testkit::cleanup(inspector).await;
+}
+
+#[tokio::test]
+async fn with_spooling_off_an_unroutable_message_is_never_answered_201() {
+    let (edge, inspector, queue) = setup("unroutable", &[("SPOOL_MAX_BYTES", "0")]).await;
     assert_eq!(
         edge.post_json("/api/webhook/", TATA_MINIMAL).await.status,
         201

@@ -246,8 +246,10 @@ fn database_url(env: &Env) -> Result<Secret<String>, ConfigError> {
 /// How to reach the broker and name our objects on it.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// `AMQP_URL`: may carry a password, hence secret.
-    pub url: Secret<String>,
+    /// `AMQP_URL`: one node's URL, or several comma-separated (the nodes of
+    /// a cluster, tried in turn when connecting and reconnecting). Each may
+    /// carry a password, hence secret.
+    pub urls: Vec<Secret<String>>,
     /// `AMQP_PREFIX`: prefix of every exchange and queue name, so several
     /// deployments (or tests) can share one vhost without meeting.
     pub prefix: String,
@@ -269,13 +271,17 @@ impl BrokerConfig {
         let url = env
             .get("AMQP_URL")
             .unwrap_or_else(|| DEFAULT_AMQP_URL.into());
-        let url = url_with_password(env, url, "AMQP_URL", "AMQP_PASSWORD")?;
-        if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
-            return Err(ConfigError {
-                name: "AMQP_URL",
-                message: "expected amqp://user:password@host:port/vhost".into(),
-                value: "[redacted]".into(),
-            });
+        let mut urls = Vec::new();
+        for node in url.split(',').map(str::trim) {
+            let node = url_with_password(env, node.to_owned(), "AMQP_URL", "AMQP_PASSWORD")?;
+            if !(node.starts_with("amqp://") || node.starts_with("amqps://")) {
+                return Err(ConfigError {
+                    name: "AMQP_URL",
+                    message: "expected amqp://user:password@host:port/vhost, or several such URLs separated by commas".into(),
+                    value: "[redacted]".into(),
+                });
+            }
+            urls.push(Secret::new(node));
         }
         let prefix = env.get("AMQP_PREFIX").unwrap_or_else(|| "leadpipe".into());
         if !prefix
@@ -291,7 +297,7 @@ impl BrokerConfig {
         }
         let publish_channels: usize = env.ranged("PUBLISH_CHANNELS", 4, 1..=64)?;
         Ok(Self {
-            url: Secret::new(url),
+            urls,
             prefix,
             confirm_timeout: env.millis("PUBLISH_CONFIRM_TIMEOUT_MS", 5_000)?,
             publish_channels,
@@ -394,6 +400,43 @@ pub struct IngestConfig {
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9101`): health, readiness, metrics.
     pub admin: AdminConfig,
+    /// Where webhooks wait on disk while the broker cannot confirm them.
+    pub spool: SpoolConfig,
+}
+
+/// The edge's spool: the broker cannot confirm, so the webhook is written to
+/// this edge's own disk before the 201, and published from there later.
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    /// `SPOOL_DIR` (default `data/spool`): one edge's own directory; two
+    /// edges never share one (the second refuses to start).
+    pub dir: std::path::PathBuf,
+    /// `SPOOL_MAX_BYTES` (default 1 GiB): past it the edge answers 503 again.
+    /// `0` switches spooling off (a broker that cannot confirm means 503).
+    pub max_bytes: u64,
+}
+
+impl SpoolConfig {
+    /// Reads `SPOOL_DIR` and `SPOOL_MAX_BYTES`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let dir = env.get("SPOOL_DIR").unwrap_or_else(|| "data/spool".into());
+        if dir.trim().is_empty() {
+            return Err(ConfigError {
+                name: "SPOOL_DIR",
+                message: "expected a directory".into(),
+                value: dir,
+            });
+        }
+        Ok(Self {
+            dir: dir.trim().into(),
+            max_bytes: env.ranged("SPOOL_MAX_BYTES", 1 << 30, 0..=(1 << 40))?,
+        })
+    }
+
+    /// True unless `SPOOL_MAX_BYTES=0` switched spooling off.
+    pub fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
 }
 
 impl IngestConfig {
@@ -446,6 +489,7 @@ impl IngestConfig {
             )?,
             log_format: log_format(env)?,
             admin: AdminConfig::address_only(env, "127.0.0.1:9101")?,
+            spool: SpoolConfig::from_env(env)?,
         })
     }
 }
@@ -707,7 +751,7 @@ mod tests {
     fn defaults_are_documented_values() {
         let ingest = IngestConfig::from_env(&env(&[])).unwrap();
         assert_eq!(ingest.addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(ingest.broker.url.expose(), DEFAULT_AMQP_URL);
+        assert_eq!(ingest.broker.urls[0].expose(), DEFAULT_AMQP_URL);
         assert_eq!(ingest.max_body_bytes, 1024 * 1024);
         let worker = WorkerConfig::from_env(&env(&[])).unwrap();
         assert_eq!(worker.database_url.expose(), DEFAULT_DATABASE_URL);
@@ -797,7 +841,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            worker.broker.url.expose(),
+            worker.broker.urls[0].expose(),
             "amqp://leadpipe:p%40ss%2Fw%3Ard%251@rabbitmq:5672/%2f"
         );
         assert_eq!(
@@ -811,6 +855,34 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.name, "AMQP_PASSWORD");
         assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn amqp_url_takes_the_nodes_of_a_cluster() {
+        let config = BrokerConfig::from_env(&env(&[
+            (
+                "AMQP_URL",
+                "amqp://leadpipe@rabbit-1:5672/%2f, amqp://leadpipe@rabbit-2:5672/%2f,amqp://leadpipe@rabbit-3:5672/%2f",
+            ),
+            ("AMQP_PASSWORD", "pw"),
+        ]))
+        .unwrap();
+        let urls: Vec<&str> = config.urls.iter().map(|u| u.expose().as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "amqp://leadpipe:pw@rabbit-1:5672/%2f",
+                "amqp://leadpipe:pw@rabbit-2:5672/%2f",
+                "amqp://leadpipe:pw@rabbit-3:5672/%2f"
+            ]
+        );
+        let err = BrokerConfig::from_env(&env(&[(
+            "AMQP_URL",
+            "amqp://user:hunter2@rabbit-1/%2f,rabbit-2:5672",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.name, "AMQP_URL");
+        assert!(!err.to_string().contains("hunter2"));
     }
 
     #[test]

@@ -126,12 +126,39 @@ pub struct Edge {
     pub admin_addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
+    /// Its own spool, unless the test gave `SPOOL_DIR`.
+    _spool_dir: Option<TempDir>,
 }
 
 impl Edge {
     /// Starts the edge and waits until it is connected to the broker.
     pub async fn start(env: &Env) -> Self {
-        let config = IngestConfig::from_env(env).expect("test ingest config");
+        let edge = Self::start_serving(env).await;
+        // Generous: right after the broker-outage test the broker is busy
+        // recovering, and many tests declare their topology at once.
+        eventually(
+            "edge connected to the broker",
+            Duration::from_secs(60),
+            || async {
+                let ready = edge.get("/readyz").await;
+                ready.status == 200 && ready.json()["broker"] == "connected"
+            },
+        )
+        .await;
+        edge
+    }
+
+    /// Starts the edge and waits only until it serves (its broker may be
+    /// unreachable: it spools).
+    pub async fn start_serving(env: &Env) -> Self {
+        let mut config = IngestConfig::from_env(env).expect("test ingest config");
+        let spool_dir = if env.get("SPOOL_DIR").is_none() {
+            let dir = TempDir::new();
+            config.spool.dir = dir.path.clone();
+            Some(dir)
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -151,13 +178,15 @@ impl Edge {
             admin_addr,
             shutdown,
             task,
+            _spool_dir: spool_dir,
         };
-        // Generous: right after the broker-outage test the broker is busy
-        // recovering, and many tests declare their topology at once.
-        eventually("edge ready", Duration::from_secs(60), || async {
-            edge.get("/readyz").await.status == 200
+        eventually("edge serving", Duration::from_secs(60), || async {
+            edge.task.is_finished() || try_http(edge.addr, "/healthz").await.is_some()
         })
         .await;
+        if edge.task.is_finished() {
+            panic!("the edge stopped while starting: {:?}", edge.task.await);
+        }
         edge
     }
 
@@ -681,19 +710,25 @@ pub fn die_with_test(command: &mut tokio::process::Command) -> &mut tokio::proce
     command.kill_on_drop(true)
 }
 
-/// A TCP proxy on loopback in front of a real server, able to *freeze*
-/// every connection it carries: from then on nothing is forwarded either
-/// way and nothing is closed, which is what a half-open connection or a
-/// frozen peer looks like to the client. Connections made after a freeze
-/// pass normally, so a client that notices and reconnects recovers.
-pub struct FreezingProxy {
+/// A TCP proxy on loopback in front of a real server, able to fail the way
+/// networks and peers fail:
+/// - [`FaultProxy::freeze`]: from then on nothing is forwarded either way on
+///   the connections open now and nothing is closed, which is what a
+///   half-open connection or a frozen peer looks like to the client.
+///   Connections made after a freeze pass normally, so a client that
+///   notices and reconnects recovers.
+/// - [`FaultProxy::sever`]: every connection is closed and new ones are
+///   closed as soon as they are made, until [`FaultProxy::restore`]: the
+///   server is unreachable, as when it is down.
+pub struct FaultProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
     generation: std::sync::Arc<std::sync::Mutex<CancellationToken>>,
+    severed: std::sync::Arc<std::sync::Mutex<Option<CancellationToken>>>,
     stop: CancellationToken,
 }
 
-impl FreezingProxy {
+impl FaultProxy {
     /// Listens on a free loopback port and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -701,8 +736,10 @@ impl FreezingProxy {
             .expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let generation = std::sync::Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        // `Some(token)` while connections pass; severing cancels the token.
+        let severed = std::sync::Arc::new(std::sync::Mutex::new(Some(CancellationToken::new())));
         let stop = CancellationToken::new();
-        let (current, stopped) = (generation.clone(), stop.clone());
+        let (current, passing, stopped) = (generation.clone(), severed.clone(), stop.clone());
         tokio::spawn(async move {
             // Frozen connections are kept open here until the proxy stops.
             let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -714,6 +751,10 @@ impl FreezingProxy {
                         Err(_) => continue,
                     },
                 };
+                let Some(cut) = passing.lock().expect("severed").clone() else {
+                    // Severed: closed at once.
+                    continue;
+                };
                 let frozen = current.lock().expect("generation").clone();
                 let (held, stopped) = (held.clone(), stopped.clone());
                 tokio::spawn(async move {
@@ -722,6 +763,7 @@ impl FreezingProxy {
                     };
                     tokio::select! {
                         _ = stopped.cancelled() => {}
+                        _ = cut.cancelled() => {}
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = frozen.cancelled() => {
                             held.lock().expect("held").push((client, server));
@@ -733,6 +775,7 @@ impl FreezingProxy {
         Self {
             addr,
             generation,
+            severed,
             stop,
         }
     }
@@ -743,12 +786,59 @@ impl FreezingProxy {
         generation.cancel();
         *generation = CancellationToken::new();
     }
+
+    /// Closes every connection and refuses new ones until [`Self::restore`].
+    pub fn sever(&self) {
+        if let Some(passing) = self.severed.lock().expect("severed").take() {
+            passing.cancel();
+        }
+    }
+
+    /// Lets connections pass again after [`Self::sever`].
+    pub fn restore(&self) {
+        self.severed
+            .lock()
+            .expect("severed")
+            .get_or_insert_with(CancellationToken::new);
+    }
+
+    /// `AMQP_URL` through this proxy, when it stands in front of the test
+    /// broker ([`amqp_url`]): the same credentials and vhost.
+    pub fn amqp_url(&self) -> String {
+        let url = amqp_url();
+        let (scheme, rest) = url.split_once("://").expect("AMQP URL has a scheme");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let credentials = authority
+            .rsplit_once('@')
+            .map(|(credentials, _)| format!("{credentials}@"))
+            .unwrap_or_default();
+        format!("{scheme}://{credentials}{}/{path}", self.addr)
+    }
 }
 
-impl Drop for FreezingProxy {
+impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// Where the test broker ([`amqp_url`]) listens.
+pub fn broker_addr() -> SocketAddr {
+    let url = amqp_url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5672")
+    };
+    use std::net::ToSocketAddrs as _;
+    host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .expect("the test broker's address")
 }
 
 /// What the fake Tata API does with its next request.

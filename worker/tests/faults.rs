@@ -7,7 +7,7 @@ use shared::config::BrokerConfig;
 use std::process::Stdio;
 use std::time::Duration;
 use testkit::{
-    Backend, Edge, FreezingProxy, TestDb, Worker, eventually, http, test_env, unique_prefix, within,
+    Backend, Edge, FaultProxy, TestDb, Worker, eventually, http, test_env, unique_prefix, within,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -244,9 +244,8 @@ async fn a_broker_connection_that_goes_silent_is_replaced_and_consuming_resumes(
     let db = TestDb::create(Backend::Postgres).await;
     let prefix = unique_prefix("silent-broker");
     let direct = test_env(&prefix, Some(&db.url), &[]);
-    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
-    let proxy = FreezingProxy::start(broker).await;
-    let through_proxy = format!("amqp://{}/%2f", proxy.addr);
+    let proxy = FaultProxy::start(testkit::broker_addr()).await;
+    let through_proxy = proxy.amqp_url();
     let worker_env = test_env(
         &prefix,
         Some(&db.url),
@@ -284,4 +283,59 @@ async fn a_broker_connection_that_goes_silent_is_replaced_and_consuming_resumes(
     assert!(reconnects >= 1.0, "the worker reconnected: {reconnects}");
     teardown(worker, edge, inspector, db).await;
     drop(proxy);
+}
+
+/// One sample's value from a `/metrics` page.
+fn sample(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{name} is not on the page"))
+}
+
+/// `AMQP_URL` naming several nodes: two proxies in front of the test broker
+/// stand for two nodes of a cluster. Whichever node the edge and the worker
+/// are connected to goes away (one, then the other), and each reconnects
+/// through the other: partners get 201 throughout (the edge spools while it
+/// has no connection), and every call is persisted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_node_a_process_is_connected_to_goes_away_it_reconnects_through_another() {
+    testkit::init_logging();
+    let db = TestDb::create(Backend::Postgres).await;
+    let prefix = unique_prefix("nodes");
+    let first = FaultProxy::start(testkit::broker_addr()).await;
+    let second = FaultProxy::start(testkit::broker_addr()).await;
+    let nodes = format!("{},{}", first.amqp_url(), second.amqp_url());
+    let env = test_env(&prefix, Some(&db.url), &[("AMQP_URL", &nodes)]);
+    let inspector =
+        QueueInspector::connect(&BrokerConfig::from_env(&test_env(&prefix, None, &[])).unwrap())
+            .await
+            .unwrap();
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    worker.wait_ready().await;
+    send(&edge, 0..20).await;
+    first.sever();
+    send(&edge, 20..40).await;
+    eventually("the edge connected again", WAIT, || async {
+        edge.get("/readyz").await.json()["broker"] == "connected"
+    })
+    .await;
+    first.restore();
+    second.sever();
+    send(&edge, 40..60).await;
+    assert_all_persisted_once(&db, &inspector, 60).await;
+
+    // Each was on one of the two nodes, and each node went away once.
+    let edge_metrics = http(edge.admin_addr, "GET", "/metrics", &[], b"").await;
+    let edge_metrics = String::from_utf8(edge_metrics.body).unwrap();
+    assert!(sample(&edge_metrics, "leadpipe_ingest_broker_reconnects_total") >= 1.0);
+    let worker_metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
+    assert!(sample(&worker_metrics, "leadpipe_worker_broker_reconnects_total") >= 1.0);
+    teardown(worker, edge, inspector, db).await;
 }
