@@ -141,6 +141,11 @@ pub async fn run(
     let publisher = Publisher::start(config.broker.clone());
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::EdgeMetrics::register(&mut registry, &publisher);
+    metrics.spool.capacity_bytes.set(if spool.is_some() {
+        i64::try_from(config.spool.max_bytes).unwrap_or(i64::MAX)
+    } else {
+        0
+    });
     let drain_stop = CancellationToken::new();
     let drainer = spool.clone().map(|spool| {
         tokio::spawn(

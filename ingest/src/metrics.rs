@@ -50,6 +50,8 @@ pub(crate) struct SpoolMetrics {
     pub(crate) bytes: Gauge,
     /// Age of the oldest (0 when empty).
     pub(crate) oldest_age_seconds: Gauge<f64, AtomicU64>,
+    /// `SPOOL_MAX_BYTES` (0: spooling off), so alerts can tell how full.
+    pub(crate) capacity_bytes: Gauge,
 }
 
 /// A source, as a label.
@@ -153,6 +155,11 @@ impl EdgeMetrics {
             "spool_bytes",
             "Bytes the spooled webhooks take (SPOOL_MAX_BYTES bounds it)",
             metrics.spool.bytes.clone(),
+        );
+        registry.register(
+            "spool_capacity_bytes",
+            "SPOOL_MAX_BYTES: the spool's bound (0: spooling is off)",
+            metrics.spool.capacity_bytes.clone(),
         );
         registry.register(
             "spool_oldest_age_seconds",
