@@ -228,6 +228,21 @@ async fn a_full_queue_spools_the_webhooks_and_they_are_published_once_there_is_r
     let ready = edge.get("/readyz").await.json();
     assert_eq!(ready["status"], "ready", "the broker is there, only full");
     assert!(ready["spooled"].as_u64().unwrap() >= 6, "{ready}");
+    // Nacked for seconds on end, the connection is replaced (a channel can
+    // be stuck nacking after a cluster node dies; a new one is not).
+    eventually(
+        "the nacked connection replaced",
+        Duration::from_secs(30),
+        || async {
+            let page = testkit::http(edge.admin_addr, "GET", "/metrics", &[], b"").await;
+            String::from_utf8_lossy(&page.body).lines().any(|line| {
+                line.strip_prefix("leadpipe_ingest_broker_reconnects_total ")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .is_some_and(|v| v >= 1.0)
+            })
+        },
+    )
+    .await;
     // Consume as a worker would: the spool publishes as room appears.
     let mut ids = std::collections::HashSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

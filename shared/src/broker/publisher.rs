@@ -12,20 +12,54 @@ use backon::BackoffBuilder;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use prometheus_client::metrics::counter::Counter;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// How long every publish on a connection may be nacked before the
+/// connection is replaced. RabbitMQ 3.10 can leave a channel opened while a
+/// quorum queue elects a new leader (a node just died) nacking every
+/// publish for good, while a new connection publishes normally; a full
+/// queue (reject-publish) also nacks, and a reconnect costs it nothing.
+const NACK_RUN_LIMIT: Duration = Duration::from_secs(3);
 
 /// An open connection with its confirm-mode publishing channels.
 struct Link {
     connection: Connection,
     channels: Vec<Channel>,
+    /// When the current run of nacks began (`None`: the last publish was
+    /// confirmed).
+    nacked_since: Mutex<Option<Instant>>,
+    /// Set once nacks have run past [`NACK_RUN_LIMIT`]: the supervisor
+    /// replaces the connection.
+    worn_out: AtomicBool,
 }
 
 impl Link {
     fn healthy(&self) -> bool {
-        self.connection.status().connected() && self.channels.iter().all(|c| c.status().connected())
+        !self.worn_out.load(Ordering::Relaxed)
+            && self.connection.status().connected()
+            && self.channels.iter().all(|c| c.status().connected())
+    }
+
+    /// Notes a publish's verdict: a long enough run of nacks wears the
+    /// link out.
+    fn observe(&self, result: &Result<(), PublishError>) {
+        let mut since = self.nacked_since.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => *since = None,
+            Err(PublishError::Nacked) => {
+                let began = *since.get_or_insert_with(Instant::now);
+                if began.elapsed() >= NACK_RUN_LIMIT && !self.worn_out.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "every publish nacked for {NACK_RUN_LIMIT:?}: replacing the broker connection"
+                    );
+                }
+            }
+            Err(_) => {}
+        }
     }
 }
 
@@ -98,7 +132,7 @@ impl Publisher {
     pub async fn publish(&self, envelope: &Envelope, body: &[u8]) -> Result<(), PublishError> {
         let link = self.current().ok_or(PublishError::Unavailable)?;
         let index = self.inner.next_channel.fetch_add(1, Ordering::Relaxed) % link.channels.len();
-        publish_confirmed(
+        let result = publish_confirmed(
             &link.channels[index],
             &self.inner.topology.ingest_exchange(),
             envelope.source.name(),
@@ -106,7 +140,9 @@ impl Publisher {
             envelope_properties(envelope),
             self.inner.config.confirm_timeout,
         )
-        .await
+        .await;
+        link.observe(&result);
+        result
     }
 
     /// Stops reconnecting and closes the connection. Call after in-flight
@@ -158,8 +194,14 @@ async fn supervise(inner: Arc<PublisherInner>) {
                 if inner.stop.is_cancelled() {
                     return;
                 }
-                tracing::warn!("broker connection lost; answering 503 until it is back");
+                tracing::warn!(
+                    "broker connection lost; spooling (or answering 503 without a spool) until it is back"
+                );
                 inner.link.write().unwrap_or_else(|e| e.into_inner()).take();
+                if link.connection.status().connected() {
+                    // Worn out by nacks, not lost: close it ourselves.
+                    close_connection(&link.connection, "replaced").await;
+                }
             }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "broker unreachable"),
         }
@@ -191,5 +233,7 @@ async fn open_link(config: &BrokerConfig, topology: &Topology) -> anyhow::Result
     Ok(Link {
         connection,
         channels,
+        nacked_since: Mutex::new(None),
+        worn_out: AtomicBool::new(false),
     })
 }
