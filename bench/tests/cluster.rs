@@ -180,6 +180,10 @@ async fn killing_the_node_the_edge_and_a_worker_use_loses_nothing_and_refuses_no
     );
     let sent = answers.len() as i64;
     assert!(sent > 100, "the load ran: {sent} requests");
+    println!(
+        "cluster: node {edge_node} (the edge's and a worker's, of {} workers) killed under load; {sent} requests, all 201",
+        workers.len()
+    );
     let deadline = std::time::Instant::now() + WAIT;
     while db.count("SELECT COUNT(*) FROM calls").await < sent {
         if std::time::Instant::now() > deadline {
@@ -218,6 +222,7 @@ async fn killing_the_node_the_edge_and_a_worker_use_loses_nothing_and_refuses_no
             .await,
         sent
     );
+    println!("cluster: {sent} calls persisted, each once");
 
     // Everyone is on a surviving node now, and the workers consume there.
     let edge_now = nodes_of("leadpipe-ingest", survivor);
