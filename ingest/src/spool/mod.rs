@@ -37,6 +37,8 @@ const WAITING: TableDefinition<u128, &[u8]> = TableDefinition::new("waiting");
 /// pages). Kept, not deleted, for an operator to look at.
 const UNREADABLE: TableDefinition<u128, &[u8]> = TableDefinition::new("unreadable");
 
+/// Most bytes of webhooks [`Spool::oldest`] reads at once.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// Memory redb may use to cache the spool's pages.
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -157,7 +159,8 @@ impl Spool {
         result
     }
 
-    /// Up to `limit` of the oldest webhooks. Entries that cannot be read
+    /// Up to `limit` of the oldest webhooks (fewer past 8 MiB of them).
+    /// Entries that cannot be read
     /// back are moved aside (and logged) so they never block the rest.
     pub async fn oldest(&self, limit: usize) -> anyhow::Result<Vec<SpooledWebhook>> {
         let db = self.db()?;
@@ -165,9 +168,16 @@ impl Spool {
             let read = db.begin_read()?;
             let waiting = read.open_table(WAITING)?;
             let mut entries = Vec::new();
+            let mut bytes = 0;
             for entry in waiting.iter()?.take(limit) {
                 let (key, value) = entry?;
+                bytes += value.value().len();
                 entries.push((key.value(), value.value().to_vec()));
+                // Bodies may be large (up to MAX_BODY_BYTES each): a batch
+                // holds at most about this much, and always one.
+                if bytes >= BATCH_BYTES {
+                    break;
+                }
             }
             Ok(entries)
         })
@@ -284,5 +294,130 @@ impl Spool {
     /// appended since the last call).
     pub(crate) async fn appended(&self) {
         self.inner.appended.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::Source;
+
+    /// A spool in a directory of its own, removed when dropped.
+    struct TestSpool {
+        dir: std::path::PathBuf,
+    }
+
+    impl TestSpool {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!("leadpipe-spool-{}", Uuid::now_v7()));
+            Self { dir }
+        }
+
+        fn config(&self, max_bytes: u64) -> SpoolConfig {
+            SpoolConfig {
+                dir: self.dir.clone(),
+                max_bytes,
+            }
+        }
+    }
+
+    impl Drop for TestSpool {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.dir).ok();
+        }
+    }
+
+    fn webhook(n: usize) -> (Envelope, Vec<u8>) {
+        let envelope = Envelope::new(Source::CallCapture, vec![]);
+        (envelope, format!(r#"{{"n": {n}}}"#).into_bytes())
+    }
+
+    #[tokio::test]
+    async fn what_is_appended_survives_a_reopen_oldest_first_and_is_gone_once_removed() {
+        let place = TestSpool::new();
+        let spool = Spool::open(&place.config(1 << 20)).unwrap();
+        let written: Vec<_> = (0..5).map(webhook).collect();
+        // Concurrent appends share commits; each returns once on disk.
+        futures_util::future::join_all(
+            written
+                .iter()
+                .map(|(envelope, body)| spool.append(envelope, body)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+        let bytes = spool.bytes();
+        spool.close().await;
+        drop(spool);
+
+        let spool = Spool::open(&place.config(1 << 20)).unwrap();
+        assert_eq!(spool.len(), 5);
+        assert_eq!(spool.bytes(), bytes, "counted again from the file");
+        let read = spool.oldest(3).await.unwrap();
+        let ids: Vec<Uuid> = read.iter().map(|w| w.envelope.ingest_id).collect();
+        let oldest: Vec<Uuid> = written[..3].iter().map(|(e, _)| e.ingest_id).collect();
+        assert_eq!(ids, oldest, "oldest first");
+        assert_eq!(read[0].body, written[0].1);
+        spool
+            .remove(read.iter().map(|w| w.key).collect())
+            .await
+            .unwrap();
+        assert_eq!(spool.len(), 2);
+        assert_eq!(spool.oldest(10).await.unwrap().len(), 2);
+        spool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_spool_refuses_until_something_is_removed() {
+        let place = TestSpool::new();
+        let (first, body) = webhook(1);
+        let one = writer::entry_size(&record::encode(&first, &body));
+        let spool = Spool::open(&place.config(2 * one)).unwrap();
+        spool.append(&first, &body).await.unwrap();
+        let (second, body) = webhook(2);
+        spool.append(&second, &body).await.unwrap();
+        assert!(!spool.is_full());
+        let (third, body) = webhook(3);
+        assert!(matches!(
+            spool.append(&third, &body).await,
+            Err(SpoolError::Full)
+        ));
+        assert!(spool.is_full());
+        assert_eq!(spool.len(), 2);
+        let oldest = spool.oldest(1).await.unwrap();
+        spool.remove(vec![oldest[0].key]).await.unwrap();
+        assert!(!spool.is_full());
+        spool.append(&third, &body).await.unwrap();
+        assert_eq!(spool.len(), 2);
+        spool.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_entry_is_set_aside_and_does_not_block_the_rest() {
+        let place = TestSpool::new();
+        let spool = Spool::open(&place.config(1 << 20)).unwrap();
+        let (envelope, body) = webhook(1);
+        spool.append(&envelope, &body).await.unwrap();
+        // A damaged record older than it, as no edge would write.
+        let db = spool.db().unwrap();
+        let write = db.begin_write().unwrap();
+        write
+            .open_table(WAITING)
+            .unwrap()
+            .insert(1u128, [9u8, 9, 9].as_slice())
+            .unwrap();
+        write.commit().unwrap();
+        spool.inner.counts.entries.fetch_add(1, Ordering::SeqCst);
+
+        let read = spool.oldest(10).await.unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].envelope.ingest_id, envelope.ingest_id);
+        assert_eq!(spool.len(), 1);
+        let read_only = db.begin_read().unwrap();
+        let aside = read_only.open_table(UNREADABLE).unwrap();
+        assert_eq!(aside.get(1u128).unwrap().unwrap().value(), [9u8, 9, 9]);
+        drop((aside, read_only, db));
+        spool.close().await;
     }
 }
