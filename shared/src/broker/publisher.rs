@@ -12,8 +12,8 @@ use backon::BackoffBuilder;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use prometheus_client::metrics::counter::Counter;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -28,9 +28,12 @@ const NACK_RUN_LIMIT: Duration = Duration::from_secs(3);
 struct Link {
     connection: Connection,
     channels: Vec<Channel>,
-    /// When the current run of nacks began (`None`: the last publish was
-    /// confirmed).
-    nacked_since: Mutex<Option<Instant>>,
+    /// When it was opened: the clock for `nacked_since`.
+    opened: Instant,
+    /// Milliseconds after `opened` at which the current run of nacks
+    /// began, plus one (0: the last publish was confirmed). An atomic, not
+    /// a lock: every publish updates it.
+    nacked_since: AtomicU64,
     /// Set once nacks have run past [`NACK_RUN_LIMIT`]: the supervisor
     /// replaces the connection.
     worn_out: AtomicBool,
@@ -46,12 +49,25 @@ impl Link {
     /// Notes a publish's verdict: a long enough run of nacks wears the
     /// link out.
     fn observe(&self, result: &Result<(), PublishError>) {
-        let mut since = self.nacked_since.lock().unwrap_or_else(|e| e.into_inner());
         match result {
-            Ok(()) => *since = None,
+            Ok(()) => {
+                if self.nacked_since.load(Ordering::Relaxed) != 0 {
+                    self.nacked_since.store(0, Ordering::Relaxed);
+                }
+            }
             Err(PublishError::Nacked) => {
-                let began = *since.get_or_insert_with(Instant::now);
-                if began.elapsed() >= NACK_RUN_LIMIT && !self.worn_out.swap(true, Ordering::Relaxed)
+                let now = self.opened.elapsed().as_millis() as u64 + 1;
+                let began = match self.nacked_since.compare_exchange(
+                    0,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => now,
+                    Err(began) => began,
+                };
+                if Duration::from_millis(now.saturating_sub(began)) >= NACK_RUN_LIMIT
+                    && !self.worn_out.swap(true, Ordering::Relaxed)
                 {
                     tracing::warn!(
                         "every publish nacked for {NACK_RUN_LIMIT:?}: replacing the broker connection"
@@ -233,7 +249,8 @@ async fn open_link(config: &BrokerConfig, topology: &Topology) -> anyhow::Result
     Ok(Link {
         connection,
         channels,
-        nacked_since: Mutex::new(None),
+        opened: Instant::now(),
+        nacked_since: AtomicU64::new(0),
         worn_out: AtomicBool::new(false),
     })
 }
