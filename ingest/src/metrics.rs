@@ -54,6 +54,14 @@ pub(crate) struct SpoolMetrics {
     pub(crate) capacity_bytes: Gauge,
 }
 
+impl SpoolMetrics {
+    /// Shows what `spool` holds now (messages and bytes).
+    pub(crate) fn show_counts(&self, spool: &crate::spool::Spool) {
+        self.messages.set(spool.len() as i64);
+        self.bytes.set(spool.bytes() as i64);
+    }
+}
+
 /// A source, as a label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct SourceLabels {

@@ -344,8 +344,7 @@ async fn spool(
         Ok(()) => {
             let metrics = &state.metrics.spool;
             metrics.spooled.inc();
-            metrics.messages.set(spool.len() as i64);
-            metrics.bytes.set(spool.bytes() as i64);
+            metrics.show_counts(spool);
             tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "accepted into the spool");
             Ok(())
         }

@@ -24,9 +24,7 @@ async fn admin_status(addr: std::net::SocketAddr, path: &str) -> u16 {
 async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
     let body = http(addr, "GET", "/metrics", &[], b"").await.body;
     let text = String::from_utf8(body).unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    testkit::metric_sample(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 /// While RabbitMQ is stopped, an edge with its spool (the default) keeps

@@ -233,14 +233,7 @@ async fn a_full_queue_spools_the_webhooks_and_they_are_published_once_there_is_r
     eventually(
         "the nacked connection replaced",
         Duration::from_secs(30),
-        || async {
-            let page = testkit::http(edge.admin_addr, "GET", "/metrics", &[], b"").await;
-            String::from_utf8_lossy(&page.body).lines().any(|line| {
-                line.strip_prefix("leadpipe_ingest_broker_reconnects_total ")
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .is_some_and(|v| v >= 1.0)
-            })
-        },
+        || async { edge.metric("leadpipe_ingest_broker_reconnects_total").await >= 1.0 },
     )
     .await;
     // Consume as a worker would: the spool publishes as room appears.

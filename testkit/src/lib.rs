@@ -88,6 +88,18 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// The value of the sample `series` (a metric's name, with its labels as
+/// printed) on a Prometheus text page; `None` when it is not there.
+pub fn metric_sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// The broker URL tests use.
 pub fn amqp_url() -> String {
     std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://127.0.0.1:5672/%2f".into())
@@ -212,6 +224,13 @@ impl Edge {
     /// GETs a path.
     pub async fn get(&self, path: &str) -> HttpResponse {
         http(self.addr, "GET", path, &[], b"").await
+    }
+
+    /// One sample's value on the edge's `/metrics` (admin listener).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let page = http(self.admin_addr, "GET", "/metrics", &[], b"").await;
+        metric_sample(&String::from_utf8_lossy(&page.body), series)
+            .unwrap_or_else(|| panic!("{series} is not on the edge's /metrics page"))
     }
 
     /// Shuts the edge down gracefully and waits for it (at most a minute).
@@ -805,14 +824,39 @@ impl FaultProxy {
     /// `AMQP_URL` through this proxy, when it stands in front of the test
     /// broker ([`amqp_url`]): the same credentials and vhost.
     pub fn amqp_url(&self) -> String {
+        let url = TestBrokerUrl::read();
+        format!(
+            "{}://{}{}/{}",
+            url.scheme, url.credentials, self.addr, url.path
+        )
+    }
+}
+
+/// [`amqp_url`] in its parts.
+struct TestBrokerUrl {
+    scheme: String,
+    /// `user:password@`, or empty.
+    credentials: String,
+    host_port: String,
+    /// The vhost and query, after the authority's `/`.
+    path: String,
+}
+
+impl TestBrokerUrl {
+    fn read() -> Self {
         let url = amqp_url();
         let (scheme, rest) = url.split_once("://").expect("AMQP URL has a scheme");
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let credentials = authority
-            .rsplit_once('@')
-            .map(|(credentials, _)| format!("{credentials}@"))
-            .unwrap_or_default();
-        format!("{scheme}://{credentials}{}/{path}", self.addr)
+        let (credentials, host_port) = match authority.rsplit_once('@') {
+            Some((credentials, host_port)) => (format!("{credentials}@"), host_port),
+            None => (String::new(), authority),
+        };
+        Self {
+            scheme: scheme.to_owned(),
+            credentials,
+            host_port: host_port.to_owned(),
+            path: path.to_owned(),
+        }
     }
 }
 
@@ -824,12 +868,9 @@ impl Drop for FaultProxy {
 
 /// Where the test broker ([`amqp_url`]) listens.
 pub fn broker_addr() -> SocketAddr {
-    let url = amqp_url();
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host_port = TestBrokerUrl::read().host_port;
     let host_port = if host_port.contains(':') {
-        host_port.to_owned()
+        host_port
     } else {
         format!("{host_port}:5672")
     };

@@ -285,19 +285,6 @@ async fn a_broker_connection_that_goes_silent_is_replaced_and_consuming_resumes(
     drop(proxy);
 }
 
-/// One sample's value from a `/metrics` page.
-fn sample(page: &str, name: &str) -> f64 {
-    page.lines()
-        .find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("{name} is not on the page"))
-}
-
 /// `AMQP_URL` naming several nodes: two proxies in front of the test broker
 /// stand for two nodes of a cluster. Whichever node the edge and the worker
 /// are connected to goes away (one, then the other), and each reconnects
@@ -332,10 +319,11 @@ async fn when_the_node_a_process_is_connected_to_goes_away_it_reconnects_through
     assert_all_persisted_once(&db, &inspector, 60).await;
 
     // Each was on one of the two nodes, and each node went away once.
-    let edge_metrics = http(edge.admin_addr, "GET", "/metrics", &[], b"").await;
-    let edge_metrics = String::from_utf8(edge_metrics.body).unwrap();
-    assert!(sample(&edge_metrics, "leadpipe_ingest_broker_reconnects_total") >= 1.0);
+    assert!(edge.metric("leadpipe_ingest_broker_reconnects_total").await >= 1.0);
     let worker_metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
-    assert!(sample(&worker_metrics, "leadpipe_worker_broker_reconnects_total") >= 1.0);
+    assert!(
+        testkit::metric_sample(&worker_metrics, "leadpipe_worker_broker_reconnects_total")
+            .is_some_and(|reconnects| reconnects >= 1.0)
+    );
     teardown(worker, edge, inspector, db).await;
 }

@@ -71,11 +71,7 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-/// The value of the sample `series` (name and labels, as printed) on a page.
-fn sample(page: &str, series: &str) -> Option<f64> {
-    page.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
+use testkit::metric_sample as sample;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alert_rules_and_the_dashboard_name_only_exported_metrics() {

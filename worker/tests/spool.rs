@@ -33,18 +33,6 @@ async fn post_call(edge: &Edge, test: &str, i: usize) -> testkit::HttpResponse {
     .await
 }
 
-/// One sample's value from the edge's `/metrics`.
-async fn edge_metric(edge: &Edge, name: &str) -> f64 {
-    let page = http(edge.admin_addr, "GET", "/metrics", &[], b"").await;
-    let page = String::from_utf8(page.body).expect("utf-8 metrics");
-    page.lines()
-        .find_map(|line| {
-            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
-            value.trim().parse().ok()
-        })
-        .unwrap_or_else(|| panic!("{name} is not on the edge's /metrics page"))
-}
-
 /// The call ids persisted, each once.
 async fn persisted_call_ids(db: &TestDb) -> Vec<String> {
     use sea_orm::ConnectionTrait as _;
@@ -85,17 +73,13 @@ async fn webhooks_answered_while_the_broker_is_unreachable_are_spooled_then_pers
         assert_eq!(answer.status, 201, "call {i}: {:?}", answer.json());
     }
     assert_eq!(edge.get("/readyz").await.json()["spooled"], 25);
-    assert_eq!(
-        edge_metric(&edge, "leadpipe_ingest_spool_messages").await,
-        25.0
-    );
-    assert_eq!(
-        edge_metric(&edge, "leadpipe_ingest_spooled_total").await,
-        25.0
-    );
-    assert!(edge_metric(&edge, "leadpipe_ingest_spool_bytes").await > 25.0 * 100.0);
+    assert_eq!(edge.metric("leadpipe_ingest_spool_messages").await, 25.0);
+    assert_eq!(edge.metric("leadpipe_ingest_spooled_total").await, 25.0);
+    assert!(edge.metric("leadpipe_ingest_spool_bytes").await > 25.0 * 100.0);
     eventually("the oldest spooled webhook's age shows", WAIT, || async {
-        edge_metric(&edge, "leadpipe_ingest_spool_oldest_age_seconds").await > 0.0
+        edge.metric("leadpipe_ingest_spool_oldest_age_seconds")
+            .await
+            > 0.0
     })
     .await;
 
@@ -115,19 +99,19 @@ async fn webhooks_answered_while_the_broker_is_unreachable_are_spooled_then_pers
     })
     .await;
     eventually("the spool empty and its gauges at zero", WAIT, || async {
-        edge_metric(&edge, "leadpipe_ingest_spool_messages").await == 0.0
-            && edge_metric(&edge, "leadpipe_ingest_spool_bytes").await == 0.0
-            && edge_metric(&edge, "leadpipe_ingest_spool_oldest_age_seconds").await == 0.0
+        edge.metric("leadpipe_ingest_spool_messages").await == 0.0
+            && edge.metric("leadpipe_ingest_spool_bytes").await == 0.0
+            && edge
+                .metric("leadpipe_ingest_spool_oldest_age_seconds")
+                .await
+                == 0.0
     })
     .await;
     assert_eq!(
-        edge_metric(&edge, "leadpipe_ingest_spool_drained_total").await,
+        edge.metric("leadpipe_ingest_spool_drained_total").await,
         25.0
     );
-    assert_eq!(
-        edge_metric(&edge, "leadpipe_ingest_spooled_total").await,
-        25.0
-    );
+    assert_eq!(edge.metric("leadpipe_ingest_spooled_total").await, 25.0);
     let ready = edge.get("/readyz").await.json();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["spooled"], 0);
@@ -193,7 +177,7 @@ async fn a_webhook_published_again_from_the_spool_after_a_crash_is_persisted_onc
 
     let edge = Edge::start(&env).await;
     eventually("the spool drained", WAIT, || async {
-        edge_metric(&edge, "leadpipe_ingest_spool_drained_total").await == 1.0
+        edge.metric("leadpipe_ingest_spool_drained_total").await == 1.0
     })
     .await;
     let ingest_id = envelope.ingest_id.to_string();
@@ -259,7 +243,7 @@ async fn a_full_spool_answers_503_and_loses_nothing_it_accepted() {
         "{} accepted, {refused} refused",
         accepted.len()
     );
-    assert!(edge_metric(&edge, "leadpipe_ingest_spool_bytes").await <= 3000.0);
+    assert!(edge.metric("leadpipe_ingest_spool_bytes").await <= 3000.0);
     let ready = edge.get("/readyz").await;
     assert_eq!(ready.status, 503, "a full spool cannot promise a 201");
 

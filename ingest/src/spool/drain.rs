@@ -113,8 +113,7 @@ impl Drainer {
     }
 
     async fn update_gauges(&self) {
-        self.metrics.messages.set(self.spool.len() as i64);
-        self.metrics.bytes.set(self.spool.bytes() as i64);
+        self.metrics.show_counts(&self.spool);
         let age = match self.spool.oldest_key().await {
             Ok(Some(key)) => age_seconds(key),
             _ => 0.0,
