@@ -74,6 +74,8 @@ pub struct Listeners {
 struct AdminView(Arc<AppState>);
 
 impl shared::admin::AdminRoutes for AdminView {
+    const METRIC_PREFIX: &'static str = "leadpipe_ingest";
+
     async fn ready(&self) -> Result<serde_json::Value, serde_json::Value> {
         routes::readiness(&self.0)
     }

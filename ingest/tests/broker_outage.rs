@@ -55,6 +55,14 @@ async fn while_the_broker_is_down_the_edge_spools_and_everything_recovers_by_its
     worker.wait_ready().await;
     assert_eq!(admin_status(edge.admin_addr, "/readyz").await, 200);
     assert_eq!(
+        metric(refusing.admin_addr, "leadpipe_ingest_ready").await,
+        1.0
+    );
+    assert_eq!(
+        metric(worker.admin_addr, "leadpipe_worker_ready").await,
+        1.0
+    );
+    assert_eq!(
         edge.post_json("/api/webhook/", TATA_MINIMAL).await.status,
         201
     );
@@ -82,6 +90,13 @@ async fn while_the_broker_is_down_the_edge_spools_and_everything_recovers_by_its
     )
     .await;
     assert_eq!(admin_status(refusing.admin_addr, "/readyz").await, 503);
+    // What the readiness alert reads: the refusing edge is not ready, the
+    // spooling one is.
+    assert_eq!(
+        metric(refusing.admin_addr, "leadpipe_ingest_ready").await,
+        0.0
+    );
+    assert_eq!(metric(edge.admin_addr, "leadpipe_ingest_ready").await, 1.0);
     eventually(
         "the worker's readiness reports the broker down",
         Duration::from_secs(30),
@@ -91,6 +106,10 @@ async fn while_the_broker_is_down_the_edge_spools_and_everything_recovers_by_its
         },
     )
     .await;
+    assert_eq!(
+        metric(worker.admin_addr, "leadpipe_worker_ready").await,
+        0.0
+    );
     // Still alive: the orchestrator should wait, not restart it.
     assert_eq!(admin_status(refusing.admin_addr, "/healthz").await, 200);
     assert_eq!(worker.admin_get("/healthz", None).await.status, 200);
@@ -135,6 +154,14 @@ async fn while_the_broker_is_down_the_edge_spools_and_everything_recovers_by_its
     )
     .await;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM calls").await, 1);
+    assert_eq!(
+        metric(worker.admin_addr, "leadpipe_worker_ready").await,
+        1.0
+    );
+    assert_eq!(
+        metric(refusing.admin_addr, "leadpipe_ingest_ready").await,
+        1.0
+    );
     assert!(metric(edge.admin_addr, "leadpipe_ingest_broker_reconnects_total").await >= 1.0);
     assert!(metric(worker.admin_addr, "leadpipe_worker_broker_reconnects_total").await >= 1.0);
     worker.stop().await;

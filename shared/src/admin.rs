@@ -21,6 +21,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -55,6 +56,10 @@ pub struct AdminRequest {
 
 /// What a binary adds to the admin listener.
 pub trait AdminRoutes: Send + Sync + 'static {
+    /// The binary's metric prefix (`leadpipe_ingest`, `leadpipe_worker`):
+    /// the listener exports `<prefix>_ready` under it.
+    const METRIC_PREFIX: &'static str;
+
     /// Whether the process can do its work now: `Ok(details)` answers 200,
     /// `Err(details)` 503.
     fn ready(&self) -> impl Future<Output = Result<serde_json::Value, serde_json::Value>> + Send;
@@ -122,15 +127,8 @@ impl AdminServer {
         routes: Arc<R>,
     ) -> Self {
         let stop = CancellationToken::new();
-        let task = listener.map(|listener| {
-            tokio::spawn(serve(
-                listener,
-                token,
-                Arc::new(registry),
-                routes,
-                stop.clone(),
-            ))
-        });
+        let task = listener
+            .map(|listener| tokio::spawn(serve(listener, token, registry, routes, stop.clone())));
         Self { stop, task }
     }
 
@@ -148,13 +146,25 @@ impl AdminServer {
 pub async fn serve<R: AdminRoutes>(
     listener: TcpListener,
     token: Option<SecretList>,
-    registry: Arc<Registry>,
+    mut registry: Registry,
     routes: Arc<R>,
     shutdown: CancellationToken,
 ) {
+    // Readiness as a metric, so an alert can see a process that is up but
+    // cannot work (broker or database away, a stalled consumer) without
+    // probing /readyz itself.
+    let ready = Gauge::default();
+    registry
+        .sub_registry_with_prefix(R::METRIC_PREFIX)
+        .register(
+            "ready",
+            "1 while /readyz answers 200, 0 while it answers 503 (evaluated at each scrape)",
+            ready.clone(),
+        );
     let state = Arc::new(State {
         token,
         registry,
+        ready,
         routes,
     });
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -210,7 +220,9 @@ pub async fn serve<R: AdminRoutes>(
 
 struct State<R> {
     token: Option<SecretList>,
-    registry: Arc<Registry>,
+    registry: Registry,
+    /// `<prefix>_ready`, set from [`AdminRoutes::ready`] before each scrape.
+    ready: Gauge,
     routes: Arc<R>,
 }
 
@@ -224,7 +236,11 @@ impl<R: AdminRoutes> State<R> {
                 Ok(details) => json(StatusCode::OK, &details),
                 Err(details) => json(StatusCode::SERVICE_UNAVAILABLE, &details),
             },
-            "/metrics" if get => self.metrics(),
+            "/metrics" if get => {
+                let ready = self.routes.ready().await.is_ok();
+                self.ready.set(i64::from(ready));
+                self.metrics()
+            }
             "/healthz" | "/readyz" | "/metrics" => error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed; use GET",

@@ -86,6 +86,8 @@ impl WorkerAdmin {
 }
 
 impl AdminRoutes for WorkerAdmin {
+    const METRIC_PREFIX: &'static str = "leadpipe_worker";
+
     async fn ready(&self) -> Result<Value, Value> {
         let broker = self.broker_connected.load(Ordering::Relaxed);
         let database = match self.db.get() {
