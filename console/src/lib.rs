@@ -11,6 +11,7 @@ pub mod auth;
 pub mod chat;
 pub mod follow_ups;
 pub mod leads;
+pub mod operator;
 pub mod throttle;
 pub mod users;
 pub mod views;
@@ -26,7 +27,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use shared::broker::Publisher;
-use shared::config::ConsoleConfig;
+use shared::config::{BrokerConfig, ConsoleConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,9 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Publishes reply send requests (confirmed).
     pub publisher: Publisher,
+    /// The broker, for the operator's view of the dead-letter queues
+    /// (opened per action: operators act rarely).
+    pub broker: BrokerConfig,
     /// Failed sign-ins, per user and address.
     pub throttle: throttle::SignInThrottle,
     /// `CONSOLE_SESSION_HOURS`.
@@ -111,6 +115,7 @@ pub async fn run(
     let state = Arc::new(AppState {
         db,
         publisher: publisher.clone(),
+        broker: config.broker.clone(),
         throttle: throttle::SignInThrottle::default(),
         session_lifetime: config.session_lifetime,
         secure_cookies: config.secure_cookies(),
@@ -182,6 +187,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/follow-ups/", get(follow_ups::list))
         .route("/follow-ups/{id}/done", post(follow_ups::done))
         .route("/logout", post(logout))
+        .merge(operator::routes(state.clone()))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

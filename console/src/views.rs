@@ -2,7 +2,7 @@
 //! from partners or customers is always shown as text, never as markup;
 //! nothing here uses `PreEscaped` on data.
 
-use crate::auth::Staff;
+use crate::auth::{Role, Staff};
 use maud::{DOCTYPE, Markup, html};
 
 /// The `<head>` of every page; signed-in pages carry their CSRF token.
@@ -34,6 +34,9 @@ pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
                         a href="/tata-chat/" class=[(active == "chat").then_some("active")] { "WhatsApp" }
                         a href="/leads/" class=[(active == "leads").then_some("active")] { "Leads" }
                         a href="/follow-ups/" class=[(active == "follow-ups").then_some("active")] { "Follow-ups" }
+                        @if staff.role == Role::Operator {
+                            a #nav-operator href="/operator/" class=[(active == "operator").then_some("active")] { "Operations" }
+                        }
                     }
                     form.signout method="post" action="/logout" {
                         span.who { (staff.username) " (" (staff.role.name()) ")" }

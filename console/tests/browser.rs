@@ -77,34 +77,13 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
 
     // Sign in.
     page.goto(&format!("{base}/tata-chat/")).await.unwrap();
-    let login = page
-        .wait()
+    page.wait()
         .at_most(WAIT)
         .for_element(Locator::Css("form.login"))
         .await
         .unwrap();
     browser.screenshot("console-login").await;
-    login
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys("asha")
-        .await
-        .unwrap();
-    login
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    login
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.submit_sign_in("asha", PASSWORD).await;
     page.wait()
         .at_most(WAIT)
         .for_element(Locator::Css("#conversations"))

@@ -159,17 +159,7 @@ async fn a_dead_letter_is_listed_shown_and_replayed_once_the_cause_is_fixed(back
     );
 
     // The cause is fixed: the lead arrives.
-    let mut create = Envelope::new(Source::CrmEvents, vec![]);
-    create.assigned_ids.insert("lead_id".into(), "L-77".into());
-    rig.inspector
-        .publish(
-            &create,
-            json!({"event": "new_lead", "data": {"first_name": "Asha"}})
-                .to_string()
-                .as_bytes(),
-        )
-        .await
-        .unwrap();
+    testkit::crm_lead_arrives(&rig.inspector, "L-77").await;
     eventually("the lead exists", WAIT, || async {
         rig.db
             .count("SELECT COUNT(*) FROM crm_leads WHERE id = 'L-77'")

@@ -11,6 +11,7 @@ mod m20261122_000005_console;
 mod m20261122_000006_leads_one_unique_key;
 mod m20261122_000007_crm_data_event_time;
 mod m20261122_000008_crm_typed_columns;
+mod m20261122_000009_webhook_log_events;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_leads_one_unique_key::Migration),
             Box::new(m20261122_000007_crm_data_event_time::Migration),
             Box::new(m20261122_000008_crm_typed_columns::Migration),
+            Box::new(m20261122_000009_webhook_log_events::Migration),
         ]
     }
 }

@@ -306,6 +306,31 @@ pub async fn cleanup(inspector: shared::broker::QueueInspector) {
     inspector.close().await;
 }
 
+/// Messages waiting in `source`'s dead-letter queue.
+pub async fn dead_letter_count(
+    inspector: &shared::broker::QueueInspector,
+    source: shared::Source,
+) -> u32 {
+    inspector
+        .ready_count(&inspector.topology.dead_letter_queue(source))
+        .await
+        .expect("counting dead letters")
+}
+
+/// A CRM `new_lead` for `lead_id`, as the edge would publish it: the cause
+/// fixed for a status change dead-lettered because the lead was unknown.
+pub async fn crm_lead_arrives(inspector: &shared::broker::QueueInspector, lead_id: &str) {
+    let mut create = shared::Envelope::new(shared::Source::CrmEvents, vec![]);
+    create
+        .assigned_ids
+        .insert("lead_id".into(), lead_id.to_owned());
+    let body = serde_json::json!({"event": "new_lead", "data": {"first_name": "Asha"}});
+    inspector
+        .publish(&create, body.to_string().as_bytes())
+        .await
+        .expect("publishing a CRM lead");
+}
+
 /// Connects an inspector for `prefix` and deletes its topology (for tests
 /// that never held an inspector).
 pub async fn cleanup_prefix(prefix: &str) {
@@ -405,6 +430,23 @@ impl TestDb {
             .expect(sql)
             .expect("a row");
         row.try_get_by_index::<i64>(0).expect("an integer")
+    }
+
+    /// One UUID from a query such as `SELECT ingest_id …` (stored as `uuid`
+    /// on PostgreSQL and as a blob on SQLite).
+    pub async fn uuid(&self, sql: &str) -> uuid::Uuid {
+        let row = within(
+            sql,
+            DB_STEP,
+            self.conn.query_one_raw(sea_orm::Statement::from_string(
+                self.conn.get_database_backend(),
+                sql,
+            )),
+        )
+        .await
+        .expect(sql)
+        .expect("a row");
+        row.try_get_by_index::<uuid::Uuid>(0).expect("a UUID")
     }
 
     /// Like [`TestDb::scalar`], but 0 while the table does not exist yet.
@@ -1216,6 +1258,22 @@ impl StaffClient {
 
     /// POSTs a form with the session and its `csrf_token` field.
     pub async fn post_form(&self, path: &str) -> HttpResponse {
+        self.post_fields(path, Some(&self.csrf), &[]).await
+    }
+
+    /// POSTs a form with the session, `fields`, and `csrf_token` when given
+    /// (to check refusals, pass `None` or another token).
+    pub async fn post_fields(
+        &self,
+        path: &str,
+        csrf_token: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> HttpResponse {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        if let Some(token) = csrf_token {
+            form.append_pair("csrf_token", token);
+        }
+        form.extend_pairs(fields);
         http(
             self.addr,
             "POST",
@@ -1224,7 +1282,7 @@ impl StaffClient {
                 ("Cookie", &self.cookie),
                 ("Content-Type", "application/x-www-form-urlencoded"),
             ],
-            format!("csrf_token={}", self.csrf).as_bytes(),
+            form.finish().as_bytes(),
         )
         .await
     }
@@ -1327,6 +1385,40 @@ impl Browser {
             driver,
             profile,
         }
+    }
+
+    /// Fills the console's sign-in form on the current page, submits it,
+    /// and waits for a signed-in page.
+    pub async fn submit_sign_in(&self, username: &str, password: &str) {
+        use fantoccini::Locator;
+        let wait = Duration::from_secs(60);
+        let form = self
+            .client
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Css("form.login"))
+            .await
+            .expect("the sign-in form");
+        for (field, value) in [("username", username), ("password", password)] {
+            form.find(Locator::Css(&format!("input[name={field}]")))
+                .await
+                .expect("a sign-in field")
+                .send_keys(value)
+                .await
+                .expect("typing into the sign-in form");
+        }
+        form.find(Locator::Css("button[type=submit]"))
+            .await
+            .expect("the sign-in button")
+            .click()
+            .await
+            .expect("signing in");
+        self.client
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Css("header.top"))
+            .await
+            .expect("a signed-in page");
     }
 
     /// Saves a screenshot as `target/test-artefacts/{name}.png`; returns its path.

@@ -4,6 +4,7 @@
 
 use crate::db::is_transient;
 use crate::entities::webhook_log::{self, Column as Log};
+use crate::entities::webhook_log_events;
 use crate::persist::{self, Applied};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -463,17 +464,22 @@ pub(crate) fn log_row(
     }
 }
 
-/// Records a retry or dead-letter decision (never over a processed row).
-async fn record(
-    db: &impl ConnectionTrait,
+/// Records a retry or dead-letter decision (never over a processed row),
+/// and adds it to the delivery's reason history, in one transaction.
+async fn record<C>(
+    db: &C,
     envelope: &Envelope,
     body: &[u8],
     status: &str,
     reason: &str,
     partner_ref: Option<String>,
-) -> Result<(), DbErr> {
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
+{
+    let txn = db.begin().await?;
     let row = log_row(envelope, body, status, Some(reason), None, partner_ref);
-    webhook_log::Entity::insert(row)
+    let updated = webhook_log::Entity::insert(row)
         .on_conflict(
             OnConflict::column(Log::IngestId)
                 .values([
@@ -485,9 +491,22 @@ async fn record(
                 .action_and_where(Expr::cust("webhook_log.status <> 'processed'"))
                 .to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_without_returning(&txn)
         .await?;
-    Ok(())
+    // A processed row is settled: its history does not grow either.
+    if updated == 1 {
+        let event = webhook_log_events::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            ingest_id: Set(envelope.ingest_id),
+            at: Set(Utc::now()),
+            status: Set(status.to_owned()),
+            reason: Set(reason.to_owned()),
+        };
+        webhook_log_events::Entity::insert(event)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await
 }
 
 /// Whether this delivery may apply its effects.

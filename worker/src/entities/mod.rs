@@ -14,5 +14,6 @@ pub mod leads;
 pub mod staff_sessions;
 pub mod staff_users;
 pub mod webhook_log;
+pub mod webhook_log_events;
 pub mod whatsapp_messages;
 pub mod whatsapp_replies;
