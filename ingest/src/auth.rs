@@ -23,22 +23,21 @@ pub(crate) enum AuthError {
     Invalid,
 }
 
-/// Checks a shared key sent in `header` against the accepted `keys`.
-/// With `keys` unset nothing can match, so every request is refused.
+/// Checks a shared key sent in `header` against the accepted `keys`; the
+/// matching key's position. With `keys` unset nothing can match, so every
+/// request is refused.
 pub(crate) fn api_key(
     headers: &HeaderMap,
     header: &str,
     keys: Option<&SecretList>,
-) -> Result<(), AuthError> {
+) -> Result<usize, AuthError> {
     let sent = headers
         .get(header)
         .map(|v| v.as_bytes())
         .filter(|v| !v.is_empty())
         .ok_or(AuthError::Missing)?;
-    match keys {
-        Some(keys) if keys.matches(sent) => Ok(()),
-        _ => Err(AuthError::Invalid),
-    }
+    keys.and_then(|keys| keys.position(sent))
+        .ok_or(AuthError::Invalid)
 }
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Option<HmacSha256> {
@@ -51,28 +50,27 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Option<HmacSha256> {
 
 /// Verifies a CRM event: `X-Webhook-Signature` (hex HMAC-SHA256 of the raw
 /// body, optionally prefixed `sha256=`), or the Standard Webhooks headers.
-/// `now` is the current Unix time in seconds.
+/// `now` is the current Unix time in seconds. The position of the secret
+/// that verified it.
 pub(crate) fn crm_signature(
     headers: &HeaderMap,
     body: &[u8],
     secrets: &SecretList,
     now: i64,
-) -> Result<(), AuthError> {
+) -> Result<usize, AuthError> {
     if let Some(signature) = headers.get("x-webhook-signature") {
         let hex_signature = signature.to_str().map_err(|_| AuthError::Invalid)?.trim();
         let hex_signature = hex_signature
             .strip_prefix("sha256=")
             .unwrap_or(hex_signature);
         let expected = hex::decode(hex_signature).map_err(|_| AuthError::Invalid)?;
-        let valid = secrets.values().any(|secret| {
-            hmac_sha256(secret.expose().as_bytes(), &[body])
-                .is_some_and(|mac| mac.verify_slice(&expected).is_ok())
-        });
-        return if valid {
-            Ok(())
-        } else {
-            Err(AuthError::Invalid)
-        };
+        return secrets
+            .values()
+            .position(|secret| {
+                hmac_sha256(secret.expose().as_bytes(), &[body])
+                    .is_some_and(|mac| mac.verify_slice(&expected).is_ok())
+            })
+            .ok_or(AuthError::Invalid);
     }
     standard_webhooks(headers, body, secrets, now)
 }
@@ -86,7 +84,7 @@ fn standard_webhooks(
     body: &[u8],
     secrets: &SecretList,
     now: i64,
-) -> Result<(), AuthError> {
+) -> Result<usize, AuthError> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -109,28 +107,26 @@ fn standard_webhooks(
         .filter_map(|entry| entry.strip_prefix("v1,"))
         .filter_map(|b64| BASE64.decode(b64).ok())
         .collect();
-    let valid = secrets.values().any(|secret| {
-        let secret = secret.expose();
-        let key = match secret.strip_prefix("whsec_") {
-            Some(encoded) => match BASE64.decode(encoded) {
-                Ok(key) => key,
-                Err(_) => return false,
-            },
-            None => secret.as_bytes().to_vec(),
-        };
-        candidates.iter().any(|candidate| {
-            hmac_sha256(
-                &key,
-                &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
-            )
-            .is_some_and(|mac| mac.verify_slice(candidate).is_ok())
+    secrets
+        .values()
+        .position(|secret| {
+            let secret = secret.expose();
+            let key = match secret.strip_prefix("whsec_") {
+                Some(encoded) => match BASE64.decode(encoded) {
+                    Ok(key) => key,
+                    Err(_) => return false,
+                },
+                None => secret.as_bytes().to_vec(),
+            };
+            candidates.iter().any(|candidate| {
+                hmac_sha256(
+                    &key,
+                    &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+                )
+                .is_some_and(|mac| mac.verify_slice(candidate).is_ok())
+            })
         })
-    });
-    if valid {
-        Ok(())
-    } else {
-        Err(AuthError::Invalid)
-    }
+        .ok_or(AuthError::Invalid)
 }
 
 #[cfg(test)]
@@ -163,15 +159,18 @@ mod tests {
     fn hex_signatures_verify_with_any_rotated_secret() {
         let keys = secrets("old-secret-0000001,new-secret-0000002");
         let body = br#"{"event":"new_lead"}"#;
-        for key in ["old-secret-0000001", "new-secret-0000002"] {
+        for (position, key) in ["old-secret-0000001", "new-secret-0000002"]
+            .into_iter()
+            .enumerate()
+        {
             let h = headers(&[("x-webhook-signature", hex_hmac(key, body))]);
-            assert_eq!(crm_signature(&h, body, &keys, 0), Ok(()));
+            assert_eq!(crm_signature(&h, body, &keys, 0), Ok(position));
         }
         let prefixed = headers(&[(
             "x-webhook-signature",
             format!("sha256={}", hex_hmac("new-secret-0000002", body)),
         )]);
-        assert_eq!(crm_signature(&prefixed, body, &keys, 0), Ok(()));
+        assert_eq!(crm_signature(&prefixed, body, &keys, 0), Ok(1));
         let tampered = headers(&[(
             "x-webhook-signature",
             hex_hmac("old-secret-0000001", b"other"),
@@ -205,7 +204,7 @@ mod tests {
             ])
         };
         let now = 1_700_000_000;
-        assert_eq!(crm_signature(&sign(now - 10), body, &keys, now), Ok(()));
+        assert_eq!(crm_signature(&sign(now - 10), body, &keys, now), Ok(0));
         assert_eq!(
             crm_signature(&sign(now - 301), body, &keys, now),
             Err(AuthError::Invalid)
@@ -218,9 +217,11 @@ mod tests {
 
     #[test]
     fn api_keys() {
-        let keys = secrets("cardekho-key-000001");
+        let keys = secrets("cardekho-key-000001,cardekho-key-000003");
         let ok = headers(&[("x-api-key", "cardekho-key-000001".into())]);
-        assert_eq!(api_key(&ok, "x-api-key", Some(&keys)), Ok(()));
+        assert_eq!(api_key(&ok, "x-api-key", Some(&keys)), Ok(0));
+        let rotated = headers(&[("x-api-key", "cardekho-key-000003".into())]);
+        assert_eq!(api_key(&rotated, "x-api-key", Some(&keys)), Ok(1));
         let wrong = headers(&[("x-api-key", "cardekho-key-000002".into())]);
         assert_eq!(
             api_key(&wrong, "x-api-key", Some(&keys)),

@@ -8,7 +8,9 @@
 // itself, built once per request, so boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+mod access_log;
 mod auth;
+mod caller;
 mod docs;
 mod http;
 mod metrics;
@@ -59,6 +61,8 @@ pub(crate) struct AppState {
     /// `DOCS`: Swagger UI at `/docs`.
     pub(crate) docs: bool,
     pub(crate) crm_limits: ratelimit::PerMinute<IpAddr>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     pub(crate) metrics: metrics::EdgeMetrics,
 }
 
@@ -167,6 +171,7 @@ pub async fn run(
         lead_soft_limit_per_minute: config.lead_soft_limit_per_minute,
         docs: config.docs,
         crm_limits: ratelimit::PerMinute::new(config.crm_rate_limit_per_minute),
+        trusted_proxies: config.trusted_proxies.clone(),
         metrics,
     });
     // The admin listener stops with the process, after the partner port:

@@ -3,6 +3,7 @@
 //! confirmed publish.
 
 use crate::AppState;
+use crate::caller::Caller;
 use crate::http::{BodyError, Reply, is_json_content_type, json, json_bytes, read_body};
 use crate::partners;
 use hyper::body::Incoming;
@@ -155,25 +156,36 @@ fn sentences(fields: &FieldErrors, strip: &str) -> String {
         .join("; ")
 }
 
-/// Routes one request. Never fails: every outcome is a JSON response.
+/// Routes one request, and leaves its line in the access log. Never fails:
+/// every outcome is a JSON response.
 pub(crate) async fn handle(
     state: Arc<AppState>,
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Reply, Infallible> {
+    let started = std::time::Instant::now();
     let path = request.uri().path().to_owned();
-    let post = request.method() == Method::POST;
-    let get = request.method() == Method::GET;
-    let reply = route(&state, peer, request, &path, post, get).await;
-    state
-        .metrics
-        .answered(crate::metrics::source_label(&path), reply.status());
+    let method = request.method().clone();
+    let post = method == Method::POST;
+    let get = method == Method::GET;
+    let caller = Caller::new(peer, request.headers(), &state.trusted_proxies);
+    let reply = route(&state, &caller, request, &path, post, get).await;
+    let source = crate::metrics::source_label(&path);
+    state.metrics.answered(source, reply.status());
+    crate::access_log::record(&crate::access_log::Line {
+        source,
+        method: &method,
+        path: &path,
+        status: reply.status(),
+        elapsed: started.elapsed(),
+        caller: &caller,
+    });
     Ok(reply)
 }
 
 async fn route(
     state: &Arc<AppState>,
-    peer: SocketAddr,
+    caller: &Caller,
     request: Request<Incoming>,
     path: &str,
     post: bool,
@@ -181,17 +193,17 @@ async fn route(
 ) -> Reply {
     match path {
         "/api/webhook/" | "/api/webhook" if post => {
-            partners::tata::call(state, peer, request).await
+            partners::tata::call(state, caller, request).await
         }
-        "/webhook/" | "/webhook" if post => partners::tata::whatsapp(state, peer, request).await,
+        "/webhook/" | "/webhook" if post => partners::tata::whatsapp(state, caller, request).await,
         "/admin/mg-digital-leads/source/cardekho" if post => {
-            partners::digital_leads::handle(state, peer, request, Platform::CarDekho).await
+            partners::digital_leads::handle(state, caller, request, Platform::CarDekho).await
         }
         "/admin/mg-digital-leads/source/carwale" if post => {
-            partners::digital_leads::handle(state, peer, request, Platform::CarWale).await
+            partners::digital_leads::handle(state, caller, request, Platform::CarWale).await
         }
         "/functions/v1/webhook-call-capture" if post => {
-            partners::call_capture::handle(state, peer, request).await
+            partners::call_capture::handle(state, caller, request).await
         }
         "/api/webhook/" | "/api/webhook" | "/webhook/" | "/webhook" => {
             method_not_allowed(Style::Tata, "POST")
@@ -201,7 +213,7 @@ async fn route(
         }
         "/functions/v1/webhook-call-capture" => method_not_allowed(Style::CallCapture, "POST"),
         crm if crm.starts_with(CRM_BASE) => match Event::match_path(&crm[CRM_BASE.len()..]) {
-            Some(endpoint) if post => partners::crm::handle(state, peer, request, endpoint).await,
+            Some(endpoint) if post => partners::crm::handle(state, caller, request, endpoint).await,
             Some(_) => method_not_allowed(Style::Crm, "POST"),
             None => Style::Crm.error(StatusCode::NOT_FOUND, "Not Found"),
         },
@@ -248,8 +260,9 @@ fn method_not_allowed(style: Style, allow: &'static str) -> Reply {
     reply
 }
 
-/// The request headers kept with the message for audit, each cut to a bound.
-pub(crate) fn audit_headers(headers: &HeaderMap, peer: SocketAddr) -> Vec<(String, String)> {
+/// The request headers kept with the message for audit, each cut to a
+/// bound, and the client's address (a trusted proxy's forwarded one).
+pub(crate) fn audit_headers(headers: &HeaderMap, caller: &Caller) -> Vec<(String, String)> {
     let mut kept: Vec<(String, String)> = AUDIT_HEADERS
         .iter()
         .filter_map(|&name| {
@@ -258,7 +271,7 @@ pub(crate) fn audit_headers(headers: &HeaderMap, peer: SocketAddr) -> Vec<(Strin
             Some((name.to_owned(), value))
         })
         .collect();
-    kept.push(("remote-addr".into(), peer.ip().to_string()));
+    kept.push(("remote-addr".into(), caller.client.to_string()));
     kept
 }
 

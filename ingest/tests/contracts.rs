@@ -547,6 +547,65 @@ async fn rate_limits_answer_429_with_retry_after_per_partner_and_per_ip() {
     testkit::cleanup(inspector).await;
 }
 
+/// Behind a proxy, the CRM's per-IP limit counts each client, from
+/// `X-Forwarded-For`, only when the TCP peer is a trusted proxy; from any
+/// other peer the header is ignored (a client cannot pick a fresh bucket).
+#[tokio::test]
+async fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
+    let crm = async |edge: &Edge, client: &str| {
+        let body = CRM[7].body;
+        let signature = hex_hmac(CRM_SECRET, body);
+        edge.post(
+            &format!("{CRM_BASE}/incoming/lead/create"),
+            &[
+                ("X-Webhook-Signature", &signature),
+                ("X-Forwarded-For", client),
+            ],
+            body,
+        )
+        .await
+        .status
+    };
+    // The test's requests come from 127.0.0.1: trusted here.
+    let (edge, inspector) = start(
+        "xff-trusted",
+        &[
+            ("CRM_RATE_LIMIT_PER_MINUTE", "2"),
+            ("TRUSTED_PROXIES", "127.0.0.0/8, 10.0.0.0/8"),
+        ],
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(crm(&edge, "203.0.113.1").await, 201);
+    }
+    assert_eq!(
+        crm(&edge, "203.0.113.1").await,
+        429,
+        "one client's bucket is spent"
+    );
+    assert_eq!(
+        crm(&edge, "203.0.113.2").await,
+        201,
+        "another client has its own"
+    );
+    // A client's own claim left of the proxies' entries changes nothing.
+    assert_eq!(crm(&edge, "198.51.100.9, 203.0.113.1, 10.0.0.5").await, 429);
+    edge.stop().await;
+    testkit::cleanup(inspector).await;
+
+    let (edge, inspector) = start("xff-untrusted", &[("CRM_RATE_LIMIT_PER_MINUTE", "2")]).await;
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(crm(&edge, client).await, 201);
+    }
+    assert_eq!(
+        crm(&edge, "203.0.113.3").await,
+        429,
+        "without TRUSTED_PROXIES every request counts against the peer"
+    );
+    edge.stop().await;
+    testkit::cleanup(inspector).await;
+}
+
 /// The lead portals' limit is soft (§6): partners retry only on 5xx, so a
 /// 429 would be a lost lead. A burst far above it is accepted, every lead
 /// persisted, and the excess counted per partner.

@@ -396,6 +396,12 @@ pub struct IngestConfig {
     /// `CRM_RATE_LIMIT_PER_MINUTE`: requests per minute per client IP on the
     /// CRM endpoints; 0 switches the limit off.
     pub crm_rate_limit_per_minute: u32,
+    /// `TRUSTED_PROXIES` (comma-separated CIDRs or addresses; default none):
+    /// a request whose TCP peer is one of them is attributed to the address
+    /// `X-Forwarded-For` names; from anyone else that header is ignored, so
+    /// a client cannot choose its own address for the CRM's per-IP limit or
+    /// the logs.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9101`): health, readiness, metrics.
@@ -487,11 +493,33 @@ impl IngestConfig {
                 100,
                 0..=1_000_000,
             )?,
+            trusted_proxies: trusted_proxies(env)?,
             log_format: log_format(env)?,
             admin: AdminConfig::address_only(env, "127.0.0.1:9101")?,
             spool: SpoolConfig::from_env(env)?,
         })
     }
+}
+
+/// Reads `TRUSTED_PROXIES`: CIDRs (`10.0.0.0/8`) or single addresses.
+fn trusted_proxies(env: &Env) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let raw = env.get("TRUSTED_PROXIES").unwrap_or_default();
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError {
+                    name: "TRUSTED_PROXIES",
+                    message: format!(
+                        "{entry:?} is not an address or a CIDR range (for example 10.0.0.0/8 or 192.0.2.7)"
+                    ),
+                    value: raw.clone(),
+                })
+        })
+        .collect()
 }
 
 /// Everything a worker needs.

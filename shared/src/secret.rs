@@ -60,9 +60,30 @@ impl SecretList {
     /// compared, in constant time, so timing tells nothing about which matched
     /// or how much of a value matched.
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        self.0.iter().fold(false, |found, secret| {
-            found | bool::from(secret.expose().as_bytes().ct_eq(candidate))
-        })
+        self.position(candidate).is_some()
+    }
+
+    /// Which accepted value `candidate` equals (0 for the first), so logs
+    /// can say which key a partner used without naming it. Every value is
+    /// compared, in constant time.
+    pub fn position(&self, candidate: &[u8]) -> Option<usize> {
+        self.0
+            .iter()
+            .enumerate()
+            .fold(None, |found, (index, secret)| {
+                let equal = bool::from(secret.expose().as_bytes().ct_eq(candidate));
+                found.or(equal.then_some(index))
+            })
+    }
+
+    /// How many values are accepted.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never true: a list holds at least one value (see [`SecretList::parse`]).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

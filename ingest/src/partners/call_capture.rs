@@ -4,6 +4,7 @@
 use super::either;
 use crate::AppState;
 use crate::auth::api_key;
+use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
 use crate::routes::{Style, audit_headers, json_body, publish};
 use chrono::SecondsFormat;
@@ -12,23 +13,19 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 use shared::contracts::call_capture;
 use shared::{Envelope, Source};
-use std::net::SocketAddr;
 
 /// `POST /functions/v1/webhook-call-capture`.
-pub(crate) async fn handle(
-    state: &AppState,
-    peer: SocketAddr,
-    request: Request<Incoming>,
-) -> Reply {
+pub(crate) async fn handle(state: &AppState, caller: &Caller, request: Request<Incoming>) -> Reply {
     let style = Style::CallCapture;
     either(
         async {
             let (parts, body) = request.into_parts();
-            api_key(&parts.headers, "x-api-key", state.secrets.call_capture.as_ref())
+            let key = api_key(&parts.headers, "x-api-key", state.secrets.call_capture.as_ref())
                 .map_err(|_| style.error(StatusCode::UNAUTHORIZED, "Invalid or missing API key"))?;
+            caller.authenticated(Credential::Key(key));
             let body = json_body(state, style, &parts.headers, body).await?;
             call_capture::parse(&body).map_err(|e| style.invalid(&e))?;
-            let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, peer));
+            let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, caller));
             let call_history_id = uuid::Uuid::now_v7().to_string();
             envelope.assigned_ids.insert("call_history_id".into(), call_history_id.clone());
             publish(state, style, &envelope, &body).await?;

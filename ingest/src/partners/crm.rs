@@ -5,6 +5,7 @@
 use super::either;
 use crate::AppState;
 use crate::auth::crm_signature;
+use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
 use crate::routes::{Style, audit_headers, json_body, publish};
 use hyper::body::Incoming;
@@ -12,7 +13,6 @@ use hyper::{Request, StatusCode};
 use serde_json::{Map, Value, json};
 use shared::contracts::crm_events::{self, CrmWebhook, Event};
 use shared::{Envelope, Source};
-use std::net::SocketAddr;
 use uuid::Uuid;
 
 /// Namespace for qualified-profile ids: a lead has one profile, created or
@@ -77,22 +77,25 @@ fn response_data(hook: &CrmWebhook, assigned: &Map<String, Value>) -> Map<String
 /// id, or `None` for the generic `/incoming`.
 pub(crate) async fn handle(
     state: &AppState,
-    peer: SocketAddr,
+    caller: &Caller,
     request: Request<Incoming>,
     endpoint: Option<(Event, Option<String>)>,
 ) -> Reply {
     let style = Style::Crm;
     either(
         async {
-            state.crm_limits.check(&peer.ip()).map_err(|wait| style.rate_limited(wait))?;
+            state.crm_limits.check(&caller.client).map_err(|wait| style.rate_limited(wait))?;
             let (parts, body) = request.into_parts();
             let body = json_body(state, style, &parts.headers, body).await?;
-            if let Some(secrets) = &state.secrets.crm {
-                crm_signature(&parts.headers, &body, secrets, chrono::Utc::now().timestamp())
-                    .map_err(|_| style.error(StatusCode::UNAUTHORIZED, "Invalid signature"))?;
-            }
+            let credential = match &state.secrets.crm {
+                Some(secrets) => crm_signature(&parts.headers, &body, secrets, chrono::Utc::now().timestamp())
+                    .map(Credential::Key)
+                    .map_err(|_| style.error(StatusCode::UNAUTHORIZED, "Invalid signature"))?,
+                None => Credential::NoneConfigured,
+            };
+            caller.authenticated(credential);
             let hook = crm_events::parse(&body, endpoint.clone()).map_err(|e| style.invalid(&e))?;
-            let mut envelope = Envelope::new(Source::CrmEvents, audit_headers(&parts.headers, peer));
+            let mut envelope = Envelope::new(Source::CrmEvents, audit_headers(&parts.headers, caller));
             if let (Some((_, Some(id))), Some(field)) = (&endpoint, hook.event.subject().id_field()) {
                 envelope.path_params.insert(field.into(), id.clone());
             }

@@ -6,6 +6,7 @@
 use super::either;
 use crate::AppState;
 use crate::auth::{AuthError, api_key};
+use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
 use crate::routes::{Style, audit_headers, json_body, publish};
 use hyper::body::Incoming;
@@ -13,12 +14,11 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 use shared::contracts::digital_leads::{self, Platform};
 use shared::{Envelope, Source};
-use std::net::SocketAddr;
 
 /// `POST /admin/mg-digital-leads/source/cardekho` and `…/carwale`.
 pub(crate) async fn handle(
     state: &AppState,
-    peer: SocketAddr,
+    caller: &Caller,
     request: Request<Incoming>,
     platform: Platform,
 ) -> Reply {
@@ -30,10 +30,11 @@ pub(crate) async fn handle(
     either(
         async {
             let (parts, body) = request.into_parts();
-            api_key(&parts.headers, "x-api-key", keys).map_err(|e| match e {
+            let key = api_key(&parts.headers, "x-api-key", keys).map_err(|e| match e {
                 AuthError::Missing => style.error(StatusCode::UNAUTHORIZED, "Missing API key"),
                 AuthError::Invalid => style.error(StatusCode::FORBIDDEN, "Invalid API key"),
             })?;
+            caller.authenticated(Credential::Key(key));
             state
                 .lead_limits
                 .check(&source)
@@ -50,7 +51,7 @@ pub(crate) async fn handle(
             }
             let body = json_body(state, style, &parts.headers, body).await?;
             digital_leads::parse(platform, &body).map_err(|e| style.invalid(&e))?;
-            let envelope = Envelope::new(source, audit_headers(&parts.headers, peer));
+            let envelope = Envelope::new(source, audit_headers(&parts.headers, caller));
             publish(state, style, &envelope, &body).await?;
             Ok(json(
                 StatusCode::CREATED,
