@@ -43,34 +43,29 @@ pub(crate) fn record(line: &Line<'_>) {
         .map_or_else(|| "-".to_owned(), |credential| credential.to_string());
     let status = line.status.as_u16();
     let refused = is_refusal(line.status);
+    // One set of fields at two levels (a level must be known where the
+    // event is declared).
+    macro_rules! emit {
+        ($level:ident) => {
+            tracing::$level!(
+                target: "access",
+                source = line.source,
+                method = %line.method,
+                %route,
+                status,
+                latency_ms,
+                %client,
+                via,
+                key,
+                refused,
+                "request"
+            )
+        };
+    }
     if line.status.is_success() {
-        tracing::info!(
-            target: "access",
-            source = line.source,
-            method = %line.method,
-            %route,
-            status,
-            latency_ms,
-            %client,
-            via,
-            key,
-            refused,
-            "request"
-        );
+        emit!(info);
     } else {
-        tracing::warn!(
-            target: "access",
-            source = line.source,
-            method = %line.method,
-            %route,
-            status,
-            latency_ms,
-            %client,
-            via,
-            key,
-            refused,
-            "request"
-        );
+        emit!(warn);
     }
 }
 
