@@ -12,6 +12,7 @@ mod m20261122_000006_leads_one_unique_key;
 mod m20261122_000007_crm_data_event_time;
 mod m20261122_000008_crm_typed_columns;
 mod m20261122_000009_webhook_log_events;
+mod m20261122_000010_call_record_aliases;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_crm_data_event_time::Migration),
             Box::new(m20261122_000008_crm_typed_columns::Migration),
             Box::new(m20261122_000009_webhook_log_events::Migration),
+            Box::new(m20261122_000010_call_record_aliases::Migration),
         ]
     }
 }

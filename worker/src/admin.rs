@@ -6,7 +6,9 @@
 //! filters an operator needs: `source`, `status`, `since`/`until` (receive
 //! time, RFC 3339), `ingest_id`, and the partner's own id as `partner_ref`
 //! or by its name (`call_id`, `wamid`, `external_call_id`, `lead_id`,
-//! `pre_lead_id`, `customer_id`). Bodies come with phone numbers and e-mail
+//! `pre_lead_id`, `customer_id`), and `call_history_id` (any id the edge
+//! returned for a captured call, resolved through its aliases to the
+//! record's deliveries). Bodies come with phone numbers and e-mail
 //! addresses masked unless the request says `unmask=true`.
 
 // Helpers short-circuit with `Result<_, AdminResponse>`: the error is the
@@ -14,6 +16,7 @@
 // allocation.
 #![allow(clippy::result_large_err)]
 
+use crate::entities::call_record_aliases;
 use crate::entities::webhook_log::{self, Column as Log};
 use crate::liveness::Liveness;
 use crate::process::log_status;
@@ -57,6 +60,7 @@ const PARAMS: &[&str] = &[
     "since",
     "until",
     "ingest_id",
+    "call_history_id",
     "unmask",
 ];
 
@@ -332,6 +336,23 @@ async fn list(
         if let Some(value) = query.get(*name) {
             select = select.filter(Log::PartnerRef.eq(value.as_str()));
         }
+    }
+    if let Some(id) = query.get("call_history_id") {
+        // Any id the edge returned for a captured call, the record's own or
+        // a repeat's: the deliveries of the record it stands for.
+        let id = Uuid::parse_str(id).map_err(|_| bad_request("call_history_id must be a UUID"))?;
+        let record = call_record_aliases::resolve(db, id)
+            .await
+            .map_err(database_error)?;
+        // No record (yet): an empty list, so nothing matches.
+        let log_ref: Vec<String> = record
+            .as_ref()
+            .map(call_record_aliases::log_ref)
+            .into_iter()
+            .collect();
+        select = select
+            .filter(Log::Source.eq(Source::CallCapture.name()))
+            .filter(Log::PartnerRef.is_in(log_ref));
     }
     let pages = select
         .order_by_desc(Log::ReceivedAt)

@@ -11,7 +11,9 @@ use shared::{Envelope, Source};
 use std::time::Duration;
 use testkit::examples::{CALL_CAPTURE, CARDEKHO, CARWALE, TATA_WHATSAPP};
 use testkit::{Backend, TestDb, Worker, eventually, test_env, unique_prefix};
-use worker::entities::{call_records, digital_leads, lead_touchpoints, leads, whatsapp_messages};
+use worker::entities::{
+    call_record_aliases, call_records, digital_leads, lead_touchpoints, leads, whatsapp_messages,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -275,7 +277,8 @@ async fn digital_leads_within_the_window_are_duplicates(backend: Backend) {
 }
 
 async fn call_capture_records_keep_their_id_and_merge_repeats(backend: Backend) {
-    let rig = rig("call-capture", backend).await;
+    const TOKEN: &str = "call-capture-admin-token-01";
+    let rig = rig_with("call-capture", backend, &[("ADMIN_TOKEN", TOKEN)]).await;
     let now = Utc::now();
     let first_id = uuid::Uuid::now_v7();
     rig.send(
@@ -306,11 +309,12 @@ async fn call_capture_records_keep_their_id_and_merge_repeats(backend: Backend) 
     let repeat = CALL_CAPTURE[2]
         .1
         .replace(r#""outcome":"follow_up""#, r#""outcome":"converted""#);
+    let repeat_id = uuid::Uuid::now_v7();
     rig.send(
         Source::CallCapture,
         &repeat,
         now + Span::seconds(5),
-        &[("call_history_id", uuid::Uuid::now_v7().to_string())],
+        &[("call_history_id", repeat_id.to_string())],
     )
     .await;
     let all = call_records::Entity::find()
@@ -324,6 +328,43 @@ async fn call_capture_records_keep_their_id_and_merge_repeats(backend: Backend) 
     );
     assert_eq!(all[0].outcome.as_deref(), Some("converted"));
     assert_eq!(all[0].event_count, 2);
+    // The id returned for the repeat resolves to that record, in the
+    // database and through the webhook log.
+    for id in [first_id, repeat_id] {
+        let resolved = call_record_aliases::resolve(&rig.db.conn, id)
+            .await
+            .unwrap()
+            .map(|record| record.id);
+        assert_eq!(resolved, Some(first_id), "{id}");
+    }
+    assert_eq!(
+        call_record_aliases::resolve(&rig.db.conn, uuid::Uuid::now_v7())
+            .await
+            .unwrap(),
+        None
+    );
+    let logged = rig
+        .worker
+        .admin_get(&format!("/logs?call_history_id={repeat_id}"), Some(TOKEN))
+        .await
+        .json();
+    assert_eq!(logged["data"]["total"], 2, "both deliveries: {logged}");
+    assert!(
+        logged["data"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item["source"] == "call_capture")
+    );
+    let unknown = rig
+        .worker
+        .admin_get(
+            &format!("/logs?call_history_id={}", uuid::Uuid::now_v7()),
+            Some(TOKEN),
+        )
+        .await
+        .json();
+    assert_eq!(unknown["data"]["total"], 0);
 
     // Without external ids every call is its own record; no caller, no lead.
     let anonymous = r#"{"company_id": "123e4567-e89b-12d3-a456-426614174000", "caller_number": "101", "outcome": "completed"}"#;

@@ -1,5 +1,6 @@
 //! sea-orm entities for the tables in `migrations`.
 
+pub mod call_record_aliases;
 pub mod call_records;
 pub mod calls;
 pub mod conversation_reads;

@@ -1,8 +1,10 @@
 //! Call-capture records: stored under the `call_history_id` the edge
 //! returned; a repeated `external_system` + `external_call_id` updates the
-//! one record (which keeps its first id).
+//! one record (which keeps its first id), and the id returned for the
+//! repeat is kept as an alias of it (`call_record_aliases`).
 
 use super::{Sighting, merge_bookkeeping, newer_event_wins, touchpoint, upsert_lead};
+use crate::entities::call_record_aliases;
 use crate::entities::call_records::{self, Column as C};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -141,10 +143,29 @@ pub(crate) async fn apply(
     } else {
         OnConflict::column(C::Id).do_nothing().to_owned()
     };
-    call_records::Entity::insert(row)
-        .on_conflict(on_conflict)
-        .exec_without_returning(txn)
-        .await?;
+    let insert = call_records::Entity::insert(row).on_conflict(on_conflict);
+    if external_key.is_some() {
+        // A repeated external call updates the record, which keeps its
+        // first id: the id returned for this one becomes its alias.
+        let stored = insert.exec_with_returning(txn).await?;
+        if stored.id != id {
+            let alias = call_record_aliases::ActiveModel {
+                id: Set(id),
+                call_record_id: Set(stored.id),
+                created_at: Set(now),
+            };
+            call_record_aliases::Entity::insert(alias)
+                .on_conflict(
+                    OnConflict::column(call_record_aliases::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+        }
+    } else {
+        insert.exec_without_returning(txn).await?;
+    }
     follow_up(txn, id, external_key.as_deref(), caller.as_deref(), lead).await?;
     if let Some(lead) = lead {
         let key = external_key.unwrap_or_else(|| id.to_string());
