@@ -18,6 +18,7 @@ mod partners;
 mod ratelimit;
 mod routes;
 pub mod spool;
+mod tls;
 
 pub use routes::partner_routes;
 
@@ -191,9 +192,21 @@ pub async fn run(
     if !publisher.wait_connected(FIRST_CONNECTION_PATIENCE).await {
         tracing::warn!("the broker is not reachable yet; serving anyway (webhooks are spooled)");
     }
+    let tls = match &config.tls {
+        Some(tls) => Some(Arc::new(tls::Tls::load(tls)?)),
+        None => None,
+    };
+    let tls_watcher = tls.clone().map(|tls| {
+        let stop = drain_stop.clone();
+        tokio::spawn(async move { tls.watch(stop).await })
+    });
     let graceful = GracefulShutdown::new();
     let connection_slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    tracing::info!(addr = %listener.local_addr().context("listener address")?, "edge listening");
+    tracing::info!(
+        addr = %listener.local_addr().context("listener address")?,
+        scheme = if tls.is_some() { "https" } else { "http" },
+        "edge listening"
+    );
 
     loop {
         // At the connection limit, stop accepting until one closes.
@@ -215,13 +228,39 @@ pub async fn run(
         };
         let state = state.clone();
         let service = service_fn(move |request| routes::handle(state.clone(), peer, request));
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+        match &tls {
+            None => {
+                let connection =
+                    graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                    drop(slot);
+                });
             }
-            drop(slot);
-        });
+            Some(tls) => {
+                // The handshake runs in the connection's own task, bounded
+                // like the request head, so a slow client holds up no one.
+                let acceptor = tls.acceptor.clone();
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                let handshake_timeout = config.header_read_timeout;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let connection = http.serve_connection(TokioIo::new(stream), service);
+                            if let Err(error) = watcher.watch(connection).await {
+                                tracing::debug!(%error, "connection ended with an error");
+                            }
+                        }
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                    drop(slot);
+                });
+            }
+        }
     }
 
     drop(listener);
@@ -233,6 +272,9 @@ pub async fn run(
     drain_stop.cancel();
     if let Some(drainer) = drainer {
         drainer.await.ok();
+    }
+    if let Some(watcher) = tls_watcher {
+        watcher.await.ok();
     }
     if let Some(spool) = &state.spool {
         spool.close().await;

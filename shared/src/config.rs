@@ -402,12 +402,54 @@ pub struct IngestConfig {
     /// a client cannot choose its own address for the CRM's per-IP limit or
     /// the logs.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `TLS_CERT_FILE` and `TLS_KEY_FILE`: HTTPS on the partner port, when
+    /// both are set.
+    pub tls: Option<TlsConfig>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9101`): health, readiness, metrics.
     pub admin: AdminConfig,
     /// Where webhooks wait on disk while the broker cannot confirm them.
     pub spool: SpoolConfig,
+}
+
+/// The partner port's certificate and key (PEM files), read at start-up and
+/// again whenever either changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// `TLS_CERT_FILE`: the certificate chain, the server's own first.
+    pub cert_file: std::path::PathBuf,
+    /// `TLS_KEY_FILE`: its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
+}
+
+impl TlsConfig {
+    /// Reads both variables: neither means plain HTTP; one without the
+    /// other is an error naming the missing one.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let read = |name: &str| {
+            env.get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        match (read("TLS_CERT_FILE"), read("TLS_KEY_FILE")) {
+            (None, None) => Ok(None),
+            (Some(cert_file), Some(key_file)) => Ok(Some(Self {
+                cert_file: cert_file.into(),
+                key_file: key_file.into(),
+            })),
+            (Some(_), None) => Err(ConfigError {
+                name: "TLS_KEY_FILE",
+                message: "required with TLS_CERT_FILE: the certificate's private key (PEM)".into(),
+                value: String::new(),
+            }),
+            (None, Some(_)) => Err(ConfigError {
+                name: "TLS_CERT_FILE",
+                message: "required with TLS_KEY_FILE: the certificate chain (PEM)".into(),
+                value: String::new(),
+            }),
+        }
+    }
 }
 
 /// The edge's spool: the broker cannot confirm, so the webhook is written to
@@ -494,6 +536,7 @@ impl IngestConfig {
                 0..=1_000_000,
             )?,
             trusted_proxies: trusted_proxies(env)?,
+            tls: TlsConfig::from_env(env)?,
             log_format: log_format(env)?,
             admin: AdminConfig::address_only(env, "127.0.0.1:9101")?,
             spool: SpoolConfig::from_env(env)?,
