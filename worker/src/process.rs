@@ -130,11 +130,14 @@ impl Effects {
 }
 
 impl Effects {
-    /// Whether the effects are upserts alone, always written (no reads of
-    /// current state, no outcome but `Written`): such messages can share a
-    /// batch's multi-row statements.
+    /// Whether the message can share a batch's multi-row statements: its
+    /// effects are upserts (Tata calls, WhatsApp), or upserts after a read
+    /// the whole batch can share (digital leads' duplicate window).
     fn stages(&self) -> bool {
-        matches!(self, Effects::Call(_) | Effects::Whatsapp(_))
+        matches!(
+            self,
+            Effects::Call(_) | Effects::Whatsapp(_) | Effects::DigitalLead(_)
+        )
     }
 
     /// Stages the rows of a message for which [`Effects::stages`] holds.
@@ -213,10 +216,11 @@ pub async fn process(
 /// still follows the commit that holds the message's effects. A transient
 /// failure rolls the whole batch back: the caller retries it.
 ///
-/// Messages whose effects are upserts alone (Tata calls, WhatsApp) are
-/// claimed with one statement and written with a few multi-row statements
-/// per table (see [`persist::Writes`]); the others (those that read
-/// current state: digital leads' duplicate window, CRM lifecycles, call
+/// Tata calls, WhatsApp and digital leads are claimed with one statement
+/// and written with a few multi-row statements per table (see
+/// [`persist::Writes`]); the digital leads' duplicate window is one read
+/// for the whole batch, after the people's rows are locked. The others
+/// (those that read current state record by record: CRM lifecycles, call
 /// capture's follow-ups), and any delivery seen before, each go through the
 /// one-message path in a savepoint of their own. Should a multi-row
 /// statement be refused, the batch is done again one message per savepoint,
@@ -296,14 +300,43 @@ async fn process_grouped(
     let mut claimed = claim_new(&txn, grouped.iter().map(|&i| (items[i], &parsed[i]))).await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
     let mut writes = persist::Writes::default();
+    // Digital leads: (index, envelope, lead, the person's lead id).
+    let mut digital = Vec::new();
     for i in grouped {
         let (envelope, _) = items[i];
         // `remove`: a second delivery of one ingest id in the batch takes
         // the one-message path, which finds it processed.
-        if let (true, Ok(effects)) = (claimed.remove(&envelope.ingest_id), &parsed[i]) {
-            effects.stage(&mut writes, envelope, settings);
-            outcomes[i] = Some(Outcome::Persisted);
+        if !claimed.remove(&envelope.ingest_id) {
+            continue;
         }
+        match &parsed[i] {
+            Ok(Effects::DigitalLead(lead)) => {
+                let lead_id = persist::digital_leads::stage_sighting(&mut writes, envelope, lead);
+                digital.push((i, envelope, lead.as_ref(), lead_id));
+            }
+            Ok(effects) => {
+                effects.stage(&mut writes, envelope, settings);
+                outcomes[i] = Some(Outcome::Persisted);
+            }
+            Err(_) => {}
+        }
+    }
+    // The people first (locked until commit), then the duplicate window
+    // read for every digital lead of the batch at once.
+    writes.flush_leads(&txn).await?;
+    let judged: Vec<_> = digital.iter().map(|&(_, e, lead, _)| (e, lead)).collect();
+    let verdicts = persist::digital_leads::judge(&txn, &judged, settings.duplicate_window).await?;
+    for ((i, envelope, lead, lead_id), verdict) in digital.into_iter().zip(verdicts) {
+        outcomes[i] = Some(match verdict {
+            None => {
+                persist::digital_leads::stage_record(&mut writes, envelope, lead, lead_id);
+                Outcome::Persisted
+            }
+            Some(reason) => {
+                mark_duplicate(&txn, envelope.ingest_id, &reason).await?;
+                Outcome::Duplicate(reason)
+            }
+        });
     }
     writes.flush(&txn).await?;
     let mut done = Vec::with_capacity(items.len());
@@ -596,6 +629,21 @@ fn contract_reason(source: Source, error: &ContractError) -> String {
     }
 }
 
+/// Marks a claimed delivery's log row a partner's duplicate, with why.
+async fn mark_duplicate(
+    txn: &impl ConnectionTrait,
+    ingest_id: Uuid,
+    reason: &str,
+) -> Result<(), DbErr> {
+    webhook_log::Entity::update_many()
+        .col_expr(Log::Status, Expr::value(log_status::DUPLICATE))
+        .col_expr(Log::Reason, Expr::value(reason.to_owned()))
+        .filter(Log::IngestId.eq(ingest_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Commits `effects` and the delivery's log row together. `None` when the
 /// ingest id was already processed (nothing else is written).
 async fn commit(
@@ -641,12 +689,7 @@ async fn commit(
             return Ok(Some(applied));
         }
         Applied::PartnerDuplicate(reason) => {
-            webhook_log::Entity::update_many()
-                .col_expr(Log::Status, Expr::value(log_status::DUPLICATE))
-                .col_expr(Log::Reason, Expr::value(reason.clone()))
-                .filter(Log::IngestId.eq(envelope.ingest_id))
-                .exec(&txn)
-                .await?;
+            mark_duplicate(&txn, envelope.ingest_id, reason).await?
         }
         Applied::Written => {}
     }

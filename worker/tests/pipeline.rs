@@ -19,6 +19,7 @@ testkit::on_both_backends!(
     later_events_for_a_call_update_its_one_row,
     an_older_event_arriving_late_never_overwrites_a_newer_one,
     a_batch_full_of_repeated_keys_ends_as_one_message_at_a_time_would,
+    a_batch_of_digital_leads_applies_the_duplicate_window_as_one_at_a_time_would,
     a_message_redelivered_after_commit_changes_nothing,
     a_payload_that_can_never_be_accepted_is_dead_lettered_with_its_reason,
     workers_starting_together_migrate_once,
@@ -348,6 +349,78 @@ async fn a_batch_full_of_repeated_keys_ends_as_one_message_at_a_time_would(backe
     );
     assert_eq!(message.text.as_deref(), Some("hi"));
     assert_eq!(message.lead_id, Some(worker::lead_id(phone)));
+    let metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
+    assert!(
+        metrics.contains("leadpipe_worker_batch_fallbacks_total 0"),
+        "no multi-row statement was refused: {metrics}"
+    );
+    rig.finish(vec![worker]).await;
+}
+
+async fn a_batch_of_digital_leads_applies_the_duplicate_window_as_one_at_a_time_would(
+    backend: Backend,
+) {
+    let mut rig = rig("batch-digital", backend).await;
+    // One batch at a time, so the backlog after the first delivery waits
+    // for the next batch together.
+    rig.env = test_env(
+        rig.env.get("AMQP_PREFIX").as_deref().unwrap_or_default(),
+        Some(&rig.db.url),
+        &[("WORKER_BATCHES_IN_FLIGHT", "1")],
+    );
+    let t0 = chrono::Utc::now();
+    let lead = |phone: &str| json!({"name": "Meera", "phone_number": phone}).to_string();
+    let publish = |source: Source, body: String, offset_secs: i64| {
+        let mut envelope = Envelope::new(source, vec![]);
+        envelope.received_at = t0 + chrono::Duration::seconds(offset_secs);
+        let inspector = &rig.inspector;
+        async move {
+            inspector.publish(&envelope, body.as_bytes()).await.unwrap();
+            envelope
+        }
+    };
+    // Already stored before the batch: phone C on CarWale.
+    let worker = Worker::start(&rig.env);
+    publish(Source::Carwale, lead("9000000003"), 0).await;
+    rig.wait_processed(1).await;
+    worker.stop().await;
+
+    // The backlog, waiting in the queues when the worker starts (the
+    // default window is 60 s, either side).
+    let first = publish(Source::Carwale, lead("9000000001"), 0).await;
+    rig.inspector
+        .publish(&first, lead("9000000001").as_bytes())
+        .await
+        .unwrap(); // delivered twice
+    publish(Source::Carwale, lead("9000000001"), 30).await; // duplicate of the first
+    publish(Source::Carwale, lead("9000000001"), -20).await; // late, still within
+    publish(Source::Carwale, lead("9000000001"), 90).await; // outside: new
+    publish(Source::Cardekho, lead("9000000001"), 0).await; // other platform: new
+    publish(Source::Carwale, lead("9000000002"), 0).await; // other phone: new
+    publish(Source::Carwale, lead("9000000003"), 10).await; // duplicate of the stored one
+    let worker = Worker::start(&rig.env);
+    rig.wait_processed(8).await;
+
+    let stored = rig.db.scalar("SELECT COUNT(*) FROM digital_leads").await;
+    assert_eq!(stored, 5, "three duplicates and a redelivery write nothing");
+    assert_eq!(
+        rig.db
+            .scalar("SELECT COUNT(*) FROM webhook_log WHERE status = 'duplicate'")
+            .await,
+        3
+    );
+    assert_eq!(
+        rig.db
+            .scalar("SELECT COUNT(*) FROM digital_leads WHERE phone = '+919000000001' AND platform = 'CarWale'")
+            .await,
+        2
+    );
+    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM leads").await, 3);
+    assert_eq!(
+        rig.db.scalar("SELECT COUNT(*) FROM lead_touchpoints").await,
+        5,
+        "a line per stored lead"
+    );
     let metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
     assert!(
         metrics.contains("leadpipe_worker_batch_fallbacks_total 0"),

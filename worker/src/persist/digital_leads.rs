@@ -1,96 +1,244 @@
 //! CarDekho and CarWale leads, linked to the person's lead; the contract's
 //! duplicate rule (same platform and phone within a window) applied.
+//!
+//! Both paths use the same three steps: stage the person's lead (its upsert
+//! locks the person's row until commit), [`judge`] the leads against the
+//! window (one read for a whole batch), then stage the records judged new
+//! with their timeline lines. The read cannot race: the lead upserts before
+//! it hold each person's row locked (PostgreSQL), and SQLite has one writer
+//! at a time, so two pushes for one phone are judged in turn.
 
-use super::{Applied, Sighting, touchpoint, upsert_lead};
+use super::{Applied, Sighting, Touchpoint, Writes};
 use crate::entities::digital_leads::{self, Column as C};
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QuerySelect,
 };
 use shared::contracts::digital_leads::{DigitalLead, Platform};
 use shared::{Envelope, Source};
 use std::time::Duration;
+use uuid::Uuid;
 
-/// Stores the lead unless the same platform sent the same phone within
-/// `window` (either side: messages may arrive out of order).
-///
-/// The window check reads, but it cannot race: the lead upsert before it
-/// holds the person's lead row locked until commit (PostgreSQL), and SQLite
-/// has one writer at a time, so two pushes for one phone are judged in turn.
+fn source_of(platform: Platform) -> Source {
+    match platform {
+        Platform::CarDekho => Source::Cardekho,
+        Platform::CarWale => Source::Carwale,
+    }
+}
+
+/// Stages the sighting of the lead's person; returns their lead's id.
+pub(crate) fn stage_sighting(writes: &mut Writes, envelope: &Envelope, lead: &DigitalLead) -> Uuid {
+    writes.lead(&Sighting {
+        phone: &lead.phone_number,
+        name: Some(&lead.name),
+        email: None,
+        lead_quality: None,
+        is_lead: None,
+        source: source_of(lead.platform),
+        at: envelope.received_at,
+    })
+}
+
+/// Stages a lead judged new: its record and its line on the person's
+/// timeline.
+pub(crate) fn stage_record(
+    writes: &mut Writes,
+    envelope: &Envelope,
+    lead: &DigitalLead,
+    lead_id: Uuid,
+) {
+    writes.digital_lead(
+        envelope.ingest_id,
+        digital_leads::ActiveModel {
+            id: Set(envelope.ingest_id),
+            platform: Set(lead.platform.label().to_owned()),
+            name: Set(lead.name.clone()),
+            phone: Set(lead.phone_number.clone()),
+            car_model: Set(lead.car_model.clone()),
+            lead_url: Set(lead.lead_url.clone()),
+            campaign: Set(lead.campaign.clone()),
+            partner_source: Set(lead.source.clone()),
+            payload: Set(serde_json::Value::Object(lead.payload.clone())),
+            received_at: Set(envelope.received_at),
+            received_micros: Set(envelope.received_at.timestamp_micros()),
+            lead_id: Set(lead_id),
+            created_at: Set(Utc::now()),
+        },
+    );
+    let mut summary = format!("{} enquiry", lead.platform.label());
+    if let Some(model) = &lead.car_model {
+        summary.push_str(&format!(" for {model}"));
+    }
+    writes.touchpoint(Touchpoint {
+        lead: lead_id,
+        source: source_of(lead.platform),
+        key: envelope.ingest_id.to_string(),
+        at: envelope.received_at,
+        summary,
+        ingest_id: envelope.ingest_id,
+    });
+}
+
+/// A stored or just-accepted lead, as the window sees it.
+struct Seen {
+    id: Uuid,
+    platform: String,
+    phone: String,
+    micros: i64,
+}
+
+/// Judges `leads`, in order, against the window (either side: messages may
+/// arrive out of order): `None` for a new lead, or why it is a duplicate.
+/// Each lead judged new counts for the ones after it, exactly as if they
+/// were applied one after another. Call it after the sightings are written
+/// (their row locks make the read safe).
+pub(crate) async fn judge(
+    db: &impl ConnectionTrait,
+    leads: &[(&Envelope, &DigitalLead)],
+    window: Duration,
+) -> Result<Vec<Option<String>>, DbErr> {
+    if leads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let window = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+    let times = leads
+        .iter()
+        .map(|(envelope, _)| envelope.received_at.timestamp_micros());
+    let earliest = times.clone().min().unwrap_or_default();
+    let latest = times.max().unwrap_or_default();
+    let mut phones: Vec<&str> = leads
+        .iter()
+        .map(|(_, lead)| lead.phone_number.as_str())
+        .collect();
+    phones.sort_unstable();
+    phones.dedup();
+    let mut seen = Vec::new();
+    let mut remaining = phones.as_slice();
+    for size in super::writes::chunk_sizes(remaining.len()) {
+        let (chunk, rest) = remaining.split_at(size);
+        remaining = rest;
+        let rows: Vec<(Uuid, String, String, i64)> = digital_leads::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .column(C::Platform)
+            .column(C::Phone)
+            .column(C::ReceivedMicros)
+            .filter(C::Phone.is_in(chunk.iter().copied()))
+            .filter(C::ReceivedMicros.gt(earliest.saturating_sub(window)))
+            .filter(C::ReceivedMicros.lt(latest.saturating_add(window)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        seen.extend(rows.into_iter().map(|(id, platform, phone, micros)| Seen {
+            id,
+            platform,
+            phone,
+            micros,
+        }));
+    }
+    let judged: Vec<Seen> = leads
+        .iter()
+        .map(|(envelope, lead)| Seen {
+            id: envelope.ingest_id,
+            platform: lead.platform.label().to_owned(),
+            phone: lead.phone_number.clone(),
+            micros: envelope.received_at.timestamp_micros(),
+        })
+        .collect();
+    Ok(verdicts(seen, judged, window))
+}
+
+/// The window rule over `leads` in order, given what is `seen` already:
+/// each lead judged new counts for those after it.
+fn verdicts(mut seen: Vec<Seen>, leads: Vec<Seen>, window: i64) -> Vec<Option<String>> {
+    let mut verdicts = Vec::with_capacity(leads.len());
+    for lead in leads {
+        let duplicate = seen.iter().any(|other| {
+            other.id != lead.id
+                && other.platform == lead.platform
+                && other.phone == lead.phone
+                && other.micros > lead.micros.saturating_sub(window)
+                && other.micros < lead.micros.saturating_add(window)
+        });
+        verdicts.push(if duplicate {
+            Some(format!(
+                "{} sent this phone number within {} s already",
+                lead.platform,
+                window / 1_000_000
+            ))
+        } else {
+            seen.push(lead);
+            None
+        });
+    }
+    verdicts
+}
+
+/// One message: stores the lead unless the same platform sent the same
+/// phone within `window`.
 pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     lead: &DigitalLead,
     window: Duration,
 ) -> Result<Applied, DbErr> {
-    let source = match lead.platform {
-        Platform::CarDekho => Source::Cardekho,
-        Platform::CarWale => Source::Carwale,
-    };
-    let lead_id = upsert_lead(
-        txn,
-        &Sighting {
-            phone: &lead.phone_number,
-            name: Some(&lead.name),
-            email: None,
-            lead_quality: None,
-            is_lead: None,
-            source,
-            at: envelope.received_at,
-        },
-    )
-    .await?;
-    let at = envelope.received_at.timestamp_micros();
-    let window = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
-    let earlier = digital_leads::Entity::find()
-        .filter(C::Platform.eq(lead.platform.label()))
-        .filter(C::Phone.eq(lead.phone_number.as_str()))
-        .filter(C::ReceivedMicros.gt(at.saturating_sub(window)))
-        .filter(C::ReceivedMicros.lt(at.saturating_add(window)))
-        .filter(C::Id.ne(envelope.ingest_id))
-        .count(txn)
-        .await?;
-    if earlier > 0 {
-        return Ok(Applied::PartnerDuplicate(format!(
-            "{} sent this phone number within {} s already",
-            lead.platform.label(),
-            window / 1_000_000
-        )));
+    let mut writes = Writes::default();
+    let lead_id = stage_sighting(&mut writes, envelope, lead);
+    writes.flush_leads(txn).await?;
+    if let Some(Some(reason)) = judge(txn, &[(envelope, lead)], window).await?.pop() {
+        return Ok(Applied::PartnerDuplicate(reason));
     }
-    let row = digital_leads::ActiveModel {
-        id: Set(envelope.ingest_id),
-        platform: Set(lead.platform.label().to_owned()),
-        name: Set(lead.name.clone()),
-        phone: Set(lead.phone_number.clone()),
-        car_model: Set(lead.car_model.clone()),
-        lead_url: Set(lead.lead_url.clone()),
-        campaign: Set(lead.campaign.clone()),
-        partner_source: Set(lead.source.clone()),
-        payload: Set(serde_json::Value::Object(lead.payload.clone())),
-        received_at: Set(envelope.received_at),
-        received_micros: Set(at),
-        lead_id: Set(lead_id),
-        created_at: Set(Utc::now()),
-    };
-    digital_leads::Entity::insert(row)
-        .on_conflict(OnConflict::column(C::Id).do_nothing().to_owned())
-        .exec_without_returning(txn)
-        .await?;
-    let mut summary = format!("{} enquiry", lead.platform.label());
-    if let Some(model) = &lead.car_model {
-        summary.push_str(&format!(" for {model}"));
-    }
-    touchpoint(
-        txn,
-        lead_id,
-        source,
-        &envelope.ingest_id.to_string(),
-        envelope.received_at,
-        summary,
-        envelope.ingest_id,
-    )
-    .await?;
+    stage_record(&mut writes, envelope, lead, lead_id);
+    writes.flush(txn).await?;
     Ok(Applied::Written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: i64 = 1_000_000;
+
+    fn lead(id: u128, platform: &str, phone: &str, at_secs: i64) -> Seen {
+        Seen {
+            id: Uuid::from_u128(id),
+            platform: platform.into(),
+            phone: phone.into(),
+            micros: at_secs * SECOND,
+        }
+    }
+
+    #[test]
+    fn leads_judged_new_count_for_the_ones_after_them() {
+        let stored = vec![lead(100, "CarWale", "+913", 0)];
+        let batch = vec![
+            lead(1, "CarWale", "+911", 0),
+            lead(2, "CarWale", "+911", 30),  // within 60 s of 1
+            lead(3, "CarWale", "+911", -20), // late, within 60 s of 1
+            lead(4, "CarWale", "+911", 90),  // 90 s after 1: new
+            lead(5, "CarDekho", "+911", 0),  // other platform
+            lead(6, "CarWale", "+913", 10),  // within 60 s of the stored one
+            lead(7, "CarWale", "+913", 60),  // exactly 60 s: outside
+            lead(100, "CarWale", "+913", 0), // itself, already stored
+        ];
+        let new: Vec<bool> = verdicts(stored, batch, 60 * SECOND)
+            .iter()
+            .map(Option::is_none)
+            .collect();
+        assert_eq!(new, [true, false, false, true, true, false, true, true]);
+    }
+
+    #[test]
+    fn a_duplicate_says_which_partner_and_window() {
+        let verdict = verdicts(
+            vec![lead(1, "CarDekho", "+911", 0)],
+            vec![lead(2, "CarDekho", "+911", 1)],
+            60 * SECOND,
+        );
+        assert_eq!(
+            verdict[0].as_deref(),
+            Some("CarDekho sent this phone number within 60 s already")
+        );
+    }
 }

@@ -3,8 +3,8 @@
 //!
 //! Per message, a batch used to cost about six round trips to the database
 //! (a savepoint, the log claim, the lead, the record, the touchpoint, the
-//! release): that, not the CPU, bounded the worker. Messages whose effects
-//! are upserts alone now stage their rows here, and [`Writes::flush`]
+//! release): that, not the CPU, bounded the worker. Tata calls, WhatsApp
+//! and digital leads now stage their rows here, and [`Writes::flush`]
 //! writes each table's rows with `INSERT … VALUES (…), (…) ON CONFLICT …`.
 //!
 //! Three rules keep this equal to writing the messages one after another:
@@ -24,7 +24,7 @@
 //!   the batch size, and the cache keeps hitting.
 
 use super::{Sighting, Touchpoint, lead_merge, lead_row, touchpoint_merge, touchpoint_row};
-use crate::entities::{calls, lead_touchpoints, leads, whatsapp_messages};
+use crate::entities::{calls, digital_leads, lead_touchpoints, leads, whatsapp_messages};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
 use std::collections::HashMap;
@@ -51,6 +51,7 @@ pub(crate) struct Writes {
     calls: Staged<String, calls::ActiveModel>,
     whatsapp_inbound: Staged<String, whatsapp_messages::ActiveModel>,
     whatsapp_statuses: Staged<String, whatsapp_messages::ActiveModel>,
+    digital_leads: Staged<Uuid, digital_leads::ActiveModel>,
     touchpoints: Staged<Uuid, lead_touchpoints::ActiveModel>,
 }
 
@@ -82,13 +83,30 @@ impl Writes {
         self.whatsapp_statuses.0.push((wamid, row));
     }
 
+    /// Stages a CarDekho or CarWale lead judged new (keyed by its ingest
+    /// id; a row already there is left as it is).
+    pub(crate) fn digital_lead(&mut self, id: Uuid, row: digital_leads::ActiveModel) {
+        self.digital_leads.0.push((id, row));
+    }
+
+    /// Writes the staged leads now, ahead of the rest: their upserts lock
+    /// each person's row until commit, which makes a read that follows
+    /// (the digital leads' duplicate window) safe from concurrent workers.
+    pub(crate) async fn flush_leads(&mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        upsert_in_rounds(txn, std::mem::take(&mut self.leads), lead_merge()).await
+    }
+
     /// Writes everything staged, table by table in a fixed order (leads
     /// first: the records and touchpoints refer to them).
-    pub(crate) async fn flush(self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        upsert_in_rounds(txn, self.leads, lead_merge()).await?;
+    pub(crate) async fn flush(mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        self.flush_leads(txn).await?;
         upsert_in_rounds(txn, self.calls, super::calls::merge()).await?;
         upsert_in_rounds(txn, self.whatsapp_inbound, super::whatsapp::inbound_merge()).await?;
         upsert_in_rounds(txn, self.whatsapp_statuses, super::whatsapp::status_merge()).await?;
+        let keep_first = OnConflict::column(digital_leads::Column::Id)
+            .do_nothing()
+            .to_owned();
+        upsert_in_rounds(txn, self.digital_leads, keep_first).await?;
         upsert_in_rounds(txn, self.touchpoints, touchpoint_merge()).await
     }
 }
