@@ -19,9 +19,16 @@
 # Loopback only. Needs wrk (apt-get install wrk) and the local services
 # (started here with scripts/services.sh). Takes about ten minutes.
 #   BENCH_SECONDS (default 20): length of each load and drain window.
+#   BENCH_SECTIONS (default "ceiling edge spool drain"): the sections to run,
+#   for example BENCH_SECTIONS=drain to measure the workers alone (ratios to
+#   a section not run are left out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${BENCH_SECONDS:-20}
+SECTIONS=" ${BENCH_SECTIONS:-ceiling edge spool drain} "
+wants() { [[ "$SECTIONS" == *" $1 "* ]]; }
+# A ratio with two decimals, or "n/a" when the divisor was not measured.
+ratio() { if [ -n "${2:-}" ] && [ "${2:-0}" != 0 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a"; fi; }
 BODY_BYTES=160   # the mean size of bench/mixed.lua's six bodies (90 to 230 bytes)
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 scripts/services.sh rabbitmq >/dev/null
@@ -51,20 +58,23 @@ echo "- RabbitMQ $(ctl version), $(/usr/lib/postgresql/*/bin/postgres --version 
 echo "- load generator, edge, broker, database and workers all on this machine"
 echo
 
-echo "## Broker ceiling (broker-ceiling $SECONDS_EACH s, $BODY_BYTES-byte persistent messages, 4 channels, quorum queue)"
 declare -A CEILING
+declare -A EDGE_RPS
+BEST=0
+if wants ceiling; then
+echo "## Broker ceiling (broker-ceiling $SECONDS_EACH s, $BODY_BYTES-byte persistent messages, 4 channels, quorum queue)"
 for inflight in 16 64 256; do
   line=$(target/release/broker-ceiling "$SECONDS_EACH" "$inflight" "$BODY_BYTES" 4)
   CEILING[$inflight]=$(echo "$line" | awk '{print $2}')
   echo "- $inflight in flight: ${CEILING[$inflight]} msg/s"
 done
 echo
+fi
 
+if wants edge; then
 echo "## Edge (wrk -t2 -d${SECONDS_EACH}s, bench/mixed.lua: unique bodies, six sources)"
 echo "| connections | requests/s | p50 ms | p99 ms | p99.9 ms | non-2xx | socket errors | edge peak RSS | edge / ceiling (same in flight) | edge / ceiling (256) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-BEST=0
-declare -A EDGE_RPS
 for c in 16 64 256; do
   prefix=bench-edge-$c-$$
   AMQP_PREFIX=$prefix INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
@@ -77,10 +87,12 @@ for c in 16 64 256; do
   rps=$(get rps)
   EDGE_RPS[$c]=$rps
   [ "$rps" -gt "$BEST" ] && BEST=$rps
-  echo "| $c | $rps | $(get p50) | $(get p99) | $(get p999) | $(get non2xx) | $(get socket_errors) | $rss | $(echo "scale=2; $rps / ${CEILING[$c]:-${CEILING[256]}}" | bc) | $(echo "scale=2; $rps / ${CEILING[256]}" | bc) |"
+  echo "| $c | $rps | $(get p50) | $(get p99) | $(get p999) | $(get non2xx) | $(get socket_errors) | $rss | $(ratio "$rps" "${CEILING[$c]:-}") | $(ratio "$rps" "${CEILING[256]:-}") |"
 done
 echo
+fi
 
+if wants spool; then
 echo "## Edge with the broker unreachable: every request answered from the spool (wrk -t2 -c64 -d${SECONDS_EACH}s)"
 echo "| requests/s | p50 ms | p99 ms | non-2xx | edge peak RSS | spooled / connected (64) |"
 echo "| --- | --- | --- | --- | --- | --- |"
@@ -93,9 +105,11 @@ rss=$(peak $edge)
 kill -TERM $edge; wait $edge || true
 rm -rf "${SPOOL_DIR:?}"/*
 get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
-echo "| $(get rps) | $(get p50) | $(get p99) | $(get non2xx) | $rss | $(echo "scale=2; $(get rps) / ${EDGE_RPS[64]}" | bc) |"
+echo "| $(get rps) | $(get p50) | $(get p99) | $(get non2xx) | $rss | $(ratio "$(get rps)" "${EDGE_RPS[64]:-}") |"
 echo
+fi
 
+if wants drain; then
 echo "## Workers draining a pre-filled queue (${SECONDS_EACH}-second windows)"
 # fill SLUG LABEL [SOURCE] [HOTSPOT]: a fresh prefix, pre-filled through the
 # edge at 64 connections with every source in turn, or only
@@ -148,7 +162,7 @@ drain PostgreSQL postgres://postgres@127.0.0.1/bench 2
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 2
 finish
-for scenario in "tata|Tata calls only|0|" "whatsapp|WhatsApp messages only|1|" "crm|CRM new_lead only|5|" \
+for scenario in "tata|Tata calls only|0|" "whatsapp|WhatsApp messages only|1|" "cardekho|CarDekho leads only|2|" "crm|CRM new_lead only|5|" \
   "hotspot|Mixed sources, one message in ten about one phone number and one call_id||1"; do
   IFS='|' read -r slug label source hot <<<"$scenario"
   fill "$slug" "$label" "$source" "$hot"
@@ -157,6 +171,8 @@ for scenario in "tata|Tata calls only|0|" "whatsapp|WhatsApp messages only|1|" "
   finish
 done
 echo
-echo "- best edge rate: $BEST requests/s; dead-lettered during the run: $dead"
+fi
+if wants edge; then echo "- best edge rate: $BEST requests/s"; fi
+echo "- dead-lettered during the run: $dead"
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" postgres >/dev/null
 rm -rf "$SQLITE_DIR" "$SPOOL_DIR"

@@ -187,7 +187,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/follow-ups/", get(follow_ups::list))
         .route("/follow-ups/{id}/done", post(follow_ups::done))
         .route("/logout", post(logout))
-        .merge(operator::routes(state.clone()))
+        .merge(operator::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,

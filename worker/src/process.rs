@@ -140,7 +140,9 @@ impl Effects {
         )
     }
 
-    /// Stages the rows of a message for which [`Effects::stages`] holds.
+    /// Stages the rows of a Tata call or WhatsApp message. (Digital leads
+    /// are staged in two steps around their duplicate window: see
+    /// `process_grouped` and [`persist::digital_leads`].)
     fn stage(&self, writes: &mut persist::Writes, envelope: &Envelope, settings: &Settings) {
         match self {
             Effects::Call(call) => persist::calls::stage(writes, envelope, call),

@@ -15,7 +15,7 @@ pub mod overview;
 use crate::AppState;
 use crate::auth::{Role, Staff};
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,7 +31,7 @@ const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The operator's routes, each behind [`require_operator`] (on top of the
 /// session every console route needs).
-pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
+pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/operator/", get(overview::show))
         .route("/operator/log", get(log::list))
@@ -39,19 +39,12 @@ pub fn routes(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/operator/dead-letters", get(dead_letters::list))
         .route("/operator/dead-letters/confirm", get(dead_letters::confirm))
         .route("/operator/dead-letters/apply", post(dead_letters::apply))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state,
-            require_operator,
-        ))
+        .route_layer(axum::middleware::from_fn(require_operator))
 }
 
 /// Refuses (403) staff without the operator role. It runs inside the
 /// session check, so the staff member is known.
-async fn require_operator(
-    State(_state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn require_operator(request: Request, next: Next) -> Response {
     let role = request.extensions().get::<Staff>().map(|staff| staff.role);
     if role != Some(Role::Operator) {
         return (

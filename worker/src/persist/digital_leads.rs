@@ -107,35 +107,44 @@ pub(crate) async fn judge(
         .map(|(envelope, _)| envelope.received_at.timestamp_micros());
     let earliest = times.clone().min().unwrap_or_default();
     let latest = times.max().unwrap_or_default();
-    let mut phones: Vec<&str> = leads
+    // Per platform, its phones: the index is (platform, phone, time).
+    let mut phones: Vec<(&str, &str)> = leads
         .iter()
-        .map(|(_, lead)| lead.phone_number.as_str())
+        .map(|(_, lead)| (lead.platform.label(), lead.phone_number.as_str()))
         .collect();
     phones.sort_unstable();
     phones.dedup();
     let mut seen = Vec::new();
-    let mut remaining = phones.as_slice();
-    for size in super::writes::chunk_sizes(remaining.len()) {
-        let (chunk, rest) = remaining.split_at(size);
-        remaining = rest;
-        let rows: Vec<(Uuid, String, String, i64)> = digital_leads::Entity::find()
-            .select_only()
-            .column(C::Id)
-            .column(C::Platform)
-            .column(C::Phone)
-            .column(C::ReceivedMicros)
-            .filter(C::Phone.is_in(chunk.iter().copied()))
-            .filter(C::ReceivedMicros.gt(earliest.saturating_sub(window)))
-            .filter(C::ReceivedMicros.lt(latest.saturating_add(window)))
-            .into_tuple()
-            .all(db)
-            .await?;
-        seen.extend(rows.into_iter().map(|(id, platform, phone, micros)| Seen {
-            id,
-            platform,
-            phone,
-            micros,
-        }));
+    for platform in [Platform::CarDekho, Platform::CarWale].map(Platform::label) {
+        let of_platform: Vec<&str> = phones
+            .iter()
+            .filter(|(p, _)| *p == platform)
+            .map(|(_, phone)| *phone)
+            .collect();
+        let mut remaining = of_platform.as_slice();
+        for size in super::writes::chunk_sizes(remaining.len()) {
+            let (chunk, rest) = remaining.split_at(size);
+            remaining = rest;
+            let rows: Vec<(Uuid, String, String, i64)> = digital_leads::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .column(C::Platform)
+                .column(C::Phone)
+                .column(C::ReceivedMicros)
+                .filter(C::Platform.eq(platform))
+                .filter(C::Phone.is_in(chunk.iter().copied()))
+                .filter(C::ReceivedMicros.gt(earliest.saturating_sub(window)))
+                .filter(C::ReceivedMicros.lt(latest.saturating_add(window)))
+                .into_tuple()
+                .all(db)
+                .await?;
+            seen.extend(rows.into_iter().map(|(id, platform, phone, micros)| Seen {
+                id,
+                platform,
+                phone,
+                micros,
+            }));
+        }
     }
     let judged: Vec<Seen> = leads
         .iter()
