@@ -16,10 +16,10 @@
 // allocation.
 #![allow(clippy::result_large_err)]
 
+use crate::delivery_log::LogStatus;
 use crate::entities::call_record_aliases;
 use crate::entities::webhook_log::{self, Column as Log};
 use crate::liveness::Liveness;
-use crate::process::log_status;
 use chrono::{DateTime, Utc};
 use hyper::StatusCode;
 use sea_orm::{
@@ -215,7 +215,7 @@ fn direction(source: &str) -> &'static str {
 
 /// One log row as the API shows it.
 fn item(row: webhook_log::Model, unmask: bool) -> Value {
-    let successful = row.status == log_status::PROCESSED || row.status == log_status::DUPLICATE;
+    let successful = LogStatus::parse(&row.status).is_some_and(LogStatus::is_successful);
     let body = if unmask {
         row.body
     } else {
@@ -294,25 +294,23 @@ async fn list(
             )));
         }
     }
-    let successful = [log_status::PROCESSED, log_status::DUPLICATE];
+    let successful: Vec<&str> = LogStatus::ALL
+        .into_iter()
+        .filter(|status| status.is_successful())
+        .map(LogStatus::as_str)
+        .collect();
     match flag(query, "is_successful")? {
         Some(true) => select = select.filter(Log::Status.is_in(successful)),
         Some(false) => select = select.filter(Log::Status.is_not_in(successful)),
         None => {}
     }
     if let Some(status) = query.get("status") {
-        let known = [
-            log_status::PROCESSED,
-            log_status::DUPLICATE,
-            log_status::RETRYING,
-            log_status::DEAD_LETTERED,
-        ];
-        if !known.contains(&status.as_str()) {
+        let Some(status) = LogStatus::parse(status) else {
             return Err(bad_request(format!(
                 "status must be one of {}",
-                known.join(", ")
+                LogStatus::NAMES.join(", ")
             )));
-        }
+        };
         select = select.filter(Log::Status.eq(status.as_str()));
     }
     if let Some(source) = query.get("source") {

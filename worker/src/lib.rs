@@ -11,14 +11,15 @@
 //!   while the database is away.
 //! - [`process`]: each body parsed and normalised by its partner's contract
 //!   (`shared::contracts`: E.164, UTC, aliases), claimed in the webhook log
-//!   and upserted (`persist`), batched into multi-row statements where the
-//!   source allows.
+//!   ([`delivery_log`]) and upserted (`persist`), batched into multi-row
+//!   statements where the source allows.
 //! - `settle`: ack, retry later or dead-letter, each only after the commit.
 
 pub mod admin;
 mod batch;
 mod consume;
 pub mod db;
+pub mod delivery_log;
 pub mod entities;
 pub mod liveness;
 pub mod metrics;

@@ -8,10 +8,11 @@
 //! nothing is called. Timeouts, connection errors and 5xx retry through the
 //! retry queues; a 4xx is final and the reply shows Tata's reason.
 
+use crate::delivery_log::{LogStatus, log_row};
 use crate::entities::webhook_log::{self, Column as Log};
 use crate::entities::whatsapp_replies::{self, Column as R, state};
 use crate::persist::lead_id;
-use crate::process::{Outcome, Settings, Transient, log_row, log_status};
+use crate::process::{Outcome, Settings, Transient};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
@@ -132,7 +133,7 @@ pub async fn handle(
                 db,
                 envelope,
                 body,
-                log_status::DEAD_LETTERED,
+                LogStatus::DeadLettered,
                 Some(&reason),
                 None,
             )
@@ -151,7 +152,7 @@ pub async fn handle(
         state::QUEUED | state::RETRYING => {}
         state::SENDING => {
             let reason = "the worker sending it stopped mid-call: Tata may or may not have it";
-            job.record(state::UNKNOWN, log_status::PROCESSED, None, Some(reason))
+            job.record(state::UNKNOWN, LogStatus::Processed, None, Some(reason))
                 .await?;
             tracing::warn!(reply_id = %request.reply_id, "reply outcome unknown after a crash; not sending it again");
             return Ok(Outcome::Persisted);
@@ -183,19 +184,19 @@ pub async fn handle(
     record_until_it_sticks(stop, || async {
         match &result {
             CallResult::Sent(wamid) => {
-                job.record(state::SENT, log_status::PROCESSED, Some(wamid), None)
+                job.record(state::SENT, LogStatus::Processed, Some(wamid), None)
                     .await?;
                 tracing::info!(reply_id = %request.reply_id, "reply sent through Tata");
                 Ok(Outcome::Persisted)
             }
             CallResult::Refused(reason) => {
-                job.record(state::FAILED, log_status::PROCESSED, None, Some(reason))
+                job.record(state::FAILED, LogStatus::Processed, None, Some(reason))
                     .await?;
                 tracing::warn!(reply_id = %request.reply_id, reason = %shared::redact::mask_text(reason), "Tata refused a reply");
                 Ok(Outcome::Persisted)
             }
             CallResult::Unknown(reason) => {
-                job.record(state::UNKNOWN, log_status::PROCESSED, None, Some(reason))
+                job.record(state::UNKNOWN, LogStatus::Processed, None, Some(reason))
                     .await?;
                 Ok(Outcome::Persisted)
             }
@@ -242,16 +243,11 @@ async fn retry_or_give_up(
     let spent = job.envelope.retry_attempt;
     if spent >= settings.retry_max_attempts {
         let reason = format!("{reason} (gave up after {spent} retries)");
-        job.record(
-            state::FAILED,
-            log_status::DEAD_LETTERED,
-            None,
-            Some(&reason),
-        )
-        .await?;
+        job.record(state::FAILED, LogStatus::DeadLettered, None, Some(&reason))
+            .await?;
         return Ok(Outcome::DeadLetter(reason));
     }
-    job.record(state::RETRYING, log_status::RETRYING, None, Some(reason))
+    job.record(state::RETRYING, LogStatus::Retrying, None, Some(reason))
         .await?;
     Ok(Outcome::RetryLater(reason.to_owned()))
 }
@@ -270,7 +266,7 @@ impl Job<'_> {
     async fn record(
         &self,
         reply_state: &str,
-        log_status: &str,
+        log_status: LogStatus,
         wamid: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), Transient> {
@@ -345,7 +341,7 @@ async fn log(
     db: &DatabaseConnection,
     envelope: &Envelope,
     body: &[u8],
-    status: &str,
+    status: LogStatus,
     reason: Option<&str>,
     wamid: Option<&str>,
 ) -> Result<(), Transient> {

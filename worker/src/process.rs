@@ -3,15 +3,9 @@
 //! broker, so every decision is testable against a real database alone.
 
 use crate::db::is_transient;
-use crate::entities::webhook_log::{self, Column as Log};
-use crate::entities::webhook_log_events;
+use crate::delivery_log::{Claim, LogStatus, claim, claim_new, mark_duplicate, record};
 use crate::persist::{self, Applied};
-use chrono::Utc;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, IdenStatic, PaginatorTrait, QueryFilter, QueryTrait, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use shared::contracts::{
     ContractError, call_capture, crm_events, digital_leads, tata_calls, tata_whatsapp,
 };
@@ -38,18 +32,6 @@ impl Default for Settings {
             dealer_numbers: Default::default(),
         }
     }
-}
-
-/// The `status` values of the webhook log.
-pub mod log_status {
-    /// Its effects are committed.
-    pub const PROCESSED: &str = "processed";
-    /// Nothing new: the partner sent it before.
-    pub const DUPLICATE: &str = "duplicate";
-    /// Waiting in a retry queue.
-    pub const RETRYING: &str = "retrying";
-    /// In the dead-letter queue.
-    pub const DEAD_LETTERED: &str = "dead_lettered";
 }
 
 /// What became of a message, and so what to tell the broker.
@@ -299,7 +281,15 @@ async fn process_grouped(
     let grouped: Vec<usize> = (0..items.len())
         .filter(|&i| parsed[i].as_ref().is_ok_and(Effects::stages))
         .collect();
-    let mut claimed = claim_new(&txn, grouped.iter().map(|&i| (items[i], &parsed[i]))).await?;
+    let mut claimed = claim_new(
+        &txn,
+        grouped.iter().map(|&i| {
+            let (envelope, body) = items[i];
+            let partner_ref = parsed[i].as_ref().ok().and_then(Effects::partner_ref);
+            (envelope, body, partner_ref)
+        }),
+    )
+    .await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
     let mut writes = persist::Writes::default();
     // Digital leads: (index, envelope, lead, the person's lead id).
@@ -369,47 +359,6 @@ async fn process_one_by_one(
     Ok(outcomes)
 }
 
-/// Claims the log rows of deliveries never seen before, with one statement
-/// per chunk; returns the ingest ids now claimed. A delivery seen before (a
-/// retry, a replay, a redelivery) or with a partner's idempotency key used
-/// before is left out: the one-message path decides what it is.
-async fn claim_new<'a>(
-    txn: &DatabaseTransaction,
-    items: impl Iterator<Item = ((&'a Envelope, &'a [u8]), &'a Result<Effects, String>)>,
-) -> Result<std::collections::HashSet<Uuid>, DbErr> {
-    let mut rows: Vec<(Uuid, webhook_log::ActiveModel)> = items
-        .map(|((envelope, body), effects)| {
-            let partner_ref = effects.as_ref().ok().and_then(Effects::partner_ref);
-            let key = idempotency_key(envelope);
-            let row = log_row(
-                envelope,
-                body,
-                log_status::PROCESSED,
-                None,
-                key,
-                partner_ref,
-            );
-            (envelope.ingest_id, row)
-        })
-        .collect();
-    // Sorted: concurrent batches lock log rows in the same order.
-    rows.sort_by_key(|(id, _)| *id);
-    let mut rows = rows.into_iter().map(|(_, row)| row);
-    let mut claimed = std::collections::HashSet::new();
-    for size in persist::writes::chunk_sizes(rows.len()) {
-        // No conflict target: a clash on the ingest id or on the
-        // idempotency key both leave the row unwritten, and unreturned.
-        let mut insert = webhook_log::Entity::insert_many(rows.by_ref().take(size))
-            .on_conflict(OnConflict::new().do_nothing().to_owned())
-            .into_query();
-        insert.returning_col(Log::IngestId);
-        for row in txn.query_all(&insert).await? {
-            claimed.insert(row.try_get::<Uuid>("", Log::IngestId.as_str())?);
-        }
-    }
-    Ok(claimed)
-}
-
 /// One message on `conn`: a connection (its own transaction) or a batch's
 /// transaction (a savepoint within it).
 async fn process_in<C>(
@@ -453,8 +402,8 @@ where
         other => other,
     };
     let (status, reason) = match &outcome {
-        Outcome::RetryLater(reason) => (log_status::RETRYING, reason),
-        Outcome::DeadLetter(reason) => (log_status::DEAD_LETTERED, reason),
+        Outcome::RetryLater(reason) => (LogStatus::Retrying, reason),
+        Outcome::DeadLetter(reason) => (LogStatus::DeadLettered, reason),
         Outcome::Persisted | Outcome::Duplicate(_) => return Ok(outcome),
     };
     // The log says what happens to the message before it happens; if the
@@ -465,162 +414,6 @@ where
     Ok(outcome)
 }
 
-/// The partner's idempotency key for a delivery, if it sent one.
-fn idempotency_key(envelope: &Envelope) -> Option<String> {
-    envelope
-        .request_headers
-        .iter()
-        .find(|(name, _)| name == "idempotency-key" || name == "webhook-id")
-        .map(|(_, value)| value.clone())
-}
-
-/// A log row for this delivery.
-pub(crate) fn log_row(
-    envelope: &Envelope,
-    body: &[u8],
-    status: &str,
-    reason: Option<&str>,
-    key: Option<String>,
-    partner_ref: Option<String>,
-) -> webhook_log::ActiveModel {
-    let now = Utc::now();
-    webhook_log::ActiveModel {
-        ingest_id: Set(envelope.ingest_id),
-        source: Set(envelope.source.name().to_owned()),
-        received_at: Set(envelope.received_at),
-        status: Set(status.to_owned()),
-        reason: Set(reason.map(str::to_owned)),
-        attempts: Set(1),
-        idempotency_key: Set(key),
-        partner_ref: Set(partner_ref),
-        body: Set(String::from_utf8_lossy(body).into_owned()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-}
-
-/// Records a retry or dead-letter decision (never over a processed row),
-/// and adds it to the delivery's reason history, in one transaction.
-async fn record<C>(
-    db: &C,
-    envelope: &Envelope,
-    body: &[u8],
-    status: &str,
-    reason: &str,
-    partner_ref: Option<String>,
-) -> Result<(), DbErr>
-where
-    C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
-{
-    let txn = db.begin().await?;
-    let row = log_row(envelope, body, status, Some(reason), None, partner_ref);
-    let updated = webhook_log::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(Log::IngestId)
-                .values([
-                    (Log::Status, Expr::cust("excluded.status")),
-                    (Log::Reason, Expr::cust("excluded.reason")),
-                    (Log::Attempts, Expr::cust("webhook_log.attempts + 1")),
-                    (Log::UpdatedAt, Expr::cust("excluded.updated_at")),
-                ])
-                .action_and_where(Expr::cust("webhook_log.status <> 'processed'"))
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    // A processed row is settled: its history does not grow either.
-    if updated == 1 {
-        let event = webhook_log_events::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            ingest_id: Set(envelope.ingest_id),
-            at: Set(Utc::now()),
-            status: Set(status.to_owned()),
-            reason: Set(reason.to_owned()),
-        };
-        webhook_log_events::Entity::insert(event)
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    txn.commit().await
-}
-
-/// Whether this delivery may apply its effects.
-enum Claim {
-    /// Yes: the log row is ours (new, or taken over from a retry or a replay).
-    Granted,
-    /// Its ingest id was already processed.
-    AlreadyProcessed,
-    /// Another delivery with the same idempotency key came first.
-    RepeatedKey(String),
-}
-
-/// Claims the delivery's log row inside the effects transaction. Every
-/// step is a constraint or a conditional update, never a read then a write.
-async fn claim(
-    txn: &DatabaseTransaction,
-    envelope: &Envelope,
-    body: &[u8],
-    partner_ref: Option<String>,
-) -> Result<Claim, DbErr> {
-    let key = idempotency_key(envelope);
-    let row = log_row(
-        envelope,
-        body,
-        log_status::PROCESSED,
-        None,
-        key.clone(),
-        partner_ref.clone(),
-    );
-    // No conflict target: a clash on the ingest id or on the idempotency key
-    // both leave the row unwritten.
-    let inserted = webhook_log::Entity::insert(row)
-        .on_conflict(OnConflict::new().do_nothing().to_owned())
-        .exec_without_returning(txn)
-        .await?;
-    if inserted == 1 {
-        return Ok(Claim::Granted);
-    }
-    // Retried or replayed: take the row over, unless it is settled.
-    let taken = webhook_log::Entity::update_many()
-        .col_expr(Log::Status, Expr::value(log_status::PROCESSED))
-        .col_expr(Log::Reason, Expr::value(Option::<String>::None))
-        .col_expr(Log::Attempts, Expr::cust("attempts + 1"))
-        .col_expr(Log::PartnerRef, Expr::value(partner_ref.clone()))
-        .col_expr(Log::UpdatedAt, Expr::value(Utc::now()))
-        .filter(Log::IngestId.eq(envelope.ingest_id))
-        .filter(Log::Status.is_in([log_status::RETRYING, log_status::DEAD_LETTERED]))
-        .exec(txn)
-        .await?
-        .rows_affected;
-    if taken == 1 {
-        return Ok(Claim::Granted);
-    }
-    // The row exists but is settled, or the key belongs to another delivery.
-    if webhook_log::Entity::find_by_id(envelope.ingest_id)
-        .count(txn)
-        .await?
-        > 0
-    {
-        return Ok(Claim::AlreadyProcessed);
-    }
-    let reason = format!(
-        "the partner sent the same idempotency key ({}) before",
-        key.unwrap_or_default()
-    );
-    let duplicate = log_row(
-        envelope,
-        body,
-        log_status::DUPLICATE,
-        Some(&reason),
-        None,
-        partner_ref,
-    );
-    webhook_log::Entity::insert(duplicate)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(Claim::RepeatedKey(reason))
-}
-
 fn contract_reason(source: Source, error: &ContractError) -> String {
     match error {
         ContractError::Fields(fields) => format!(
@@ -629,21 +422,6 @@ fn contract_reason(source: Source, error: &ContractError) -> String {
         ),
         other => format!("body does not satisfy the {source} contract: {other}"),
     }
-}
-
-/// Marks a claimed delivery's log row a partner's duplicate, with why.
-async fn mark_duplicate(
-    txn: &impl ConnectionTrait,
-    ingest_id: Uuid,
-    reason: &str,
-) -> Result<(), DbErr> {
-    webhook_log::Entity::update_many()
-        .col_expr(Log::Status, Expr::value(log_status::DUPLICATE))
-        .col_expr(Log::Reason, Expr::value(reason.to_owned()))
-        .filter(Log::IngestId.eq(ingest_id))
-        .exec(txn)
-        .await?;
-    Ok(())
 }
 
 /// Commits `effects` and the delivery's log row together. `None` when the

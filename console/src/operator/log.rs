@@ -14,19 +14,12 @@ use serde::Deserialize;
 use shared::Source;
 use std::sync::Arc;
 use uuid::Uuid;
+use worker::delivery_log::LogStatus;
 use worker::entities::webhook_log::{self, Column as Log};
 use worker::entities::webhook_log_events;
-use worker::process::log_status;
 
 /// Rows per page.
 const PAGE_SIZE: u64 = 50;
-/// The statuses a filter may name.
-const STATUSES: [&str; 4] = [
-    log_status::PROCESSED,
-    log_status::DUPLICATE,
-    log_status::RETRYING,
-    log_status::DEAD_LETTERED,
-];
 
 /// The log's filters, as the form sends them.
 #[derive(Debug, Default, Deserialize)]
@@ -60,11 +53,11 @@ pub async fn list(
     };
     let status = query.status.as_deref().filter(|s| !s.is_empty());
     if let Some(status) = status
-        && !STATUSES.contains(&status)
+        && !LogStatus::NAMES.contains(&status)
     {
         return (
             StatusCode::BAD_REQUEST,
-            format!("status must be one of {}", STATUSES.join(", ")),
+            format!("status must be one of {}", LogStatus::NAMES.join(", ")),
         )
             .into_response();
     }
@@ -125,7 +118,7 @@ pub async fn list(
                 }
                 select name="status" aria-label="Outcome" {
                     option value="" { "All outcomes" }
-                    @for each in STATUSES {
+                    @for each in LogStatus::NAMES {
                         option value=(each) selected[status == Some(each)] { (each.replace('_', " ")) }
                     }
                 }
@@ -195,7 +188,7 @@ pub async fn one(
     let source = row.source.parse::<Source>().ok();
     // Only a dead-lettered delivery waits in a dead-letter queue.
     let dead_letter = match source {
-        Some(source) if row.status == log_status::DEAD_LETTERED => {
+        Some(source) if row.status == LogStatus::DeadLettered.as_str() => {
             Some(find_dead_letter(&state, source, id).await)
         }
         _ => None,
@@ -229,7 +222,7 @@ pub async fn one(
                             span { (shared::redact::mask_text(&event.reason)) }
                         }
                     }
-                    @if row.status == log_status::PROCESSED {
+                    @if row.status == LogStatus::Processed.as_str() {
                         li {
                             time { (ist(row.updated_at)) }
                             span.source.processed { "processed" }

@@ -15,16 +15,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, 
 use shared::Source;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use worker::delivery_log::LogStatus;
 use worker::entities::webhook_log::{self, Column as Log};
-use worker::process::log_status;
-
-/// The outcomes shown, in the order of the table's columns.
-const OUTCOMES: [&str; 4] = [
-    log_status::PROCESSED,
-    log_status::DUPLICATE,
-    log_status::RETRYING,
-    log_status::DEAD_LETTERED,
-];
 
 /// Deliveries received in the last hour, per source and outcome.
 pub async fn last_hour(db: &DatabaseConnection) -> Result<BTreeMap<(String, String), i64>, DbErr> {
@@ -88,13 +80,13 @@ pub async fn show(
             table #last-hour {
                 thead { tr {
                     th { "Source" }
-                    @for outcome in OUTCOMES { th { (outcome.replace('_', " ")) } }
+                    @for outcome in LogStatus::NAMES { th { (outcome.replace('_', " ")) } }
                 } }
                 tbody {
                     @for &source in Source::ALL {
                         tr data-source=(source.name()) {
                             td { a href={ "/operator/log?source=" (source.name()) } { (source.name()) } }
-                            @for outcome in OUTCOMES {
+                            @for outcome in LogStatus::NAMES {
                                 td data-outcome=(outcome) {
                                     @let n = count(source, outcome);
                                     @if n > 0 {
