@@ -4,7 +4,7 @@
 //! token) acts on exactly those ingest ids, and only if the filters still
 //! select them.
 
-use super::log::subnav;
+use super::log::{source_select, subnav};
 use super::{Refusal, broker_unavailable, open_queues, parse_source};
 use crate::auth::{Staff, form_csrf_refusal};
 use crate::views::page;
@@ -17,7 +17,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use shared::Source;
 use shared::broker::Disposition;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -137,12 +136,7 @@ pub async fn list(
             h1 { "Dead letters" }
             (subnav())
             form.search.filters #dead-letter-filters method="get" action="/operator/dead-letters" {
-                select name="source" aria-label="Source" {
-                    option value="" { "All sources" }
-                    @for &each in Source::ALL {
-                        option value=(each.name()) selected[source == Some(each)] { (each.name()) }
-                    }
-                }
+                (source_select(source))
                 input name="reason" type="search" value=(reason) placeholder="Reason contains…";
                 button type="submit" { "Filter" }
             }

@@ -110,12 +110,7 @@ pub async fn list(
             h1 { "Webhook log" }
             (subnav())
             form.search.filters #log-filters method="get" action="/operator/log" {
-                select name="source" aria-label="Source" {
-                    option value="" { "All sources" }
-                    @for &each in Source::ALL {
-                        option value=(each.name()) selected[source == Some(each)] { (each.name()) }
-                    }
-                }
+                (source_select(source))
                 select name="status" aria-label="Outcome" {
                     option value="" { "All outcomes" }
                     @for each in LogStatus::NAMES {
@@ -285,6 +280,18 @@ pub fn masked_body(body: &str) -> String {
         .ok()
         .and_then(|value| serde_json::to_string_pretty(&value).ok())
         .unwrap_or(masked)
+}
+
+/// The source filter of the log and dead-letter forms.
+pub fn source_select(selected: Option<Source>) -> Markup {
+    html! {
+        select name="source" aria-label="Source" {
+            option value="" { "All sources" }
+            @for &each in Source::ALL {
+                option value=(each.name()) selected[selected == Some(each)] { (each.name()) }
+            }
+        }
+    }
 }
 
 /// Links between the operator's pages.
