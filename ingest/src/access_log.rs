@@ -5,8 +5,10 @@
 //!
 //! A line carries the time (the log's own), the source, method, route,
 //! status, latency, the client's address (and the peer's, when a trusted
-//! proxy forwarded it), and which credential let the request in, by
-//! position: never a key, a signature, a body, or a full phone number.
+//! proxy forwarded it), which credential let the request in, by position,
+//! and, once accepted, the webhook's ingest id (its id in the webhook log
+//! and on the broker): never a key, a signature, a body, or a full phone
+//! number.
 
 use crate::caller::Caller;
 use hyper::{Method, StatusCode};
@@ -41,6 +43,7 @@ pub(crate) fn record(line: &Line<'_>) {
         .caller
         .credential()
         .map_or_else(|| "-".to_owned(), |credential| credential.to_string());
+    let ingest_id = line.caller.ingest_id().map(|id| id.to_string());
     let status = line.status.as_u16();
     let refused = is_refusal(line.status);
     // One set of fields at two levels (a level must be known where the
@@ -57,6 +60,7 @@ pub(crate) fn record(line: &Line<'_>) {
                 %client,
                 via,
                 key,
+                ingest_id,
                 refused,
                 "request"
             )

@@ -1,7 +1,7 @@
 //! Who sent a request: the TCP peer, the client's address (taken from
-//! `X-Forwarded-For` only when the peer is a trusted proxy), and which of
-//! the partner's credentials it presented, for the CRM's per-IP limit, the
-//! audit headers and the access log.
+//! `X-Forwarded-For` only when the peer is a trusted proxy), which of the
+//! partner's credentials it presented, and the ingest id it was accepted
+//! as: for the CRM's per-IP limit, the audit headers and the access log.
 
 use hyper::HeaderMap;
 use ipnet::IpNet;
@@ -37,6 +37,7 @@ pub(crate) struct Caller {
     /// The client: the peer, or the address a trusted proxy forwarded.
     pub(crate) client: IpAddr,
     credential: OnceLock<Credential>,
+    accepted: OnceLock<uuid::Uuid>,
 }
 
 impl Caller {
@@ -47,6 +48,7 @@ impl Caller {
             peer,
             client: client_address(peer.ip(), headers, trusted),
             credential: OnceLock::new(),
+            accepted: OnceLock::new(),
         }
     }
 
@@ -59,6 +61,16 @@ impl Caller {
     /// The credential that let the request in, if one did.
     pub(crate) fn credential(&self) -> Option<Credential> {
         self.credential.get().copied()
+    }
+
+    /// Records the ingest id of the webhook the request was accepted as.
+    pub(crate) fn accepted(&self, ingest_id: uuid::Uuid) {
+        let _ = self.accepted.set(ingest_id);
+    }
+
+    /// The ingest id of the accepted webhook, if it was accepted.
+    pub(crate) fn ingest_id(&self) -> Option<uuid::Uuid> {
+        self.accepted.get().copied()
     }
 }
 

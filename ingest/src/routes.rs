@@ -307,9 +307,11 @@ pub(crate) async fn json_body(
 
 /// Publishes and maps the broker's verdict: `Ok` only once the webhook is
 /// safe, confirmed by the broker or, failing that, on disk in the spool.
+/// The caller's access-log line then names the webhook's ingest id.
 pub(crate) async fn publish(
     state: &AppState,
     style: Style,
+    caller: &Caller,
     envelope: &Envelope,
     body: &[u8],
 ) -> Result<(), Reply> {
@@ -325,7 +327,8 @@ pub(crate) async fn publish(
     }
     match result {
         Ok(()) => {
-            tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "accepted");
+            // The access log's line says it, with the ingest id.
+            caller.accepted(envelope.ingest_id);
             Ok(())
         }
         Err(err) => {
@@ -337,7 +340,9 @@ pub(crate) async fn publish(
                     tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, error = %other, "publish not confirmed")
                 }
             }
-            spool(state, style, envelope, body).await
+            spool(state, style, envelope, body).await?;
+            caller.accepted(envelope.ingest_id);
+            Ok(())
         }
     }
 }

@@ -115,6 +115,10 @@ async fn every_request_leaves_one_masked_line_and_refusals_are_flagged() {
     );
     assert_eq!(accepted["via"], "127.0.0.1");
     assert_eq!(accepted["refused"], false);
+    let ingest_id = accepted["ingest_id"]
+        .as_str()
+        .expect("the accepted webhook's ingest id");
+    assert!(uuid::Uuid::parse_str(ingest_id).is_ok(), "{ingest_id}");
     assert_eq!(accepted["level"], "INFO");
     assert!(accepted["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0));
     assert!(accepted["timestamp"].is_string());
@@ -128,6 +132,10 @@ async fn every_request_leaves_one_masked_line_and_refusals_are_flagged() {
         assert_eq!(line["level"], "WARN", "{line}");
         assert_eq!(line["key"], key, "{line}");
         assert_eq!(line["client"], "127.0.0.1", "{line}");
+        assert!(
+            line.get("ingest_id").is_none(),
+            "refused, so no webhook: {line}"
+        );
     }
     for secret in [OLD_KEY, NEW_KEY, "not-the-key-000000000", "9876543210"] {
         assert!(

@@ -28,7 +28,7 @@ pub(crate) async fn handle(state: &AppState, caller: &Caller, request: Request<I
             let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, caller));
             let call_history_id = uuid::Uuid::now_v7().to_string();
             envelope.assigned_ids.insert("call_history_id".into(), call_history_id.clone());
-            publish(state, style, &envelope, &body).await?;
+            publish(state, style, caller, &envelope, &body).await?;
             Ok(json(
                 StatusCode::CREATED,
                 &json!({

@@ -110,7 +110,7 @@ pub(crate) async fn handle(
                 envelope.assigned_ids.insert(field.into(), id.clone());
                 assigned.insert(field.into(), Value::from(id));
             }
-            publish(state, style, &envelope, &body).await?;
+            publish(state, style, caller, &envelope, &body).await?;
             Ok(json(
                 StatusCode::CREATED,
                 &json!({"status": "success", "message": message, "data": response_data(&hook, &assigned)}),

@@ -52,7 +52,7 @@ pub(crate) async fn handle(
             let body = json_body(state, style, &parts.headers, body).await?;
             digital_leads::parse(platform, &body).map_err(|e| style.invalid(&e))?;
             let envelope = Envelope::new(source, audit_headers(&parts.headers, caller));
-            publish(state, style, &envelope, &body).await?;
+            publish(state, style, caller, &envelope, &body).await?;
             Ok(json(
                 StatusCode::CREATED,
                 &json!({"message": format!("{} lead inserted successfully", platform.label())}),

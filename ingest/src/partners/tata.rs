@@ -47,7 +47,7 @@ pub(crate) async fn call(state: &AppState, caller: &Caller, request: Request<Inc
             let body = json_body(state, Style::Tata, &parts.headers, body).await?;
             let call = tata_calls::parse(&body).map_err(|e| Style::Tata.invalid(&e))?;
             let envelope = Envelope::new(Source::TataCalls, audit_headers(&parts.headers, caller));
-            publish(state, Style::Tata, &envelope, &body).await?;
+            publish(state, Style::Tata, caller, &envelope, &body).await?;
             Ok(json(
                 StatusCode::CREATED,
                 &json!({
@@ -78,7 +78,7 @@ pub(crate) async fn whatsapp(
             let hook = tata_whatsapp::parse(&body).map_err(|e| Style::Tata.invalid(&e))?;
             let envelope =
                 Envelope::new(Source::TataWhatsapp, audit_headers(&parts.headers, caller));
-            publish(state, Style::Tata, &envelope, &body).await?;
+            publish(state, Style::Tata, caller, &envelope, &body).await?;
             Ok(json(
                 StatusCode::CREATED,
                 &json!({
