@@ -12,8 +12,8 @@ use crate::routes::{Style, audit_headers, json_body, publish};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
+use shared::Envelope;
 use shared::contracts::digital_leads::{self, Platform};
-use shared::{Envelope, Source};
 
 /// `POST /admin/mg-digital-leads/source/cardekho` and `…/carwale`.
 pub(crate) async fn handle(
@@ -23,9 +23,10 @@ pub(crate) async fn handle(
     platform: Platform,
 ) -> Reply {
     let style = Style::DigitalLeads;
-    let (keys, source) = match platform {
-        Platform::CarDekho => (state.secrets.cardekho.as_ref(), Source::Cardekho),
-        Platform::CarWale => (state.secrets.carwale.as_ref(), Source::Carwale),
+    let source = platform.source();
+    let keys = match platform {
+        Platform::CarDekho => state.secrets.cardekho.as_ref(),
+        Platform::CarWale => state.secrets.carwale.as_ref(),
     };
     either(
         async {

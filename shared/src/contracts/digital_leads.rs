@@ -24,6 +24,14 @@ impl Platform {
         }
     }
 
+    /// The source (queue, metric label) of this portal's leads.
+    pub fn source(self) -> crate::Source {
+        match self {
+            Platform::CarDekho => crate::Source::Cardekho,
+            Platform::CarWale => crate::Source::Carwale,
+        }
+    }
+
     /// Accepted names per internal field, in this partner's order of preference.
     fn aliases(self) -> Aliases {
         match self {

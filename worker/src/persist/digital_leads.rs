@@ -15,17 +15,10 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, QuerySelect,
 };
+use shared::Envelope;
 use shared::contracts::digital_leads::{DigitalLead, Platform};
-use shared::{Envelope, Source};
 use std::time::Duration;
 use uuid::Uuid;
-
-fn source_of(platform: Platform) -> Source {
-    match platform {
-        Platform::CarDekho => Source::Cardekho,
-        Platform::CarWale => Source::Carwale,
-    }
-}
 
 /// Stages the sighting of the lead's person; returns their lead's id.
 pub(crate) fn stage_sighting(writes: &mut Writes, envelope: &Envelope, lead: &DigitalLead) -> Uuid {
@@ -35,7 +28,7 @@ pub(crate) fn stage_sighting(writes: &mut Writes, envelope: &Envelope, lead: &Di
         email: None,
         lead_quality: None,
         is_lead: None,
-        source: source_of(lead.platform),
+        source: lead.platform.source(),
         at: envelope.received_at,
     })
 }
@@ -72,7 +65,7 @@ pub(crate) fn stage_record(
     }
     writes.touchpoint(Touchpoint {
         lead: lead_id,
-        source: source_of(lead.platform),
+        source: lead.platform.source(),
         key: envelope.ingest_id.to_string(),
         at: envelope.received_at,
         summary,
