@@ -228,39 +228,42 @@ pub async fn run(
         };
         let state = state.clone();
         let service = service_fn(move |request| routes::handle(state.clone(), peer, request));
-        match &tls {
-            None => {
-                let connection =
-                    graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                    drop(slot);
-                });
-            }
-            Some(tls) => {
-                // The handshake runs in the connection's own task, bounded
-                // like the request head, so a slow client holds up no one.
-                let acceptor = tls.acceptor.clone();
-                let watcher = graceful.watcher();
-                let http = http.clone();
-                let handshake_timeout = config.header_read_timeout;
-                tokio::spawn(async move {
+        // The connection's own task does the TLS handshake, if any, bounded
+        // like the request head, so a slow client holds up no one.
+        let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
+        let watcher = graceful.watcher();
+        let http = http.clone();
+        let handshake_timeout = config.header_read_timeout;
+        tokio::spawn(async move {
+            let served = match acceptor {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            let connection = http.serve_connection(TokioIo::new(stream), service);
-                            if let Err(error) = watcher.watch(connection).await {
-                                tracing::debug!(%error, "connection ended with an error");
-                            }
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(stream), service))
+                                .await
                         }
-                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            Ok(())
+                        }
                     }
-                    drop(slot);
-                });
+                }
+            };
+            if let Err(error) = served {
+                tracing::debug!(%error, "connection ended with an error");
             }
-        }
+            drop(slot);
+        });
     }
 
     drop(listener);
