@@ -16,10 +16,13 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
         .port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let prefix = unique_prefix("sigterm");
+    // Its own spool, not `data/spool` under the crate's directory.
+    let spool = testkit::TempDir::new();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
         .env("INGEST_ADDR", addr.to_string())
         .env("AMQP_URL", amqp_url())
         .env("AMQP_PREFIX", &prefix)
+        .env("SPOOL_DIR", &spool.path)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
