@@ -88,8 +88,6 @@ impl DeadLetterQueues {
     }
 
     /// Every message in a source's dead-letter queue, left in place.
-    /// Returns once the broker has them ready again (it puts returned
-    /// messages back asynchronously), so a sweep right after sees them all.
     pub async fn browse(&self, source: Source) -> anyhow::Result<Vec<DeadLetter>> {
         let mut all = Vec::new();
         self.sweep(
@@ -102,11 +100,6 @@ impl DeadLetterQueues {
             &CancellationToken::new(),
         )
         .await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self.count(source).await? < all.len() as u32 && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         Ok(all)
     }
 
@@ -114,7 +107,9 @@ impl DeadLetterQueues {
     /// happens to each message; `report` hears the result of every replay or
     /// purge (kept messages are not reported). Stops early, cleanly, when
     /// `stop` is cancelled. Messages kept return to the queue when the walk
-    /// ends, in their order.
+    /// ends, in their order, and it returns once the broker has them ready
+    /// again (it puts returned messages back asynchronously), so a count or
+    /// a sweep right after sees them all.
     pub async fn sweep(
         &self,
         source: Source,
@@ -131,6 +126,7 @@ impl DeadLetterQueues {
             channel.confirm_select(ConfirmSelectOptions::default()),
         )
         .await?;
+        let mut kept = 0u32;
         let result = async {
             while !stop.is_cancelled() {
                 // no_ack false: the message stays in the queue (held by this
@@ -163,7 +159,10 @@ impl DeadLetterQueues {
                 };
                 let disposition = decide(&message);
                 let outcome = match disposition {
-                    Disposition::Keep => continue,
+                    Disposition::Keep => {
+                        kept += 1;
+                        continue;
+                    }
                     Disposition::Purge => {
                         bounded("ack failed", delivery.acker.ack(BasicAckOptions::default()))
                             .await
@@ -214,7 +213,18 @@ impl DeadLetterQueues {
         .await;
         // Returns every message taken but not acked.
         close_channel(&channel, "swept").await;
-        result
+        result?;
+        self.until_ready(source, kept).await
+    }
+
+    /// Waits (up to five seconds) until at least `kept` messages are ready
+    /// in the source's dead-letter queue again.
+    async fn until_ready(&self, source: Source, kept: u32) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.count(source).await? < kept && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     /// Closes the connection.
