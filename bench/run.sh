@@ -12,9 +12,10 @@
 #      edge's rate at 64 connections;
 #   4. workers draining a pre-filled queue of mixed sources: one, then two,
 #      into PostgreSQL, then into SQLite; then queues of one source alone
-#      (Tata calls, WhatsApp, CRM new_lead: BENCH_SOURCE) and a mixed queue
-#      with a hot spot (BENCH_HOTSPOT: one message in ten about one phone
-#      number and one call_id), one worker each; messages per second, the
+#      (Tata calls, WhatsApp, CarDekho, call capture, CRM new_lead:
+#      BENCH_SOURCE) and a mixed queue with a hot spot (BENCH_HOTSPOT: one
+#      message in ten about one phone number and one call_id), one worker
+#      each; messages per second, the
 #      ratio to the rate the edge filled the queue at, and peak memory.
 # Loopback only. Needs wrk (apt-get install wrk) and the local services
 # (started here with scripts/services.sh). Takes about ten minutes.
@@ -22,10 +23,13 @@
 #   BENCH_SECTIONS (default "ceiling edge spool drain"): the sections to run,
 #   for example BENCH_SECTIONS=drain to measure the workers alone (ratios to
 #   a section not run are left out).
+#   BENCH_SCENARIOS (default "mixed tata whatsapp cardekho capture crm
+#   hotspot"): the drain scenarios to run, for example BENCH_SCENARIOS=mixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${BENCH_SECONDS:-20}
 SECTIONS=" ${BENCH_SECTIONS:-ceiling edge spool drain} "
+SCENARIOS=${BENCH_SCENARIOS:-mixed tata whatsapp cardekho capture crm hotspot}
 wants() { [[ "$SECTIONS" == *" $1 "* ]]; }
 # A ratio with two decimals, or "n/a" when the divisor was not measured.
 ratio() { if [ -n "${2:-}" ] && [ "${2:-0}" != 0 ]; then echo "scale=2; $1 / $2" | bc; else echo "n/a"; fi; }
@@ -156,15 +160,20 @@ finish() { # counts the scenario's dead letters and drops its queues
   dead=$((dead + $(ctl list_queues name messages | awk -v p="$prefix." 'index($1,p)==1 && $1 ~ /dead/ {s+=$2} END {print s+0}')))
   drop_prefix "$prefix"
 }
+scenario_wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+if scenario_wanted mixed; then
 fill mixed "Mixed sources"
 drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
 drain PostgreSQL postgres://postgres@127.0.0.1/bench 2
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1
 drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 2
 finish
-for scenario in "tata|Tata calls only|0|" "whatsapp|WhatsApp messages only|1|" "cardekho|CarDekho leads only|2|" "crm|CRM new_lead only|5|" \
+fi
+for scenario in "tata|Tata calls only|0|" "whatsapp|WhatsApp messages only|1|" "cardekho|CarDekho leads only|2|" \
+  "capture|Captured calls only|4|" "crm|CRM new_lead only|5|" \
   "hotspot|Mixed sources, one message in ten about one phone number and one call_id||1"; do
   IFS='|' read -r slug label source hot <<<"$scenario"
+  scenario_wanted "$slug" || continue
   fill "$slug" "$label" "$source" "$hot"
   drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
   drain SQLite "sqlite://$SQLITE_DIR/leads.db?mode=rwc" 1

@@ -113,25 +113,30 @@ impl Effects {
 
 impl Effects {
     /// Whether the message can share a batch's multi-row statements: its
-    /// effects are upserts (Tata calls, WhatsApp), or upserts after a read
-    /// the whole batch can share (digital leads' duplicate window).
+    /// effects are upserts (Tata calls, WhatsApp, captured calls), or
+    /// upserts after a read the whole batch can share (digital leads'
+    /// duplicate window). CRM events read current state record by record.
     fn stages(&self) -> bool {
-        matches!(
-            self,
-            Effects::Call(_) | Effects::Whatsapp(_) | Effects::DigitalLead(_)
-        )
+        !matches!(self, Effects::Crm(_))
     }
 
-    /// Stages the rows of a Tata call or WhatsApp message. (Digital leads
-    /// are staged in two steps around their duplicate window: see
-    /// `process_grouped` and [`persist::digital_leads`].)
+    /// Stages the rows of a Tata call, a WhatsApp message or a captured
+    /// call. (Digital leads are staged in two steps around their duplicate
+    /// window: see `process_grouped` and [`persist::digital_leads`].)
     fn stage(&self, writes: &mut persist::Writes, envelope: &Envelope, settings: &Settings) {
         match self {
             Effects::Call(call) => persist::calls::stage(writes, envelope, call),
             Effects::Whatsapp(hook) => {
                 persist::whatsapp::stage(writes, envelope, hook, &settings.dealer_numbers)
             }
-            Effects::DigitalLead(_) | Effects::CallRecord(..) | Effects::Crm(_) => {}
+            Effects::CallRecord(id, record) => persist::call_capture::stage(
+                writes,
+                envelope,
+                *id,
+                record,
+                &settings.dealer_numbers,
+            ),
+            Effects::DigitalLead(_) | Effects::Crm(_) => {}
         }
     }
 }
@@ -200,13 +205,13 @@ pub async fn process(
 /// still follows the commit that holds the message's effects. A transient
 /// failure rolls the whole batch back: the caller retries it.
 ///
-/// Tata calls, WhatsApp and digital leads are claimed with one statement
-/// and written with a few multi-row statements per table (see
-/// [`persist::Writes`]); the digital leads' duplicate window is one read
-/// for the whole batch, after the people's rows are locked. The others
-/// (those that read current state record by record: CRM lifecycles, call
-/// capture's follow-ups), and any delivery seen before, each go through the
-/// one-message path in a savepoint of their own. Should a multi-row
+/// Tata calls, WhatsApp, digital leads and captured calls are claimed with
+/// one statement and written with a few multi-row statements per table
+/// (see [`persist::Writes`]); the digital leads' duplicate window is one
+/// read for the whole batch, after the people's rows are locked. CRM events
+/// (their lifecycles read current state record by record), and any
+/// delivery seen before, each go through the one-message path in a
+/// savepoint of their own. Should a multi-row
 /// statement be refused, the batch is done again one message per savepoint,
 /// so only the message at fault is retried or dead-lettered.
 pub async fn process_batch(
@@ -446,7 +451,7 @@ async fn commit(
         }
     }
     let applied = match effects {
-        Effects::Call(_) | Effects::Whatsapp(_) => {
+        Effects::Call(_) | Effects::Whatsapp(_) | Effects::CallRecord(..) => {
             let mut writes = persist::Writes::default();
             effects.stage(&mut writes, envelope, settings);
             writes.flush(&txn).await?;
@@ -454,11 +459,6 @@ async fn commit(
         }
         Effects::DigitalLead(lead) => {
             persist::digital_leads::apply(&txn, envelope, lead, settings.duplicate_window).await?
-        }
-        Effects::CallRecord(id, record) => {
-            persist::call_capture::apply(&txn, envelope, *id, record, &settings.dealer_numbers)
-                .await
-                .map(|()| Applied::Written)?
         }
         Effects::Crm(hook) => persist::crm::apply(&txn, envelope, hook).await?,
     };

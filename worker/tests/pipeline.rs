@@ -20,6 +20,7 @@ testkit::on_both_backends!(
     an_older_event_arriving_late_never_overwrites_a_newer_one,
     a_batch_full_of_repeated_keys_ends_as_one_message_at_a_time_would,
     a_batch_of_digital_leads_applies_the_duplicate_window_as_one_at_a_time_would,
+    a_batch_of_captured_calls_ends_as_one_message_at_a_time_would,
     a_message_redelivered_after_commit_changes_nothing,
     a_payload_that_can_never_be_accepted_is_dead_lettered_with_its_reason,
     workers_starting_together_migrate_once,
@@ -427,6 +428,228 @@ async fn a_batch_of_digital_leads_applies_the_duplicate_window_as_one_at_a_time_
         "no multi-row statement was refused: {metrics}"
     );
     rig.finish(vec![worker]).await;
+}
+
+/// What a drained backlog of captured calls left in the database, without
+/// the columns that hold the time of writing.
+#[derive(Debug, PartialEq)]
+struct CapturedCalls {
+    records: Vec<String>,
+    aliases: Vec<(uuid::Uuid, uuid::Uuid)>,
+    follow_ups: Vec<String>,
+    touchpoints: Vec<String>,
+    leads: Vec<String>,
+}
+
+/// Publishes `backlog` under a fresh prefix and database, then lets one
+/// worker with `WORKER_BATCH_SIZE=batch_size` drain it (one batch in flight,
+/// so the order is the queue's), and reads what it wrote.
+async fn drain_captured_calls(
+    backend: Backend,
+    batch_size: &str,
+    backlog: &[(Envelope, String)],
+) -> CapturedCalls {
+    use worker::entities::{
+        call_record_aliases, call_records, follow_ups, lead_touchpoints, leads,
+    };
+    let mut rig = rig(&format!("batch-capture-{batch_size}"), backend).await;
+    rig.env = test_env(
+        rig.env.get("AMQP_PREFIX").as_deref().unwrap_or_default(),
+        Some(&rig.db.url),
+        &[
+            ("WORKER_BATCH_SIZE", batch_size),
+            ("WORKER_BATCHES_IN_FLIGHT", "1"),
+            ("DEALER_NUMBERS", "+919000000001"),
+        ],
+    );
+    for (envelope, body) in backlog {
+        rig.inspector
+            .publish(envelope, body.as_bytes())
+            .await
+            .unwrap();
+    }
+    let worker = Worker::start(&rig.env);
+    rig.wait_processed(backlog.len() as i64 - 1).await; // one is a redelivery
+    let conn = &rig.db.conn;
+    let mut records: Vec<String> = call_records::Entity::find()
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            format!(
+                "{} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {}",
+                r.id,
+                r.external_key,
+                r.outcome,
+                r.notes,
+                r.next_follow_up,
+                r.next_follow_up_time,
+                r.lead_id,
+                r.recipient_number,
+                r.event_count
+            )
+        })
+        .collect();
+    records.sort();
+    let mut aliases: Vec<_> = call_record_aliases::Entity::find()
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.id, a.call_record_id))
+        .collect();
+    aliases.sort();
+    let mut follow_ups: Vec<String> = follow_ups::Entity::find()
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            format!(
+                "{} {:?} {:?} {} {:?} {} {:?}",
+                f.call_record_id, f.lead_id, f.phone, f.due_date, f.due_time, f.due_at, f.notes
+            )
+        })
+        .collect();
+    follow_ups.sort();
+    let mut touchpoints: Vec<String> = lead_touchpoints::Entity::find()
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| format!("{} {} {} {}", t.id, t.lead_id, t.occurred_at, t.summary))
+        .collect();
+    touchpoints.sort();
+    let mut leads: Vec<String> = leads::Entity::find()
+        .all(conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| {
+            format!(
+                "{} {} {} {}",
+                l.phone, l.first_source, l.first_seen_at, l.last_seen_at
+            )
+        })
+        .collect();
+    leads.sort();
+    let metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
+    assert!(
+        metrics.contains("leadpipe_worker_batch_fallbacks_total 0"),
+        "no multi-row statement was refused: {metrics}"
+    );
+    rig.finish(vec![worker]).await;
+    CapturedCalls {
+        records,
+        aliases,
+        follow_ups,
+        touchpoints,
+        leads,
+    }
+}
+
+async fn a_batch_of_captured_calls_ends_as_one_message_at_a_time_would(backend: Backend) {
+    let t0 = chrono::Utc::now();
+    let company = "123e4567-e89b-12d3-a456-426614174000";
+    let dealer = "+919000000001";
+    let message = |offset_secs: i64, body: serde_json::Value| {
+        let mut envelope = Envelope::new(Source::CallCapture, vec![]);
+        envelope.received_at = t0 + chrono::Duration::seconds(offset_secs);
+        let id = uuid::Uuid::now_v7().to_string();
+        envelope.assigned_ids.insert("call_history_id".into(), id);
+        let mut body = body;
+        body["company_id"] = json!(company);
+        (envelope, body.to_string())
+    };
+    let mut backlog = vec![
+        // The dealer calls a customer; the dialer sends the call three
+        // times: first, a newer repeat that moves the follow-up, and an
+        // older one arriving last that may only fill gaps.
+        message(
+            0,
+            json!({"caller_number": dealer, "recipient_number": "9811111111",
+                "outcome": "follow_up", "external_system": "Dialer", "external_call_id": "X-1",
+                "next_follow_up": "2025-11-20"}),
+        ),
+        message(
+            30,
+            json!({"caller_number": dealer, "recipient_number": "9811111111",
+                "outcome": "converted", "external_system": "Dialer", "external_call_id": "X-1",
+                "next_follow_up": "2025-11-25", "next_follow_up_time": "10:30:00"}),
+        ),
+        message(
+            -20,
+            json!({"caller_number": dealer, "recipient_number": "9811111111",
+                "outcome": "not_answered", "notes": "asked for the brochure",
+                "external_system": "Dialer", "external_call_id": "X-1"}),
+        ),
+        // Another system's call with the same id is another call.
+        message(
+            5,
+            json!({"caller_number": "9822222222", "outcome": "completed",
+                "external_system": "Other", "external_call_id": "X-1"}),
+        ),
+        // No external id: a record of its own, with a follow-up.
+        message(
+            6,
+            json!({"caller_number": "9822222222", "recipient_number": dealer,
+                "outcome": "completed", "next_follow_up": "2025-11-21"}),
+        ),
+        // Only the dealer's line is known: no lead, no timeline line.
+        message(
+            7,
+            json!({"caller_number": dealer, "outcome": "not_answered"}),
+        ),
+    ];
+    // The first delivered twice (same ingest id).
+    backlog.push(backlog[0].clone());
+
+    let one_at_a_time = drain_captured_calls(backend, "1", &backlog).await;
+    let batched = drain_captured_calls(backend, "64", &backlog).await;
+    assert_eq!(batched, one_at_a_time);
+
+    // And what both hold is right.
+    let id = |n: usize| backlog[n].0.assigned_ids["call_history_id"].clone();
+    assert_eq!(batched.records.len(), 4, "{:#?}", batched.records);
+    let x1 = batched
+        .records
+        .iter()
+        .find(|r| r.starts_with(&id(0)))
+        .expect("X-1 keeps the first id");
+    assert!(
+        x1.contains(r#"Some("converted")"#)
+            && x1.contains("asked for the brochure")
+            && x1.contains("2025-11-25")
+            && x1.ends_with(" 3"),
+        "the newest event wins, the late one fills gaps: {x1}"
+    );
+    let record_of = |alias: usize| uuid::Uuid::parse_str(&id(alias)).unwrap();
+    assert_eq!(
+        batched.aliases,
+        {
+            let mut aliases = vec![(record_of(1), record_of(0)), (record_of(2), record_of(0))];
+            aliases.sort();
+            aliases
+        },
+        "each repeat's id resolves to the record"
+    );
+    assert_eq!(batched.follow_ups.len(), 2, "{:#?}", batched.follow_ups);
+    assert!(
+        batched.follow_ups.iter().any(|f| f.starts_with(&id(0))
+            && f.contains("2025-11-25")
+            && f.contains("+919811111111")),
+        "the follow-up moved with the newest event, for the customer: {:#?}",
+        batched.follow_ups
+    );
+    assert_eq!(
+        batched.leads.len(),
+        2,
+        "the customer and the inbound caller, never the dealer: {:#?}",
+        batched.leads
+    );
+    assert!(batched.leads.iter().all(|l| !l.contains(dealer)));
+    assert_eq!(batched.touchpoints.len(), 3, "{:#?}", batched.touchpoints);
 }
 
 async fn a_message_redelivered_after_commit_changes_nothing(backend: Backend) {

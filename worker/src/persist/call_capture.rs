@@ -3,14 +3,17 @@
 //! one record (which keeps its first id), and the id returned for the
 //! repeat is kept as an alias of it (`call_record_aliases`).
 
-use super::{Sighting, merge_bookkeeping, newer_event_wins, touchpoint, upsert_lead};
+use super::writes::{chunk_sizes, rounds, upsert_in_rounds};
+use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins};
 use crate::entities::call_record_aliases;
 use crate::entities::call_records::{self, Column as C};
+use crate::entities::follow_ups;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use shared::contracts::call_capture::CallRecord;
 use shared::{Envelope, Source};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Columns a repeated external call fills in.
@@ -57,41 +60,67 @@ pub(crate) fn customer(
     }
 }
 
-/// Upserts the record and, when its customer's number is known, their lead.
-pub(crate) async fn apply(
-    txn: &DatabaseTransaction,
+/// A captured call staged for writing, with what its alias and follow-up
+/// need once the database says how it merged.
+pub(crate) struct StagedRecord {
+    /// The `call_history_id` the edge returned for this event.
+    id: Uuid,
+    /// `external_system` + `external_call_id`, when given: repeats of one
+    /// external call merge on it.
+    external_key: Option<String>,
+    /// The customer's lead and number (E.164), when known.
+    lead: Option<Uuid>,
+    phone: Option<String>,
+    row: call_records::ActiveModel,
+}
+
+impl StagedRecord {
+    /// The key its record is written under: the external call, or its own
+    /// id (the same text the stored row gives back, see [`stored_key`]).
+    fn key(&self) -> String {
+        self.external_key
+            .clone()
+            .unwrap_or_else(|| self.id.to_string())
+    }
+}
+
+/// The key a stored record was written under (see [`StagedRecord::key`]).
+fn stored_key(stored: &call_records::Model) -> String {
+    stored
+        .external_key
+        .clone()
+        .unwrap_or_else(|| stored.id.to_string())
+}
+
+/// Stages the record and, when its customer's number is known, their lead
+/// and a line on their timeline.
+pub(crate) fn stage(
+    writes: &mut Writes,
     envelope: &Envelope,
     id: Uuid,
     record: &CallRecord,
     dealer_numbers: &std::collections::HashSet<String>,
-) -> Result<(), DbErr> {
+) {
     let call_date = record
         .call_date
         .or(record.start_time)
         .unwrap_or(envelope.received_at);
-    let caller = customer(
+    let phone = customer(
         record.caller_number.as_deref(),
         record.recipient_number.as_deref(),
         dealer_numbers,
     );
-    let lead = match &caller {
-        Some(phone) => Some(
-            upsert_lead(
-                txn,
-                &Sighting {
-                    phone,
-                    name: None,
-                    email: None,
-                    lead_quality: None,
-                    is_lead: None,
-                    source: Source::CallCapture,
-                    at: call_date,
-                },
-            )
-            .await?,
-        ),
-        None => None,
-    };
+    let lead = phone.as_deref().map(|phone| {
+        writes.lead(&Sighting {
+            phone,
+            name: None,
+            email: None,
+            lead_quality: None,
+            is_lead: None,
+            source: Source::CallCapture,
+            at: call_date,
+        })
+    });
     let external_key = record.external_call_id.as_ref().map(|call| {
         format!(
             "{}\u{1f}{call}",
@@ -130,45 +159,7 @@ pub(crate) async fn apply(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let on_conflict = if external_key.is_some() {
-        let mut merge = OnConflict::column(C::ExternalKey);
-        merge.values(newer_event_wins("call_records", MERGED));
-        merge.values(merge_bookkeeping(
-            "call_records",
-            C::EventCount,
-            C::LastEventAt,
-            C::UpdatedAt,
-        ));
-        merge.to_owned()
-    } else {
-        OnConflict::column(C::Id).do_nothing().to_owned()
-    };
-    let insert = call_records::Entity::insert(row).on_conflict(on_conflict);
-    if external_key.is_some() {
-        // A repeated external call updates the record, which keeps its
-        // first id: the id returned for this one becomes its alias.
-        let stored = insert.exec_with_returning(txn).await?;
-        if stored.id != id {
-            let alias = call_record_aliases::ActiveModel {
-                id: Set(id),
-                call_record_id: Set(stored.id),
-                created_at: Set(now),
-            };
-            call_record_aliases::Entity::insert(alias)
-                .on_conflict(
-                    OnConflict::column(call_record_aliases::Column::Id)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await?;
-        }
-    } else {
-        insert.exec_without_returning(txn).await?;
-    }
-    follow_up(txn, id, external_key.as_deref(), caller.as_deref(), lead).await?;
     if let Some(lead) = lead {
-        let key = external_key.unwrap_or_else(|| id.to_string());
         let summary = format!(
             "Captured call{}{}",
             record
@@ -182,18 +173,104 @@ pub(crate) async fn apply(
                 .map(|n| format!(": {n}"))
                 .unwrap_or_default()
         );
-        touchpoint(
-            txn,
+        writes.touchpoint(Touchpoint {
             lead,
-            Source::CallCapture,
-            &key,
-            call_date,
+            source: Source::CallCapture,
+            key: external_key.clone().unwrap_or_else(|| id.to_string()),
+            at: call_date,
             summary,
-            envelope.ingest_id,
-        )
-        .await?;
+            ingest_id: envelope.ingest_id,
+        });
     }
-    Ok(())
+    writes.call_record(StagedRecord {
+        id,
+        external_key,
+        lead,
+        phone,
+        row,
+    });
+}
+
+/// How a repeated external call merges into its record: the newer event
+/// overwrites what it brings, an older one only fills gaps.
+fn repeat_merge() -> OnConflict {
+    let mut merge = OnConflict::column(C::ExternalKey);
+    merge.values(newer_event_wins("call_records", MERGED));
+    merge.values(merge_bookkeeping(
+        "call_records",
+        C::EventCount,
+        C::LastEventAt,
+        C::UpdatedAt,
+    ));
+    merge.to_owned()
+}
+
+/// A record without an external key is never merged; the no-op update
+/// (rather than `DO NOTHING`) makes the statement return the stored row,
+/// which its follow-up is made from.
+fn keep_first() -> OnConflict {
+    OnConflict::column(C::Id)
+        .value(C::UpdatedAt, Expr::cust("call_records.updated_at"))
+        .to_owned()
+}
+
+/// Writes the staged records (returning each as stored, after its merge),
+/// then the aliases of repeated external calls and the follow-ups the
+/// stored records ask for. Records merge in rounds like every other table
+/// (see [`super::writes`]), so a batch gives the rows one message at a time
+/// would.
+pub(crate) async fn flush(
+    txn: &impl ConnectionTrait,
+    staged: Vec<StagedRecord>,
+) -> Result<(), DbErr> {
+    let mut aliases = Vec::new();
+    let mut follow_ups = Vec::new();
+    let (keyed, own): (Vec<_>, Vec<_>) = staged
+        .into_iter()
+        .map(|s| (s.key(), s))
+        .partition(|(_, s)| s.external_key.is_some());
+    for (rows, merge) in [(keyed, repeat_merge()), (own, keep_first())] {
+        for round in rounds(rows) {
+            let mut round = round.into_iter().map(|(_, s)| s);
+            for size in chunk_sizes(round.len()) {
+                let chunk: Vec<StagedRecord> = round.by_ref().take(size).collect();
+                let stored: HashMap<String, call_records::Model> =
+                    call_records::Entity::insert_many(chunk.iter().map(|s| s.row.clone()))
+                        .on_conflict(merge.clone())
+                        .exec_with_returning(txn)
+                        .await?
+                        .into_iter()
+                        .map(|row| (stored_key(&row), row))
+                        .collect();
+                for staged in chunk {
+                    let Some(stored) = stored.get(&staged.key()) else {
+                        continue;
+                    };
+                    if stored.id != staged.id {
+                        // A repeated external call updates the record,
+                        // which keeps its first id: the id returned for this
+                        // one becomes its alias.
+                        aliases.push((
+                            staged.id,
+                            call_record_aliases::ActiveModel {
+                                id: Set(staged.id),
+                                call_record_id: Set(stored.id),
+                                created_at: Set(Utc::now()),
+                            },
+                        ));
+                    }
+                    if let Some(row) = follow_up(stored, staged.lead, staged.phone) {
+                        follow_ups.push((stored.id, row));
+                    }
+                }
+            }
+        }
+    }
+    let first_alias_wins = OnConflict::column(call_record_aliases::Column::Id)
+        .do_nothing()
+        .to_owned();
+    upsert_in_rounds(txn, aliases, first_alias_wins).await?;
+    upsert_in_rounds(txn, follow_ups, follow_up_merge()).await
 }
 
 /// India Standard Time: UTC+05:30, no daylight saving.
@@ -215,37 +292,19 @@ pub(crate) fn due_at(date: chrono::NaiveDate, time: Option<chrono::NaiveTime>) -
 
 /// The call's follow-up task, from the record as stored (so the merge rules
 /// of repeated calls decide its date), one per call record: a repeated call
-/// moves it rather than adding one. Staff marking it done is kept.
-async fn follow_up(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    external_key: Option<&str>,
-    phone: Option<&str>,
+/// moves it rather than adding one.
+fn follow_up(
+    stored: &call_records::Model,
     lead: Option<Uuid>,
-) -> Result<(), DbErr> {
-    use crate::entities::follow_ups::{self, Column as F};
-    use sea_orm::{ColumnTrait, QueryFilter};
-    let stored = match external_key {
-        Some(key) => {
-            call_records::Entity::find()
-                .filter(C::ExternalKey.eq(key))
-                .one(txn)
-                .await?
-        }
-        None => call_records::Entity::find_by_id(id).one(txn).await?,
-    };
-    let Some(stored) = stored else {
-        return Ok(());
-    };
-    let Some(date) = stored.next_follow_up else {
-        return Ok(());
-    };
+    phone: Option<String>,
+) -> Option<follow_ups::ActiveModel> {
+    let date = stored.next_follow_up?;
     let now = Utc::now();
-    let row = follow_ups::ActiveModel {
+    Some(follow_ups::ActiveModel {
         id: Set(Uuid::now_v7()),
         call_record_id: Set(stored.id),
         lead_id: Set(lead.or(stored.lead_id)),
-        phone: Set(phone.map(str::to_owned)),
+        phone: Set(phone),
         due_date: Set(date),
         due_time: Set(stored.next_follow_up_time),
         due_at: Set(due_at(date, stored.next_follow_up_time)),
@@ -255,33 +314,33 @@ async fn follow_up(
         done_by: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    };
-    follow_ups::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(F::CallRecordId)
-                .update_columns([
-                    F::DueDate,
-                    F::DueTime,
-                    F::DueAt,
-                    F::AutoCall,
-                    F::Notes,
-                    F::UpdatedAt,
-                ])
-                .values([
-                    (
-                        F::LeadId,
-                        Expr::cust("COALESCE(excluded.lead_id, follow_ups.lead_id)"),
-                    ),
-                    (
-                        F::Phone,
-                        Expr::cust("COALESCE(excluded.phone, follow_ups.phone)"),
-                    ),
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    })
+}
+
+/// A moved follow-up takes the call's new date and notes; staff marking it
+/// done is kept, and a lead or number once known stays.
+fn follow_up_merge() -> OnConflict {
+    use follow_ups::Column as F;
+    OnConflict::column(F::CallRecordId)
+        .update_columns([
+            F::DueDate,
+            F::DueTime,
+            F::DueAt,
+            F::AutoCall,
+            F::Notes,
+            F::UpdatedAt,
+        ])
+        .values([
+            (
+                F::LeadId,
+                Expr::cust("COALESCE(excluded.lead_id, follow_ups.lead_id)"),
+            ),
+            (
+                F::Phone,
+                Expr::cust("COALESCE(excluded.phone, follow_ups.phone)"),
+            ),
+        ])
+        .to_owned()
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //!
 //! Per message, a batch used to cost about six round trips to the database
 //! (a savepoint, the log claim, the lead, the record, the touchpoint, the
-//! release): that, not the CPU, bounded the worker. Tata calls, WhatsApp
-//! and digital leads now stage their rows here, and [`Writes::flush`]
+//! release): that, not the CPU, bounded the worker. Tata calls, WhatsApp,
+//! digital leads and captured calls now stage their rows here, and
+//! [`Writes::flush`]
 //! writes each table's rows with `INSERT … VALUES (…), (…) ON CONFLICT …`.
 //!
 //! Three rules keep this equal to writing the messages one after another:
@@ -52,6 +53,7 @@ pub(crate) struct Writes {
     whatsapp_inbound: Staged<String, whatsapp_messages::ActiveModel>,
     whatsapp_statuses: Staged<String, whatsapp_messages::ActiveModel>,
     digital_leads: Staged<Uuid, digital_leads::ActiveModel>,
+    call_records: Vec<super::call_capture::StagedRecord>,
     touchpoints: Staged<Uuid, lead_touchpoints::ActiveModel>,
 }
 
@@ -89,32 +91,50 @@ impl Writes {
         self.digital_leads.0.push((id, row));
     }
 
+    /// Stages a captured call's record (its alias and follow-up follow from
+    /// how it merges: see [`super::call_capture::flush`]).
+    pub(crate) fn call_record(&mut self, staged: super::call_capture::StagedRecord) {
+        self.call_records.push(staged);
+    }
+
     /// Writes the staged leads now, ahead of the rest: their upserts lock
     /// each person's row until commit, which makes a read that follows
     /// (the digital leads' duplicate window) safe from concurrent workers.
     pub(crate) async fn flush_leads(&mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        upsert_in_rounds(txn, std::mem::take(&mut self.leads), lead_merge()).await
+        upsert_in_rounds(txn, std::mem::take(&mut self.leads).0, lead_merge()).await
     }
 
     /// Writes everything staged, table by table in a fixed order (leads
-    /// first: the records and touchpoints refer to them).
+    /// first: the records and touchpoints refer to them; then the partners'
+    /// records; the timeline last).
     pub(crate) async fn flush(mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
         self.flush_leads(txn).await?;
-        upsert_in_rounds(txn, self.calls, super::calls::merge()).await?;
-        upsert_in_rounds(txn, self.whatsapp_inbound, super::whatsapp::inbound_merge()).await?;
-        upsert_in_rounds(txn, self.whatsapp_statuses, super::whatsapp::status_merge()).await?;
+        upsert_in_rounds(txn, self.calls.0, super::calls::merge()).await?;
+        upsert_in_rounds(
+            txn,
+            self.whatsapp_inbound.0,
+            super::whatsapp::inbound_merge(),
+        )
+        .await?;
+        upsert_in_rounds(
+            txn,
+            self.whatsapp_statuses.0,
+            super::whatsapp::status_merge(),
+        )
+        .await?;
         let keep_first = OnConflict::column(digital_leads::Column::Id)
             .do_nothing()
             .to_owned();
-        upsert_in_rounds(txn, self.digital_leads, keep_first).await?;
-        upsert_in_rounds(txn, self.touchpoints, touchpoint_merge()).await
+        upsert_in_rounds(txn, self.digital_leads.0, keep_first).await?;
+        super::call_capture::flush(txn, self.call_records).await?;
+        upsert_in_rounds(txn, self.touchpoints.0, touchpoint_merge()).await
     }
 }
 
 /// Splits `rows` into rounds in which no key appears twice: round `n` holds
 /// the `n`-th sighting of each key, in message order; each round is sorted
 /// by key.
-fn rounds<K: Ord + Hash + Clone, A>(rows: Vec<(K, A)>) -> Vec<Vec<(K, A)>> {
+pub(crate) fn rounds<K: Ord + Hash + Clone, A>(rows: Vec<(K, A)>) -> Vec<Vec<(K, A)>> {
     let mut seen: HashMap<K, usize> = HashMap::with_capacity(rows.len());
     let mut rounds: Vec<Vec<(K, A)>> = Vec::new();
     for (key, row) in rows {
@@ -149,17 +169,18 @@ pub(crate) fn chunk_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
     })
 }
 
-/// Upserts a table's staged rows, round by round, chunk by chunk.
-async fn upsert_in_rounds<K, A>(
+/// Upserts a table's staged rows (each with its conflict key, in message
+/// order), round by round, chunk by chunk.
+pub(crate) async fn upsert_in_rounds<K, A>(
     txn: &impl ConnectionTrait,
-    staged: Staged<K, A>,
+    staged: Vec<(K, A)>,
     merge: OnConflict,
 ) -> Result<(), DbErr>
 where
     K: Ord + Hash + Clone,
     A: ActiveModelTrait + Send,
 {
-    for round in rounds(staged.0) {
+    for round in rounds(staged) {
         let mut rows = round.into_iter().map(|(_, row)| row);
         for size in chunk_sizes(rows.len()) {
             let chunk: Vec<A> = rows.by_ref().take(size).collect();
