@@ -113,16 +113,21 @@ impl Effects {
 
 impl Effects {
     /// Whether the message can share a batch's multi-row statements: its
-    /// effects are upserts (Tata calls, WhatsApp, captured calls), or
-    /// upserts after a read the whole batch can share (digital leads'
-    /// duplicate window). CRM events read current state record by record.
-    fn stages(&self) -> bool {
-        !matches!(self, Effects::Crm(_))
+    /// effects are upserts (Tata calls, WhatsApp, captured calls), upserts
+    /// after a read the whole batch can share (digital leads' duplicate
+    /// window), or a CRM record's creation. Other CRM events read their
+    /// record's current state, one message at a time.
+    fn stages(&self, envelope: &Envelope) -> bool {
+        match self {
+            Effects::Crm(hook) => persist::crm::batches(envelope, hook),
+            _ => true,
+        }
     }
 
     /// Stages the rows of a Tata call, a WhatsApp message or a captured
     /// call. (Digital leads are staged in two steps around their duplicate
-    /// window: see `process_grouped` and [`persist::digital_leads`].)
+    /// window, and CRM creations after their records are written: see
+    /// `process_grouped`.)
     fn stage(&self, writes: &mut persist::Writes, envelope: &Envelope, settings: &Settings) {
         match self {
             Effects::Call(call) => persist::calls::stage(writes, envelope, call),
@@ -205,13 +210,13 @@ pub async fn process(
 /// still follows the commit that holds the message's effects. A transient
 /// failure rolls the whole batch back: the caller retries it.
 ///
-/// Tata calls, WhatsApp, digital leads and captured calls are claimed with
-/// one statement and written with a few multi-row statements per table
-/// (see [`persist::Writes`]); the digital leads' duplicate window is one
-/// read for the whole batch, after the people's rows are locked. CRM events
-/// (their lifecycles read current state record by record), and any
-/// delivery seen before, each go through the one-message path in a
-/// savepoint of their own. Should a multi-row
+/// Tata calls, WhatsApp, digital leads, captured calls and CRM creations
+/// are claimed with one statement and written with a few multi-row
+/// statements per table (see [`persist::Writes`]); the digital leads'
+/// duplicate window is one read for the whole batch, after the people's
+/// rows are locked. Other CRM events (their lifecycles read current state
+/// record by record), and any delivery seen before, each go through the
+/// one-message path in a savepoint of their own. Should a multi-row
 /// statement be refused, the batch is done again one message per savepoint,
 /// so only the message at fault is retried or dead-lettered.
 pub async fn process_batch(
@@ -284,7 +289,7 @@ async fn process_grouped(
 ) -> Result<Vec<Outcome>, Grouped> {
     let txn = db.begin().await?;
     let grouped: Vec<usize> = (0..items.len())
-        .filter(|&i| parsed[i].as_ref().is_ok_and(Effects::stages))
+        .filter(|&i| parsed[i].as_ref().is_ok_and(|e| e.stages(items[i].0)))
         .collect();
     let mut claimed = claim_new(
         &txn,
@@ -299,6 +304,7 @@ async fn process_grouped(
     let mut writes = persist::Writes::default();
     // Digital leads: (index, envelope, lead, the person's lead id).
     let mut digital = Vec::new();
+    let mut creations = Vec::new();
     for i in grouped {
         let (envelope, _) = items[i];
         // `remove`: a second delivery of one ingest id in the batch takes
@@ -311,6 +317,10 @@ async fn process_grouped(
                 let lead_id = persist::digital_leads::stage_sighting(&mut writes, envelope, lead);
                 digital.push((i, envelope, lead.as_ref(), lead_id));
             }
+            Ok(Effects::Crm(hook)) => {
+                creations.push((envelope, hook.as_ref()));
+                outcomes[i] = Some(Outcome::Persisted);
+            }
             Ok(effects) => {
                 effects.stage(&mut writes, envelope, settings);
                 outcomes[i] = Some(Outcome::Persisted);
@@ -318,8 +328,11 @@ async fn process_grouped(
             Err(_) => {}
         }
     }
-    // The people first (locked until commit), then the duplicate window
-    // read for every digital lead of the batch at once.
+    // CRM records created first (their people's sightings come from them
+    // as stored, in the order one message takes: record, then person); then
+    // the people (locked until commit), then the duplicate window read for
+    // every digital lead of the batch at once.
+    persist::crm::create_batch(&txn, &mut writes, &creations).await?;
     writes.flush_leads(&txn).await?;
     let judged: Vec<_> = digital.iter().map(|&(_, e, lead, _)| (e, lead)).collect();
     let verdicts = persist::digital_leads::judge(&txn, &judged, settings.duplicate_window).await?;

@@ -21,6 +21,7 @@ testkit::on_both_backends!(
     a_batch_full_of_repeated_keys_ends_as_one_message_at_a_time_would,
     a_batch_of_digital_leads_applies_the_duplicate_window_as_one_at_a_time_would,
     a_batch_of_captured_calls_ends_as_one_message_at_a_time_would,
+    a_batch_of_crm_creations_ends_as_one_message_at_a_time_would,
     a_message_redelivered_after_commit_changes_nothing,
     a_payload_that_can_never_be_accepted_is_dead_lettered_with_its_reason,
     workers_starting_together_migrate_once,
@@ -443,16 +444,15 @@ struct CapturedCalls {
 
 /// Publishes `backlog` under a fresh prefix and database, then lets one
 /// worker with `WORKER_BATCH_SIZE=batch_size` drain it (one batch in flight,
-/// so the order is the queue's), and reads what it wrote.
-async fn drain_captured_calls(
+/// so the order is the queue's) until `processed` deliveries are logged,
+/// and checks no multi-row statement was refused.
+async fn drain(
     backend: Backend,
     batch_size: &str,
     backlog: &[(Envelope, String)],
-) -> CapturedCalls {
-    use worker::entities::{
-        call_record_aliases, call_records, follow_ups, lead_touchpoints, leads,
-    };
-    let mut rig = rig(&format!("batch-capture-{batch_size}"), backend).await;
+    processed: i64,
+) -> (Rig, Worker) {
+    let mut rig = rig(&format!("batch-drain-{batch_size}"), backend).await;
     rig.env = test_env(
         rig.env.get("AMQP_PREFIX").as_deref().unwrap_or_default(),
         Some(&rig.db.url),
@@ -469,7 +469,26 @@ async fn drain_captured_calls(
             .unwrap();
     }
     let worker = Worker::start(&rig.env);
-    rig.wait_processed(backlog.len() as i64 - 1).await; // one is a redelivery
+    rig.wait_processed(processed).await;
+    let metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
+    assert!(
+        metrics.contains("leadpipe_worker_batch_fallbacks_total 0"),
+        "no multi-row statement was refused: {metrics}"
+    );
+    (rig, worker)
+}
+
+/// Drains a backlog of captured calls (see [`drain`]; one delivery is a
+/// redelivery) and reads what it wrote.
+async fn drain_captured_calls(
+    backend: Backend,
+    batch_size: &str,
+    backlog: &[(Envelope, String)],
+) -> CapturedCalls {
+    use worker::entities::{
+        call_record_aliases, call_records, follow_ups, lead_touchpoints, leads,
+    };
+    let (rig, worker) = drain(backend, batch_size, backlog, backlog.len() as i64 - 1).await;
     let conn = &rig.db.conn;
     let mut records: Vec<String> = call_records::Entity::find()
         .all(conn)
@@ -534,11 +553,6 @@ async fn drain_captured_calls(
         })
         .collect();
     leads.sort();
-    let metrics = String::from_utf8(worker.admin_get("/metrics", None).await.body).unwrap();
-    assert!(
-        metrics.contains("leadpipe_worker_batch_fallbacks_total 0"),
-        "no multi-row statement was refused: {metrics}"
-    );
     rig.finish(vec![worker]).await;
     CapturedCalls {
         records,
@@ -650,6 +664,149 @@ async fn a_batch_of_captured_calls_ends_as_one_message_at_a_time_would(backend: 
     );
     assert!(batched.leads.iter().all(|l| !l.contains(dealer)));
     assert_eq!(batched.touchpoints.len(), 3, "{:#?}", batched.touchpoints);
+}
+
+/// What a drained backlog of CRM events left: records, people, timelines.
+async fn crm_snapshot(db: &TestDb) -> Vec<String> {
+    use worker::entities::{crm_leads, crm_pre_leads, lead_touchpoints, leads};
+    let conn = &db.conn;
+    let mut rows: Vec<String> = Vec::new();
+    for r in crm_leads::Entity::find().all(conn).await.unwrap() {
+        rows.push(format!(
+            "lead {} {} {} {:?} {:?} {:?}",
+            r.id, r.status, r.initial_status, r.first_name, r.phone, r.email
+        ));
+    }
+    for r in crm_pre_leads::Entity::find().all(conn).await.unwrap() {
+        rows.push(format!(
+            "pre-lead {} {} {:?} {:?}",
+            r.id, r.status, r.first_name, r.phone
+        ));
+    }
+    for l in leads::Entity::find().all(conn).await.unwrap() {
+        rows.push(format!(
+            "person {} {:?} {:?} {:?} {:?} {:?} {} {}",
+            l.phone,
+            l.name,
+            l.email,
+            l.is_lead,
+            l.crm_status,
+            l.crm_status_at,
+            l.first_seen_at,
+            l.last_seen_at
+        ));
+    }
+    for t in lead_touchpoints::Entity::find().all(conn).await.unwrap() {
+        rows.push(format!(
+            "line {} {} {}",
+            t.lead_id, t.occurred_at, t.summary
+        ));
+    }
+    rows.sort();
+    rows
+}
+
+async fn a_batch_of_crm_creations_ends_as_one_message_at_a_time_would(backend: Backend) {
+    let t0 = chrono::Utc::now();
+    let message = |offset_secs: i64, assigned: Option<(&str, &str)>, body: serde_json::Value| {
+        let mut envelope = Envelope::new(Source::CrmEvents, vec![]);
+        envelope.received_at = t0 + chrono::Duration::seconds(offset_secs);
+        if let Some((field, id)) = assigned {
+            envelope.assigned_ids.insert(field.into(), id.into());
+        }
+        (envelope, body.to_string())
+    };
+    let mut backlog = vec![
+        // One person as a pre-lead and a lead, then the lead moves on
+        // (a status change: the one-message path, in the same batch).
+        message(
+            0,
+            Some(("pre_lead_id", "P-1")),
+            json!({"event": "new_inquiry", "source": "website",
+                "data": {"first_name": "Asha", "phone": "98111 22233"}}),
+        ),
+        message(
+            1,
+            Some(("lead_id", "L-1")),
+            json!({"event": "new_lead", "source": "website",
+                "data": {"first_name": "Asha", "last_name": "Rao", "phone": "+919811122233",
+                    "email": "asha@example.com"}}),
+        ),
+        message(
+            2,
+            None,
+            json!({"event": "lead_status_update",
+                "data": {"lead_id": "L-1", "lead_status": "qualified"}}),
+        ),
+        // Another person, created with an older status date: the newest
+        // CRM event decides their CRM status.
+        message(
+            3,
+            Some(("lead_id", "L-2")),
+            json!({"event": "new_lead", "source": "referral",
+                "data": {"first_name": "Ravi", "phone": "9822233344", "lead_status": "contacted",
+                    "status_date": "2024-01-10T09:00:00Z"}}),
+        ),
+        // The same id created twice: the first record stays.
+        message(
+            4,
+            Some(("lead_id", "L-3")),
+            json!({"event": "new_lead", "data": {"first_name": "First", "phone": "9833344455"}}),
+        ),
+        message(
+            5,
+            Some(("lead_id", "L-3")),
+            json!({"event": "new_lead", "data": {"first_name": "Second", "phone": "9833344455"}}),
+        ),
+        // No phone: a record, and nobody to join.
+        message(
+            6,
+            Some(("lead_id", "L-4")),
+            json!({"event": "new_lead", "data": {"first_name": "Nobody"}}),
+        ),
+    ];
+    backlog.push(backlog[1].clone()); // redelivered
+
+    let processed = backlog.len() as i64 - 1;
+    let (rig, worker) = drain(backend, "1", &backlog, processed).await;
+    let one_at_a_time = crm_snapshot(&rig.db).await;
+    rig.finish(vec![worker]).await;
+    let (rig, worker) = drain(backend, "64", &backlog, processed).await;
+    let batched = crm_snapshot(&rig.db).await;
+    rig.finish(vec![worker]).await;
+    assert_eq!(batched, one_at_a_time);
+
+    // And what both hold is right.
+    let has = |needle: &str| batched.iter().any(|row| row.contains(needle));
+    assert!(
+        has(r#"lead L-1 qualified new Some("Asha") Some("+919811122233")"#),
+        "{batched:#?}"
+    );
+    assert!(has(r#"lead L-3 new new Some("First")"#), "{batched:#?}");
+    assert!(
+        !has("Second"),
+        "the record first created stays: {batched:#?}"
+    );
+    assert!(
+        has(
+            r#"person +919811122233 Some("Asha") Some("asha@example.com") Some(true) Some("qualified")"#
+        ),
+        "the newest CRM event's status: {batched:#?}"
+    );
+    assert!(
+        has(r#"person +919822233344 Some("Ravi") None Some(true) Some("contacted")"#),
+        "{batched:#?}"
+    );
+    assert_eq!(
+        batched.iter().filter(|r| r.starts_with("person")).count(),
+        3,
+        "three people with phones: {batched:#?}"
+    );
+    assert_eq!(
+        batched.iter().filter(|r| r.starts_with("line")).count(),
+        6,
+        "a timeline line per event about a person: {batched:#?}"
+    );
 }
 
 async fn a_message_redelivered_after_commit_changes_nothing(backend: Backend) {

@@ -119,6 +119,7 @@ pub(crate) fn stage(
             is_lead: None,
             source: Source::CallCapture,
             at: call_date,
+            crm_status: None,
         })
     });
     let external_key = record.external_call_id.as_ref().map(|call| {

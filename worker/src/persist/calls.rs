@@ -64,6 +64,7 @@ pub(crate) fn stage(writes: &mut Writes, envelope: &Envelope, call: &CallEvent) 
         is_lead: call.is_lead,
         source: Source::TataCalls,
         at: call.call_start_time,
+        crm_status: None,
     });
     let now = Utc::now();
     let disposition = call.disposition();

@@ -9,7 +9,8 @@
 //! still recognised by constraints: ids the edge assigned are primary keys,
 //! and the delivery's log row stops a redelivered message.
 
-use super::Applied;
+use super::writes::{chunk_sizes, rounds};
+use super::{Applied, Sighting, Touchpoint, Writes};
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, OnConflict, Order, Query};
 use sea_orm::{
@@ -22,6 +23,7 @@ use shared::contracts::crm_fields::{
     self, ACTIVITY_FIELDS, CONTACT_FIELDS, CUSTOMER_FIELDS, MEMO_FIELDS, PERSON_FIELDS,
     PROFILE_FIELDS, Typed, TypedField,
 };
+use std::collections::HashMap;
 
 /// Statuses no change may leave.
 const TERMINAL: &[&str] = &["won", "lost"];
@@ -216,14 +218,9 @@ fn data_amount(data: &Map<String, Value>, fields: &[&str]) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Creates a pre-lead or lead under the id the edge assigned.
-async fn create(
-    txn: &DatabaseTransaction,
-    kind: Kind,
-    id: &str,
-    data: &Map<String, Value>,
-    pre_lead: Option<&str>,
-) -> Result<(), DbErr> {
+/// A new pre-lead's or lead's columns, the same set for every record (a
+/// field not sent is a typed NULL), so records share a multi-row insert.
+fn creation_values<'a>(id: &str, data: &Map<String, Value>) -> Vec<(&'a str, Expr)> {
     let status = data_str(data, "lead_status").unwrap_or("new");
     let mut values = vec![
         ("id", text(id)),
@@ -239,6 +236,18 @@ async fn create(
         ("updated_at", now()),
     ];
     values.extend(typed(PERSON_FIELDS, data));
+    values
+}
+
+/// Creates a pre-lead or lead under the id the edge assigned.
+async fn create(
+    txn: &DatabaseTransaction,
+    kind: Kind,
+    id: &str,
+    data: &Map<String, Value>,
+    pre_lead: Option<&str>,
+) -> Result<(), DbErr> {
+    let mut values = creation_values(id, data);
     if let Some(pre_lead) = pre_lead {
         values.push(("pre_lead_id", text(pre_lead)));
     }
@@ -457,63 +466,141 @@ async fn join_unified_lead(
     };
     let status: String = row.try_get("", "status")?;
     let data = json_field(&row, "data")?;
+    let mut writes = Writes::default();
+    stage_join(&mut writes, envelope, hook, kind, &id, &status, &data);
+    writes.flush(txn).await
+}
+
+/// Stages a pre-lead's or lead's join to the person's unified lead, from
+/// the record as stored: the person (by the phone in its data) with the
+/// record's status as their CRM status, and a line on their timeline.
+fn stage_join(
+    writes: &mut Writes,
+    envelope: &Envelope,
+    hook: &CrmWebhook,
+    kind: Kind,
+    id: &str,
+    status: &str,
+    data: &Map<String, Value>,
+) {
     let Some(phone) = ["phone", "mobile", "phone_number", "mobile_number"]
         .iter()
-        .find_map(|f| data_str(&data, f))
+        .find_map(|f| data_str(data, f))
         .and_then(shared::phone::to_e164)
     else {
-        return Ok(());
+        return;
     };
-    let name = match (data_str(&data, "first_name"), data_str(&data, "last_name")) {
+    let name = match (data_str(data, "first_name"), data_str(data, "last_name")) {
         (Some(first), Some(last)) => Some(format!("{first} {last}")),
         (Some(first), None) => Some(first.to_owned()),
-        _ => data_str(&data, "name").map(str::to_owned),
+        _ => data_str(data, "name").map(str::to_owned),
     };
     let at = chrono::DateTime::from_timestamp_micros(event_time(hook, envelope))
         .unwrap_or(envelope.received_at);
-    let lead = super::upsert_lead(
-        txn,
-        &super::Sighting {
-            phone: &phone,
-            name: name.as_deref(),
-            email: data_str(&data, "email"),
-            lead_quality: None,
-            is_lead: Some(true),
-            source: shared::Source::CrmEvents,
-            at,
-        },
-    )
-    .await?;
-    super::touchpoint(
-        txn,
-        lead,
-        shared::Source::CrmEvents,
-        &envelope.ingest_id.to_string(),
+    let lead = writes.lead(&Sighting {
+        phone: &phone,
+        name: name.as_deref(),
+        email: data_str(data, "email"),
+        lead_quality: None,
+        is_lead: Some(true),
+        source: shared::Source::CrmEvents,
         at,
-        format!(
+        crm_status: Some(status),
+    });
+    writes.touchpoint(Touchpoint {
+        lead,
+        source: shared::Source::CrmEvents,
+        key: envelope.ingest_id.to_string(),
+        at,
+        summary: format!(
             "CRM {}: {} {id}, status {status}",
             hook.event.name(),
             kind.label
         ),
-        envelope.ingest_id,
-    )
-    .await?;
-    // The newest event's status is the current one, whatever the order
-    // events arrive in.
-    let mut update = Query::update();
-    update
-        .table(t("leads"))
-        .values([
-            (t("crm_status"), Expr::val(status)),
-            (t("crm_status_at"), Expr::val(at)),
-        ])
-        .and_where(Expr::col(t("id")).eq(lead))
-        .and_where(
-            Expr::col(t("crm_status_at"))
-                .is_null()
-                .or(Expr::col(t("crm_status_at")).lte(at)),
-        );
-    txn.execute(&update).await?;
+        ingest_id: envelope.ingest_id,
+    });
+}
+
+/// A creation (`new_inquiry`, `new_lead`) under the id the edge assigned:
+/// it needs no current state, so it can share a batch's multi-row
+/// statements (see [`create_batch`]). Every other event goes one message at
+/// a time.
+fn creation<'a>(envelope: &'a Envelope, hook: &CrmWebhook) -> Option<(Kind, &'a str)> {
+    let (kind, field) = match hook.event {
+        Event::NewInquiry => (PRE_LEAD, "pre_lead_id"),
+        Event::NewLead => (LEAD, "lead_id"),
+        _ => return None,
+    };
+    envelope
+        .assigned_ids
+        .get(field)
+        .map(|id| (kind, id.as_str()))
+}
+
+/// Whether the event can share a batch's multi-row statements.
+pub(crate) fn batches(envelope: &Envelope, hook: &CrmWebhook) -> bool {
+    creation(envelope, hook).is_some()
+}
+
+/// Creates a batch's pre-leads and leads with one statement per table and
+/// chunk (in rounds, like every table: see [`super::writes`]), each
+/// returning the record as stored, and stages each one's join to the
+/// unified lead from it: what [`apply`] does for one.
+pub(crate) async fn create_batch(
+    txn: &DatabaseTransaction,
+    writes: &mut Writes,
+    creations: &[(&Envelope, &CrmWebhook)],
+) -> Result<(), DbErr> {
+    for kind in [PRE_LEAD, LEAD] {
+        let rows: Vec<(String, (&Envelope, &CrmWebhook))> = creations
+            .iter()
+            .filter_map(|&(envelope, hook)| {
+                let (of, id) = creation(envelope, hook)?;
+                (of.table == kind.table).then(|| (id.to_owned(), (envelope, hook)))
+            })
+            .collect();
+        for round in rounds(rows) {
+            let mut round = round.into_iter();
+            for size in chunk_sizes(round.len()) {
+                let chunk: Vec<_> = round.by_ref().take(size).collect();
+                let mut insert = Query::insert();
+                insert.into_table(t(kind.table));
+                for (n, (id, (_, hook))) in chunk.iter().enumerate() {
+                    let (columns, values): (Vec<_>, Vec<_>) = creation_values(id, &hook.data)
+                        .into_iter()
+                        .map(|(c, v)| (t(c), v))
+                        .unzip();
+                    if n == 0 {
+                        insert.columns(columns);
+                    }
+                    insert.values(values).map_err(custom)?;
+                }
+                // A record already there stays as it is (as with `DO
+                // NOTHING`); the no-op update makes the statement return it.
+                insert
+                    .on_conflict(
+                        OnConflict::column(t("id"))
+                            .value(
+                                t("updated_at"),
+                                Expr::cust(format!("{}.updated_at", kind.table)),
+                            )
+                            .to_owned(),
+                    )
+                    .returning(Query::returning().columns(["id", "status", "data"].map(t)));
+                let mut stored = HashMap::with_capacity(chunk.len());
+                for row in txn.query_all(&insert).await? {
+                    let id: String = row.try_get("", "id")?;
+                    let status: String = row.try_get("", "status")?;
+                    stored.insert(id, (status, json_field(&row, "data")?));
+                }
+                for (id, (envelope, hook)) in chunk {
+                    if let Some((status, data)) = stored.get(&id) {
+                        stage_join(writes, envelope, hook, kind, &id, status, data);
+                    }
+                }
+            }
+        }
+    }
     Ok(())
 }
 

@@ -31,6 +31,7 @@ pub(crate) fn stage_sighting(writes: &mut Writes, envelope: &Envelope, lead: &Di
         is_lead: None,
         source: lead.platform.source(),
         at: envelope.received_at,
+        crm_status: None,
     })
 }
 

@@ -15,7 +15,7 @@ pub(crate) use writes::Writes;
 use crate::entities::{lead_touchpoints, leads};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, IntoIden, OnConflict};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, DbErr, IdenStatic};
+use sea_orm::{ActiveValue::Set, IdenStatic};
 use shared::Source;
 use uuid::Uuid;
 
@@ -54,18 +54,9 @@ pub(crate) struct Sighting<'a> {
     pub is_lead: Option<bool>,
     pub source: Source,
     pub at: DateTime<Utc>,
-}
-
-/// Creates the lead on first sight, or fills in what it did not know (see
-/// [`lead_merge`]). Returns the lead's id.
-pub(crate) async fn upsert_lead(
-    txn: &DatabaseTransaction,
-    seen: &Sighting<'_>,
-) -> Result<Uuid, DbErr> {
-    let mut writes = Writes::default();
-    let id = writes.lead(seen);
-    writes.flush(txn).await?;
-    Ok(id)
+    /// The CRM's status for this person (a pre-lead's or lead's), as of
+    /// `at`: the newest one is the lead's current CRM status.
+    pub crm_status: Option<&'a str>,
 }
 
 /// The lead row a sighting makes on first sight.
@@ -82,13 +73,16 @@ fn lead_row(seen: &Sighting<'_>) -> (Uuid, leads::ActiveModel) {
         first_source: Set(seen.source.name().to_owned()),
         first_seen_at: Set(seen.at),
         last_seen_at: Set(seen.at),
-        crm_status: Set(None),
-        crm_status_at: Set(None),
+        crm_status: Set(seen.crm_status.map(str::to_owned)),
+        crm_status_at: Set(seen.crm_status.map(|_| seen.at)),
         created_at: Set(now),
         updated_at: Set(now),
     };
     (id, row)
 }
+
+/// Whether a sighting's CRM status is at least as new as the lead's.
+const NEWER_CRM_STATUS: &str = "excluded.crm_status_at IS NOT NULL AND (leads.crm_status_at IS NULL OR leads.crm_status_at <= excluded.crm_status_at)";
 
 /// How a sighting merges into a known lead: name and e-mail never
 /// overwrite known values; lead quality and the lead flag (from calls) do;
@@ -120,6 +114,20 @@ fn lead_merge() -> OnConflict {
                 "CASE WHEN excluded.last_seen_at > leads.last_seen_at THEN excluded.last_seen_at ELSE leads.last_seen_at END",
             ),
         ),
+        // The CRM status of the newest CRM event, whatever the order events
+        // arrive in (both read the row as it was before this update).
+        (
+            C::CrmStatus,
+            Expr::cust(format!(
+                "CASE WHEN {NEWER_CRM_STATUS} THEN excluded.crm_status ELSE leads.crm_status END"
+            )),
+        ),
+        (
+            C::CrmStatusAt,
+            Expr::cust(format!(
+                "CASE WHEN {NEWER_CRM_STATUS} THEN excluded.crm_status_at ELSE leads.crm_status_at END"
+            )),
+        ),
         // Always an update, so the row is locked until commit: concurrent
         // messages about one person take turns (the duplicate window
         // relies on it).
@@ -136,28 +144,6 @@ pub(crate) struct Touchpoint {
     pub at: DateTime<Utc>,
     pub summary: String,
     pub ingest_id: Uuid,
-}
-
-/// Adds (or, for the same `key`, refreshes) a line on a lead's timeline.
-pub(crate) async fn touchpoint(
-    txn: &DatabaseTransaction,
-    lead: Uuid,
-    source: Source,
-    key: &str,
-    at: DateTime<Utc>,
-    summary: String,
-    ingest_id: Uuid,
-) -> Result<(), DbErr> {
-    let mut writes = Writes::default();
-    writes.touchpoint(Touchpoint {
-        lead,
-        source,
-        key: key.to_owned(),
-        at,
-        summary,
-        ingest_id,
-    });
-    writes.flush(txn).await
 }
 
 /// The touchpoint's row, under an id derived from its source and key.

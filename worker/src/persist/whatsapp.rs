@@ -77,6 +77,7 @@ fn inbound(
             is_lead: None,
             source: Source::TataWhatsapp,
             at: m.timestamp,
+            crm_status: None,
         })
     });
     let mut row = empty(&m.id);
