@@ -18,7 +18,7 @@
 #      each; messages per second, the
 #      ratio to the rate the edge filled the queue at, and peak memory.
 # Loopback only. Needs wrk (apt-get install wrk) and the local services
-# (started here with scripts/services.sh). Takes about ten minutes.
+# (started here with scripts/services.sh). Takes about fifteen minutes.
 #   BENCH_SECONDS (default 20): length of each load and drain window.
 #   BENCH_SECTIONS (default "ceiling edge spool drain"): the sections to run,
 #   for example BENCH_SECTIONS=drain to measure the workers alone (ratios to
