@@ -15,10 +15,11 @@
 //!   the first statement, the second in the next, and so on, in message
 //!   order. Each round applies the same merge expressions as the
 //!   one-message path, so the result is the same row.
-//! - **Lock order.** Every table is written in the same order (leads, then
-//!   records, then touchpoints), and each statement's rows are sorted by
-//!   their key: two workers' batches take row locks in the same order and
-//!   cannot deadlock each other.
+//! - **Lock order.** Every table is written in the same order (a batch's
+//!   CRM creations, whose people come from the records as stored; then
+//!   leads, the partners' records, touchpoints), and each statement's rows
+//!   are sorted by their key: two workers' batches take row locks in the
+//!   same order and cannot deadlock each other.
 //! - **Stable SQL text.** A statement's text depends on its row count, and
 //!   the driver caches prepared statements by text; chunks are powers of
 //!   two up to [`MAX_ROWS`], so a table has at most eight texts whatever
