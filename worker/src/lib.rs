@@ -28,6 +28,7 @@ mod persist;
 pub mod process;
 mod retry;
 mod settle;
+mod staging;
 
 pub use persist::lead_id;
 

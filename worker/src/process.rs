@@ -5,6 +5,7 @@
 use crate::db::is_transient;
 use crate::delivery_log::{Claim, LogStatus, claim, claim_new, mark_duplicate, record};
 use crate::persist::{self, Applied};
+use crate::staging::Staging;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use shared::contracts::{
     ContractError, call_capture, crm_events, digital_leads, tata_calls, tata_whatsapp,
@@ -111,37 +112,51 @@ impl Effects {
     }
 }
 
+/// How a message's effects are written.
+enum Route<'a> {
+    /// Staged with the batch's multi-row statements (see [`Staging`]):
+    /// upserts (Tata calls, WhatsApp, captured calls), upserts after a read
+    /// the whole batch shares (digital leads' duplicate window), or a CRM
+    /// record's creation.
+    Staged,
+    /// A CRM event that reads its record's current state: applied alone.
+    Alone(&'a crm_events::CrmWebhook),
+}
+
 impl Effects {
-    /// Whether the message can share a batch's multi-row statements: its
-    /// effects are upserts (Tata calls, WhatsApp, captured calls), upserts
-    /// after a read the whole batch can share (digital leads' duplicate
-    /// window), or a CRM record's creation. Other CRM events read their
-    /// record's current state, one message at a time.
-    fn stages(&self, envelope: &Envelope) -> bool {
+    /// How this message is written: decided before its claim, so the batch
+    /// claims only the messages it stages.
+    fn route(&self, envelope: &Envelope) -> Route<'_> {
         match self {
-            Effects::Crm(hook) => persist::crm::batches(envelope, hook),
-            _ => true,
+            Effects::Crm(hook) if !persist::crm::batches(envelope, hook) => Route::Alone(hook),
+            _ => Route::Staged,
         }
     }
 
-    /// Stages the rows of a Tata call, a WhatsApp message or a captured
-    /// call. (Digital leads are staged in two steps around their duplicate
-    /// window, and CRM creations after their records are written: see
-    /// `process_grouped`.)
-    fn stage(&self, writes: &mut persist::Writes, envelope: &Envelope, settings: &Settings) {
+    /// Stages a [`Route::Staged`] message's effects: the one place where
+    /// each kind of message says what it writes. `index` is its place in
+    /// the batch, for the outcomes only a flush can tell.
+    fn stage<'a>(
+        &'a self,
+        staging: &mut Staging<'a>,
+        index: usize,
+        envelope: &'a Envelope,
+        settings: &Settings,
+    ) {
         match self {
-            Effects::Call(call) => persist::calls::stage(writes, envelope, call),
+            Effects::Call(call) => persist::calls::stage(staging.writes(), envelope, call),
             Effects::Whatsapp(hook) => {
-                persist::whatsapp::stage(writes, envelope, hook, &settings.dealer_numbers)
+                persist::whatsapp::stage(staging.writes(), envelope, hook, &settings.dealer_numbers)
             }
             Effects::CallRecord(id, record) => persist::call_capture::stage(
-                writes,
+                staging.writes(),
                 envelope,
                 *id,
                 record,
                 &settings.dealer_numbers,
             ),
-            Effects::DigitalLead(_) | Effects::Crm(_) => {}
+            Effects::DigitalLead(lead) => staging.digital_lead(index, envelope, lead),
+            Effects::Crm(hook) => staging.crm_creation(envelope, hook),
         }
     }
 }
@@ -288,12 +303,17 @@ async fn process_grouped(
     parsed: &[Result<Effects, String>],
 ) -> Result<Vec<Outcome>, Grouped> {
     let txn = db.begin().await?;
-    let grouped: Vec<usize> = (0..items.len())
-        .filter(|&i| parsed[i].as_ref().is_ok_and(|e| e.stages(items[i].0)))
+    let staged: Vec<usize> = (0..items.len())
+        .filter(|&i| {
+            let envelope = items[i].0;
+            parsed[i]
+                .as_ref()
+                .is_ok_and(|e| matches!(e.route(envelope), Route::Staged))
+        })
         .collect();
     let mut claimed = claim_new(
         &txn,
-        grouped.iter().map(|&i| {
+        staged.iter().map(|&i| {
             let (envelope, body) = items[i];
             let partner_ref = parsed[i].as_ref().ok().and_then(Effects::partner_ref);
             (envelope, body, partner_ref)
@@ -301,54 +321,19 @@ async fn process_grouped(
     )
     .await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
-    let mut writes = persist::Writes::default();
-    // Digital leads: (index, envelope, lead, the person's lead id).
-    let mut digital = Vec::new();
-    let mut creations = Vec::new();
-    for i in grouped {
-        let (envelope, _) = items[i];
+    let mut staging = Staging::default();
+    for i in staged {
+        let envelope = items[i].0;
         // `remove`: a second delivery of one ingest id in the batch takes
         // the one-message path, which finds it processed.
-        if !claimed.remove(&envelope.ingest_id) {
-            continue;
-        }
-        match &parsed[i] {
-            Ok(Effects::DigitalLead(lead)) => {
-                let lead_id = persist::digital_leads::stage_sighting(&mut writes, envelope, lead);
-                digital.push((i, envelope, lead.as_ref(), lead_id));
-            }
-            Ok(Effects::Crm(hook)) => {
-                creations.push((envelope, hook.as_ref()));
-                outcomes[i] = Some(Outcome::Persisted);
-            }
-            Ok(effects) => {
-                effects.stage(&mut writes, envelope, settings);
-                outcomes[i] = Some(Outcome::Persisted);
-            }
-            Err(_) => {}
+        if let (true, Ok(effects)) = (claimed.remove(&envelope.ingest_id), &parsed[i]) {
+            effects.stage(&mut staging, i, envelope, settings);
+            outcomes[i] = Some(Outcome::Persisted);
         }
     }
-    // CRM records created first (their people's sightings come from them
-    // as stored, in the order one message takes: record, then person); then
-    // the people (locked until commit), then the duplicate window read for
-    // every digital lead of the batch at once.
-    persist::crm::create_batch(&txn, &mut writes, &creations).await?;
-    writes.flush_leads(&txn).await?;
-    let judged: Vec<_> = digital.iter().map(|&(_, e, lead, _)| (e, lead)).collect();
-    let verdicts = persist::digital_leads::judge(&txn, &judged, settings.duplicate_window).await?;
-    for ((i, envelope, lead, lead_id), verdict) in digital.into_iter().zip(verdicts) {
-        outcomes[i] = Some(match verdict {
-            None => {
-                persist::digital_leads::stage_record(&mut writes, envelope, lead, lead_id);
-                Outcome::Persisted
-            }
-            Some(reason) => {
-                mark_duplicate(&txn, envelope.ingest_id, &reason).await?;
-                Outcome::Duplicate(reason)
-            }
-        });
+    for (i, reason) in staging.flush(&txn, settings.duplicate_window).await? {
+        outcomes[i] = Some(Outcome::Duplicate(reason));
     }
-    writes.flush(&txn).await?;
     let mut done = Vec::with_capacity(items.len());
     for (i, outcome) in outcomes.into_iter().enumerate() {
         let (envelope, body) = items[i];
@@ -463,17 +448,21 @@ async fn commit(
             return Ok(Some(Applied::PartnerDuplicate(reason)));
         }
     }
-    let applied = match effects {
-        Effects::Call(_) | Effects::Whatsapp(_) | Effects::CallRecord(..) => {
-            let mut writes = persist::Writes::default();
-            effects.stage(&mut writes, envelope, settings);
-            writes.flush(&txn).await?;
-            Applied::Written
+    let applied = match effects.route(envelope) {
+        // A batch of one: the batch's code.
+        Route::Staged => {
+            let mut staging = Staging::default();
+            effects.stage(&mut staging, 0, envelope, settings);
+            match staging.flush(&txn, settings.duplicate_window).await?.pop() {
+                // Already marked as a repeat in the log by the flush.
+                Some((_, reason)) => {
+                    txn.commit().await?;
+                    return Ok(Some(Applied::PartnerDuplicate(reason)));
+                }
+                None => Applied::Written,
+            }
         }
-        Effects::DigitalLead(lead) => {
-            persist::digital_leads::apply(&txn, envelope, lead, settings.duplicate_window).await?
-        }
-        Effects::Crm(hook) => persist::crm::apply(&txn, envelope, hook).await?,
+        Route::Alone(hook) => persist::crm::apply(&txn, envelope, hook).await?,
     };
     match &applied {
         Applied::Missing(_) | Applied::Invalid(_) => {

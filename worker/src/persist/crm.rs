@@ -412,21 +412,15 @@ fn assigned<'a>(envelope: &'a Envelope, field: &str) -> Result<&'a str, Applied>
         .ok_or_else(|| Applied::Invalid(format!("message carries no {field} from the edge")))
 }
 
-/// Applies one CRM event; a pre-lead's or lead's event also joins the
-/// person's unified lead (by the phone in its record) with a touchpoint and
-/// its current CRM status. A creation takes the batch's code with a batch
-/// of one.
+/// Applies one CRM event that reads its record's current state (every
+/// event but a creation, which [`create_batch`] writes); a pre-lead's or
+/// lead's event also joins the person's unified lead (by the phone in its
+/// record) with a touchpoint and its current CRM status.
 pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     hook: &CrmWebhook,
 ) -> Result<Applied, DbErr> {
-    if batches(envelope, hook) {
-        let mut writes = Writes::default();
-        create_batch(txn, &mut writes, &[(envelope, hook)]).await?;
-        writes.flush(txn).await?;
-        return Ok(Applied::Written);
-    }
     let applied = apply_event(txn, envelope, hook).await?;
     if applied == Applied::Written {
         join_unified_lead(txn, envelope, hook).await?;

@@ -1,20 +1,19 @@
 //! CarDekho and CarWale leads, linked to the person's lead; the contract's
 //! duplicate rule (same platform and phone within a window) applied.
 //!
-//! Both paths use the same three steps: stage the person's lead (its upsert
-//! locks the person's row until commit), [`judge`] the leads against the
-//! window (one read for a whole batch), then stage the records judged new
+//! Three steps, driven by the worker's staging for a whole batch (a
+//! message on its own is a batch of one): stage the person's lead (its
+//! upsert locks the person's row until commit), [`judge`] the leads against
+//! the window (one read for the batch), then stage the records judged new
 //! with their timeline lines. The read cannot race: the lead upserts before
 //! it hold each person's row locked (PostgreSQL), and SQLite has one writer
 //! at a time, so two pushes for one phone are judged in turn.
 
-use super::{Applied, Sighting, Touchpoint, Writes};
+use super::{Sighting, Touchpoint, Writes};
 use crate::entities::digital_leads::{self, Column as C};
 use chrono::Utc;
 use sea_orm::sea_query::{Query, UnionType};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, IdenStatic,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, IdenStatic};
 use shared::Envelope;
 use shared::contracts::digital_leads::DigitalLead;
 use std::collections::BTreeMap;
@@ -178,25 +177,6 @@ fn verdicts(mut seen: Vec<Seen>, leads: Vec<Seen>, window: i64) -> Vec<Option<St
         });
     }
     verdicts
-}
-
-/// One message: stores the lead unless the same platform sent the same
-/// phone within `window`.
-pub(crate) async fn apply(
-    txn: &DatabaseTransaction,
-    envelope: &Envelope,
-    lead: &DigitalLead,
-    window: Duration,
-) -> Result<Applied, DbErr> {
-    let mut writes = Writes::default();
-    let lead_id = stage_sighting(&mut writes, envelope, lead);
-    writes.flush_leads(txn).await?;
-    if let Some(Some(reason)) = judge(txn, &[(envelope, lead)], window).await?.pop() {
-        return Ok(Applied::PartnerDuplicate(reason));
-    }
-    stage_record(&mut writes, envelope, lead, lead_id);
-    writes.flush(txn).await?;
-    Ok(Applied::Written)
 }
 
 #[cfg(test)]
