@@ -14,6 +14,7 @@ mod caller;
 mod docs;
 mod http;
 mod metrics;
+mod openapi;
 mod partners;
 mod ratelimit;
 mod routes;
@@ -61,6 +62,8 @@ pub(crate) struct AppState {
     pub(crate) lead_soft_limit_per_minute: u32,
     /// `DOCS`: Swagger UI at `/docs`.
     pub(crate) docs: bool,
+    /// `/openapi.json`, built once.
+    pub(crate) openapi: bytes::Bytes,
     pub(crate) crm_limits: ratelimit::PerMinute<IpAddr>,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
@@ -153,6 +156,7 @@ pub async fn run(
     } else {
         0
     });
+    let openapi = openapi::document().context("building /openapi.json")?;
     let drain_stop = CancellationToken::new();
     let drainer = spool.clone().map(|spool| {
         tokio::spawn(
@@ -171,6 +175,7 @@ pub async fn run(
         lead_soft_warnings: ratelimit::PerMinute::new(1),
         lead_soft_limit_per_minute: config.lead_soft_limit_per_minute,
         docs: config.docs,
+        openapi,
         crm_limits: ratelimit::PerMinute::new(config.crm_rate_limit_per_minute),
         trusted_proxies: config.trusted_proxies.clone(),
         metrics,

@@ -685,7 +685,7 @@ async fn the_openapi_document_matches_the_routes() {
     let response = edge.get("/openapi.json").await;
     assert_eq!(response.status, 200);
     let document = response.json();
-    assert_eq!(document["openapi"], "3.0.3");
+    assert_eq!(document["openapi"], "3.1.0");
     let documented: BTreeSet<(String, String)> = document["paths"]
         .as_object()
         .unwrap()

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
 use testkit::examples::{CALL_CAPTURE, CARDEKHO, CARWALE, CRM, TATA_CALLS, TATA_WHATSAPP};
-use testkit::{Edge, http, test_env, unique_prefix};
+use testkit::{Edge, every_partner_keyed_env, http, unique_prefix};
 
 const KEY: &str = "fuzz-partner-key-00000001";
 
@@ -117,18 +117,7 @@ fn every_route_answers_4xx_or_201_to_random_and_mutated_bodies() {
         .build()
         .unwrap();
     let prefix = unique_prefix("fuzz");
-    let env = test_env(
-        &prefix,
-        None,
-        &[
-            ("LEAD_API_KEY_CARDEKHO", KEY),
-            ("LEAD_API_KEY_CARWALE", KEY),
-            ("CALL_CAPTURE_API_KEYS", KEY),
-            ("CRM_WEBHOOK_SECRET", KEY),
-            ("LEAD_RATE_LIMIT_PER_MINUTE", "0"),
-            ("CRM_RATE_LIMIT_PER_MINUTE", "0"),
-        ],
-    );
+    let env = every_partner_keyed_env(&prefix, KEY);
     let edge = runtime.block_on(Edge::start(&env));
     let targets = targets();
     let mut runner = TestRunner::new(Config {

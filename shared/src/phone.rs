@@ -32,6 +32,12 @@ pub fn to_e164(raw: &str) -> Option<String> {
     })
 }
 
+/// A WhatsApp id (`wa_id`, `from`) is a full international number without
+/// the `+`; reads it as such, not as a national number.
+pub fn from_wa_id(raw: &str) -> Option<String> {
+    to_e164(&format!("+{}", raw.trim().trim_start_matches('+')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::to_e164;

@@ -125,6 +125,24 @@ pub fn test_env(prefix: &str, database_url: Option<&str>, extra: &[(&str, &str)]
     Env::from_map(vars)
 }
 
+/// Variables for an edge that every partner reaches with `key` (the CRM's
+/// HMAC secret too) and no rate limit stops: for tests that send many
+/// requests to every route.
+pub fn every_partner_keyed_env(prefix: &str, key: &str) -> Env {
+    test_env(
+        prefix,
+        None,
+        &[
+            ("LEAD_API_KEY_CARDEKHO", key),
+            ("LEAD_API_KEY_CARWALE", key),
+            ("CALL_CAPTURE_API_KEYS", key),
+            ("CRM_WEBHOOK_SECRET", key),
+            ("LEAD_RATE_LIMIT_PER_MINUTE", "0"),
+            ("CRM_RATE_LIMIT_PER_MINUTE", "0"),
+        ],
+    )
+}
+
 /// The broker configuration for a prefix.
 pub fn broker_config(prefix: &str) -> BrokerConfig {
     BrokerConfig::from_env(&test_env(prefix, None, &[])).expect("test broker config")

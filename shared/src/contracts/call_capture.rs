@@ -134,6 +134,37 @@ pub fn parse(body: &[u8]) -> Result<CallRecord, ContractError> {
     })
 }
 
+/// The body's JSON Schema: what [`parse`] accepts (see [`super::schema`]).
+pub fn schema() -> Value {
+    use super::schema::{
+        choice, date, datetime, flag, non_negative, object_field, required_uuid, text, time, uuid,
+    };
+    super::schema::object(
+        &[
+            ("company_id", required_uuid()),
+            ("lead_id", uuid()),
+            ("employee_id", uuid()),
+            ("outcome", choice(OUTCOMES)),
+            ("notes", text(MAX_STRING_CHARS)),
+            ("call_date", datetime()),
+            ("caller_number", text(64)),
+            ("recipient_number", text(64)),
+            ("duration_seconds", non_negative()),
+            ("recording_url", text(MAX_STRING_CHARS)),
+            ("call_status", choice(CALL_STATUSES)),
+            ("start_time", datetime()),
+            ("end_time", datetime()),
+            ("external_call_id", text(MAX_ID_CHARS)),
+            ("external_system", text(MAX_ID_CHARS)),
+            ("next_follow_up", date()),
+            ("next_follow_up_time", time()),
+            ("auto_call_followup", flag()),
+            ("call_details", object_field()),
+        ],
+        &["company_id"],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,11 @@
 //! endpoint it was sent to.
 
 use super::{
-    ContractError, FieldErrors, FieldReader, MAX_ID_CHARS, MAX_STRING_CHARS, messages, parse_object,
+    ContractError, FieldErrors, FieldReader, MAX_ID_CHARS, MAX_STRING_CHARS, messages,
+    parse_object, schema,
 };
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// `lead_status` values.
 pub const LEAD_STATUSES: &[&str] = &[
@@ -181,7 +182,14 @@ fn data_id(r: &mut FieldReader<'_>, data: &Map<String, Value>, field: &str) -> O
             r.errors.add(field, messages::REQUIRED);
             return None;
         }
-        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| {
+                let f = n.as_f64()?;
+                (f.fract() == 0.0 && (0.0..1.8e19).contains(&f)).then_some(f as u64)
+            })
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
         Some(Value::String(s)) => s.trim().to_owned(),
         Some(_) => String::new(),
     };
@@ -194,69 +202,179 @@ fn data_id(r: &mut FieldReader<'_>, data: &Map<String, Value>, field: &str) -> O
     }
 }
 
+/// How one field of an event's `data` is checked.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Optional text of at most this many characters.
+    Text(usize),
+    /// Optional, one of these.
+    Choice(&'static [&'static str]),
+    /// Required, one of these.
+    RequiredChoice(&'static [&'static str]),
+    /// Optional non-negative amount.
+    Amount,
+    /// Optional boolean.
+    Flag,
+    /// Optional ISO 8601 date-time.
+    DateTime,
+}
+
+impl Rule {
+    fn check(self, r: &mut FieldReader<'_>, field: &str) {
+        match self {
+            Rule::Text(max) => _ = r.optional_str(field, max),
+            Rule::Choice(choices) => _ = r.optional_choice(field, choices),
+            Rule::RequiredChoice(choices) => _ = r.required_choice(field, choices),
+            Rule::Amount => _ = r.optional_amount(field),
+            Rule::Flag => _ = r.optional_bool(field),
+            Rule::DateTime => _ = r.optional_datetime(field),
+        }
+    }
+
+    fn schema(self) -> Value {
+        match self {
+            Rule::Text(max) => schema::text(max),
+            Rule::Choice(choices) => schema::choice(choices),
+            Rule::RequiredChoice(choices) => schema::required_choice(choices),
+            Rule::Amount => schema::amount(),
+            Rule::Flag => schema::flag(),
+            Rule::DateTime => schema::datetime(),
+        }
+    }
+
+    fn required(self) -> bool {
+        matches!(self, Rule::RequiredChoice(_))
+    }
+}
+
+/// What the contract says of an event's `data`, field by field. Other
+/// fields are kept as sent.
+fn rules(event: Event) -> &'static [(&'static str, Rule)] {
+    use Rule::{Amount, Choice, DateTime, Flag, RequiredChoice, Text};
+    match event {
+        Event::NewInquiry | Event::NewLead => &[
+            ("source", Choice(SOURCES)),
+            ("lead_status", Choice(LEAD_STATUSES)),
+            ("priority", Choice(PRIORITIES)),
+            ("expected_value", Amount),
+            ("email", Text(MAX_STRING_CHARS)),
+            ("phone", Text(64)),
+        ],
+        Event::PreLeadUpdate | Event::LeadUpdate => &[
+            ("lead_status", Choice(LEAD_STATUSES)),
+            ("priority", Choice(PRIORITIES)),
+            ("expected_value", Amount),
+        ],
+        Event::PreLeadDiscard | Event::LeadDiscard => &[
+            ("reason", Text(MAX_STRING_CHARS)),
+            ("loss_reason", Text(MAX_STRING_CHARS)),
+        ],
+        Event::PreLeadContactAdd | Event::LeadContactAdd => &[
+            ("is_primary", Flag),
+            ("email", Text(MAX_STRING_CHARS)),
+            ("phone", Text(64)),
+        ],
+        Event::PreLeadMemoAdd | Event::LeadMemoAdd => &[
+            ("memo_type", Choice(MEMO_TYPES)),
+            ("title", Text(MAX_STRING_CHARS)),
+            ("content", Text(MAX_STRING_CHARS)),
+        ],
+        Event::PreLeadStatusUpdate | Event::LeadStatusUpdate => &[
+            ("lead_status", RequiredChoice(LEAD_STATUSES)),
+            ("remarks", Text(MAX_STRING_CHARS)),
+            ("status_date", DateTime),
+        ],
+        Event::PreLeadConvert => &[("priority", Choice(PRIORITIES)), ("expected_value", Amount)],
+        Event::LeadActivityAdd => &[
+            ("activity_type", RequiredChoice(ACTIVITY_TYPES)),
+            ("scheduled_at", DateTime),
+            ("completed_at", DateTime),
+        ],
+        Event::LeadQualifiedProfileUpdate => &[("budget", Amount)],
+        Event::LeadConvert => &[
+            ("customer_code", Text(MAX_ID_CHARS)),
+            ("credit_limit", Amount),
+        ],
+        Event::OrderCreated | Event::PaymentReceived => &[
+            ("customer_code", Text(MAX_ID_CHARS)),
+            ("amount", Amount),
+            ("order_value", Amount),
+            ("total_amount", Amount),
+        ],
+    }
+}
+
+/// Customer events name their customer by either field.
+const CUSTOMER_IDS: &[&str] = &["customer_id", "customer_code"];
+
 /// Checks an event's `data` against what the contract says of it.
 fn check_data(event: Event, data: &Map<String, Value>) -> FieldErrors {
     let mut r = FieldReader::new(data);
-    match event {
-        Event::NewInquiry | Event::NewLead => {
-            r.optional_choice("source", SOURCES);
-            r.optional_choice("lead_status", LEAD_STATUSES);
-            r.optional_choice("priority", PRIORITIES);
-            r.optional_amount("expected_value");
-            r.optional_str("email", MAX_STRING_CHARS);
-            r.optional_str("phone", 64);
-        }
-        Event::PreLeadUpdate | Event::LeadUpdate => {
-            r.optional_choice("lead_status", LEAD_STATUSES);
-            r.optional_choice("priority", PRIORITIES);
-            r.optional_amount("expected_value");
-        }
-        Event::PreLeadDiscard | Event::LeadDiscard => {
-            r.optional_str("reason", MAX_STRING_CHARS);
-            r.optional_str("loss_reason", MAX_STRING_CHARS);
-        }
-        Event::PreLeadContactAdd | Event::LeadContactAdd => {
-            r.optional_bool("is_primary");
-            r.optional_str("email", MAX_STRING_CHARS);
-            r.optional_str("phone", 64);
-        }
-        Event::PreLeadMemoAdd | Event::LeadMemoAdd => {
-            r.optional_choice("memo_type", MEMO_TYPES);
-            r.optional_str("title", MAX_STRING_CHARS);
-            r.optional_str("content", MAX_STRING_CHARS);
-        }
-        Event::PreLeadStatusUpdate | Event::LeadStatusUpdate => {
-            r.required_choice("lead_status", LEAD_STATUSES);
-            r.optional_str("remarks", MAX_STRING_CHARS);
-            r.optional_datetime("status_date");
-        }
-        Event::PreLeadConvert => {
-            r.optional_choice("priority", PRIORITIES);
-            r.optional_amount("expected_value");
-        }
-        Event::LeadActivityAdd => {
-            r.required_choice("activity_type", ACTIVITY_TYPES);
-            r.optional_datetime("scheduled_at");
-            r.optional_datetime("completed_at");
-        }
-        Event::LeadQualifiedProfileUpdate => {
-            r.optional_amount("budget");
-        }
-        Event::LeadConvert => {
-            r.optional_str("customer_code", MAX_ID_CHARS);
-            r.optional_amount("credit_limit");
-        }
-        Event::OrderCreated | Event::PaymentReceived => {
-            if r.first_alias(&["customer_id", "customer_code"]).is_none() {
-                r.errors.add("customer_id", messages::REQUIRED);
-            }
-            r.optional_str("customer_code", MAX_ID_CHARS);
-            for amount in ["amount", "order_value", "total_amount"] {
-                r.optional_amount(amount);
-            }
-        }
+    for &(field, rule) in rules(event) {
+        rule.check(&mut r, field);
+    }
+    if event.subject() == Subject::Customer && r.first_alias(CUSTOMER_IDS).is_none() {
+        r.errors.add("customer_id", messages::REQUIRED);
     }
     r.errors
+}
+
+/// The JSON Schema of a body for `event`: sent to its own endpoint (the
+/// record's id in the path) or, with `generic`, to `/incoming` (the id in
+/// `data`). See [`super::schema`].
+pub fn event_schema(event: Event, generic: bool) -> Value {
+    let mut properties: Vec<(&str, Value)> = rules(event)
+        .iter()
+        .map(|&(field, rule)| (field, rule.schema()))
+        .collect();
+    let mut required: Vec<&str> = rules(event)
+        .iter()
+        .filter(|(_, rule)| rule.required())
+        .map(|&(field, _)| field)
+        .collect();
+    if let (true, Some(id)) = (generic, event.subject().id_field()) {
+        properties.push((
+            id,
+            json!({"anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+                {"type": "string", "pattern": r"^\s*[A-Za-z0-9_-]{1,64}\s*$"},
+            ]}),
+        ));
+        required.push(id);
+    }
+    let mut data = schema::object(&properties, &required);
+    if event.subject() == Subject::Customer {
+        data["allOf"] = json!([schema::one_of_present(CUSTOMER_IDS)]);
+    }
+    let name = event.name();
+    let mut body = schema::object(
+        &[
+            (
+                "event",
+                json!({
+                    "type": "string",
+                    "maxLength": 64,
+                    "pattern": format!(r"^\s*{name}\s*$"),
+                    "examples": [name],
+                }),
+            ),
+            ("source", schema::text(MAX_ID_CHARS)),
+            ("timestamp", schema::datetime()),
+            ("data", data),
+        ],
+        &["event", "data"],
+    );
+    body["title"] = Value::from(name);
+    body
+}
+
+/// The body of `/incoming`: any event, its record's id in `data`.
+pub fn generic_schema() -> Value {
+    let events: Vec<Value> = Event::ALL.iter().map(|&e| event_schema(e, true)).collect();
+    json!({
+        "anyOf": events,
+        "description": "Any CRM event; an event on an existing record carries its id (`pre_lead_id` or `lead_id`) in `data`.",
+    })
 }
 
 /// Parses and validates a CRM webhook sent to `endpoint`: the event (and

@@ -126,6 +126,35 @@ pub fn parse(platform: Platform, body: &[u8]) -> Result<DigitalLead, ContractErr
     })
 }
 
+/// The body's JSON Schema for `platform`: what [`parse`] accepts (see
+/// [`super::schema`]). Each field may come under any of its aliases; the
+/// first that holds a value is the one read.
+pub fn schema(platform: Platform) -> Value {
+    use super::schema::{aliases, object, phone, required_text, text};
+    let names = platform.aliases();
+    let mut schema = object(
+        &[
+            ("campaign", text(MAX_STRING_CHARS)),
+            ("source", text(MAX_STRING_CHARS)),
+        ],
+        &[],
+    );
+    schema["allOf"] = serde_json::json!([
+        aliases(names.name, &required_text(MAX_STRING_CHARS), true),
+        aliases(names.phone, &phone(), true),
+        aliases(names.car_model, &required_text(MAX_STRING_CHARS), false),
+        aliases(names.lead_url, &required_text(MAX_STRING_CHARS), false),
+    ]);
+    schema["description"] = Value::from(format!(
+        "Name: {} (required). Phone: {} (required). Model: {}. Page: {}. The first alias holding a value is read; other fields are kept in the payload.",
+        names.name.join(" | "),
+        names.phone.join(" | "),
+        names.car_model.join(" | "),
+        names.lead_url.join(" | "),
+    ));
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,82 @@ pub mod call_capture;
 pub mod crm_events;
 pub mod crm_fields;
 pub mod digital_leads;
+pub mod schema;
 pub mod tata_calls;
 pub mod tata_whatsapp;
 
+use regex::Regex;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+/// A pattern of [`schema`], compiled once.
+fn pattern(source: &'static str) -> Regex {
+    Regex::new(source).unwrap_or_else(|e| unreachable!("{source} is a valid pattern: {e}"))
+}
+
+static AMOUNT_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::AMOUNT_TEXT));
+static INTEGER_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::INTEGER_TEXT));
+static EPOCH_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::EPOCH_TEXT));
+static UUID_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::UUID_TEXT));
+static TIME_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::TIME_TEXT));
+static DATE_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::DATE_TEXT));
+
+/// A JSON number as an integer, as JSON Schema's `integer` reads it (`5.0`
+/// is one), within `min..=max`.
+pub fn integer(number: &serde_json::Number, min: i64, max: i64) -> Option<i64> {
+    let value = number.as_i64().or_else(|| {
+        let f = number.as_f64()?;
+        (f.fract() == 0.0 && f.abs() < 9.0e18).then_some(f as i64)
+    })?;
+    (min..=max).contains(&value).then_some(value)
+}
+
+/// Unix seconds, as JSON Schema [`schema::epoch`] states them.
+pub fn epoch_seconds(value: &Value) -> Option<i64> {
+    match value {
+        Value::String(s) if EPOCH_TEXT.is_match(s) => s.trim().parse().ok(),
+        Value::Number(n) => integer(n, -schema::MAX_EPOCH, schema::MAX_EPOCH),
+        _ => None,
+    }
+}
+
+/// Every request body's JSON Schema by its name in `/openapi.json`
+/// (`components/schemas`, which `refs` points at): what each contract's
+/// parser accepts. CRM events sent to their own endpoint are
+/// `CrmEvent.<event>`; the generic endpoint's body is `CrmWebhook`.
+pub fn schemas(refs: &str) -> Vec<(String, Value)> {
+    let mut all: Vec<(String, Value)> = vec![
+        ("TataCall".into(), tata_calls::schema()),
+        (
+            "DigitalLeadCarDekho".into(),
+            digital_leads::schema(digital_leads::Platform::CarDekho),
+        ),
+        (
+            "DigitalLeadCarWale".into(),
+            digital_leads::schema(digital_leads::Platform::CarWale),
+        ),
+        ("CallCapture".into(), call_capture::schema()),
+        ("CrmWebhook".into(), crm_events::generic_schema()),
+    ];
+    all.extend(
+        tata_whatsapp::schemas(refs)
+            .into_iter()
+            .map(|(name, schema)| (name.to_owned(), schema)),
+    );
+    all.extend(
+        crm_events::Event::ALL
+            .iter()
+            .filter(|event| event.route().is_some())
+            .map(|&event| {
+                (
+                    format!("CrmEvent.{}", event.name()),
+                    crm_events::event_schema(event, false),
+                )
+            }),
+    );
+    all
+}
 
 /// Per-field validation messages, in the shape the contracts document
 /// (`{"field": ["message", …]}`).
@@ -181,7 +252,6 @@ impl<'a> FieldReader<'a> {
     pub fn optional_str(&mut self, field: &str, max: usize) -> Option<String> {
         match self.present(field)? {
             Value::String(s) => {
-                let s = s.trim();
                 if s.chars().count() > max {
                     self.errors.add(
                         field,
@@ -189,6 +259,7 @@ impl<'a> FieldReader<'a> {
                     );
                     None
                 } else {
+                    let s = s.trim();
                     (!s.is_empty()).then(|| s.to_owned())
                 }
             }
@@ -244,8 +315,8 @@ impl<'a> FieldReader<'a> {
     /// An optional non-negative integer (a JSON number or a string of digits).
     pub fn optional_non_negative(&mut self, field: &str) -> Option<i64> {
         let value = match self.present(field)? {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse().ok(),
+            Value::Number(n) => integer(n, i64::MIN, schema::MAX_COUNT),
+            Value::String(s) if INTEGER_TEXT.is_match(s) => s.trim().parse().ok(),
             _ => None,
         };
         match value {
@@ -317,7 +388,10 @@ impl<'a> FieldReader<'a> {
     }
 
     fn uuid(&mut self, field: &str, raw: &str) -> Option<uuid::Uuid> {
-        let parsed = uuid::Uuid::parse_str(raw).ok();
+        let parsed = UUID_TEXT
+            .is_match(raw)
+            .then(|| uuid::Uuid::parse_str(raw.trim()).ok())
+            .flatten();
         if parsed.is_none() {
             self.errors.add(field, messages::UUID);
         }
@@ -326,8 +400,13 @@ impl<'a> FieldReader<'a> {
 
     /// An optional `YYYY-MM-DD` date.
     pub fn optional_date(&mut self, field: &str) -> Option<chrono::NaiveDate> {
+        // The date as sent, untrimmed: `format: date` allows no spaces.
+        let sent = self.present(field).and_then(Value::as_str).unwrap_or("");
+        let sent_shape = DATE_TEXT.is_match(sent);
         let raw = self.optional_str(field, 32)?;
-        let parsed = chrono::NaiveDate::parse_from_str(&raw, "%Y-%m-%d").ok();
+        let parsed = sent_shape
+            .then(|| chrono::NaiveDate::parse_from_str(&raw, "%Y-%m-%d").ok())
+            .flatten();
         if parsed.is_none() {
             self.errors.add(field, messages::DATE);
         }
@@ -337,9 +416,14 @@ impl<'a> FieldReader<'a> {
     /// An optional `HH:MM:SS` time (`HH:MM` accepted too).
     pub fn optional_time(&mut self, field: &str) -> Option<chrono::NaiveTime> {
         let raw = self.optional_str(field, 32)?;
-        let parsed = chrono::NaiveTime::parse_from_str(&raw, "%H:%M:%S")
-            .or_else(|_| chrono::NaiveTime::parse_from_str(&raw, "%H:%M"))
-            .ok();
+        let parsed = TIME_TEXT
+            .is_match(&raw)
+            .then(|| {
+                chrono::NaiveTime::parse_from_str(&raw, "%H:%M:%S")
+                    .or_else(|_| chrono::NaiveTime::parse_from_str(&raw, "%H:%M"))
+                    .ok()
+            })
+            .flatten();
         if parsed.is_none() {
             self.errors.add(field, messages::TIME);
         }
@@ -361,7 +445,9 @@ impl<'a> FieldReader<'a> {
     pub fn optional_amount(&mut self, field: &str) -> Option<f64> {
         let value = match self.present(field)? {
             Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
+            Value::String(s) if s.chars().count() <= 64 && AMOUNT_TEXT.is_match(s) => {
+                s.trim().parse::<f64>().ok()
+            }
             _ => None,
         };
         match value.filter(|v| v.is_finite()) {

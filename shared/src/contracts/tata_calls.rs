@@ -164,6 +164,51 @@ pub fn parse(body: &[u8]) -> Result<CallEvent, ContractError> {
     })
 }
 
+/// The body's JSON Schema: what [`parse`] accepts (see [`super::schema`]).
+pub fn schema() -> Value {
+    use super::schema::{
+        choice, datetime, describe, flag, non_negative, phone, required_datetime, required_text,
+        text,
+    };
+    super::schema::object(
+        &[
+            ("call_id", required_text(MAX_ID_CHARS)),
+            (
+                "caller_number",
+                describe(
+                    phone(),
+                    "With country code; a number without one is read as Indian.",
+                ),
+            ),
+            ("call_start_time", required_datetime()),
+            ("call_sid", text(MAX_ID_CHARS)),
+            ("caller_name", text(MAX_STRING_CHARS)),
+            ("call_end_time", datetime()),
+            ("call_duration", non_negative()),
+            ("call_status", choice(CALL_STATUSES)),
+            ("staff_name", text(MAX_STRING_CHARS)),
+            ("staff_id", text(MAX_ID_CHARS)),
+            ("recording_url", text(MAX_STRING_CHARS)),
+            (
+                "disposition_code",
+                describe(
+                    text(MAX_ID_CHARS),
+                    "GEN_INQ, SALES_INQ, TEST_DRIVE, BOOKING, SERVICE, FINANCE, COMPLAINT, FOLLOWUP, EXCHANGE, PRICE",
+                ),
+            ),
+            ("disposition_notes", text(MAX_STRING_CHARS)),
+            ("customer_name", text(MAX_STRING_CHARS)),
+            ("customer_email", text(MAX_STRING_CHARS)),
+            ("customer_address", text(MAX_STRING_CHARS)),
+            ("vehicle_model", text(MAX_STRING_CHARS)),
+            ("vehicle_variant", text(MAX_STRING_CHARS)),
+            ("is_lead", flag()),
+            ("lead_quality", choice(LEAD_QUALITIES)),
+        ],
+        &["call_id", "caller_number", "call_start_time"],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

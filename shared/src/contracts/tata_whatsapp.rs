@@ -59,11 +59,7 @@ pub struct WhatsappWebhook {
     pub event_id: Option<String>,
 }
 
-/// A WhatsApp id (`wa_id`, `from`) is a full international number without
-/// the `+`; read it as such, not as a national number.
-fn wa_phone(raw: &str) -> Option<String> {
-    crate::phone::to_e164(&format!("+{}", raw.trim().trim_start_matches('+')))
-}
+use crate::phone::from_wa_id as wa_phone;
 
 /// Epoch seconds, as a string or a number.
 fn epoch(
@@ -76,9 +72,7 @@ fn epoch(
             r.errors.add(field, messages::REQUIRED);
             return None;
         }
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(_) => None,
+        Some(value) => super::epoch_seconds(value),
     };
     let parsed = seconds.and_then(|s| DateTime::from_timestamp(s, 0));
     if parsed.is_none() {
@@ -131,7 +125,8 @@ fn parse_message(
                     .map(str::to_owned);
                 media = Some(Value::Object(content.clone()));
             }
-            None if kind == "text" => r.errors.add("text", messages::REQUIRED),
+            None | Some(Value::Null) if kind == "text" => r.errors.add("text", messages::REQUIRED),
+            Some(_) if kind == "text" => r.errors.add("text", messages::OBJECT),
             _ => {}
         }
     }
@@ -245,6 +240,76 @@ pub fn parse(body: &[u8]) -> Result<WhatsappWebhook, ContractError> {
     })
 }
 
+/// The JSON Schemas of a body and of its message and status objects: what
+/// [`parse`] accepts (see [`super::schema`]), as (name, schema), the body
+/// first. `refs` is where the named schemas live in the document.
+pub fn schemas(refs: &str) -> Vec<(&'static str, Value)> {
+    use super::schema::{epoch, object, required_choice, required_text, text};
+    use serde_json::json;
+    let mut message = object(
+        &[
+            ("id", required_text(MAX_ID_CHARS)),
+            (
+                "from",
+                json!({"type": "string", "maxLength": 32, "format": super::schema::WHATSAPP_ID}),
+            ),
+            ("timestamp", epoch()),
+            ("type", required_text(64)),
+        ],
+        &["id", "from", "timestamp", "type"],
+    );
+    // A text message carries its text; other types their object, if any.
+    message["if"] = json!({"properties": {"type": {"pattern": r"^\s*text\s*$"}}});
+    message["then"] = json!({
+        "required": ["text"],
+        "properties": {"text": {
+            "type": "object",
+            "properties": {"body": {"type": "string", "maxLength": MAX_STRING_CHARS}},
+            "required": ["body"],
+        }},
+    });
+    let status = object(
+        &[
+            ("id", required_text(MAX_ID_CHARS)),
+            ("status", required_choice(STATUSES)),
+            ("timestamp", epoch()),
+            ("recipient_id", text(32)),
+        ],
+        &["id", "status", "timestamp"],
+    );
+    let message_ref = json!({"$ref": format!("{refs}WhatsappMessage")});
+    let mut webhook = object(
+        &[
+            (
+                "contacts",
+                json!({"type": ["array", "null"], "description": "Senders' profiles: `{\"profile\": {\"name\"}, \"wa_id\"}`; read when they fit, never refused."}),
+            ),
+            (
+                "messages",
+                json!({"anyOf": [message_ref, {"type": "array", "items": message_ref}, {"type": "null"}]}),
+            ),
+            (
+                "statuses",
+                json!({"type": ["array", "null"], "items": {"$ref": format!("{refs}WhatsappStatus")}}),
+            ),
+            ("businessPhoneNumber", text(32)),
+            ("id", text(MAX_ID_CHARS)),
+        ],
+        &[],
+    );
+    webhook["anyOf"] = json!([
+        {"required": ["messages"], "properties": {"messages": {"not": {"type": "null"}}}},
+        {"required": ["statuses"], "properties": {"statuses": {"not": {"type": "null"}}}},
+    ]);
+    webhook["description"] =
+        Value::from("Messages (an object or a list, with contacts), statuses, or both.");
+    vec![
+        ("WhatsappWebhook", webhook),
+        ("WhatsappMessage", message),
+        ("WhatsappStatus", status),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +336,22 @@ mod tests {
             hook.statuses[0].recipient_id.as_deref(),
             Some("+919999999999")
         );
+    }
+
+    #[test]
+    fn a_text_message_needs_its_text_as_an_object() {
+        for text in [r#""hi""#, "null", "[]"] {
+            let body = MESSAGE.replace(r#"{"body":"hi"}"#, text);
+            match parse(body.as_bytes()) {
+                Err(ContractError::Fields(errors)) => {
+                    assert!(
+                        errors.get("messages[0].text").is_some(),
+                        "{text}: {errors:?}"
+                    )
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]
