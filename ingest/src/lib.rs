@@ -17,6 +17,7 @@ mod metrics;
 mod openapi;
 mod partners;
 mod ratelimit;
+mod refusal;
 mod routes;
 pub mod spool;
 mod tls;
@@ -100,28 +101,12 @@ impl shared::admin::AdminRoutes for AdminView {
     }
 }
 
-/// Says, once at start-up, which routes run without a credential.
+/// Says, once at start-up, which routes run without a credential, or
+/// refuse every request for want of one.
 fn warn_about_open_routes(secrets: &PartnerSecrets) {
-    if secrets.tata_calls.is_none() {
-        tracing::warn!(
-            "TATA_CALLS_SECRET is not set: POST /api/webhook/ accepts unauthenticated requests (as its contract documents)"
-        );
-    }
-    if secrets.tata_whatsapp.is_none() {
-        tracing::warn!(
-            "TATA_WHATSAPP_SECRET is not set: POST /webhook/ accepts unauthenticated requests (as its contract documents)"
-        );
-    }
-    if secrets.crm.is_none() {
-        tracing::warn!("CRM_WEBHOOK_SECRET is not set: CRM events are accepted unsigned");
-    }
-    for (name, keys) in [
-        ("LEAD_API_KEY_CARDEKHO", &secrets.cardekho),
-        ("LEAD_API_KEY_CARWALE", &secrets.carwale),
-        ("CALL_CAPTURE_API_KEYS", &secrets.call_capture),
-    ] {
-        if keys.is_none() {
-            tracing::warn!("{name} is not set: every request to its endpoint is refused");
+    for partner in partners::PARTNERS {
+        if let Some(warning) = (partner.warning)(secrets) {
+            tracing::warn!("{warning}");
         }
     }
 }

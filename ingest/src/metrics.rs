@@ -186,15 +186,13 @@ impl EdgeMetrics {
 /// The label of requests to no partner route.
 const OTHER: &str = "other";
 
-/// The source a partner path belongs to, as a metric label.
+/// The source a partner path belongs to, as a metric label (from the
+/// partners' declarations).
 pub(crate) fn source_label(path: &str) -> &'static str {
-    match path {
-        "/api/webhook/" | "/api/webhook" => "tata_calls",
-        "/webhook/" | "/webhook" => "tata_whatsapp",
-        "/admin/mg-digital-leads/source/cardekho" => "cardekho",
-        "/admin/mg-digital-leads/source/carwale" => "carwale",
-        "/functions/v1/webhook-call-capture" => "call_capture",
-        crm if crm.starts_with(crate::routes::CRM_BASE) => "crm_events",
-        _ => OTHER,
+    match crate::partners::find(path) {
+        Some(crate::partners::Found::Route(partner) | crate::partners::Found::Unknown(partner)) => {
+            partner.source.name()
+        }
+        None => OTHER,
     }
 }

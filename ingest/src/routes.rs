@@ -5,153 +5,24 @@
 use crate::AppState;
 use crate::caller::Caller;
 use crate::http::{BodyError, Reply, is_json_content_type, json, json_bytes, read_body};
-use crate::partners;
+use crate::partners::{self, Found};
+use crate::refusal::{ErrorShape, Refusal};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::json;
 use shared::Envelope;
 use shared::broker::PublishError;
-use shared::contracts::crm_events::Event;
-use shared::contracts::digital_leads::Platform;
-use shared::contracts::{ContractError, FieldErrors, messages};
 use shared::envelope::{AUDIT_HEADER_MAX_LEN, AUDIT_HEADERS};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Seconds a partner is asked to wait before retrying a 503.
-const RETRY_AFTER_SECS: &str = "5";
-/// The CRM contract's base path.
-pub(crate) const CRM_BASE: &str = "/api/v1/webhooks";
-
-/// Every partner-facing route: (method, path template). The router below
-/// serves exactly these, and the OpenAPI test holds the document to them.
+/// Every partner-facing route: (method, path template), from the partners'
+/// declarations. The router serves exactly these, and the OpenAPI test
+/// holds the document to them.
 pub fn partner_routes() -> Vec<(&'static str, String)> {
-    let mut routes = vec![
-        ("POST", "/api/webhook/".to_owned()),
-        ("POST", "/webhook/".to_owned()),
-        ("POST", "/admin/mg-digital-leads/source/cardekho".to_owned()),
-        ("POST", "/admin/mg-digital-leads/source/carwale".to_owned()),
-        ("POST", "/functions/v1/webhook-call-capture".to_owned()),
-        ("POST", format!("{CRM_BASE}/incoming")),
-    ];
-    routes.extend(
-        Event::ALL
-            .iter()
-            .filter_map(|event| event.route())
-            .map(|route| ("POST", format!("{CRM_BASE}{route}"))),
-    );
-    routes
-}
-
-/// Each contract's shape for error bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Style {
-    /// `{"status": "error", "message": …, "errors": {…}}` (Tata calls and WhatsApp).
-    Tata,
-    /// `{"error": …}` (CarDekho, CarWale).
-    DigitalLeads,
-    /// `{"error": <reason phrase>, "message": …}` (call capture).
-    CallCapture,
-    /// `{"detail": …}` (CRM events).
-    Crm,
-}
-
-impl Style {
-    /// An error response in this contract's shape.
-    pub(crate) fn error(self, status: StatusCode, message: impl Into<String>) -> Reply {
-        let message = message.into();
-        let body = match self {
-            Style::Tata => json!({"status": "error", "message": message}),
-            Style::DigitalLeads => json!({"error": message}),
-            Style::CallCapture => {
-                json!({"error": status.canonical_reason().unwrap_or("Error"), "message": message})
-            }
-            Style::Crm => json!({"detail": message}),
-        };
-        json(status, &body)
-    }
-
-    /// The 400 for a body that breaks the contract.
-    pub(crate) fn invalid(self, error: &ContractError) -> Reply {
-        let fields = match error {
-            ContractError::Fields(fields) => fields,
-            other => {
-                let message = other.to_string();
-                return match self {
-                    Style::Tata => json(
-                        StatusCode::BAD_REQUEST,
-                        &json!({"status": "error", "message": "Invalid data received",
-                                "errors": {"non_field_errors": [message]}}),
-                    ),
-                    _ => self.error(StatusCode::BAD_REQUEST, message),
-                };
-            }
-        };
-        match self {
-            Style::Tata => json(
-                StatusCode::BAD_REQUEST,
-                &json!({"status": "error", "message": "Invalid data received", "errors": fields}),
-            ),
-            Style::DigitalLeads if fields.only_missing() => {
-                let names: Vec<&str> = fields.fields().map(|(f, _)| f).collect();
-                self.error(
-                    StatusCode::BAD_REQUEST,
-                    format!("Missing required fields: {}", names.join(", ")),
-                )
-            }
-            Style::DigitalLeads => self.error(
-                StatusCode::BAD_REQUEST,
-                format!("Invalid fields: {}", sentences(fields, "")),
-            ),
-            Style::CallCapture => self.error(StatusCode::BAD_REQUEST, sentences(fields, "")),
-            // The CRM contract names fields inside `data` bare ("lead_status is required").
-            Style::Crm => self.error(StatusCode::BAD_REQUEST, sentences(fields, "data.")),
-        }
-    }
-
-    /// 503 with `Retry-After`: the broker could not take the message.
-    fn unavailable(self) -> Reply {
-        let mut reply = self.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily unable to accept the webhook; retry later",
-        );
-        reply
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-        reply
-    }
-
-    /// 429 with `Retry-After`.
-    pub(crate) fn rate_limited(self, wait: Duration) -> Reply {
-        let mut reply = self.error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            reply.headers_mut().insert(RETRY_AFTER, value);
-        }
-        reply
-    }
-}
-
-/// Field problems as sentences: "company_id is required; outcome: …",
-/// with `strip` removed from the front of field names.
-fn sentences(fields: &FieldErrors, strip: &str) -> String {
-    fields
-        .fields()
-        .flat_map(|(field, list)| {
-            let field = field.strip_prefix(strip).unwrap_or(field);
-            list.iter().map(move |m| {
-                if m == messages::REQUIRED {
-                    format!("{field} is required")
-                } else {
-                    format!("{field}: {m}")
-                }
-            })
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    partners::routes()
 }
 
 /// Routes one request, and leaves its line in the access log. Never fails:
@@ -189,44 +60,34 @@ async fn route(
     post: bool,
     get: bool,
 ) -> Reply {
+    if let Some(found) = partners::find(path) {
+        return match found {
+            Found::Route(partner) if post => {
+                match (partner.handle)(state, caller, request, path).await {
+                    Ok(reply) => reply,
+                    Err(refusal) => partner.shape.render(refusal),
+                }
+            }
+            Found::Route(partner) => partner.shape.render(Refusal::MethodNotAllowed("POST")),
+            Found::Unknown(partner) => partner.shape.render(Refusal::NotFound("Not Found".into())),
+        };
+    }
+    let not_found =
+        || ErrorShape::Tata.render(Refusal::NotFound(format!("no such endpoint: {path}")));
     match path {
-        "/api/webhook/" | "/api/webhook" if post => {
-            partners::tata::call(state, caller, request).await
-        }
-        "/webhook/" | "/webhook" if post => partners::tata::whatsapp(state, caller, request).await,
-        "/admin/mg-digital-leads/source/cardekho" if post => {
-            partners::digital_leads::handle(state, caller, request, Platform::CarDekho).await
-        }
-        "/admin/mg-digital-leads/source/carwale" if post => {
-            partners::digital_leads::handle(state, caller, request, Platform::CarWale).await
-        }
-        "/functions/v1/webhook-call-capture" if post => {
-            partners::call_capture::handle(state, caller, request).await
-        }
-        "/api/webhook/" | "/api/webhook" | "/webhook/" | "/webhook" => {
-            method_not_allowed(Style::Tata, "POST")
-        }
-        "/admin/mg-digital-leads/source/cardekho" | "/admin/mg-digital-leads/source/carwale" => {
-            method_not_allowed(Style::DigitalLeads, "POST")
-        }
-        "/functions/v1/webhook-call-capture" => method_not_allowed(Style::CallCapture, "POST"),
-        crm if crm.starts_with(CRM_BASE) => match Event::match_path(&crm[CRM_BASE.len()..]) {
-            Some(endpoint) if post => partners::crm::handle(state, caller, request, endpoint).await,
-            Some(_) => method_not_allowed(Style::Crm, "POST"),
-            None => Style::Crm.error(StatusCode::NOT_FOUND, "Not Found"),
-        },
         "/openapi.json" if get => json_bytes(StatusCode::OK, state.openapi.clone()),
         "/healthz" if get => json(StatusCode::OK, &json!({"status": "ok"})),
         "/readyz" if get => match readiness(state) {
             Ok(body) => json(StatusCode::OK, &body),
             Err(body) => json(StatusCode::SERVICE_UNAVAILABLE, &body),
         },
-        docs if get && state.docs && docs.starts_with("/docs") => crate::docs::serve(docs)
-            .unwrap_or_else(|| {
-                Style::Tata.error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}"))
-            }),
-        "/healthz" | "/readyz" | "/openapi.json" => method_not_allowed(Style::Tata, "GET"),
-        _ => Style::Tata.error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
+        docs if get && state.docs && docs.starts_with("/docs") => {
+            crate::docs::serve(docs).unwrap_or_else(not_found)
+        }
+        "/healthz" | "/readyz" | "/openapi.json" => {
+            ErrorShape::Tata.render(Refusal::MethodNotAllowed("GET"))
+        }
+        _ => not_found(),
     }
 }
 
@@ -244,17 +105,6 @@ pub(crate) fn readiness(state: &AppState) -> Result<serde_json::Value, serde_jso
     }
 }
 
-fn method_not_allowed(style: Style, allow: &'static str) -> Reply {
-    let mut reply = style.error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("method not allowed; use {allow}"),
-    );
-    reply
-        .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
-    reply
-}
-
 /// The request headers kept with the message for audit, each cut to a
 /// bound, and the client's address (a trusted proxy's forwarded one).
 pub(crate) fn audit_headers(headers: &HeaderMap, caller: &Caller) -> Vec<(String, String)> {
@@ -270,33 +120,21 @@ pub(crate) fn audit_headers(headers: &HeaderMap, caller: &Caller) -> Vec<(String
     kept
 }
 
-/// Reads a JSON body under the edge's limits, or the 4xx that explains why not.
+/// Reads a JSON body under the edge's limits, or why not.
 pub(crate) async fn json_body(
     state: &AppState,
-    style: Style,
     headers: &HeaderMap,
     body: Incoming,
-) -> Result<bytes::Bytes, Reply> {
+) -> Result<bytes::Bytes, Refusal> {
     if !is_json_content_type(headers.get(CONTENT_TYPE)) {
-        return Err(style.error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
-        ));
+        return Err(Refusal::UnsupportedMedia);
     }
     read_body(headers, body, state.max_body_bytes, state.body_read_timeout)
         .await
         .map_err(|e| match e {
-            BodyError::TooLarge => style.error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than {} bytes", state.max_body_bytes),
-            ),
-            BodyError::Timeout => {
-                style.error(StatusCode::REQUEST_TIMEOUT, "body not received in time")
-            }
-            BodyError::Broken(detail) => style.error(
-                StatusCode::BAD_REQUEST,
-                format!("could not read body: {detail}"),
-            ),
+            BodyError::TooLarge => Refusal::TooLarge(state.max_body_bytes),
+            BodyError::Timeout => Refusal::Timeout,
+            BodyError::Broken(detail) => Refusal::Unreadable(detail),
         })
 }
 
@@ -305,11 +143,10 @@ pub(crate) async fn json_body(
 /// The caller's access-log line then names the webhook's ingest id.
 pub(crate) async fn publish(
     state: &AppState,
-    style: Style,
     caller: &Caller,
     envelope: &Envelope,
     body: &[u8],
-) -> Result<(), Reply> {
+) -> Result<(), Refusal> {
     let metrics = &state.metrics;
     metrics.publishes_in_flight.inc();
     let started = std::time::Instant::now();
@@ -335,7 +172,7 @@ pub(crate) async fn publish(
                     tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, error = %other, "publish not confirmed")
                 }
             }
-            spool(state, style, envelope, body).await?;
+            spool(state, envelope, body).await?;
             caller.accepted(envelope.ingest_id);
             Ok(())
         }
@@ -344,14 +181,9 @@ pub(crate) async fn publish(
 
 /// Writes a webhook the broker did not confirm to the spool: `Ok` once it
 /// is on disk; 503 when there is no spool, it is full, or the disk failed.
-async fn spool(
-    state: &AppState,
-    style: Style,
-    envelope: &Envelope,
-    body: &[u8],
-) -> Result<(), Reply> {
+async fn spool(state: &AppState, envelope: &Envelope, body: &[u8]) -> Result<(), Refusal> {
     let Some(spool) = &state.spool else {
-        return Err(style.unavailable());
+        return Err(Refusal::Unavailable);
     };
     match spool.append(envelope, body).await {
         Ok(()) => {
@@ -363,7 +195,7 @@ async fn spool(
         }
         Err(error) => {
             tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, %error, "refused: not confirmed and not spooled");
-            Err(style.unavailable())
+            Err(Refusal::Unavailable)
         }
     }
 }

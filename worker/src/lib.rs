@@ -11,8 +11,9 @@
 //!   while the database is away.
 //! - [`process`]: each body parsed and normalised by its partner's contract
 //!   (`shared::contracts`: E.164, UTC, aliases), claimed in the webhook log
-//!   ([`delivery_log`]) and upserted (`persist`), batched into multi-row
-//!   statements where the source allows.
+//!   ([`delivery_log`]), staged (`staging`: one dispatch over the kinds of
+//!   message) and upserted (`persist`), in multi-row statements where the
+//!   source allows.
 //! - `settle`: ack, retry later or dead-letter, each only after the commit.
 
 pub mod admin;

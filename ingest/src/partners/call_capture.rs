@@ -1,12 +1,13 @@
 //! Call capture: `POST /functions/v1/webhook-call-capture`, authenticated by
 //! `x-api-key`. The edge assigns the record's `call_history_id`.
 
-use super::either;
+use super::Partner;
 use crate::AppState;
 use crate::auth::api_key;
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
-use crate::routes::{Style, audit_headers, json_body, publish};
+use crate::refusal::{ErrorShape, Refusal};
+use crate::routes::{audit_headers, json_body, publish};
 use chrono::SecondsFormat;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -14,33 +15,51 @@ use serde_json::json;
 use shared::contracts::call_capture;
 use shared::{Envelope, Source};
 
-/// `POST /functions/v1/webhook-call-capture`.
-pub(crate) async fn handle(state: &AppState, caller: &Caller, request: Request<Incoming>) -> Reply {
-    let style = Style::CallCapture;
-    either(
-        async {
-            let (parts, body) = request.into_parts();
-            let key = api_key(&parts.headers, "x-api-key", state.secrets.call_capture.as_ref())
-                .map_err(|_| style.error(StatusCode::UNAUTHORIZED, "Invalid or missing API key"))?;
-            caller.authenticated(Credential::Key(key));
-            let body = json_body(state, style, &parts.headers, body).await?;
-            call_capture::parse(&body).map_err(|e| style.invalid(&e))?;
-            let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, caller));
-            let call_history_id = uuid::Uuid::now_v7().to_string();
-            envelope.assigned_ids.insert("call_history_id".into(), call_history_id.clone());
-            publish(state, style, caller, &envelope, &body).await?;
-            Ok(json(
-                StatusCode::CREATED,
-                &json!({
-                    "success": true,
-                    "message": "Call record created successfully",
-                    "data": {
-                        "call_history_id": call_history_id,
-                        "created_at": envelope.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                    },
-                }),
-            ))
-        }
-        .await,
+/// Call capture, as the edge serves it.
+pub(crate) const PARTNER: Partner = Partner {
+    source: Source::CallCapture,
+    shape: ErrorShape::CallCapture,
+    routes: || vec!["/functions/v1/webhook-call-capture".to_owned()],
+    prefix: None,
+    warning: |secrets| {
+        secrets
+            .call_capture
+            .is_none()
+            .then_some("CALL_CAPTURE_API_KEYS is not set: every request to its endpoint is refused")
+    },
+    handle: |state, caller, request, _| Box::pin(handle(state, caller, request)),
+};
+
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Refusal> {
+    let (parts, body) = request.into_parts();
+    let key = api_key(
+        &parts.headers,
+        "x-api-key",
+        state.secrets.call_capture.as_ref(),
     )
+    .map_err(|_| Refusal::Unauthorised("Invalid or missing API key"))?;
+    caller.authenticated(Credential::Key(key));
+    let body = json_body(state, &parts.headers, body).await?;
+    call_capture::parse(&body)?;
+    let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, caller));
+    let call_history_id = uuid::Uuid::now_v7().to_string();
+    envelope
+        .assigned_ids
+        .insert("call_history_id".into(), call_history_id.clone());
+    publish(state, caller, &envelope, &body).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({
+            "success": true,
+            "message": "Call record created successfully",
+            "data": {
+                "call_history_id": call_history_id,
+                "created_at": envelope.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            },
+        }),
+    ))
 }

@@ -2,18 +2,46 @@
 //! the generic `/incoming`. Rate limited per client IP; HMAC-signed when
 //! `CRM_WEBHOOK_SECRET` is set.
 
-use super::either;
+use super::Partner;
 use crate::AppState;
 use crate::auth::crm_signature;
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
-use crate::routes::{Style, audit_headers, json_body, publish};
+use crate::refusal::{ErrorShape, Refusal};
+use crate::routes::{audit_headers, json_body, publish};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value, json};
 use shared::contracts::crm_events::{self, CrmWebhook, Event};
 use shared::{Envelope, Source};
 use uuid::Uuid;
+
+/// The contract's base path.
+const BASE: &str = "/api/v1/webhooks";
+
+/// CRM events, as the edge serves them.
+pub(crate) const PARTNER: Partner = Partner {
+    source: Source::CrmEvents,
+    shape: ErrorShape::Crm,
+    routes: || {
+        std::iter::once(format!("{BASE}/incoming"))
+            .chain(
+                Event::ALL
+                    .iter()
+                    .filter_map(|event| event.route())
+                    .map(|route| format!("{BASE}{route}")),
+            )
+            .collect()
+    },
+    prefix: Some(BASE),
+    warning: |secrets| {
+        secrets
+            .crm
+            .is_none()
+            .then_some("CRM_WEBHOOK_SECRET is not set: CRM events are accepted unsigned")
+    },
+    handle: |state, caller, request, path| Box::pin(handle(state, caller, request, path)),
+};
 
 /// Namespace for qualified-profile ids: a lead has one profile, created or
 /// updated, so its id is derived from the lead's and is the same every time.
@@ -73,49 +101,58 @@ fn response_data(hook: &CrmWebhook, assigned: &Map<String, Value>) -> Map<String
     data
 }
 
-/// Any CRM endpoint; `endpoint` is the specific endpoint's event and path
-/// id, or `None` for the generic `/incoming`.
-pub(crate) async fn handle(
+/// Any CRM endpoint: the specific endpoint's event and path id, or the
+/// generic `/incoming`.
+async fn handle(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-    endpoint: Option<(Event, Option<String>)>,
-) -> Reply {
-    let style = Style::Crm;
-    either(
-        async {
-            state.crm_limits.check(&caller.client).map_err(|wait| style.rate_limited(wait))?;
-            let (parts, body) = request.into_parts();
-            let body = json_body(state, style, &parts.headers, body).await?;
-            let credential = match &state.secrets.crm {
-                Some(secrets) => crm_signature(&parts.headers, &body, secrets, chrono::Utc::now().timestamp())
-                    .map(Credential::Key)
-                    .map_err(|_| style.error(StatusCode::UNAUTHORIZED, "Invalid signature"))?,
-                None => Credential::NoneConfigured,
-            };
-            caller.authenticated(credential);
-            let hook = crm_events::parse(&body, endpoint.clone()).map_err(|e| style.invalid(&e))?;
-            let mut envelope = Envelope::new(Source::CrmEvents, audit_headers(&parts.headers, caller));
-            if let (Some((_, Some(id))), Some(field)) = (&endpoint, hook.event.subject().id_field()) {
-                envelope.path_params.insert(field.into(), id.clone());
-            }
-            let (message, assigns) = outcome(hook.event);
-            let mut assigned = Map::new();
-            let mut ids: Vec<(&str, String)> =
-                assigns.iter().map(|field| (*field, Uuid::now_v7().to_string())).collect();
-            if let (Event::LeadQualifiedProfileUpdate, Some(lead_id)) = (hook.event, &hook.subject_id) {
-                ids.push(("profile_id", Uuid::new_v5(&PROFILE_NAMESPACE, lead_id.as_bytes()).to_string()));
-            }
-            for (field, id) in ids {
-                envelope.assigned_ids.insert(field.into(), id.clone());
-                assigned.insert(field.into(), Value::from(id));
-            }
-            publish(state, style, caller, &envelope, &body).await?;
-            Ok(json(
-                StatusCode::CREATED,
-                &json!({"status": "success", "message": message, "data": response_data(&hook, &assigned)}),
-            ))
-        }
-        .await,
-    )
+    path: &str,
+) -> Result<Reply, Refusal> {
+    let endpoint = Event::match_path(path.strip_prefix(BASE).unwrap_or(path))
+        .ok_or_else(|| Refusal::NotFound("Not Found".into()))?;
+    state
+        .crm_limits
+        .check(&caller.client)
+        .map_err(Refusal::RateLimited)?;
+    let (parts, body) = request.into_parts();
+    let body = json_body(state, &parts.headers, body).await?;
+    let credential = match &state.secrets.crm {
+        Some(secrets) => crm_signature(
+            &parts.headers,
+            &body,
+            secrets,
+            chrono::Utc::now().timestamp(),
+        )
+        .map(Credential::Key)
+        .map_err(|_| Refusal::Unauthorised("Invalid signature"))?,
+        None => Credential::NoneConfigured,
+    };
+    caller.authenticated(credential);
+    let hook = crm_events::parse(&body, endpoint.clone())?;
+    let mut envelope = Envelope::new(Source::CrmEvents, audit_headers(&parts.headers, caller));
+    if let (Some((_, Some(id))), Some(field)) = (&endpoint, hook.event.subject().id_field()) {
+        envelope.path_params.insert(field.into(), id.clone());
+    }
+    let (message, assigns) = outcome(hook.event);
+    let mut assigned = Map::new();
+    let mut ids: Vec<(&str, String)> = assigns
+        .iter()
+        .map(|field| (*field, Uuid::now_v7().to_string()))
+        .collect();
+    if let (Event::LeadQualifiedProfileUpdate, Some(lead_id)) = (hook.event, &hook.subject_id) {
+        ids.push((
+            "profile_id",
+            Uuid::new_v5(&PROFILE_NAMESPACE, lead_id.as_bytes()).to_string(),
+        ));
+    }
+    for (field, id) in ids {
+        envelope.assigned_ids.insert(field.into(), id.clone());
+        assigned.insert(field.into(), Value::from(id));
+    }
+    publish(state, caller, &envelope, &body).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"status": "success", "message": message, "data": response_data(&hook, &assigned)}),
+    ))
 }

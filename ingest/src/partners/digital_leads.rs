@@ -3,62 +3,88 @@
 //! soft: above it requests are accepted and counted; a hard limit (429)
 //! applies only when configured.
 
-use super::either;
+use super::Partner;
 use crate::AppState;
 use crate::auth::{AuthError, api_key};
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
-use crate::routes::{Style, audit_headers, json_body, publish};
+use crate::refusal::{ErrorShape, Refusal};
+use crate::routes::{audit_headers, json_body, publish};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
-use shared::Envelope;
 use shared::contracts::digital_leads::{self, Platform};
+use shared::{Envelope, Source};
 
-/// `POST /admin/mg-digital-leads/source/cardekho` and `…/carwale`.
-pub(crate) async fn handle(
+/// CarDekho, as the edge serves it.
+pub(crate) const CARDEKHO: Partner = Partner {
+    source: Source::Cardekho,
+    shape: ErrorShape::DigitalLeads,
+    routes: || vec!["/admin/mg-digital-leads/source/cardekho".to_owned()],
+    prefix: None,
+    warning: |secrets| {
+        secrets
+            .cardekho
+            .is_none()
+            .then_some("LEAD_API_KEY_CARDEKHO is not set: every request to its endpoint is refused")
+    },
+    handle: |state, caller, request, _| {
+        Box::pin(handle(state, caller, request, Platform::CarDekho))
+    },
+};
+
+/// CarWale, as the edge serves it.
+pub(crate) const CARWALE: Partner = Partner {
+    source: Source::Carwale,
+    shape: ErrorShape::DigitalLeads,
+    routes: || vec!["/admin/mg-digital-leads/source/carwale".to_owned()],
+    prefix: None,
+    warning: |secrets| {
+        secrets
+            .carwale
+            .is_none()
+            .then_some("LEAD_API_KEY_CARWALE is not set: every request to its endpoint is refused")
+    },
+    handle: |state, caller, request, _| Box::pin(handle(state, caller, request, Platform::CarWale)),
+};
+
+async fn handle(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
     platform: Platform,
-) -> Reply {
-    let style = Style::DigitalLeads;
+) -> Result<Reply, Refusal> {
     let source = platform.source();
     let keys = match platform {
         Platform::CarDekho => state.secrets.cardekho.as_ref(),
         Platform::CarWale => state.secrets.carwale.as_ref(),
     };
-    either(
-        async {
-            let (parts, body) = request.into_parts();
-            let key = api_key(&parts.headers, "x-api-key", keys).map_err(|e| match e {
-                AuthError::Missing => style.error(StatusCode::UNAUTHORIZED, "Missing API key"),
-                AuthError::Invalid => style.error(StatusCode::FORBIDDEN, "Invalid API key"),
-            })?;
-            caller.authenticated(Credential::Key(key));
-            state
-                .lead_limits
-                .check(&source)
-                .map_err(|wait| style.rate_limited(wait))?;
-            if state.lead_soft_limits.check(&source).is_err() {
-                state.metrics.soft_limit_exceeded(source);
-                if state.lead_soft_warnings.check(&source).is_ok() {
-                    tracing::warn!(
-                        partner = %source,
-                        soft_limit = state.lead_soft_limit_per_minute,
-                        "lead portal above its soft limit (requests per minute); accepting every request (LEAD_RATE_LIMIT_PER_MINUTE sets a hard limit)"
-                    );
-                }
-            }
-            let body = json_body(state, style, &parts.headers, body).await?;
-            digital_leads::parse(platform, &body).map_err(|e| style.invalid(&e))?;
-            let envelope = Envelope::new(source, audit_headers(&parts.headers, caller));
-            publish(state, style, caller, &envelope, &body).await?;
-            Ok(json(
-                StatusCode::CREATED,
-                &json!({"message": format!("{} lead inserted successfully", platform.label())}),
-            ))
+    let (parts, body) = request.into_parts();
+    let key = api_key(&parts.headers, "x-api-key", keys).map_err(|e| match e {
+        AuthError::Missing => Refusal::Unauthorised("Missing API key"),
+        AuthError::Invalid => Refusal::Forbidden("Invalid API key"),
+    })?;
+    caller.authenticated(Credential::Key(key));
+    state
+        .lead_limits
+        .check(&source)
+        .map_err(Refusal::RateLimited)?;
+    if state.lead_soft_limits.check(&source).is_err() {
+        state.metrics.soft_limit_exceeded(source);
+        if state.lead_soft_warnings.check(&source).is_ok() {
+            tracing::warn!(
+                partner = %source,
+                soft_limit = state.lead_soft_limit_per_minute,
+                "lead portal above its soft limit (requests per minute); accepting every request (LEAD_RATE_LIMIT_PER_MINUTE sets a hard limit)"
+            );
         }
-        .await,
-    )
+    }
+    let body = json_body(state, &parts.headers, body).await?;
+    digital_leads::parse(platform, &body)?;
+    let envelope = Envelope::new(source, audit_headers(&parts.headers, caller));
+    publish(state, caller, &envelope, &body).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"message": format!("{} lead inserted successfully", platform.label())}),
+    ))
 }

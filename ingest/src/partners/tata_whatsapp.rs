@@ -1,0 +1,51 @@
+//! Tata WhatsApp messages and statuses: `POST /webhook/`. The contract
+//! documents no authentication; an optional shared secret in
+//! `X-Webhook-Secret` is required once `TATA_WHATSAPP_SECRET` is set.
+
+use super::{Partner, tata_secret};
+use crate::AppState;
+use crate::caller::Caller;
+use crate::http::{Reply, json};
+use crate::refusal::{ErrorShape, Refusal};
+use crate::routes::{audit_headers, json_body, publish};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+use shared::contracts::tata_whatsapp;
+use shared::{Envelope, Source};
+
+/// Tata WhatsApp, as the edge serves it.
+pub(crate) const PARTNER: Partner = Partner {
+    source: Source::TataWhatsapp,
+    shape: ErrorShape::Tata,
+    routes: || vec!["/webhook/".to_owned()],
+    prefix: None,
+    warning: |secrets| {
+        secrets.tata_whatsapp.is_none().then_some(
+            "TATA_WHATSAPP_SECRET is not set: POST /webhook/ accepts unauthenticated requests (as its contract documents)",
+        )
+    },
+    handle: |state, caller, request, _| Box::pin(whatsapp(state, caller, request)),
+};
+
+async fn whatsapp(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Refusal> {
+    let (parts, body) = request.into_parts();
+    tata_secret(caller, &parts.headers, state.secrets.tata_whatsapp.as_ref())?;
+    let body = json_body(state, &parts.headers, body).await?;
+    let hook = tata_whatsapp::parse(&body)?;
+    let envelope = Envelope::new(Source::TataWhatsapp, audit_headers(&parts.headers, caller));
+    publish(state, caller, &envelope, &body).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({
+            "status": "success",
+            "message": "Webhook received",
+            "messages": hook.messages.len(),
+            "statuses": hook.statuses.len(),
+        }),
+    ))
+}
