@@ -65,6 +65,8 @@ pub(crate) struct AppState {
     pub(crate) docs: bool,
     /// `/openapi.json`, built once.
     pub(crate) openapi: bytes::Bytes,
+    /// The partners' routes.
+    pub(crate) routes: partners::RouteTable,
     pub(crate) crm_limits: ratelimit::PerMinute<IpAddr>,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
@@ -161,6 +163,7 @@ pub async fn run(
         lead_soft_limit_per_minute: config.lead_soft_limit_per_minute,
         docs: config.docs,
         openapi,
+        routes: partners::RouteTable::new(),
         crm_limits: ratelimit::PerMinute::new(config.crm_rate_limit_per_minute),
         trusted_proxies: config.trusted_proxies.clone(),
         metrics,

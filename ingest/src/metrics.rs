@@ -186,10 +186,10 @@ impl EdgeMetrics {
 /// The label of requests to no partner route.
 const OTHER: &str = "other";
 
-/// The source a partner path belongs to, as a metric label (from the
-/// partners' declarations).
-pub(crate) fn source_label(path: &str) -> &'static str {
-    match crate::partners::find(path) {
+/// The source a partner request went to, as a metric label; [`OTHER`]
+/// for paths of no partner.
+pub(crate) fn source_label(found: Option<&crate::partners::Found>) -> &'static str {
+    match found {
         Some(crate::partners::Found::Route(partner) | crate::partners::Found::Unknown(partner)) => {
             partner.source.name()
         }

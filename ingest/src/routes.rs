@@ -38,8 +38,9 @@ pub(crate) async fn handle(
     let post = method == Method::POST;
     let get = method == Method::GET;
     let caller = Caller::new(peer, request.headers(), &state.trusted_proxies);
-    let reply = route(&state, &caller, request, &path, post, get).await;
-    let source = crate::metrics::source_label(&path);
+    let found = state.routes.find(&path);
+    let source = crate::metrics::source_label(found.as_ref());
+    let reply = route(&state, &caller, request, &path, found, post, get).await;
     state.metrics.answered(source, reply.status());
     crate::access_log::record(&crate::access_log::Line {
         source,
@@ -57,10 +58,11 @@ async fn route(
     caller: &Caller,
     request: Request<Incoming>,
     path: &str,
+    found: Option<Found>,
     post: bool,
     get: bool,
 ) -> Reply {
-    if let Some(found) = partners::find(path) {
+    if let Some(found) = found {
         return match found {
             Found::Route(partner) if post => {
                 match (partner.handle)(state, caller, request, path).await {

@@ -65,35 +65,56 @@ pub(crate) enum Found {
     Unknown(&'static Partner),
 }
 
-/// The partner serving `path`, if any.
-pub(crate) fn find(path: &str) -> Option<Found> {
-    let route = PARTNERS.iter().find(|partner| {
-        (partner.routes)()
+/// Every partner's routes, split into segments once at start-up, so that
+/// routing a request allocates nothing.
+pub(crate) struct RouteTable {
+    routes: Vec<(Vec<String>, &'static Partner)>,
+}
+
+impl RouteTable {
+    /// The routes of [`PARTNERS`].
+    pub(crate) fn new() -> Self {
+        let routes = PARTNERS
             .iter()
-            .any(|template| matches_template(template, path))
-    });
-    match route {
-        Some(partner) => Some(Found::Route(partner)),
-        None => PARTNERS
+            .flat_map(|&partner| {
+                (partner.routes)()
+                    .into_iter()
+                    .map(move |route| (segments(&route).map(str::to_owned).collect(), partner))
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The partner serving `path`, if any.
+    pub(crate) fn find(&self, path: &str) -> Option<Found> {
+        let route = self
+            .routes
             .iter()
-            .find(|p| p.prefix.is_some_and(|prefix| path.starts_with(prefix)))
-            .map(|partner| Found::Unknown(partner)),
+            .find(|(template, _)| matches_template(template, path));
+        match route {
+            Some((_, partner)) => Some(Found::Route(partner)),
+            None => PARTNERS
+                .iter()
+                .find(|p| p.prefix.is_some_and(|prefix| path.starts_with(prefix)))
+                .map(|partner| Found::Unknown(partner)),
+        }
     }
 }
 
-/// Whether `path` is `template`, a trailing `/` aside, `{…}` matching any
+/// A path's segments, a trailing `/` aside.
+fn segments(path: &str) -> std::str::Split<'_, char> {
+    path.trim_end_matches('/').split('/')
+}
+
+/// Whether `path` is the template of these segments, `{…}` matching any
 /// one non-empty segment.
-fn matches_template(template: &str, path: &str) -> bool {
-    let template = template.trim_end_matches('/').split('/');
-    let path: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    template.clone().count() == path.len()
-        && template.zip(&path).all(|(t, p)| {
-            if t.starts_with('{') && t.ends_with('}') {
-                !p.is_empty()
-            } else {
-                t == *p
-            }
-        })
+fn matches_template(template: &[String], path: &str) -> bool {
+    let mut path = segments(path);
+    template.iter().all(|t| match path.next() {
+        Some(p) if t.starts_with('{') && t.ends_with('}') => !p.is_empty(),
+        Some(p) => t == p,
+        None => false,
+    }) && path.next().is_none()
 }
 
 /// Tata's optional shared secret (neither Tata contract documents
@@ -127,24 +148,38 @@ pub(crate) fn routes() -> Vec<(&'static str, String)> {
 mod tests {
     use super::*;
 
+    fn matches(template: &str, path: &str) -> bool {
+        let template: Vec<String> = segments(template).map(str::to_owned).collect();
+        matches_template(&template, path)
+    }
+
     #[test]
     fn templates_match_one_segment_per_placeholder() {
-        assert!(matches_template("/a/{id}/b", "/a/7/b"));
-        assert!(matches_template("/api/webhook/", "/api/webhook"));
-        assert!(!matches_template("/a/{id}/b", "/a//b"));
-        assert!(!matches_template("/a/{id}/b", "/a/7/8/b"));
+        assert!(matches("/a/{id}/b", "/a/7/b"));
+        assert!(matches("/api/webhook/", "/api/webhook"));
+        assert!(!matches("/a/{id}/b", "/a//b"));
+        assert!(!matches("/a/{id}/b", "/a/7/8/b"));
+        assert!(!matches("/a/{id}/b", "/a/7"));
     }
 
     #[test]
     fn every_route_belongs_to_exactly_one_partner() {
+        let table = RouteTable::new();
         for (_, route) in routes() {
-            let owners = PARTNERS
+            let owners = table
+                .routes
                 .iter()
-                .filter(|p| (p.routes)().iter().any(|t| matches_template(t, &route)))
+                .filter(|(template, _)| matches_template(template, &route))
                 .count();
             assert_eq!(owners, 1, "{route}");
+            assert!(matches!(table.find(&route), Some(Found::Route(_))));
         }
         let sources: std::collections::HashSet<_> = PARTNERS.iter().map(|p| p.source).collect();
         assert_eq!(sources.len(), PARTNERS.len(), "one partner per source");
+        assert!(matches!(
+            table.find("/api/v1/webhooks/nothing"),
+            Some(Found::Unknown(p)) if p.source == Source::CrmEvents
+        ));
+        assert!(table.find("/nothing").is_none());
     }
 }
