@@ -182,12 +182,8 @@ fn data_id(r: &mut FieldReader<'_>, data: &Map<String, Value>, field: &str) -> O
             r.errors.add(field, messages::REQUIRED);
             return None;
         }
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .or_else(|| {
-                let f = n.as_f64()?;
-                (f.fract() == 0.0 && (0.0..1.8e19).contains(&f)).then_some(f as u64)
-            })
+        Some(Value::Number(n)) => super::whole(n)
+            .and_then(|n| u64::try_from(n).ok())
             .map(|n| n.to_string())
             .unwrap_or_default(),
         Some(Value::String(s)) => s.trim().to_owned(),
@@ -333,13 +329,7 @@ pub fn event_schema(event: Event, generic: bool) -> Value {
         .map(|&(field, _)| field)
         .collect();
     if let (true, Some(id)) = (generic, event.subject().id_field()) {
-        properties.push((
-            id,
-            json!({"anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": u64::MAX},
-                {"type": "string", "pattern": r"^\s*[A-Za-z0-9_-]{1,64}\s*$"},
-            ]}),
-        ));
+        properties.push((id, schema::record_id()));
         required.push(id);
     }
     let mut data = schema::object(&properties, &required);

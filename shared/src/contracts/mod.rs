@@ -28,14 +28,26 @@ static UUID_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::UUID_TEXT))
 static TIME_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::TIME_TEXT));
 static DATE_TEXT: LazyLock<Regex> = LazyLock::new(|| pattern(schema::DATE_TEXT));
 
-/// A JSON number as an integer, as JSON Schema's `integer` reads it (`5.0`
-/// is one), within `min..=max`.
+/// A JSON number as a whole number, as JSON Schema's `integer` reads it
+/// (`5.0` is one), from `i64::MIN` up to `u64::MAX`.
+pub fn whole(number: &serde_json::Number) -> Option<i128> {
+    number
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| number.as_u64().map(i128::from))
+        .or_else(|| {
+            let f = number.as_f64()?;
+            (f.fract() == 0.0 && (-9.2e18..1.8e19).contains(&f)).then_some(f as i128)
+        })
+}
+
+/// A JSON number as an integer (see [`whole`]) within `min..=max`.
 pub fn integer(number: &serde_json::Number, min: i64, max: i64) -> Option<i64> {
-    let value = number.as_i64().or_else(|| {
-        let f = number.as_f64()?;
-        (f.fract() == 0.0 && f.abs() < 9.0e18).then_some(f as i64)
-    })?;
-    (min..=max).contains(&value).then_some(value)
+    let value = whole(number)?;
+    (i128::from(min)..=i128::from(max))
+        .contains(&value)
+        .then(|| i64::try_from(value).ok())
+        .flatten()
 }
 
 /// Unix seconds, as JSON Schema [`schema::epoch`] states them.

@@ -48,8 +48,8 @@ pub const UUID_TEXT: &str =
 pub const TIME_TEXT: &str = r"^\s*(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?\s*$";
 /// `YYYY-MM-DD` (the day is checked too: `format: date`).
 pub const DATE_TEXT: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
-/// An id in a path or in `data`: letters, digits, `-`, `_`.
-pub const ID_TEXT: &str = r"^[A-Za-z0-9_-]{1,64}$";
+/// A record's id in `data`: letters, digits, `-`, `_` (trimmed).
+pub const ID_TEXT: &str = r"^\s*[A-Za-z0-9_-]{1,64}\s*$";
 /// The largest JSON integer read as an `i64` count.
 pub const MAX_COUNT: i64 = 999_999_999_999_999_999;
 /// The largest Unix seconds read (the text form's twelve digits).
@@ -161,6 +161,14 @@ pub fn epoch() -> Value {
     json!({"anyOf": [
         {"type": "integer", "minimum": -MAX_EPOCH, "maximum": MAX_EPOCH},
         {"type": "string", "pattern": EPOCH_TEXT},
+    ]})
+}
+
+/// A record's id in `data`: a whole number, or text of [`ID_TEXT`].
+pub fn record_id() -> Value {
+    json!({"anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": u64::MAX},
+        {"type": "string", "pattern": ID_TEXT},
     ]})
 }
 
