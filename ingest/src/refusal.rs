@@ -61,57 +61,58 @@ pub(crate) enum ErrorShape {
 impl ErrorShape {
     /// The reply for `refusal`, in this contract's shape.
     pub(crate) fn render(self, refusal: Refusal) -> Reply {
-        let (status, message) = match refusal {
-            Refusal::Unauthorised(message) => (StatusCode::UNAUTHORIZED, message.to_owned()),
-            Refusal::Forbidden(message) => (StatusCode::FORBIDDEN, message.to_owned()),
+        // (status, message, a header the status calls for)
+        let (status, message, header) = match refusal {
+            Refusal::Unauthorised(message) => (StatusCode::UNAUTHORIZED, message.to_owned(), None),
+            Refusal::Forbidden(message) => (StatusCode::FORBIDDEN, message.to_owned(), None),
             Refusal::RateLimited(wait) => {
-                let mut reply = self.error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
                 let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                    reply.headers_mut().insert(RETRY_AFTER, value);
-                }
-                return reply;
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Rate limit exceeded".to_owned(),
+                    HeaderValue::from_str(&seconds.to_string())
+                        .ok()
+                        .map(|value| (RETRY_AFTER, value)),
+                )
             }
             Refusal::TooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("body larger than {limit} bytes"),
+                None,
             ),
             Refusal::UnsupportedMedia => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Content-Type must be application/json".to_owned(),
+                None,
             ),
             Refusal::Timeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "body not received in time".to_owned(),
+                None,
             ),
             Refusal::Unreadable(detail) => (
                 StatusCode::BAD_REQUEST,
                 format!("could not read body: {detail}"),
+                None,
             ),
             Refusal::Invalid(error) => return self.invalid(&error),
-            Refusal::Unavailable => {
-                let mut reply = self.error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily unable to accept the webhook; retry later",
-                );
-                reply
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-                return reply;
-            }
-            Refusal::MethodNotAllowed(allow) => {
-                let mut reply = self.error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    format!("method not allowed; use {allow}"),
-                );
-                reply
-                    .headers_mut()
-                    .insert(ALLOW, HeaderValue::from_static(allow));
-                return reply;
-            }
-            Refusal::NotFound(message) => (StatusCode::NOT_FOUND, message),
+            Refusal::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily unable to accept the webhook; retry later".to_owned(),
+                Some((RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS))),
+            ),
+            Refusal::MethodNotAllowed(allow) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method not allowed; use {allow}"),
+                Some((ALLOW, HeaderValue::from_static(allow))),
+            ),
+            Refusal::NotFound(message) => (StatusCode::NOT_FOUND, message, None),
         };
-        self.error(status, message)
+        let mut reply = self.error(status, message);
+        if let Some((name, value)) = header {
+            reply.headers_mut().insert(name, value);
+        }
+        reply
     }
 
     /// An error body in this contract's shape.
