@@ -12,9 +12,9 @@ use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use store::entities::{staff_sessions, staff_users};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
-use worker::entities::{staff_sessions, staff_users};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "leadpipe_session";

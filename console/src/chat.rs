@@ -20,8 +20,8 @@ use shared::replies::{MAX_REPLY_CHARS, REPLY_WINDOW, SendRequest};
 use shared::{Envelope, Source};
 use std::collections::HashMap;
 use std::sync::Arc;
+use store::entities::{conversation_reads, leads, whatsapp_messages, whatsapp_replies};
 use uuid::Uuid;
-use worker::entities::{conversation_reads, leads, whatsapp_messages, whatsapp_replies};
 
 /// Most conversations listed at once (newest first).
 const MAX_CONVERSATIONS: usize = 200;
@@ -242,7 +242,7 @@ pub struct ThreadMessage {
 /// A reply's state as staff see it: the worker's, moved on by Tata's
 /// status webhooks once it was sent.
 pub fn reply_state(reply: &whatsapp_replies::Model, receipt: Option<&str>) -> String {
-    use worker::entities::whatsapp_replies::state;
+    use store::entities::whatsapp_replies::state;
     match (reply.state.as_str(), receipt) {
         (state::SENT, Some(receipt @ ("delivered" | "read" | "failed"))) => receipt.to_owned(),
         (other, _) => other.to_owned(),

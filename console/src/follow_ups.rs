@@ -15,8 +15,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use store::entities::{follow_ups, leads};
 use uuid::Uuid;
-use worker::entities::{follow_ups, leads};
 
 /// Most tasks listed.
 const MAX_TASKS: u64 = 500;

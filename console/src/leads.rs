@@ -12,8 +12,8 @@ use maud::html;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use std::sync::Arc;
+use store::entities::{follow_ups, lead_touchpoints, leads, whatsapp_replies};
 use uuid::Uuid;
-use worker::entities::{follow_ups, lead_touchpoints, leads, whatsapp_replies};
 
 /// Most leads a search lists.
 const MAX_RESULTS: u64 = 50;

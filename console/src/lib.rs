@@ -78,17 +78,15 @@ const MIGRATION_PATIENCE: Duration = Duration::from_secs(60);
 /// console may start before any worker, or with them: a migration lock held
 /// by another process is waited out).
 pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let db = worker::db::connect_url(url, 5, Duration::from_secs(30))
+    let db = store::connect(url, 5, Duration::from_secs(30))
         .await
         .context("connecting to DATABASE_URL")?;
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
-        match worker::db::migrate(&db).await {
+        match store::migrate(&db).await {
             Ok(()) => return Ok(db),
-            Err(error)
-                if worker::db::is_transient(&error) && started.elapsed() < MIGRATION_PATIENCE =>
-            {
+            Err(error) if store::is_transient(&error) && started.elapsed() < MIGRATION_PATIENCE => {
                 tracing::info!(%error, "migrations must wait; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));

@@ -7,8 +7,8 @@ use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
+use store::entities::{staff_sessions, staff_users};
 use uuid::Uuid;
-use worker::entities::{staff_sessions, staff_users};
 
 fn check_username(name: &str) -> anyhow::Result<()> {
     let ok = (1..=64).contains(&name.len())

@@ -239,7 +239,7 @@ async fn tata_down_then_hanging_is_retried_and_the_reply_sent_once(backend: Back
         "sent once"
     );
     let stored =
-        worker::entities::whatsapp_replies::Entity::find_by_id(id.parse::<uuid::Uuid>().unwrap())
+        store::entities::whatsapp_replies::Entity::find_by_id(id.parse::<uuid::Uuid>().unwrap())
             .one(&rig.db.conn)
             .await
             .unwrap()

@@ -16,9 +16,6 @@
 // allocation.
 #![allow(clippy::result_large_err)]
 
-use crate::delivery_log::LogStatus;
-use crate::entities::call_record_aliases;
-use crate::entities::webhook_log::{self, Column as Log};
 use crate::liveness::Liveness;
 use chrono::{DateTime, Utc};
 use hyper::StatusCode;
@@ -32,6 +29,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use store::delivery_log::LogStatus;
+use store::entities::call_record_aliases;
+use store::entities::webhook_log::{self, Column as Log};
 use uuid::Uuid;
 
 /// Largest `page_size`, as in the CRM contract.

@@ -6,9 +6,9 @@
 use crate::admin::WorkerAdmin;
 use crate::batch::{Context, handle_batch};
 use crate::metrics::WorkerMetrics;
+use crate::outbound;
 use crate::process::Settings;
 use crate::retry::{backoff, wait_to_retry};
-use crate::{db, outbound};
 use futures_util::StreamExt;
 use sea_orm::DatabaseConnection;
 use shared::Source;
@@ -31,7 +31,12 @@ pub(crate) async fn work(
     let mut delays = backoff();
     let db = loop {
         liveness.beat("connecting to the database");
-        match db::connect(config).await {
+        let connecting = store::connect(
+            config.database_url.expose(),
+            config.database_max_connections,
+            config.database_timeout,
+        );
+        match connecting.await {
             Ok(db) => break db,
             Err(error) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
@@ -51,10 +56,10 @@ pub(crate) async fn work(
     let mut delays = backoff();
     loop {
         liveness.beat("applying migrations");
-        let attempt = tokio::time::timeout(config.database_timeout, db::migrate(&db)).await;
+        let attempt = tokio::time::timeout(config.database_timeout, store::migrate(&db)).await;
         let error = match attempt {
             Ok(Ok(())) => break,
-            Ok(Err(error)) if db::is_transient(&error) => error.to_string(),
+            Ok(Err(error)) if store::is_transient(&error) => error.to_string(),
             Ok(Err(error)) => {
                 return Err(anyhow::Error::new(error).context("applying migrations"));
             }

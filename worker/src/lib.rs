@@ -11,17 +11,15 @@
 //!   while the database is away.
 //! - [`process`]: each body parsed and normalised by its partner's contract
 //!   (`shared::contracts`: E.164, UTC, aliases), claimed in the webhook log
-//!   ([`delivery_log`]), staged (`staging`: one dispatch over the kinds of
+//!   (`claim`, on `store::delivery_log`), staged (`staging`: one dispatch over the kinds of
 //!   message) and upserted (`persist`), in multi-row statements where the
 //!   source allows.
 //! - `settle`: ack, retry later or dead-letter, each only after the commit.
 
 pub mod admin;
 mod batch;
+mod claim;
 mod consume;
-pub mod db;
-pub mod delivery_log;
-pub mod entities;
 pub mod liveness;
 pub mod metrics;
 pub mod outbound;

@@ -8,9 +8,6 @@
 //! nothing is called. Timeouts, connection errors and 5xx retry through the
 //! retry queues; a 4xx is final and the reply shows Tata's reason.
 
-use crate::delivery_log::{LogStatus, log_row};
-use crate::entities::webhook_log::{self, Column as Log};
-use crate::entities::whatsapp_replies::{self, Column as R, state};
 use crate::persist::lead_id;
 use crate::process::{Outcome, Settings, Transient};
 use chrono::Utc;
@@ -20,6 +17,9 @@ use shared::Envelope;
 use shared::config::TataWhatsappApi;
 use shared::replies::SendRequest;
 use std::time::Duration;
+use store::delivery_log::{LogStatus, log_row};
+use store::entities::webhook_log::{self, Column as Log};
+use store::entities::whatsapp_replies::{self, Column as R, state};
 
 /// Longest part of Tata's error answer kept as the reason.
 const MAX_REASON_CHARS: usize = 500;

@@ -2,8 +2,7 @@
 //! the consume loop must do with the message. Nothing here touches the
 //! broker, so every decision is testable against a real database alone.
 
-use crate::db::is_transient;
-use crate::delivery_log::{Claim, LogStatus, claim, claim_new, mark_duplicate, record};
+use crate::claim::{Claim, claim, claim_new, mark_duplicate};
 use crate::persist::{self, Applied};
 use crate::staging::Staging;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
@@ -12,6 +11,8 @@ use shared::contracts::{
 };
 use shared::{Envelope, Source};
 use std::time::Duration;
+use store::delivery_log::{LogStatus, record};
+use store::is_transient;
 use uuid::Uuid;
 
 /// Processing settings from the worker's configuration.
@@ -71,7 +72,7 @@ pub enum Contention {
 
 impl From<DbErr> for Transient {
     fn from(error: DbErr) -> Self {
-        let contention = if crate::db::is_contention(&error) {
+        let contention = if store::is_contention(&error) {
             Contention::Yes
         } else {
             Contention::No

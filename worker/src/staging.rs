@@ -3,7 +3,7 @@
 //! writes them all in the order the tables need. A message applied on its
 //! own is a batch of one, so both paths run this same code.
 
-use crate::delivery_log::mark_duplicate;
+use crate::claim::mark_duplicate;
 use crate::persist::{self, Writes};
 use sea_orm::{DatabaseTransaction, DbErr};
 use shared::Envelope;

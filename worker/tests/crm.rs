@@ -9,8 +9,8 @@ use shared::broker::{HEADER_REASON, QueueInspector};
 use shared::config::{BrokerConfig, Env};
 use shared::{Envelope, Source};
 use std::time::Duration;
+use store::entities::{crm_contacts, crm_customers, crm_leads, crm_pre_leads};
 use testkit::{Backend, Edge, TestDb, Worker, eventually, test_env, unique_prefix};
-use worker::entities::{crm_contacts, crm_customers, crm_leads, crm_pre_leads};
 
 const WAIT: Duration = Duration::from_secs(40);
 const CRM: &str = "/api/v1/webhooks";

@@ -28,9 +28,7 @@ async fn opening_a_sqlite_file_another_process_has_locked_waits_for_the_lock() {
 
     let url = db.url.clone();
     let opening =
-        tokio::spawn(
-            async move { worker::db::connect_url(&url, 1, Duration::from_secs(30)).await },
-        );
+        tokio::spawn(async move { store::connect(&url, 1, Duration::from_secs(30)).await });
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
         !opening.is_finished(),

@@ -8,8 +8,8 @@ use shared::broker::QueueInspector;
 use shared::config::BrokerConfig;
 use shared::{Envelope, Source};
 use std::time::Duration;
+use store::entities::webhook_log;
 use testkit::{Backend, Edge, TestDb, Worker, eventually, test_env, unique_prefix};
-use worker::entities::webhook_log;
 
 const WAIT: Duration = Duration::from_secs(30);
 

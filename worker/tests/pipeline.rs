@@ -7,10 +7,10 @@ use shared::broker::{HEADER_REASON, QueueInspector};
 use shared::config::{BrokerConfig, Env};
 use shared::{Envelope, Source};
 use std::time::Duration;
+use store::entities::calls;
 use testkit::{
     Backend, Edge, TATA_COMPLETE, TATA_MINIMAL, TestDb, Worker, eventually, test_env, unique_prefix,
 };
-use worker::entities::calls;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -339,7 +339,7 @@ async fn a_batch_full_of_repeated_keys_ends_as_one_message_at_a_time_would(backe
         23,
         "a line per call and one for the WhatsApp message"
     );
-    let message = worker::entities::whatsapp_messages::Entity::find_by_id("wamid.BATCH")
+    let message = store::entities::whatsapp_messages::Entity::find_by_id("wamid.BATCH")
         .one(&rig.db.conn)
         .await
         .unwrap()
@@ -485,9 +485,7 @@ async fn drain_captured_calls(
     batch_size: &str,
     backlog: &[(Envelope, String)],
 ) -> CapturedCalls {
-    use worker::entities::{
-        call_record_aliases, call_records, follow_ups, lead_touchpoints, leads,
-    };
+    use store::entities::{call_record_aliases, call_records, follow_ups, lead_touchpoints, leads};
     let (rig, worker) = drain(backend, batch_size, backlog, backlog.len() as i64 - 1).await;
     let conn = &rig.db.conn;
     let mut records: Vec<String> = call_records::Entity::find()
@@ -668,7 +666,7 @@ async fn a_batch_of_captured_calls_ends_as_one_message_at_a_time_would(backend: 
 
 /// What a drained backlog of CRM events left: records, people, timelines.
 async fn crm_snapshot(db: &TestDb) -> Vec<String> {
-    use worker::entities::{crm_leads, crm_pre_leads, lead_touchpoints, leads};
+    use store::entities::{crm_leads, crm_pre_leads, lead_touchpoints, leads};
     let conn = &db.conn;
     let mut rows: Vec<String> = Vec::new();
     for r in crm_leads::Entity::find().all(conn).await.unwrap() {

@@ -9,11 +9,11 @@ use shared::broker::QueueInspector;
 use shared::config::{BrokerConfig, Env};
 use shared::{Envelope, Source};
 use std::time::Duration;
-use testkit::examples::{CALL_CAPTURE, CARDEKHO, CARWALE, TATA_WHATSAPP};
-use testkit::{Backend, TestDb, Worker, eventually, test_env, unique_prefix};
-use worker::entities::{
+use store::entities::{
     call_record_aliases, call_records, digital_leads, lead_touchpoints, leads, whatsapp_messages,
 };
+use testkit::examples::{CALL_CAPTURE, CARDEKHO, CARWALE, TATA_WHATSAPP};
+use testkit::{Backend, TestDb, Worker, eventually, test_env, unique_prefix};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -13,10 +13,10 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, 
 use serde::Deserialize;
 use shared::Source;
 use std::sync::Arc;
+use store::delivery_log::LogStatus;
+use store::entities::webhook_log::{self, Column as Log};
+use store::entities::webhook_log_events;
 use uuid::Uuid;
-use worker::delivery_log::LogStatus;
-use worker::entities::webhook_log::{self, Column as Log};
-use worker::entities::webhook_log_events;
 
 /// Rows per page.
 const PAGE_SIZE: u64 = 50;

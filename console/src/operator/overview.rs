@@ -15,8 +15,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, 
 use shared::Source;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use worker::delivery_log::LogStatus;
-use worker::entities::webhook_log::{self, Column as Log};
+use store::delivery_log::LogStatus;
+use store::entities::webhook_log::{self, Column as Log};
 
 /// Deliveries received in the last hour, per source and outcome.
 pub async fn last_hour(db: &DatabaseConnection) -> Result<BTreeMap<(String, String), i64>, DbErr> {

@@ -5,15 +5,15 @@
 
 use super::writes::{chunk_sizes, rounds, upsert_in_rounds};
 use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins};
-use crate::entities::call_record_aliases;
-use crate::entities::call_records::{self, Column as C};
-use crate::entities::follow_ups;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use shared::contracts::call_capture::CallRecord;
 use shared::{Envelope, Source};
 use std::collections::HashMap;
+use store::entities::call_record_aliases;
+use store::entities::call_records::{self, Column as C};
+use store::entities::follow_ups;
 use uuid::Uuid;
 
 /// Columns a repeated external call fills in.

@@ -1,12 +1,12 @@
 //! Tata call events: one row per `call_id`, merged, linked to the caller's lead.
 
 use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins, newest_value};
-use crate::entities::calls;
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use shared::contracts::tata_calls::CallEvent;
 use shared::{Envelope, Source};
+use store::entities::calls;
 
 /// Call columns that events fill in.
 const MERGED: &[calls::Column] = &[

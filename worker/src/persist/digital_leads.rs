@@ -10,7 +10,6 @@
 //! at a time, so two pushes for one phone are judged in turn.
 
 use super::{Sighting, Touchpoint, Writes};
-use crate::entities::digital_leads::{self, Column as C};
 use chrono::Utc;
 use sea_orm::sea_query::{Query, UnionType};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, IdenStatic};
@@ -18,6 +17,7 @@ use shared::Envelope;
 use shared::contracts::digital_leads::DigitalLead;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use store::entities::digital_leads::{self, Column as C};
 use uuid::Uuid;
 
 /// Stages the sighting of the lead's person; returns their lead's id.

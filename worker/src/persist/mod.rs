@@ -12,11 +12,11 @@ pub(crate) mod writes;
 
 pub(crate) use writes::Writes;
 
-use crate::entities::{lead_touchpoints, leads};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, IntoIden, OnConflict};
 use sea_orm::{ActiveValue::Set, IdenStatic};
 use shared::Source;
+use store::entities::{lead_touchpoints, leads};
 use uuid::Uuid;
 
 /// What applying a message's effects came to.

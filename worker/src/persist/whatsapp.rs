@@ -4,12 +4,12 @@
 //! the message itself.
 
 use super::{Sighting, Touchpoint, Writes};
-use crate::entities::whatsapp_messages::{self, Column as C};
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use shared::contracts::tata_whatsapp::{InboundMessage, StatusUpdate, WhatsappWebhook};
 use shared::{Envelope, Source};
+use store::entities::whatsapp_messages::{self, Column as C};
 
 /// sent 1 < delivered 2 < read 3 < failed 4 (terminal).
 pub fn status_rank(status: &str) -> i32 {

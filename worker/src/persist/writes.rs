@@ -26,11 +26,11 @@
 //!   the batch size, and the cache keeps hitting.
 
 use super::{Sighting, Touchpoint, lead_merge, lead_row, touchpoint_merge, touchpoint_row};
-use crate::entities::{calls, digital_leads, lead_touchpoints, leads, whatsapp_messages};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
 use std::collections::HashMap;
 use std::hash::Hash;
+use store::entities::{calls, digital_leads, lead_touchpoints, leads, whatsapp_messages};
 use uuid::Uuid;
 
 /// The most rows one statement carries: the widest table (calls, about 30

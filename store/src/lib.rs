@@ -1,0 +1,17 @@
+//! The database the worker and the console share: connecting ([`connect`]),
+//! migrating ([`migrate`]), telling a failure to wait out from one to
+//! report ([`errors`]), every table's sea-orm entity ([`entities`]), and
+//! the webhook log's rows ([`delivery_log`]).
+//!
+//! Neither binary's crate is needed to read or write the dealer's data:
+//! both depend on this one.
+
+pub mod connect;
+pub mod delivery_log;
+pub mod entities;
+pub mod errors;
+pub mod migrate;
+
+pub use connect::connect;
+pub use errors::{is_contention, is_transient};
+pub use migrate::migrate;
