@@ -98,6 +98,46 @@ pub fn log_row(
     }
 }
 
+/// Whether [`upsert`] may change a row already marked processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processed {
+    /// A processed delivery is settled: the row stays as it is.
+    Keep,
+    /// The row follows the newest decision whatever it said before (an
+    /// outgoing request's row follows its send attempts).
+    Overwrite,
+}
+
+/// Writes a delivery's row or, when the delivery has one already, its new
+/// status and reason, one more attempt, and the partner's reference once it
+/// is known (a row without one keeps the stored one). The one upsert of the
+/// log outside a claim; returns whether a row was written.
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    row: webhook_log::ActiveModel,
+    processed: Processed,
+) -> Result<bool, DbErr> {
+    let mut on_conflict = OnConflict::column(Log::IngestId);
+    on_conflict.values([
+        (Log::Status, Expr::cust("excluded.status")),
+        (Log::Reason, Expr::cust("excluded.reason")),
+        (Log::Attempts, Expr::cust("webhook_log.attempts + 1")),
+        (
+            Log::PartnerRef,
+            Expr::cust("COALESCE(excluded.partner_ref, webhook_log.partner_ref)"),
+        ),
+        (Log::UpdatedAt, Expr::cust("excluded.updated_at")),
+    ]);
+    if processed == Processed::Keep {
+        on_conflict.action_and_where(Expr::cust("webhook_log.status <> 'processed'"));
+    }
+    let written = webhook_log::Entity::insert(row)
+        .on_conflict(on_conflict.to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(written == 1)
+}
+
 /// Records a retry or dead-letter decision (never over a processed row),
 /// and adds it to the delivery's reason history, in one transaction.
 pub async fn record<C>(
@@ -113,22 +153,8 @@ where
 {
     let txn = db.begin().await?;
     let row = log_row(envelope, body, status, Some(reason), None, partner_ref);
-    let updated = webhook_log::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(Log::IngestId)
-                .values([
-                    (Log::Status, Expr::cust("excluded.status")),
-                    (Log::Reason, Expr::cust("excluded.reason")),
-                    (Log::Attempts, Expr::cust("webhook_log.attempts + 1")),
-                    (Log::UpdatedAt, Expr::cust("excluded.updated_at")),
-                ])
-                .action_and_where(Expr::cust("webhook_log.status <> 'processed'"))
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
     // A processed row is settled: its history does not grow either.
-    if updated == 1 {
+    if upsert(&txn, row, Processed::Keep).await? {
         let event = webhook_log_events::ActiveModel {
             id: Set(Uuid::now_v7()),
             ingest_id: Set(envelope.ingest_id),

@@ -1,7 +1,8 @@
 //! The database the worker and the console share: connecting ([`connect`]),
 //! migrating ([`migrate`]), telling a failure to wait out from one to
 //! report ([`errors`]), every table's sea-orm entity ([`entities`]), and
-//! the webhook log's rows ([`delivery_log`]).
+//! the webhook log's rows ([`delivery_log`]) and its
+//! search ([`log_search`]).
 //!
 //! Neither binary's crate is needed to read or write the dealer's data:
 //! both depend on this one.
@@ -10,6 +11,7 @@ pub mod connect;
 pub mod delivery_log;
 pub mod entities;
 pub mod errors;
+pub mod log_search;
 pub mod migrate;
 
 pub use connect::connect;

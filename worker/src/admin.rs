@@ -19,9 +19,7 @@
 use crate::liveness::Liveness;
 use chrono::{DateTime, Utc};
 use hyper::StatusCode;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
 use shared::Source;
 use shared::admin::{AdminRequest, AdminResponse, AdminRoutes, error};
@@ -31,7 +29,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use store::delivery_log::LogStatus;
 use store::entities::call_record_aliases;
-use store::entities::webhook_log::{self, Column as Log};
+use store::entities::webhook_log;
+use store::log_search::{Direction, LogPage, LogSearch};
 use uuid::Uuid;
 
 /// Largest `page_size`, as in the CRM contract.
@@ -278,32 +277,23 @@ async fn list(
     }
     let page = number(query, "page", 1, u64::from(u32::MAX))?;
     let page_size = number(query, "page_size", 20, MAX_PAGE_SIZE)?;
-    let mut select = webhook_log::Entity::find();
-    let outgoing: Vec<&str> = Source::ALL
-        .iter()
-        .filter(|s| s.is_outgoing())
-        .map(|s| s.name())
-        .collect();
-    match query.get("direction").map(String::as_str) {
-        None => {}
-        Some("incoming") => select = select.filter(Log::Source.is_not_in(outgoing)),
-        Some("outgoing") => select = select.filter(Log::Source.is_in(outgoing)),
+    let direction = match query.get("direction").map(String::as_str) {
+        None => None,
+        Some("incoming") => Some(Direction::Incoming),
+        Some("outgoing") => Some(Direction::Outgoing),
         Some(other) => {
             return Err(bad_request(format!(
                 "direction must be incoming or outgoing, not {other:?}"
             )));
         }
-    }
-    let successful: Vec<&str> = LogStatus::ALL
-        .into_iter()
-        .filter(|status| status.is_successful())
-        .map(LogStatus::as_str)
-        .collect();
-    match flag(query, "is_successful")? {
-        Some(true) => select = select.filter(Log::Status.is_in(successful)),
-        Some(false) => select = select.filter(Log::Status.is_not_in(successful)),
-        None => {}
-    }
+    };
+    let mut search = LogSearch {
+        direction,
+        successful: flag(query, "is_successful")?,
+        since: time(query, "since")?,
+        until: time(query, "until")?,
+        ..LogSearch::default()
+    };
     if let Some(status) = query.get("status") {
         let Some(status) = LogStatus::parse(status) else {
             return Err(bad_request(format!(
@@ -311,30 +301,23 @@ async fn list(
                 LogStatus::NAMES.join(", ")
             )));
         };
-        select = select.filter(Log::Status.eq(status.as_str()));
+        search.status = Some(status);
     }
     if let Some(source) = query.get("source") {
         let source = source.parse::<Source>().map_err(|_| {
             let names: Vec<_> = Source::ALL.iter().map(|s| s.name()).collect();
             bad_request(format!("source must be one of {}", names.join(", ")))
         })?;
-        select = select.filter(Log::Source.eq(source.name()));
-    }
-    if let Some(since) = time(query, "since")? {
-        select = select.filter(Log::ReceivedAt.gte(since));
-    }
-    if let Some(until) = time(query, "until")? {
-        select = select.filter(Log::ReceivedAt.lt(until));
+        search.source = Some(source);
     }
     if let Some(id) = query.get("ingest_id") {
         let id = Uuid::parse_str(id).map_err(|_| bad_request("ingest_id must be a UUID"))?;
-        select = select.filter(Log::IngestId.eq(id));
+        search.ingest_id = Some(id);
     }
-    for name in PARTNER_ID_PARAMS {
-        if let Some(value) = query.get(*name) {
-            select = select.filter(Log::PartnerRef.eq(value.as_str()));
-        }
-    }
+    search.partner_ref = PARTNER_ID_PARAMS
+        .iter()
+        .filter_map(|name| query.get(*name).cloned())
+        .collect();
     if let Some(id) = query.get("call_history_id") {
         // Any id the edge returned for a captured call, the record's own or
         // a repeat's: the deliveries of the record it stands for.
@@ -348,16 +331,20 @@ async fn list(
             .map(call_record_aliases::log_ref)
             .into_iter()
             .collect();
-        select = select
-            .filter(Log::Source.eq(Source::CallCapture.name()))
-            .filter(Log::PartnerRef.is_in(log_ref));
+        if search
+            .source
+            .is_some_and(|source| source != Source::CallCapture)
+        {
+            search.partner_ref_in = Some(Vec::new());
+        } else {
+            search.source = Some(Source::CallCapture);
+            search.partner_ref_in = Some(log_ref);
+        }
     }
-    let pages = select
-        .order_by_desc(Log::ReceivedAt)
-        .order_by_desc(Log::IngestId)
-        .paginate(db, page_size);
-    let total = pages.num_items().await.map_err(database_error)?;
-    let rows = pages.fetch_page(page - 1).await.map_err(database_error)?;
+    let LogPage { total, rows } = search
+        .page(db, page, page_size)
+        .await
+        .map_err(database_error)?;
     if unmask {
         tracing::info!(rows = rows.len(), "webhook log page served unmasked");
     }

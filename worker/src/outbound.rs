@@ -17,8 +17,7 @@ use shared::Envelope;
 use shared::config::TataWhatsappApi;
 use shared::replies::SendRequest;
 use std::time::Duration;
-use store::delivery_log::{LogStatus, log_row};
-use store::entities::webhook_log::{self, Column as Log};
+use store::delivery_log::{LogStatus, Processed, log_row, upsert};
 use store::entities::whatsapp_replies::{self, Column as R, state};
 
 /// Longest part of Tata's error answer kept as the reason.
@@ -353,22 +352,7 @@ async fn log(
         None,
         wamid.map(str::to_owned),
     );
-    webhook_log::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(Log::IngestId)
-                .values([
-                    (Log::Status, Expr::cust("excluded.status")),
-                    (Log::Reason, Expr::cust("excluded.reason")),
-                    (Log::Attempts, Expr::cust("webhook_log.attempts + 1")),
-                    (
-                        Log::PartnerRef,
-                        Expr::cust("COALESCE(excluded.partner_ref, webhook_log.partner_ref)"),
-                    ),
-                    (Log::UpdatedAt, Expr::cust("excluded.updated_at")),
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
+    upsert(db, row, Processed::Overwrite)
         .await
         .map_err(Transient::from)?;
     Ok(())

@@ -9,13 +9,14 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use shared::Source;
 use std::sync::Arc;
 use store::delivery_log::LogStatus;
-use store::entities::webhook_log::{self, Column as Log};
+use store::entities::webhook_log;
 use store::entities::webhook_log_events;
+use store::log_search::{LogPage, LogSearch};
 use uuid::Uuid;
 
 /// Rows per page.
@@ -51,52 +52,37 @@ pub async fn list(
         Ok(source) => source,
         Err(refusal) => return refusal.into_response(),
     };
-    let status = query.status.as_deref().filter(|s| !s.is_empty());
-    if let Some(status) = status
-        && !LogStatus::NAMES.contains(&status)
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("status must be one of {}", LogStatus::NAMES.join(", ")),
-        )
-            .into_response();
-    }
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => match LogStatus::parse(raw) {
+            Some(status) => Some(status),
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("status must be one of {}", LogStatus::NAMES.join(", ")),
+                )
+                    .into_response();
+            }
+        },
+    };
     let id = query.id.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let page_number = query.page.unwrap_or(1).max(1);
 
-    let mut select = webhook_log::Entity::find();
-    if let Some(source) = source {
-        select = select.filter(Log::Source.eq(source.name()));
-    }
-    if let Some(status) = status {
-        select = select.filter(Log::Status.eq(status));
-    }
-    if let Some(id) = id {
-        select = match Uuid::parse_str(id) {
-            Ok(uuid) => select.filter(
-                Condition::any()
-                    .add(Log::IngestId.eq(uuid))
-                    .add(Log::PartnerRef.eq(id)),
-            ),
-            Err(_) => select.filter(Log::PartnerRef.eq(id)),
-        };
-    }
-    let pages = select
-        .order_by_desc(Log::ReceivedAt)
-        .order_by_desc(Log::IngestId)
-        .paginate(&state.db, PAGE_SIZE);
-    let (total, rows) = match pages.num_items().await {
-        Ok(total) => match pages.fetch_page(page_number - 1).await {
-            Ok(rows) => (total, rows),
-            Err(error) => return database_unavailable(error).into_response(),
-        },
+    let search = LogSearch {
+        source,
+        status,
+        any_id: id.map(str::to_owned),
+        ..LogSearch::default()
+    };
+    let LogPage { total, rows } = match search.page(&state.db, page_number, PAGE_SIZE).await {
+        Ok(found) => found,
         Err(error) => return database_unavailable(error).into_response(),
     };
     let last_page = total.div_ceil(PAGE_SIZE).max(1);
     let link = |to: u64| {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("source", source.map(Source::name).unwrap_or(""))
-            .append_pair("status", status.unwrap_or(""))
+            .append_pair("status", status.map(LogStatus::as_str).unwrap_or(""))
             .append_pair("id", id.unwrap_or(""))
             .append_pair("page", &to.to_string())
             .finish();
@@ -114,7 +100,7 @@ pub async fn list(
                 select name="status" aria-label="Outcome" {
                     option value="" { "All outcomes" }
                     @for each in LogStatus::NAMES {
-                        option value=(each) selected[status == Some(each)] { (each.replace('_', " ")) }
+                        option value=(each) selected[status.map(LogStatus::as_str) == Some(each)] { (each.replace('_', " ")) }
                     }
                 }
                 input name="id" type="search" value=(id.unwrap_or("")) placeholder="Ingest id or partner's id (call_id, wamid, …)";
