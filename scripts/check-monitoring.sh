@@ -5,7 +5,7 @@
 # silence inside and outside business hours, across midnight IST, on a
 # Sunday; dead letters; workers not consuming; a rotated key). promtool
 # comes from Debian's `prometheus` package. That every metric the rules
-# and the dashboard name is exported is a Rust test (worker/tests/monitoring.rs).
+# and the dashboard name is exported is a Rust test (worker/tests/suite/monitoring.rs).
 set -euo pipefail
 cd "$(dirname "$0")/../deploy/prometheus"
 if ! command -v promtool >/dev/null 2>&1; then

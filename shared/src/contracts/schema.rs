@@ -2,7 +2,7 @@
 //! [`FieldReader`](super::FieldReader) method accepts. Each contract builds
 //! its body's schema from these, next to its parser, and the edge publishes
 //! them in `/openapi.json`: the document says what the edge accepts, field
-//! by field. The API tester (`ingest/tests/api_tester.rs`) holds the two
+//! by field. The API tester (`ingest/tests/suite/api_tester.rs`) holds the two
 //! together.
 //!
 //! Three checks no pattern can state are named formats, each the very

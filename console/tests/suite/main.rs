@@ -1,0 +1,11 @@
+//! The console's integration tests, one module per subject, in one test
+//! binary: one link of the console, the edge, the worker, the test kit and
+//! the WebDriver client instead of one per file.
+
+mod browser;
+mod cli;
+mod http;
+mod leads;
+mod operator;
+mod operator_browser;
+mod replies;
