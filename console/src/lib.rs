@@ -12,9 +12,10 @@ pub mod chat;
 pub mod follow_ups;
 pub mod leads;
 pub mod operator;
+pub mod refusal;
 pub mod throttle;
 pub mod users;
-pub mod views;
+mod views;
 
 use anyhow::Context as _;
 use auth::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, Staff};
@@ -64,8 +65,7 @@ pub struct AppState {
 
 /// A time as people in India read it: "22 Nov 2026, 14:05 IST".
 pub fn ist(at: DateTime<Utc>) -> String {
-    let offset = chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("a valid offset");
-    at.with_timezone(&offset)
+    at.with_timezone(&shared::time::ist())
         .format("%d %b %Y, %H:%M IST")
         .to_string()
 }

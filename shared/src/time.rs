@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 
-/// India Standard Time, UTC+05:30 (no daylight saving), the zone a naive
-/// timestamp from an Indian dealer system is in.
-fn ist() -> FixedOffset {
+/// India Standard Time, UTC+05:30 (no daylight saving): the zone a naive
+/// timestamp from an Indian dealer system is in, and the one staff read
+/// times in. The one definition of the offset.
+pub fn ist() -> FixedOffset {
     FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("+05:30 is within ±24 h")
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use shared::contracts::call_capture::CallRecord;
+use shared::time::ist;
 use shared::{Envelope, Source};
 use std::collections::HashMap;
 use store::entities::call_record_aliases;
@@ -272,11 +273,6 @@ pub(crate) async fn flush(
         .to_owned();
     upsert_in_rounds(txn, aliases, first_alias_wins).await?;
     upsert_in_rounds(txn, follow_ups, follow_up_merge()).await
-}
-
-/// India Standard Time: UTC+05:30, no daylight saving.
-fn ist() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("a valid offset")
 }
 
 /// When a follow-up dated `date` (at `time`, IST) is due; the day's start
