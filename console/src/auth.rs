@@ -3,9 +3,10 @@
 //! CSRF token per session that every POST must send back.
 
 use crate::AppState;
+use crate::refusal::{Refusal, is_json_route};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
@@ -204,19 +205,6 @@ pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// True for the routes that answer JSON (they get 401 instead of a redirect).
-fn is_ajax(path: &str) -> bool {
-    path.starts_with("/ajax/")
-}
-
-fn refuse(status: StatusCode, path: &str, message: &str) -> Response {
-    if is_ajax(path) {
-        (status, axum::Json(serde_json::json!({"error": message}))).into_response()
-    } else {
-        (status, message.to_owned()).into_response()
-    }
-}
-
 /// Middleware on every route but sign-in and assets: no session, no entry
 /// (pages redirect to `/login`, ajax answers 401); a POST without the
 /// session's CSRF token (`X-CSRF-Token` header or `csrf_token` form field,
@@ -233,18 +221,14 @@ pub async fn require_session(
             Ok(staff) => staff,
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), "cannot read the session");
-                return refuse(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &path,
-                    "the database is unavailable; try again shortly",
-                );
+                return Refusal::DatabaseUnavailable.for_path(&path);
             }
         },
         None => None,
     };
     let Some(staff) = staff else {
-        return if is_ajax(&path) {
-            refuse(StatusCode::UNAUTHORIZED, &path, "sign in first")
+        return if is_json_route(&path) {
+            Refusal::Unauthorized("sign in first".into()).json()
         } else {
             Redirect::to("/login").into_response()
         };
@@ -265,11 +249,11 @@ pub async fn require_session(
             // (see `FormCsrf`), which reads the body.
             None if form => {}
             _ => {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    &path,
-                    "missing or wrong CSRF token (send the page's csrf-token as X-CSRF-Token)",
-                );
+                return Refusal::Forbidden(
+                    "missing or wrong CSRF token (send the page's csrf-token as X-CSRF-Token)"
+                        .into(),
+                )
+                .for_path(&path);
             }
         }
     }
@@ -282,7 +266,7 @@ pub async fn require_session(
 pub fn form_csrf_refusal(staff: &Staff, sent: Option<&str>) -> Option<Response> {
     match sent {
         Some(sent) if same_token(sent, &staff.csrf_token) => None,
-        _ => Some((StatusCode::FORBIDDEN, "missing or wrong CSRF token").into_response()),
+        _ => Some(Refusal::Forbidden("missing or wrong CSRF token".into()).into_response()),
     }
 }
 

@@ -3,6 +3,7 @@
 //! and sending a reply (published to the broker; a worker sends it).
 
 use crate::auth::Staff;
+use crate::refusal::{JsonRefusal, Refusal};
 use crate::{AppState, ist};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -28,21 +29,8 @@ const MAX_CONVERSATIONS: usize = 200;
 /// Messages per page of a thread.
 const PAGE: u64 = 50;
 
-/// A refusal the client can act on: a status and a sentence.
-pub struct Refusal(StatusCode, String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": self.1}))).into_response()
-    }
-}
-
-fn unavailable(error: impl std::fmt::Display) -> Refusal {
-    tracing::warn!(%error, "database error in the chat panel");
-    Refusal(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the database is unavailable; try again shortly".into(),
-    )
+fn unavailable(error: impl std::fmt::Display) -> JsonRefusal {
+    Refusal::database("the chat panel", error).into()
 }
 
 /// One conversation in the list.
@@ -201,7 +189,7 @@ pub struct ListQuery {
 pub async fn list_conversations(
     State(state): State<Arc<AppState>>,
     Query(query): Query<ListQuery>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, JsonRefusal> {
     let list = conversations(&state.db, query.q.as_deref())
         .await
         .map_err(unavailable)?;
@@ -339,12 +327,11 @@ pub struct ThreadQuery {
     before: Option<String>,
 }
 
-fn phone_param(raw: &str) -> Result<String, Refusal> {
+fn phone_param(raw: &str) -> Result<String, JsonRefusal> {
     shared::phone::to_e164(raw).ok_or_else(|| {
-        Refusal(
-            StatusCode::BAD_REQUEST,
+        JsonRefusal(Refusal::BadRequest(
             "phone must be a valid phone number, such as +919876543210".into(),
-        )
+        ))
     })
 }
 
@@ -353,18 +340,17 @@ pub async fn get_thread(
     State(state): State<Arc<AppState>>,
     Path(phone): Path<String>,
     Query(query): Query<ThreadQuery>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, JsonRefusal> {
     let phone = phone_param(&phone)?;
     let before = match query.before.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(
             DateTime::parse_from_rfc3339(raw)
                 .map_err(|_| {
-                    Refusal(
-                        StatusCode::BAD_REQUEST,
+                    JsonRefusal(Refusal::BadRequest(
                         "before must be an RFC 3339 time (the `next_before` of the previous page)"
                             .into(),
-                    )
+                    ))
                 })?
                 .with_timezone(&Utc),
         ),
@@ -399,7 +385,7 @@ pub async fn get_thread(
 pub async fn mark_read(
     State(state): State<Arc<AppState>>,
     Path(phone): Path<String>,
-) -> Result<StatusCode, Refusal> {
+) -> Result<StatusCode, JsonRefusal> {
     let phone = phone_param(&phone)?;
     conversation_reads::Entity::insert(conversation_reads::ActiveModel {
         phone: Set(phone),
@@ -444,45 +430,37 @@ pub async fn send_reply(
     State(state): State<Arc<AppState>>,
     Extension(staff): Extension<Staff>,
     body: Result<Json<ReplyBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, Refusal> {
+) -> Result<Response, JsonRefusal> {
     let Json(body) = body.map_err(|rejection| {
-        Refusal(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "expected a JSON body {{\"phone\": …, \"message\": …}}: {}",
-                rejection.body_text()
-            ),
-        )
+        JsonRefusal(Refusal::BadRequest(format!(
+            "expected a JSON body {{\"phone\": …, \"message\": …}}: {}",
+            rejection.body_text()
+        )))
     })?;
     let phone = phone_param(body.phone.as_deref().unwrap_or(""))?;
     let message = body.message.unwrap_or_default();
     if message.trim().is_empty() {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "message is empty".into()));
+        return Err(JsonRefusal(Refusal::BadRequest("message is empty".into())));
     }
     let chars = message.chars().count();
     if chars > MAX_REPLY_CHARS {
-        return Err(Refusal(
-            StatusCode::BAD_REQUEST,
-            format!("message has {chars} characters; WhatsApp takes at most {MAX_REPLY_CHARS}"),
-        ));
+        return Err(JsonRefusal(Refusal::BadRequest(format!(
+            "message has {chars} characters; WhatsApp takes at most {MAX_REPLY_CHARS}"
+        ))));
     }
     let Some(last) = last_inbound_at(&state.db, &phone)
         .await
         .map_err(unavailable)?
     else {
-        return Err(Refusal(
-            StatusCode::NOT_FOUND,
+        return Err(JsonRefusal(Refusal::NotFound(
             "no WhatsApp conversation with this number: a customer must write first".into(),
-        ));
+        )));
     };
     if last + REPLY_WINDOW <= Utc::now() {
-        return Err(Refusal(
-            StatusCode::CONFLICT,
-            format!(
-                "outside WhatsApp's 24-hour window: the customer last wrote on {}; only approved templates can be sent now",
-                ist(last)
-            ),
-        ));
+        return Err(JsonRefusal(Refusal::Conflict(format!(
+            "outside WhatsApp's 24-hour window: the customer last wrote on {}; only approved templates can be sent now",
+            ist(last)
+        ))));
     }
     let request = SendRequest {
         reply_id: Uuid::now_v7(),
@@ -497,16 +475,11 @@ pub async fn send_reply(
         .insert("reply_id".into(), request.reply_id.to_string());
     if let Err(error) = state.publisher.publish(&envelope, &body).await {
         tracing::warn!(%error, "could not queue a reply");
-        let mut response = Refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return Ok(Refusal::BrokerUnavailable(
             "the reply could not be queued (broker unavailable); nothing was sent, try again"
                 .into(),
         )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return Ok(response);
+        .json());
     }
     tracing::info!(reply_id = %request.reply_id, staff = %staff.username, "reply queued");
     Ok((

@@ -2,11 +2,11 @@
 //! those overdue, and marking one done.
 
 use crate::auth::{Staff, form_csrf_refusal};
+use crate::refusal::Refusal;
 use crate::views::page;
 use crate::{AppState, ist};
 use axum::Form;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::html;
@@ -22,12 +22,7 @@ use uuid::Uuid;
 const MAX_TASKS: u64 = 500;
 
 fn unavailable(error: impl std::fmt::Display) -> Response {
-    tracing::warn!(%error, "database error on the follow-ups page");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The database is unavailable; try again shortly.",
-    )
-        .into_response()
+    Refusal::database("the follow-ups page", error).into_response()
 }
 
 /// Today's date in India.
@@ -118,7 +113,7 @@ pub async fn done(
         return refusal;
     }
     let Ok(id) = Uuid::parse_str(&id) else {
-        return (StatusCode::BAD_REQUEST, "A follow-up id is a UUID.").into_response();
+        return Refusal::BadRequest("A follow-up id is a UUID.".into()).into_response();
     };
     let updated = follow_ups::Entity::update_many()
         .col_expr(follow_ups::Column::DoneAt, Expr::value(Utc::now()))
@@ -133,7 +128,7 @@ pub async fn done(
         .await;
     match updated {
         Ok(result) if result.rows_affected == 1 => Redirect::to("/follow-ups/").into_response(),
-        Ok(_) => (StatusCode::NOT_FOUND, "No open follow-up with that id.").into_response(),
+        Ok(_) => Refusal::NotFound("No open follow-up with that id.".into()).into_response(),
         Err(error) => unavailable(error),
     }
 }

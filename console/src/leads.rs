@@ -3,10 +3,10 @@
 //! captured calls, CRM events), in time order.
 
 use crate::auth::Staff;
+use crate::refusal::Refusal;
 use crate::views::page;
 use crate::{AppState, ist};
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -34,12 +34,7 @@ fn source_label(source: &str) -> &str {
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Response {
-    tracing::warn!(%error, "database error on a lead page");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The database is unavailable; try again shortly.",
-    )
-        .into_response()
+    Refusal::database("a lead page", error).into_response()
 }
 
 /// `?q=` on the lead search.
@@ -113,11 +108,11 @@ pub async fn timeline(
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
-        return (StatusCode::BAD_REQUEST, "A lead id is a UUID.").into_response();
+        return Refusal::BadRequest("A lead id is a UUID.".into()).into_response();
     };
     let lead = match leads::Entity::find_by_id(id).one(&state.db).await {
         Ok(Some(lead)) => lead,
-        Ok(None) => return (StatusCode::NOT_FOUND, "No such lead.").into_response(),
+        Ok(None) => return Refusal::NotFound("No such lead.".into()).into_response(),
         Err(error) => return unavailable(error),
     };
     let touchpoints = lead_touchpoints::Entity::find()

@@ -13,7 +13,6 @@ use ::dead_letters::{Filters, Progress, Summary, Tally};
 use axum::Form;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -297,7 +296,7 @@ pub async fn apply(
     form: Result<Form<ApplyForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return (StatusCode::BAD_REQUEST, "Unreadable form.").into_response();
+        return Refusal::BadRequest("Unreadable form.".into()).into_response();
     };
     if let Some(refusal) = form_csrf_refusal(&staff, form.csrf_token.as_deref()) {
         return refusal;
@@ -325,17 +324,11 @@ pub async fn apply(
         .map(Uuid::parse_str)
         .collect();
     let Ok(ids) = ids else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "ids must be ingest ids (UUIDs), comma-separated",
-        )
+        return Refusal::BadRequest("ids must be ingest ids (UUIDs), comma-separated".into())
             .into_response();
     };
     if ids.is_empty() || ids.len() > MAX_PER_ACTION {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("confirm between 1 and {MAX_PER_ACTION} ingest ids"),
-        )
+        return Refusal::BadRequest(format!("confirm between 1 and {MAX_PER_ACTION} ingest ids"))
             .into_response();
     }
     filters.ids = ids.clone();

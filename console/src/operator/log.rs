@@ -3,10 +3,10 @@
 
 use super::{database_unavailable, open_queues, parse_source};
 use crate::auth::Staff;
+use crate::refusal::Refusal;
 use crate::views::page;
 use crate::{AppState, ist};
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -42,11 +42,7 @@ pub async fn list(
     query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "page must be a whole number from 1",
-        )
-            .into_response();
+        return Refusal::BadRequest("page must be a whole number from 1".into()).into_response();
     };
     let source = match parse_source(query.source.as_deref()) {
         Ok(source) => source,
@@ -57,10 +53,8 @@ pub async fn list(
         Some(raw) => match LogStatus::parse(raw) {
             Some(status) => Some(status),
             None => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("status must be one of {}", LogStatus::NAMES.join(", ")),
-                )
+                let names = LogStatus::NAMES.join(", ");
+                return Refusal::BadRequest(format!("status must be one of {names}"))
                     .into_response();
             }
         },
@@ -139,19 +133,13 @@ pub async fn one(
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "A delivery's id is its ingest id, a UUID.",
-        )
+        return Refusal::BadRequest("A delivery's id is its ingest id, a UUID.".into())
             .into_response();
     };
     let row = match webhook_log::Entity::find_by_id(id).one(&state.db).await {
         Ok(Some(row)) => row,
         Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                "No delivery with that ingest id in the webhook log.",
-            )
+            return Refusal::NotFound("No delivery with that ingest id in the webhook log.".into())
                 .into_response();
         }
         Err(error) => return database_unavailable(error).into_response(),

@@ -14,9 +14,9 @@ pub mod overview;
 
 use crate::AppState;
 use crate::auth::{Role, Staff};
+use crate::refusal::Refusal;
 use axum::Router;
 use axum::extract::Request;
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,46 +47,17 @@ pub fn routes() -> Router<Arc<AppState>> {
 async fn require_operator(request: Request, next: Next) -> Response {
     let role = request.extensions().get::<Staff>().map(|staff| staff.role);
     if role != Some(Role::Operator) {
-        return (
-            StatusCode::FORBIDDEN,
-            "The operator's view is for staff with the operator role.",
+        return Refusal::Forbidden(
+            "The operator's view is for staff with the operator role.".into(),
         )
-            .into_response();
+        .into_response();
     }
     next.run(request).await
 }
 
-/// Why an operator page cannot answer as asked; rendered once, as a plain
-/// text answer with its status.
-#[derive(Debug, thiserror::Error)]
-pub enum Refusal {
-    /// A filter or form value is wrong: 400, saying which.
-    #[error("{0}")]
-    BadRequest(String),
-    /// The database did not answer: 503.
-    #[error("The database is unavailable; try again shortly.")]
-    DatabaseUnavailable,
-    /// RabbitMQ did not answer: 503.
-    #[error("RabbitMQ is unavailable, so the dead letters cannot be read; try again shortly.")]
-    BrokerUnavailable,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let status = match self {
-            Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Refusal::DatabaseUnavailable | Refusal::BrokerUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        };
-        (status, self.to_string()).into_response()
-    }
-}
-
 /// Logs a database failure; the page answers 503.
 fn database_unavailable(error: impl std::fmt::Display) -> Refusal {
-    tracing::warn!(%error, "database error on an operator page");
-    Refusal::DatabaseUnavailable
+    Refusal::database("an operator page", error)
 }
 
 /// Logs a broker failure; the page answers 503.
@@ -95,7 +66,9 @@ fn broker_unavailable(error: &anyhow::Error) -> Refusal {
         error = format!("{error:#}"),
         "broker error on an operator page"
     );
-    Refusal::BrokerUnavailable
+    Refusal::BrokerUnavailable(
+        "RabbitMQ is unavailable, so the dead letters cannot be read; try again shortly.".into(),
+    )
 }
 
 /// Opens the dead-letter queues (bounded).
