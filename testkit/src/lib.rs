@@ -486,6 +486,47 @@ impl TestDb {
         }
     }
 
+    /// The schema as the database describes it: every table's columns
+    /// (name, type, nullable) and every index's name, sorted, without the
+    /// migration bookkeeping. Two databases with the same schema give the
+    /// same text, so a test can compare an upgraded database with a new one.
+    pub async fn schema(&self) -> Vec<String> {
+        within("reading the schema", DB_STEP, self.schema_now()).await
+    }
+
+    async fn schema_now(&self) -> Vec<String> {
+        let backend = self.conn.get_database_backend();
+        let (columns, indexes) = match backend {
+            sea_orm::DbBackend::Postgres => (
+                "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable AS line \
+                 FROM information_schema.columns WHERE table_schema = 'public'",
+                "SELECT 'index ' || indexname AS line FROM pg_indexes WHERE schemaname = 'public'",
+            ),
+            _ => (
+                "SELECT m.name || '.' || p.name || ' ' || p.type || ' ' || \
+                 CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END AS line \
+                 FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
+                "SELECT 'index ' || name AS line FROM sqlite_master WHERE type = 'index'",
+            ),
+        };
+        let mut lines = Vec::new();
+        for sql in [columns, indexes] {
+            let rows = self
+                .conn
+                .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+                .await
+                .expect(sql);
+            for row in rows {
+                lines.push(row.try_get::<String>("", "line").expect("a schema line"));
+            }
+        }
+        lines.retain(|line| {
+            !line.starts_with("seaql_migrations") && !line.starts_with("leadpipe_migration_lock")
+        });
+        lines.sort();
+        lines
+    }
+
     /// Takes this test's PostgreSQL database down (`true`: refuse new
     /// connections and terminate existing ones) or brings it back (`false`).
     /// A real outage for the worker, confined to this test's database.

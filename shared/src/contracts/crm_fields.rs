@@ -1,8 +1,10 @@
 //! The CRM contract's fields that are stored in typed columns, next to the
 //! JSON of everything the CRM sent: staff and other systems query a lead's
 //! phone, city or expected value without digging in JSON. One table per
-//! record kind, read by the worker when it writes a record and by the
-//! migration that backfills records stored before the columns existed.
+//! record kind, read by the worker when it writes a record. A field added
+//! here needs a migration that adds its column: migration 000008 keeps a
+//! frozen copy of the columns it created, and a test checks that every
+//! field here has a column in the migrated schema.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};

@@ -782,7 +782,9 @@ async fn three_workers_racing_duplicates_and_out_of_order_changes_agree(backend:
 }
 
 /// An installation upgraded with CRM records already stored: the migration
-/// that adds the typed columns fills them from each record's `data`.
+/// that adds the typed columns fills them from each record's `data`, and
+/// the upgraded database ends with the same schema as a new one, holding a
+/// column for every typed field the contract code writes.
 async fn records_stored_before_the_typed_columns_are_filled_by_their_migration(backend: Backend) {
     use migrations::{Migrator, MigratorTrait};
     use sea_orm::ConnectionTrait;
@@ -834,4 +836,27 @@ async fn records_stored_before_the_typed_columns_are_filled_by_their_migration(b
         row.try_get::<Option<f64>>("", "expected_value").unwrap(),
         Some(1200.5)
     );
+
+    let new = TestDb::create(backend).await;
+    Migrator::up(&new.conn, None).await.unwrap();
+    let (upgraded, fresh) = (db.schema().await, new.schema().await);
+    assert!(
+        fresh.len() > 100,
+        "the schema was read: {} lines",
+        fresh.len()
+    );
+    assert_eq!(upgraded, fresh, "an upgraded database and a new one differ");
+    for (table, fields) in shared::contracts::crm_fields::TABLES {
+        for field in *fields {
+            let prefix = format!("{table}.{} ", field.column);
+            assert!(
+                fresh.iter().any(|line| line.starts_with(&prefix)),
+                "the contract code writes {table}.{}, which no migration creates",
+                field.column
+            );
+        }
+    }
+    new.drop().await;
+    db.drop().await;
 }
+
