@@ -92,14 +92,30 @@ fn custom(error: impl std::fmt::Display) -> DbErr {
     DbErr::Custom(error.to_string())
 }
 
+/// A stored JSON column as the object it must hold. Anything else is an
+/// error, never an empty object: the event's fields would be merged into
+/// it and written back over what was stored. The message is retried, then
+/// dead-lettered with this reason, and the row stays as it is for someone
+/// to look at.
 fn json_field(row: &QueryResult, column: &str) -> Result<Map<String, Value>, DbErr> {
     let value: Value = row.try_get("", column)?;
-    Ok(match value {
-        Value::Object(map) => map,
+    let unreadable = |what: &str| {
+        DbErr::Custom(format!(
+            "the stored {column} is {what}, not a JSON object; left as it is"
+        ))
+    };
+    match value {
+        Value::Object(map) => Ok(map),
         // SQLite may hand JSON back as text.
-        Value::String(text) => serde_json::from_str(&text).unwrap_or_default(),
-        _ => Map::new(),
-    })
+        Value::String(text) => match serde_json::from_str(&text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(unreadable("JSON text of another kind")),
+            Err(_) => Err(unreadable("unreadable text")),
+        },
+        Value::Array(_) => Err(unreadable("an array")),
+        Value::Null => Err(unreadable("null")),
+        Value::Bool(_) | Value::Number(_) => Err(unreadable("a single value")),
+    }
 }
 
 /// Reads and locks a pre-lead or lead; `None` when it does not exist (yet).

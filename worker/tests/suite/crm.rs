@@ -23,6 +23,7 @@ testkit::on_both_backends!(
     events_for_records_that_never_come_or_cannot_apply_are_dead_lettered_with_a_reason,
     three_workers_racing_duplicates_and_out_of_order_changes_agree,
     records_stored_before_the_typed_columns_are_filled_by_their_migration,
+    an_event_for_a_record_whose_stored_data_is_unreadable_overwrites_nothing,
 );
 
 struct Rig {
@@ -860,3 +861,75 @@ async fn records_stored_before_the_typed_columns_are_filled_by_their_migration(b
     db.drop().await;
 }
 
+/// A record whose stored `data` is not a JSON object (corrupted by hand, a
+/// bad restore): an update for it is retried, then dead-lettered saying
+/// why, and neither the JSON nor the typed columns are written over.
+async fn an_event_for_a_record_whose_stored_data_is_unreadable_overwrites_nothing(
+    backend: Backend,
+) {
+    use sea_orm::ConnectionTrait;
+    let rig = rig("crm-corrupt", backend, &[("RETRY_MAX_ATTEMPTS", "1")]).await;
+    let worker = Worker::start(&rig.env);
+    let now = chrono::Utc::now();
+    publish(
+        &rig,
+        json!({"event": "new_lead", "data": {"first_name": "Asha", "city": "Pune"}}),
+        &[],
+        &[("lead_id", "L-CORRUPT")],
+        now,
+    )
+    .await;
+    rig.processed(1).await;
+    rig.db
+        .conn
+        .execute_unprepared("UPDATE crm_leads SET data = '[1, 2, 3]' WHERE id = 'L-CORRUPT'")
+        .await
+        .unwrap();
+    publish(
+        &rig,
+        json!({"event": "lead_update", "data": {"city": "Mumbai", "email": "asha@example.com"}}),
+        &[("lead_id", "L-CORRUPT")],
+        &[],
+        now + chrono::Duration::seconds(1),
+    )
+    .await;
+    let dead = rig.inspector.topology.dead_letter_queue(Source::CrmEvents);
+    eventually("the update dead-lettered", WAIT, || async {
+        rig.inspector.ready_count(&dead).await.unwrap() == 1
+    })
+    .await;
+    let reasons: Vec<String> = rig
+        .inspector
+        .drain(&dead)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            m.headers
+                .iter()
+                .find(|(k, _)| k == HEADER_REASON)
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains("not a JSON object") && reasons[0].contains("gave up after 1"),
+        "{reasons:?}"
+    );
+    let stored: Value = rig
+        .json("SELECT CAST(data AS TEXT) FROM crm_leads WHERE id = 'L-CORRUPT'")
+        .await;
+    assert_eq!(stored, json!([1, 2, 3]), "the stored data was written over");
+    assert_eq!(
+        rig.text("SELECT city FROM crm_leads WHERE id = 'L-CORRUPT'")
+            .await,
+        "Pune"
+    );
+    assert_eq!(
+        rig.db
+            .count("SELECT COUNT(*) FROM crm_leads WHERE id = 'L-CORRUPT' AND email IS NOT NULL")
+            .await,
+        0
+    );
+    rig.finish(vec![worker]).await;
+}
