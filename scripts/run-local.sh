@@ -62,6 +62,10 @@ if [ -z "${ADMIN_TOKEN:-}" ]; then
 fi
 export ADMIN_TOKEN
 
+# Each process in a process group of its own (job control): a terminal's
+# Ctrl-C then reaches this script alone, which stops them in order and says
+# so, instead of reaching them all at once and reading as a crash.
+set -m
 names=() pids=()
 stop_all() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -69,8 +73,9 @@ stop_all() {
 }
 on_signal() {
   trap - INT TERM
-  echo "run-local: stopping" >&2
+  echo "run-local: stopping, as asked (the worker finishes what it holds first)" >&2
   stop_all
+  echo "run-local: stopped" >&2
   exit 0
 }
 trap on_signal INT TERM

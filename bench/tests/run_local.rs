@@ -2,7 +2,8 @@
 //! with a custom `CARGO_TARGET_DIR` it finds the binaries, waits until
 //! everything is ready, and the request it prints is answered 201 and
 //! persisted; a bad variable makes it exit non-zero naming the variable; a
-//! worker that dies takes the run down, loudly.
+//! worker that dies takes the run down, loudly; Ctrl-C stops everything
+//! and says so, exiting 0.
 //!
 //! It builds into a target directory of its own (a nested cargo cannot use
 //! the one `cargo test` holds), so its first run takes a few minutes.
@@ -54,6 +55,9 @@ fn run_local(envs: &[(&str, String)], stderr: PathBuf) -> Run {
         .env("RUST_LOG", "warn")
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
+        // A process group of its own, as a terminal gives a command: Ctrl-C
+        // is a SIGINT to the whole group.
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr).expect("stderr file"));
     Run(
@@ -210,6 +214,34 @@ async fn the_run_command_tells_the_truth() {
     assert!(
         said.contains("the worker stopped"),
         "says which process died:\n{said}"
+    );
+
+    // Ctrl-C: the terminal sends SIGINT to the script's process group. A
+    // stop the user asked for says so and exits 0.
+    let mut run = run_local(&envs, data.path.join("interrupted.err"));
+    read_until(
+        &mut run,
+        "Ctrl-C stops everything",
+        Duration::from_secs(900),
+    )
+    .await;
+    let group = run.0.id().expect("the script's pid").to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", "--", &format!("-{group}")])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = within("run-local to stop", Duration::from_secs(60), run.0.wait())
+        .await
+        .expect("wait");
+    let said = stderr_of(&run);
+    assert!(status.success(), "Ctrl-C exits 0 ({status}):\n{said}");
+    assert!(said.contains("stopping, as asked"), "says so:\n{said}");
+    assert!(
+        !said.contains("stopped (exit status"),
+        "an asked-for stop reads as a crash:\n{said}"
     );
     drop(data);
 }
