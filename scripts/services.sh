@@ -7,7 +7,11 @@
 #   scripts/services.sh postgres-stop  stop PostgreSQL only (the fault suite)
 #   scripts/services.sh browser      install Chromium and ChromeDriver (the console's browser tests)
 # Installs Debian's packages when they are missing (needs root and apt-get).
-# Idempotent: a service that already answers on its port is left alone.
+# Idempotent: a service this script started and that still answers is left
+# alone. With --own (what scripts/test.sh asks, because its tests stop and
+# restart the broker and PostgreSQL), a port held by anything this checkout
+# did not start is refused, naming the process; without it, such a service
+# is used as it is (scripts/run-local.sh only sends it messages).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +35,38 @@ rabbitmq_env() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# --own: refuse a service on our port that this checkout did not start.
+must_own=""
+for arg in "$@"; do [ "$arg" = --own ] && must_own=1; done
+
+# True when the server listening on port $2 is the process in pid file $1
+# (one this script started). Without ss to ask, a live process in the pid
+# file is taken as the listener.
+ours_on_port() { # pid-file port
+  local pid listener
+  [ -f "$1" ] && pid=$(head -n 1 "$1" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  command -v ss >/dev/null 2>&1 || return 0
+  listener=$(ss -ltnpH "sport = :$2" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2)
+  grep -qx "$pid" <<<"$listener"
+}
+
+# A service this checkout did not start holds the port: with --own, stop
+# here and say what holds it and what to do; otherwise use it.
+foreign_service() { # name port which-tests-stop-it how-to-stop
+  local holder
+  holder=$(ss -ltnpH "sport = :$2" 2>/dev/null \
+    | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n 1 || true)
+  if [ -n "$must_own" ]; then
+    {
+      echo "services.sh: 127.0.0.1:$2 is taken by ${holder:-a process ss cannot name}, which this checkout did not start."
+      echo "  The tests stop and restart their $1 ($3), so they need one of their own on that port."
+      echo "  Stop that process ($4) and run the tests again."
+    } >&2
+    exit 1
+  fi
+  echo "$1: already listening on 127.0.0.1:$2 (${holder:-not started by this script}); used as it is"
+}
 
 need_packages() {
   local missing=()
@@ -60,7 +96,12 @@ need_packages() {
 start_rabbitmq() {
   rabbitmq_env
   if port_open "$RABBITMQ_NODE_PORT"; then
-    echo "rabbitmq: already listening on 127.0.0.1:$RABBITMQ_NODE_PORT"
+    if ours_on_port "$RABBITMQ_PID_FILE" "$RABBITMQ_NODE_PORT"; then
+      echo "rabbitmq: already running on 127.0.0.1:$RABBITMQ_NODE_PORT (started by this script)"
+    else
+      foreign_service rabbitmq "$RABBITMQ_NODE_PORT" "the broker outage, the fault suite" \
+        "Debian's own: systemctl stop rabbitmq-server; another checkout's: its scripts/services.sh stop"
+    fi
     return
   fi
   need_packages rabbitmq-server
@@ -82,7 +123,12 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 start_postgres() {
   local port="${PGPORT:-5432}"
   if port_open "$port"; then
-    echo "postgres: already listening on 127.0.0.1:$port"
+    if ours_on_port "$local_dir/postgres/data/postmaster.pid" "$port"; then
+      echo "postgres: already running on 127.0.0.1:$port (started by this script)"
+    else
+      foreign_service postgres "$port" "the fault suite" \
+        "Debian's own: systemctl stop postgresql; another checkout's: its scripts/services.sh stop"
+    fi
     return
   fi
   need_packages postgresql
@@ -136,5 +182,5 @@ case "${1:-}" in
   postgres-stop) stop_postgres ;;
   # Runs rabbitmqctl against the node this script started (tests use it to stop and start the broker).
   rabbitmqctl) shift; rabbitmq_env; exec /usr/lib/rabbitmq/bin/rabbitmqctl "$@" ;;
-  *) echo "usage: $0 rabbitmq|postgres|browser|all|stop|postgres-stop|rabbitmqctl ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 rabbitmq|postgres|browser|all [--own] | stop|postgres-stop | rabbitmqctl ARGS" >&2; exit 2 ;;
 esac

@@ -10,8 +10,10 @@
 # hang fails loudly instead of holding CI until its own limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/services.sh rabbitmq
-scripts/services.sh postgres
+# --own: the tests stop and restart the broker and PostgreSQL, so a server on
+# their ports that this checkout did not start is refused, by name.
+scripts/services.sh rabbitmq --own
+scripts/services.sh postgres --own
 scripts/services.sh browser
 limit="${TEST_TIMEOUT:-45m}"
 timeout --kill-after=30s "$limit" cargo test --workspace --locked "$@" &
