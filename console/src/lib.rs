@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod chat;
+pub mod config;
 pub mod follow_ups;
 pub mod leads;
 pub mod operator;
@@ -25,10 +26,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, Utc};
+use config::ConsoleConfig;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use shared::broker::Publisher;
-use shared::config::{BrokerConfig, ConsoleConfig};
+use shared::config::BrokerConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

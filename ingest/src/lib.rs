@@ -11,6 +11,7 @@
 mod access_log;
 mod auth;
 mod caller;
+pub mod config;
 mod docs;
 mod http;
 mod metrics;
@@ -25,13 +26,13 @@ mod tls;
 pub use routes::partner_routes;
 
 use anyhow::Context as _;
+use config::{IngestConfig, PartnerSecrets};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use shared::Source;
 use shared::broker::Publisher;
-use shared::config::{IngestConfig, PartnerSecrets};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;

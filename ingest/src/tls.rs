@@ -4,13 +4,13 @@
 //! and read again when either file changes (a renewed certificate takes
 //! effect without a restart; connections already open keep theirs).
 
+use crate::config::TlsConfig;
 use anyhow::Context as _;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use shared::config::TlsConfig;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};

@@ -34,8 +34,9 @@ macro_rules! on_both_backends {
     };
 }
 
+use ingest::config::IngestConfig;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-use shared::config::{BrokerConfig, Env, IngestConfig, WorkerConfig};
+use shared::config::{BrokerConfig, Env};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use worker::config::WorkerConfig;
 
 /// The contract's minimal example (`tata-calls.md`, Option 1).
 pub const TATA_MINIMAL: &str = r#"{
@@ -1164,7 +1166,7 @@ pub struct Console {
 impl Console {
     /// Starts the console (it migrates the database) and waits until it answers.
     pub async fn start(env: &Env) -> Self {
-        let config = shared::config::ConsoleConfig::from_env(env).expect("test console config");
+        let config = console::config::ConsoleConfig::from_env(env).expect("test console config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

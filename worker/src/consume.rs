@@ -5,6 +5,7 @@
 
 use crate::admin::WorkerAdmin;
 use crate::batch::{Context, handle_batch};
+use crate::config::WorkerConfig;
 use crate::metrics::WorkerMetrics;
 use crate::outbound;
 use crate::process::Settings;
@@ -13,7 +14,6 @@ use futures_util::StreamExt;
 use sea_orm::DatabaseConnection;
 use shared::Source;
 use shared::broker::{ConsumerSession, Delivery};
-use shared::config::WorkerConfig;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::task::JoinSet;

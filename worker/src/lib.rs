@@ -19,6 +19,7 @@
 pub mod admin;
 mod batch;
 mod claim;
+pub mod config;
 mod consume;
 pub mod liveness;
 pub mod metrics;
@@ -32,8 +33,8 @@ mod staging;
 pub use persist::lead_id;
 
 use admin::WorkerAdmin;
+use config::WorkerConfig;
 use metrics::WorkerMetrics;
-use shared::config::WorkerConfig;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -8,13 +8,13 @@
 //! nothing is called. Timeouts, connection errors and 5xx retry through the
 //! retry queues; a 4xx is final and the reply shows Tata's reason.
 
+use crate::config::TataWhatsappApi;
 use crate::persist::lead_id;
 use crate::process::{Outcome, Settings, Transient};
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use shared::Envelope;
-use shared::config::TataWhatsappApi;
 use shared::replies::SendRequest;
 use std::time::Duration;
 use store::delivery_log::{LogStatus, Processed, log_row, upsert};

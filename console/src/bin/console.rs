@@ -3,7 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use console::auth::Role;
-use shared::config::{ConsoleConfig, Env};
+use console::config::ConsoleConfig;
+use shared::config::Env;
 use std::io::Read as _;
 use std::process::ExitCode;
 

@@ -1,6 +1,7 @@
 //! The `ingest` binary: configuration, telemetry, then [`ingest::run`].
 
-use shared::config::{Env, IngestConfig};
+use ingest::config::IngestConfig;
+use shared::config::Env;
 use std::process::ExitCode;
 
 #[tokio::main]

@@ -17,12 +17,12 @@ mod tata_whatsapp;
 use crate::AppState;
 use crate::auth::api_key;
 use crate::caller::{Caller, Credential};
+use crate::config::PartnerSecrets;
 use crate::http::Reply;
 use crate::refusal::{ErrorShape, Refusal};
 use hyper::Request;
 use hyper::body::Incoming;
 use shared::Source;
-use shared::config::PartnerSecrets;
 use std::future::Future;
 use std::pin::Pin;
 

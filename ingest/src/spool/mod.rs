@@ -20,12 +20,12 @@ mod writer;
 
 pub use drain::Drainer;
 
+use crate::config::SpoolConfig;
 use anyhow::Context as _;
 use redb::{
     ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _, TableDefinition,
 };
 use shared::Envelope;
-use shared::config::SpoolConfig;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Notify, mpsc, oneshot};

@@ -4,8 +4,9 @@
 //! restart, a broken renewal leaves the working one in place, and bad
 //! configuration stops the edge naming the variable.
 
+use ingest::config::IngestConfig;
 use rustls_pki_types::{CertificateDer, ServerName};
-use shared::config::{Env, IngestConfig};
+use shared::config::Env;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

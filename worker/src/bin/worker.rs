@@ -1,8 +1,9 @@
 //! The `worker` binary: configuration, telemetry, then [`worker::run`].
 
-use shared::config::{Env, WorkerConfig};
+use shared::config::Env;
 use std::process::ExitCode;
 use std::time::Duration;
+use worker::config::WorkerConfig;
 
 /// How long the runtime may take to wind down once `run` has returned:
 /// a task stuck in a blocking call must not keep a finished process alive.

@@ -3,9 +3,10 @@
 //! published from there and each is persisted exactly once. A full spool
 //! answers 503 and loses nothing it accepted.
 
+use ingest::config::SpoolConfig;
 use ingest::spool::Spool;
 use shared::broker::QueueInspector;
-use shared::config::{BrokerConfig, SpoolConfig};
+use shared::config::BrokerConfig;
 use shared::{Envelope, Source};
 use std::collections::HashSet;
 use std::time::Duration;
