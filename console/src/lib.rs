@@ -31,6 +31,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use shared::broker::Publisher;
 use shared::config::BrokerConfig;
+use shared::serve::{Limits, accept_loop};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that has not sent its request head by then is cut off.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the kernel's accept queue.
+const MAX_CONNECTIONS: usize = 1024;
 /// Largest request head accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -130,43 +133,37 @@ pub async fn run(
 
 /// Serves connections with hyper directly (not `axum::serve`) for what a
 /// staff-facing server needs and it lacks: a deadline on the request head
-/// (slow clients are cut off) and a bound on its size. On shutdown, stops
-/// accepting and gives open requests [`DRAIN_TIMEOUT`].
+/// (slow clients are cut off), a bound on its size and on the connections
+/// served at once. On shutdown, stops accepting and gives open requests
+/// [`DRAIN_TIMEOUT`].
 async fn serve(listener: TcpListener, app: Router, shutdown: &CancellationToken) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Typically out of file descriptors: back off, do not spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        drain: DRAIN_TIMEOUT,
+    };
+    accept_loop(
+        "console",
+        listener,
+        limits,
+        shutdown,
+        |stream, peer, watcher| {
+            // The client's address, for the sign-in throttle (`ConnectInfo`).
+            let app = app.clone().layer(Extension(ConnectInfo(peer)));
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+            async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "console connection ended with an error");
                 }
-            },
-        };
-        // The client's address, for the sign-in throttle (`ConnectInfo`).
-        let app = app.clone().layer(Extension(ConnectInfo(peer)));
-        let service = hyper_util::service::TowerToHyperService::new(app);
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "console connection ended with an error");
             }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("requests still open after the drain timeout; closing"),
-    }
+        },
+    )
+    .await;
 }
 
 /// Every route. Sign-in and assets are open; everything else needs a

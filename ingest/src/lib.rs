@@ -30,9 +30,9 @@ use config::{IngestConfig, PartnerSecrets};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use shared::Source;
 use shared::broker::Publisher;
+use shared::serve::{Limits, accept_loop};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,78 +194,61 @@ pub async fn run(
         let stop = drain_stop.clone();
         tokio::spawn(async move { tls.watch(stop).await })
     });
-    let graceful = GracefulShutdown::new();
-    let connection_slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     tracing::info!(
         addr = %listener.local_addr().context("listener address")?,
         scheme = if tls.is_some() { "https" } else { "http" },
         "edge listening"
     );
-
-    loop {
-        // At the connection limit, stop accepting until one closes.
-        let slot = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            slot = connection_slots.clone().acquire_owned() => slot.context("connection limiter closed")?,
-        };
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Typically out of file descriptors: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let state = state.clone();
-        let service = service_fn(move |request| routes::handle(state.clone(), peer, request));
-        // The connection's own task does the TLS handshake, if any, bounded
-        // like the request head, so a slow client holds up no one.
-        let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
-        let watcher = graceful.watcher();
-        let http = http.clone();
-        let handshake_timeout = config.header_read_timeout;
-        tokio::spawn(async move {
-            let served = match acceptor {
-                None => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            watcher
-                                .watch(http.serve_connection(TokioIo::new(stream), service))
-                                .await
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%error, "TLS handshake failed");
-                            Ok(())
-                        }
-                        Err(_) => {
-                            tracing::debug!("TLS handshake timed out");
-                            Ok(())
+    let limits = Limits {
+        max_connections: config.max_connections,
+        drain: DRAIN_TIMEOUT,
+    };
+    // The connection's own task does the TLS handshake, if any, bounded
+    // like the request head, so a slow client holds up no one.
+    let handshake_timeout = config.header_read_timeout;
+    accept_loop(
+        "partner",
+        listener,
+        limits,
+        &shutdown,
+        |stream, peer, watcher| {
+            let state = state.clone();
+            let service = service_fn(move |request| routes::handle(state.clone(), peer, request));
+            let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
+            let http = http.clone();
+            async move {
+                let served = match acceptor {
+                    None => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Some(acceptor) => {
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(stream)) => {
+                                watcher
+                                    .watch(http.serve_connection(TokioIo::new(stream), service))
+                                    .await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, "TLS handshake failed");
+                                Ok(())
+                            }
+                            Err(_) => {
+                                tracing::debug!("TLS handshake timed out");
+                                Ok(())
+                            }
                         }
                     }
+                };
+                if let Err(error) = served {
+                    tracing::debug!(%error, "connection ended with an error");
                 }
-            };
-            if let Err(error) = served {
-                tracing::debug!(%error, "connection ended with an error");
             }
-            drop(slot);
-        });
-    }
-
-    drop(listener);
-    tracing::info!("draining in-flight requests");
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all requests finished"),
-        _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timed out; closing remaining connections"),
-    }
+        },
+    )
+    .await;
     drain_stop.cancel();
     if let Some(drainer) = drainer {
         drainer.await.ok();

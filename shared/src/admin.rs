@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::secret::SecretList;
+use crate::serve::{Limits, accept_loop};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -167,7 +168,6 @@ pub async fn serve<R: AdminRoutes>(
         ready,
         routes,
     });
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin listener up");
     }
@@ -175,47 +175,45 @@ pub async fn serve<R: AdminRoutes>(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES);
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+    // Nothing here changes state: on shutdown, open requests are dropped.
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        drain: Duration::ZERO,
+    };
+    accept_loop(
+        "admin",
+        listener,
+        limits,
+        &shutdown,
+        |stream, _, watcher| {
+            let state = state.clone();
+            let connection = http.serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |request| {
+                    let state = state.clone();
+                    async move {
+                        let response = tokio::time::timeout(REQUEST_TIMEOUT, state.handle(request))
+                            .await
+                            .unwrap_or_else(|_| {
+                                error(StatusCode::SERVICE_UNAVAILABLE, "request timed out")
+                            });
+                        Ok::<_, Infallible>(response)
+                    }
+                }),
+            );
+            let connection = watcher.watch(connection);
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    result = connection => if let Err(error) = result {
+                        tracing::debug!(%error, "admin connection ended with an error");
+                    },
                 }
-            },
-        };
-        let state = state.clone();
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |request| {
-                let state = state.clone();
-                async move {
-                    let response = tokio::time::timeout(REQUEST_TIMEOUT, state.handle(request))
-                        .await
-                        .unwrap_or_else(|_| {
-                            error(StatusCode::SERVICE_UNAVAILABLE, "request timed out")
-                        });
-                    Ok::<_, Infallible>(response)
-                }
-            }),
-        );
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                result = connection => if let Err(error) = result {
-                    tracing::debug!(%error, "admin connection ended with an error");
-                },
             }
-            drop(slot);
-        });
-    }
+        },
+    )
+    .await;
 }
 
 struct State<R> {

@@ -16,6 +16,7 @@ pub mod phone;
 pub mod redact;
 pub mod replies;
 pub mod secret;
+pub mod serve;
 pub mod shutdown;
 pub mod source;
 pub mod telemetry;
