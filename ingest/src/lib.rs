@@ -17,6 +17,7 @@ mod http;
 mod metrics;
 mod openapi;
 mod partners;
+mod pipeline;
 mod ratelimit;
 mod refusal;
 mod routes;

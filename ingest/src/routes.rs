@@ -1,19 +1,15 @@
-//! Routing, and the steps every partner request goes through: content type,
-//! bounded body, validation errors in the contract's own shape, and the
-//! confirmed publish.
+//! Routing: a partner's route to its handler (which runs the steps in
+//! `pipeline`), and the edge's own routes (health, readiness, the OpenAPI
+//! document, the docs).
 
 use crate::AppState;
 use crate::caller::Caller;
-use crate::http::{BodyError, Reply, is_json_content_type, json, json_bytes, read_body};
+use crate::http::{Reply, json, json_bytes};
 use crate::partners::{self, Found};
 use crate::refusal::{ErrorShape, Refusal};
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
-use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use serde_json::json;
-use shared::Envelope;
-use shared::broker::PublishError;
-use shared::envelope::{AUDIT_HEADER_MAX_LEN, AUDIT_HEADERS};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,100 +100,5 @@ pub(crate) fn readiness(state: &AppState) -> Result<serde_json::Value, serde_jso
         Ok(json!({"status": "accepting, spooling", "broker": "disconnected", "spooled": spooled}))
     } else {
         Err(json!({"status": "not ready", "broker": "disconnected", "spooled": spooled}))
-    }
-}
-
-/// The request headers kept with the message for audit, each cut to a
-/// bound, and the client's address (a trusted proxy's forwarded one).
-pub(crate) fn audit_headers(headers: &HeaderMap, caller: &Caller) -> Vec<(String, String)> {
-    let mut kept: Vec<(String, String)> = AUDIT_HEADERS
-        .iter()
-        .filter_map(|&name| {
-            let value = headers.get(name)?.to_str().ok()?;
-            let value: String = value.chars().take(AUDIT_HEADER_MAX_LEN).collect();
-            Some((name.to_owned(), value))
-        })
-        .collect();
-    kept.push(("remote-addr".into(), caller.client.to_string()));
-    kept
-}
-
-/// Reads a JSON body under the edge's limits, or why not.
-pub(crate) async fn json_body(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Incoming,
-) -> Result<bytes::Bytes, Refusal> {
-    if !is_json_content_type(headers.get(CONTENT_TYPE)) {
-        return Err(Refusal::UnsupportedMedia);
-    }
-    read_body(headers, body, state.max_body_bytes, state.body_read_timeout)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => Refusal::TooLarge(state.max_body_bytes),
-            BodyError::Timeout => Refusal::Timeout,
-            BodyError::Broken(detail) => Refusal::Unreadable(detail),
-        })
-}
-
-/// Publishes and maps the broker's verdict: `Ok` only once the webhook is
-/// safe, confirmed by the broker or, failing that, on disk in the spool.
-/// The caller's access-log line then names the webhook's ingest id.
-pub(crate) async fn publish(
-    state: &AppState,
-    caller: &Caller,
-    envelope: &Envelope,
-    body: &[u8],
-) -> Result<(), Refusal> {
-    let metrics = &state.metrics;
-    metrics.publishes_in_flight.inc();
-    let started = std::time::Instant::now();
-    let result = state.publisher.publish(envelope, body).await;
-    metrics.publishes_in_flight.dec();
-    if !matches!(result, Err(PublishError::Unavailable)) {
-        metrics
-            .confirm_seconds
-            .observe(started.elapsed().as_secs_f64());
-    }
-    match result {
-        Ok(()) => {
-            // The access log's line says it, with the ingest id.
-            caller.accepted(envelope.ingest_id);
-            Ok(())
-        }
-        Err(err) => {
-            match &err {
-                PublishError::Unavailable => {
-                    tracing::debug!(ingest_id = %envelope.ingest_id, source = %envelope.source, "refused: broker unavailable")
-                }
-                other => {
-                    tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, error = %other, "publish not confirmed")
-                }
-            }
-            spool(state, envelope, body).await?;
-            caller.accepted(envelope.ingest_id);
-            Ok(())
-        }
-    }
-}
-
-/// Writes a webhook the broker did not confirm to the spool: `Ok` once it
-/// is on disk; 503 when there is no spool, it is full, or the disk failed.
-async fn spool(state: &AppState, envelope: &Envelope, body: &[u8]) -> Result<(), Refusal> {
-    let Some(spool) = &state.spool else {
-        return Err(Refusal::Unavailable);
-    };
-    match spool.append(envelope, body).await {
-        Ok(()) => {
-            let metrics = &state.metrics.spool;
-            metrics.spooled.inc();
-            metrics.show_counts(spool);
-            tracing::info!(ingest_id = %envelope.ingest_id, source = %envelope.source, "accepted into the spool");
-            Ok(())
-        }
-        Err(error) => {
-            tracing::warn!(ingest_id = %envelope.ingest_id, source = %envelope.source, %error, "refused: not confirmed and not spooled");
-            Err(Refusal::Unavailable)
-        }
     }
 }

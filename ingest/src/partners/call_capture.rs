@@ -6,8 +6,8 @@ use crate::AppState;
 use crate::auth::api_key;
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
+use crate::pipeline::{audit_headers, publish, read_json};
 use crate::refusal::{ErrorShape, Refusal};
-use crate::routes::{audit_headers, json_body, publish};
 use chrono::SecondsFormat;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -43,7 +43,7 @@ async fn handle(
     )
     .map_err(|_| Refusal::Unauthorised("Invalid or missing API key"))?;
     caller.authenticated(Credential::Key(key));
-    let body = json_body(state, &parts.headers, body).await?;
+    let body = read_json(state, &parts.headers, body).await?;
     call_capture::parse(&body)?;
     let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, caller));
     let call_history_id = uuid::Uuid::now_v7().to_string();

@@ -7,8 +7,8 @@ use crate::AppState;
 use crate::auth::crm_signature;
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
+use crate::pipeline::{audit_headers, publish, read_json};
 use crate::refusal::{ErrorShape, Refusal};
-use crate::routes::{audit_headers, json_body, publish};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value, json};
@@ -116,7 +116,7 @@ async fn handle(
         .check(&caller.client)
         .map_err(Refusal::RateLimited)?;
     let (parts, body) = request.into_parts();
-    let body = json_body(state, &parts.headers, body).await?;
+    let body = read_json(state, &parts.headers, body).await?;
     let credential = match &state.secrets.crm {
         Some(secrets) => crm_signature(
             &parts.headers,

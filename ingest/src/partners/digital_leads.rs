@@ -8,8 +8,8 @@ use crate::AppState;
 use crate::auth::{AuthError, api_key};
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
+use crate::pipeline::{audit_headers, publish, read_json};
 use crate::refusal::{ErrorShape, Refusal};
-use crate::routes::{audit_headers, json_body, publish};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
@@ -79,7 +79,7 @@ async fn handle(
             );
         }
     }
-    let body = json_body(state, &parts.headers, body).await?;
+    let body = read_json(state, &parts.headers, body).await?;
     digital_leads::parse(platform, &body)?;
     let envelope = Envelope::new(source, audit_headers(&parts.headers, caller));
     publish(state, caller, &envelope, &body).await?;

@@ -6,8 +6,8 @@ use super::{Partner, tata_secret};
 use crate::AppState;
 use crate::caller::Caller;
 use crate::http::{Reply, json};
+use crate::pipeline::{audit_headers, publish, read_json};
 use crate::refusal::{ErrorShape, Refusal};
-use crate::routes::{audit_headers, json_body, publish};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
@@ -35,7 +35,7 @@ async fn call(
 ) -> Result<Reply, Refusal> {
     let (parts, body) = request.into_parts();
     tata_secret(caller, &parts.headers, state.secrets.tata_calls.as_ref())?;
-    let body = json_body(state, &parts.headers, body).await?;
+    let body = read_json(state, &parts.headers, body).await?;
     let call = tata_calls::parse(&body)?;
     let envelope = Envelope::new(Source::TataCalls, audit_headers(&parts.headers, caller));
     publish(state, caller, &envelope, &body).await?;
