@@ -1,17 +1,69 @@
-//! The steps every partner request goes through: the JSON body read within
-//! the edge's limits, the audit headers kept, and the confirmed publish (or
-//! the spool).
+//! The steps every partner request goes through, in order: the partner's
+//! own checks (its credential, its limits) come first, in its file; then
+//! [`accept`] reads the JSON body within the edge's limits, checks it
+//! against the contract, wraps it in an envelope with the audit headers and
+//! any ids the edge assigns, and publishes it with the broker's confirm (or
+//! into the spool), so the partner's file only says what it answers.
+//! A partner whose credential is computed over the body (the CRM's
+//! signature) reads it first with [`read_json`] and goes on with
+//! [`accept_body`].
 
 use crate::AppState;
 use crate::caller::Caller;
 use crate::http::{BodyError, is_json_content_type, read_body};
 use crate::refusal::Refusal;
+use bytes::Bytes;
 use hyper::HeaderMap;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
-use shared::Envelope;
+use hyper::http::request::Parts;
 use shared::broker::PublishError;
+use shared::contracts::ContractError;
 use shared::envelope::{AUDIT_HEADER_MAX_LEN, AUDIT_HEADERS};
+use shared::{Envelope, Source};
+
+/// A webhook the edge has made safe: what the contract read from its body,
+/// and the envelope it was published in (its ingest id, assigned ids).
+pub(crate) struct Accepted<T> {
+    /// The body as its contract reads it.
+    pub parsed: T,
+    /// As published.
+    pub envelope: Envelope,
+}
+
+/// After the partner's own checks: reads the body, then [`accept_body`].
+pub(crate) async fn accept<T>(
+    state: &AppState,
+    caller: &Caller,
+    parts: &Parts,
+    body: Incoming,
+    source: Source,
+    parse: impl FnOnce(&[u8]) -> Result<T, ContractError>,
+    assign: impl FnOnce(&T, &mut Envelope),
+) -> Result<Accepted<T>, Refusal> {
+    let body = read_json(state, &parts.headers, body).await?;
+    accept_body(state, caller, parts, &body, source, parse, assign).await
+}
+
+/// Checks a body read with [`read_json`] against its contract (`parse`),
+/// wraps it in an envelope for `source` with the audit headers and what
+/// `assign` adds (path ids, ids the edge assigns), and publishes it: `Ok`
+/// only once it is safe.
+pub(crate) async fn accept_body<T>(
+    state: &AppState,
+    caller: &Caller,
+    parts: &Parts,
+    body: &Bytes,
+    source: Source,
+    parse: impl FnOnce(&[u8]) -> Result<T, ContractError>,
+    assign: impl FnOnce(&T, &mut Envelope),
+) -> Result<Accepted<T>, Refusal> {
+    let parsed = parse(body)?;
+    let mut envelope = Envelope::new(source, audit_headers(&parts.headers, caller));
+    assign(&parsed, &mut envelope);
+    publish(state, caller, &envelope, body).await?;
+    Ok(Accepted { parsed, envelope })
+}
 
 /// The request headers kept with the message for audit, each cut to a
 /// bound, and the client's address (a trusted proxy's forwarded one).

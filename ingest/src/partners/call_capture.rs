@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::auth::api_key;
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
-use crate::pipeline::{audit_headers, publish, read_json};
+use crate::pipeline::{Accepted, accept};
 use crate::refusal::{ErrorShape, Refusal};
 use chrono::SecondsFormat;
 use hyper::body::Incoming;
@@ -43,14 +43,23 @@ async fn handle(
     )
     .map_err(|_| Refusal::Unauthorised("Invalid or missing API key"))?;
     caller.authenticated(Credential::Key(key));
-    let body = read_json(state, &parts.headers, body).await?;
-    call_capture::parse(&body)?;
-    let mut envelope = Envelope::new(Source::CallCapture, audit_headers(&parts.headers, caller));
     let call_history_id = uuid::Uuid::now_v7().to_string();
-    envelope
-        .assigned_ids
-        .insert("call_history_id".into(), call_history_id.clone());
-    publish(state, caller, &envelope, &body).await?;
+    let assign = |_: &_, envelope: &mut Envelope| {
+        envelope
+            .assigned_ids
+            .insert("call_history_id".into(), call_history_id.clone());
+    };
+    let source = Source::CallCapture;
+    let Accepted { envelope, .. } = accept(
+        state,
+        caller,
+        &parts,
+        body,
+        source,
+        call_capture::parse,
+        assign,
+    )
+    .await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::auth::crm_signature;
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
-use crate::pipeline::{audit_headers, publish, read_json};
+use crate::pipeline::{Accepted, accept_body, read_json};
 use crate::refusal::{ErrorShape, Refusal};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -129,28 +129,32 @@ async fn handle(
         None => Credential::NoneConfigured,
     };
     caller.authenticated(credential);
-    let hook = crm_events::parse(&body, endpoint.clone())?;
-    let mut envelope = Envelope::new(Source::CrmEvents, audit_headers(&parts.headers, caller));
-    if let (Some((_, Some(id))), Some(field)) = (&endpoint, hook.event.subject().id_field()) {
-        envelope.path_params.insert(field.into(), id.clone());
-    }
-    let (message, assigns) = outcome(hook.event);
+    let parse = |body: &[u8]| crm_events::parse(body, endpoint.clone());
     let mut assigned = Map::new();
-    let mut ids: Vec<(&str, String)> = assigns
-        .iter()
-        .map(|field| (*field, Uuid::now_v7().to_string()))
-        .collect();
-    if let (Event::LeadQualifiedProfileUpdate, Some(lead_id)) = (hook.event, &hook.subject_id) {
-        ids.push((
-            "profile_id",
-            Uuid::new_v5(&PROFILE_NAMESPACE, lead_id.as_bytes()).to_string(),
-        ));
-    }
-    for (field, id) in ids {
-        envelope.assigned_ids.insert(field.into(), id.clone());
-        assigned.insert(field.into(), Value::from(id));
-    }
-    publish(state, caller, &envelope, &body).await?;
+    let assign = |hook: &CrmWebhook, envelope: &mut Envelope| {
+        if let (Some((_, Some(id))), Some(field)) = (&endpoint, hook.event.subject().id_field()) {
+            envelope.path_params.insert(field.into(), id.clone());
+        }
+        let (_, assigns) = outcome(hook.event);
+        let mut ids: Vec<(&str, String)> = assigns
+            .iter()
+            .map(|field| (*field, Uuid::now_v7().to_string()))
+            .collect();
+        if let (Event::LeadQualifiedProfileUpdate, Some(lead_id)) = (hook.event, &hook.subject_id) {
+            ids.push((
+                "profile_id",
+                Uuid::new_v5(&PROFILE_NAMESPACE, lead_id.as_bytes()).to_string(),
+            ));
+        }
+        for (field, id) in ids {
+            envelope.assigned_ids.insert(field.into(), id.clone());
+            assigned.insert(field.into(), Value::from(id));
+        }
+    };
+    let source = Source::CrmEvents;
+    let Accepted { parsed: hook, .. } =
+        accept_body(state, caller, &parts, &body, source, parse, assign).await?;
+    let (message, _) = outcome(hook.event);
     Ok(json(
         StatusCode::CREATED,
         &json!({"status": "success", "message": message, "data": response_data(&hook, &assigned)}),

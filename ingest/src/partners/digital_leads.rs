@@ -8,13 +8,13 @@ use crate::AppState;
 use crate::auth::{AuthError, api_key};
 use crate::caller::{Caller, Credential};
 use crate::http::{Reply, json};
-use crate::pipeline::{audit_headers, publish, read_json};
+use crate::pipeline::accept;
 use crate::refusal::{ErrorShape, Refusal};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
+use shared::Source;
 use shared::contracts::digital_leads::{self, Platform};
-use shared::{Envelope, Source};
 
 /// CarDekho, as the edge serves it.
 pub(crate) const CARDEKHO: Partner = Partner {
@@ -79,10 +79,8 @@ async fn handle(
             );
         }
     }
-    let body = read_json(state, &parts.headers, body).await?;
-    digital_leads::parse(platform, &body)?;
-    let envelope = Envelope::new(source, audit_headers(&parts.headers, caller));
-    publish(state, caller, &envelope, &body).await?;
+    let parse = |body: &[u8]| digital_leads::parse(platform, body);
+    accept(state, caller, &parts, body, source, parse, |_, _| {}).await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({"message": format!("{} lead inserted successfully", platform.label())}),

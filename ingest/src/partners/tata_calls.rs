@@ -6,13 +6,13 @@ use super::{Partner, tata_secret};
 use crate::AppState;
 use crate::caller::Caller;
 use crate::http::{Reply, json};
-use crate::pipeline::{audit_headers, publish, read_json};
+use crate::pipeline::{Accepted, accept};
 use crate::refusal::{ErrorShape, Refusal};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
+use shared::Source;
 use shared::contracts::tata_calls;
-use shared::{Envelope, Source};
 
 /// Tata calls, as the edge serves them.
 pub(crate) const PARTNER: Partner = Partner {
@@ -35,10 +35,17 @@ async fn call(
 ) -> Result<Reply, Refusal> {
     let (parts, body) = request.into_parts();
     tata_secret(caller, &parts.headers, state.secrets.tata_calls.as_ref())?;
-    let body = read_json(state, &parts.headers, body).await?;
-    let call = tata_calls::parse(&body)?;
-    let envelope = Envelope::new(Source::TataCalls, audit_headers(&parts.headers, caller));
-    publish(state, caller, &envelope, &body).await?;
+    let source = Source::TataCalls;
+    let Accepted { parsed: call, .. } = accept(
+        state,
+        caller,
+        &parts,
+        body,
+        source,
+        tata_calls::parse,
+        |_, _| {},
+    )
+    .await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({

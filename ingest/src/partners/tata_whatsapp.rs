@@ -6,13 +6,13 @@ use super::{Partner, tata_secret};
 use crate::AppState;
 use crate::caller::Caller;
 use crate::http::{Reply, json};
-use crate::pipeline::{audit_headers, publish, read_json};
+use crate::pipeline::{Accepted, accept};
 use crate::refusal::{ErrorShape, Refusal};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
+use shared::Source;
 use shared::contracts::tata_whatsapp;
-use shared::{Envelope, Source};
 
 /// Tata WhatsApp, as the edge serves it.
 pub(crate) const PARTNER: Partner = Partner {
@@ -35,10 +35,17 @@ async fn whatsapp(
 ) -> Result<Reply, Refusal> {
     let (parts, body) = request.into_parts();
     tata_secret(caller, &parts.headers, state.secrets.tata_whatsapp.as_ref())?;
-    let body = read_json(state, &parts.headers, body).await?;
-    let hook = tata_whatsapp::parse(&body)?;
-    let envelope = Envelope::new(Source::TataWhatsapp, audit_headers(&parts.headers, caller));
-    publish(state, caller, &envelope, &body).await?;
+    let source = Source::TataWhatsapp;
+    let Accepted { parsed: hook, .. } = accept(
+        state,
+        caller,
+        &parts,
+        body,
+        source,
+        tata_whatsapp::parse,
+        |_, _| {},
+    )
+    .await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({
