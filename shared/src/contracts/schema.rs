@@ -10,6 +10,7 @@
 //! format accepts any string there, as JSON Schema says it must.
 
 use serde_json::{Map, Value, json};
+use std::sync::LazyLock;
 
 /// A phone number libphonenumber finds valid; one without a country code
 /// is read as Indian ([`crate::phone::to_e164`]).
@@ -48,6 +49,28 @@ pub const UUID_TEXT: &str =
 pub const TIME_TEXT: &str = r"^\s*(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?\s*$";
 /// `YYYY-MM-DD` (the day is checked too: `format: date`).
 pub const DATE_TEXT: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+/// What tools that do not know [`PHONE`] can check: an Indian mobile
+/// number in its usual spellings (`+91`, `91` or `0` first or not; a space
+/// or dash after the prefix and between the two blocks of five digits).
+/// Every number of that shape is one the edge accepts. The edge also
+/// accepts any other number libphonenumber finds valid (landlines, other
+/// countries' numbers with their code), which the pattern does not show.
+pub const PHONE_SHAPE: &str = r"^\s*(?:\+91[ -]?|91[ -]?|0)?[6-9][0-9]{4}[ -]?[0-9]{5}\s*$";
+/// What tools that do not know [`WHATSAPP_ID`] can check: an Indian mobile
+/// number with its country code, `+` optional. The edge also accepts
+/// other countries' numbers.
+pub const WHATSAPP_ID_SHAPE: &str = r"^\s*\+?91[6-9][0-9]{9}\s*$";
+/// What tools that do not know [`ISO8601_DATE_TIME`] can check: a date
+/// (each month with its own days), `T` or a space, a time, and with
+/// seconds an optional offset (`Z` or `±HH:MM`). Every date-time of that
+/// shape is one the edge accepts; the edge also accepts 29 February in a
+/// leap year, which the pattern leaves out.
+pub const DATE_TIME_SHAPE: &str = concat!(
+    r"^\s*[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])",
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))[T ]",
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]",
+    r"(?::[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?\s*$"
+);
 /// A record's id in `data`: letters, digits, `-`, `_` (trimmed).
 pub const ID_TEXT: &str = r"^\s*[A-Za-z0-9_-]{1,64}\s*$";
 /// The largest JSON integer read as an `i64` count.
@@ -55,10 +78,15 @@ pub const MAX_COUNT: i64 = 999_999_999_999_999_999;
 /// The largest Unix seconds read (the text form's twelve digits).
 pub const MAX_EPOCH: i64 = 999_999_999_999;
 
+/// The characters the edge trims (Unicode's White_Space, as Rust's
+/// `str::trim` reads it), spelled out: `\s` means another set in the
+/// ECMAScript dialect JSON Schema tools use (without U+0085, with U+FEFF).
+const WHITE_SPACE: &str =
+    r"\t\n\x0B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000";
 /// Blank text: absent, for an optional field.
-const BLANK_TEXT: &str = r"^\s*$";
+static BLANK_TEXT: LazyLock<String> = LazyLock::new(|| format!("^[{WHITE_SPACE}]*$"));
 /// Not blank.
-const NOT_BLANK: &str = r"\S";
+static NOT_BLANK: LazyLock<String> = LazyLock::new(|| format!("[^{WHITE_SPACE}]"));
 
 /// `schema`, or JSON null.
 pub fn nullable(schema: Value) -> Value {
@@ -75,7 +103,7 @@ pub fn nullable(schema: Value) -> Value {
 /// `schema`, or blank text of at most `max` characters (which an optional
 /// field reads as absent).
 fn blank_or(max: usize, schema: Value) -> Value {
-    json!({"anyOf": [{"type": "string", "maxLength": max, "pattern": BLANK_TEXT}, schema]})
+    json!({"anyOf": [{"type": "string", "maxLength": max, "pattern": *BLANK_TEXT}, schema]})
 }
 
 /// Adds a description.
@@ -91,7 +119,7 @@ pub fn text(max: usize) -> Value {
 
 /// [`FieldReader::required_str`](super::FieldReader::required_str).
 pub fn required_text(max: usize) -> Value {
-    json!({"type": "string", "maxLength": max, "pattern": NOT_BLANK})
+    json!({"type": "string", "maxLength": max, "pattern": *NOT_BLANK})
 }
 
 fn choices_pattern(choices: &[&str], optional: bool) -> String {
@@ -132,12 +160,36 @@ pub fn datetime() -> Value {
 
 /// [`FieldReader::required_datetime`](super::FieldReader::required_datetime).
 pub fn required_datetime() -> Value {
-    json!({"type": "string", "maxLength": 64, "format": ISO8601_DATE_TIME})
+    json!({
+        "type": "string",
+        "minLength": 16,
+        "maxLength": 64,
+        "pattern": DATE_TIME_SHAPE,
+        "format": ISO8601_DATE_TIME,
+        "description": "ISO 8601: RFC 3339, or a space for the T, or no offset (India Standard Time). The pattern shows the shape; 29 February of a leap year is accepted too.",
+    })
 }
 
 /// [`FieldReader::required_phone`](super::FieldReader::required_phone).
 pub fn phone() -> Value {
-    json!({"type": "string", "maxLength": 64, "format": PHONE})
+    json!({
+        "type": "string",
+        "maxLength": 64,
+        "pattern": PHONE_SHAPE,
+        "format": PHONE,
+        "description": "A phone number libphonenumber finds valid; without a country code it is read as Indian. The pattern shows Indian mobile numbers; landlines and other countries' numbers with their code are accepted too.",
+    })
+}
+
+/// A WhatsApp id ([`crate::phone::from_wa_id`]).
+pub fn whatsapp_id() -> Value {
+    json!({
+        "type": "string",
+        "maxLength": 32,
+        "pattern": WHATSAPP_ID_SHAPE,
+        "format": WHATSAPP_ID,
+        "description": "A full international number, + optional. The pattern shows Indian mobile numbers; other countries' are accepted too.",
+    })
 }
 
 /// A non-negative integer, or text holding one.
@@ -224,7 +276,7 @@ pub fn object(properties: &[(&str, Value)], required: &[&str]) -> Value {
 
 /// A field not chosen among aliases: absent, null or blank.
 fn unchosen() -> Value {
-    json!({"anyOf": [{"type": "null"}, {"type": "string", "pattern": BLANK_TEXT}]})
+    json!({"anyOf": [{"type": "null"}, {"type": "string", "pattern": *BLANK_TEXT}]})
 }
 
 /// One field under any of `aliases`, the first that holds a value (see

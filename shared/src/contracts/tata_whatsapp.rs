@@ -244,15 +244,12 @@ pub fn parse(body: &[u8]) -> Result<WhatsappWebhook, ContractError> {
 /// [`parse`] accepts (see [`super::schema`]), as (name, schema), the body
 /// first. `refs` is where the named schemas live in the document.
 pub fn schemas(refs: &str) -> Vec<(&'static str, Value)> {
-    use super::schema::{epoch, object, required_choice, required_text, text};
+    use super::schema::{epoch, object, required_choice, required_text, text, whatsapp_id};
     use serde_json::json;
     let mut message = object(
         &[
             ("id", required_text(MAX_ID_CHARS)),
-            (
-                "from",
-                json!({"type": "string", "maxLength": 32, "format": super::schema::WHATSAPP_ID}),
-            ),
+            ("from", whatsapp_id()),
             ("timestamp", epoch()),
             ("type", required_text(64)),
         ],
