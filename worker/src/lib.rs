@@ -9,11 +9,12 @@
 //!   when the session is lost or stalls, drains on shutdown.
 //! - `batch`: a batch to its end, in one transaction, retried in place
 //!   while the database is away.
-//! - [`process`]: each body parsed and normalised by its partner's contract
-//!   (`shared::contracts`: E.164, UTC, aliases), claimed in the webhook log
-//!   (`claim`, on `store::delivery_log`), staged (`staging`: one dispatch over the kinds of
-//!   message) and upserted (`persist`), in multi-row statements where the
-//!   source allows.
+//! - [`process`]: each body read by its partner's `persist` file (one
+//!   dispatch from the source; the partner's contract in
+//!   `shared::contracts`: E.164, UTC, aliases) into a `message::Message`,
+//!   claimed in the webhook log (`claim`, on `store::delivery_log`), staged
+//!   (`staging`) and upserted (`persist`), in multi-row statements where
+//!   the source allows.
 //! - `settle`: ack, retry later or dead-letter, each only after the commit.
 
 pub mod admin;
@@ -22,6 +23,7 @@ mod claim;
 pub mod config;
 mod consume;
 pub mod liveness;
+mod message;
 pub mod metrics;
 pub mod outbound;
 mod persist;

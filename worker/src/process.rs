@@ -3,17 +3,14 @@
 //! broker, so every decision is testable against a real database alone.
 
 use crate::claim::{Claim, claim, claim_new, mark_duplicate};
+use crate::message::{Message, Reader, Route};
 use crate::persist::{self, Applied};
 use crate::staging::Staging;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
-use shared::contracts::{
-    ContractError, call_capture, crm_events, digital_leads, tata_calls, tata_whatsapp,
-};
 use shared::{Envelope, Source};
 use std::time::Duration;
 use store::delivery_log::{LogStatus, record};
 use store::is_transient;
-use uuid::Uuid;
 
 /// Processing settings from the worker's configuration.
 #[derive(Debug, Clone)]
@@ -81,133 +78,22 @@ impl From<DbErr> for Transient {
     }
 }
 
-/// The rows one message writes.
-enum Effects {
-    Call(Box<tata_calls::CallEvent>),
-    Whatsapp(Box<tata_whatsapp::WhatsappWebhook>),
-    DigitalLead(Box<digital_leads::DigitalLead>),
-    CallRecord(Uuid, Box<call_capture::CallRecord>),
-    Crm(Box<crm_events::CrmWebhook>),
-}
-
-impl Effects {
-    /// The partner's own id for what the message is about, for the log.
-    fn partner_ref(&self) -> Option<String> {
-        match self {
-            Effects::Call(call) => Some(call.call_id.clone()),
-            Effects::Whatsapp(hook) => hook
-                .messages
-                .first()
-                .map(|m| m.id.clone())
-                .or_else(|| hook.statuses.first().map(|s| s.id.clone())),
-            Effects::DigitalLead(_) => None,
-            Effects::CallRecord(id, record) => Some(
-                record
-                    .external_call_id
-                    .clone()
-                    .unwrap_or_else(|| id.to_string()),
-            ),
-            Effects::Crm(hook) => hook.subject_id.clone(),
-        }
-        .map(|r| r.chars().take(255).collect())
-    }
-}
-
-/// How a message's effects are written.
-enum Route<'a> {
-    /// Staged with the batch's multi-row statements (see [`Staging`]):
-    /// upserts (Tata calls, WhatsApp, captured calls), upserts after a read
-    /// the whole batch shares (digital leads' duplicate window), or a CRM
-    /// record's creation.
-    Staged,
-    /// A CRM event that reads its record's current state: applied alone.
-    Alone(&'a crm_events::CrmWebhook),
-}
-
-impl Effects {
-    /// How this message is written: decided before its claim, so the batch
-    /// claims only the messages it stages.
-    fn route(&self, envelope: &Envelope) -> Route<'_> {
-        match self {
-            Effects::Crm(hook) if !persist::crm::batches(envelope, hook) => Route::Alone(hook),
-            _ => Route::Staged,
-        }
-    }
-
-    /// Stages a [`Route::Staged`] message's effects: the one place where
-    /// each kind of message says what it writes. `index` is its place in
-    /// the batch, for the outcomes only a flush can tell.
-    fn stage<'a>(
-        &'a self,
-        staging: &mut Staging<'a>,
-        index: usize,
-        envelope: &'a Envelope,
-        settings: &Settings,
-    ) {
-        match self {
-            Effects::Call(call) => persist::calls::stage(staging.writes(), envelope, call),
-            Effects::Whatsapp(hook) => {
-                persist::whatsapp::stage(staging.writes(), envelope, hook, &settings.dealer_numbers)
-            }
-            Effects::CallRecord(id, record) => persist::call_capture::stage(
-                staging.writes(),
-                envelope,
-                *id,
-                record,
-                &settings.dealer_numbers,
-            ),
-            Effects::DigitalLead(lead) => staging.digital_lead(index, envelope, lead),
-            Effects::Crm(hook) => staging.crm_creation(envelope, hook),
-        }
-    }
-}
-
-/// Reads the body as its source's contract, or says why it never can be.
-fn effects(envelope: &Envelope, body: &[u8]) -> Result<Effects, String> {
-    let contract = |error: ContractError| contract_reason(envelope.source, &error);
-    Ok(match envelope.source {
-        Source::TataCalls => Effects::Call(Box::new(tata_calls::parse(body).map_err(contract)?)),
-        Source::TataWhatsapp => {
-            Effects::Whatsapp(Box::new(tata_whatsapp::parse(body).map_err(contract)?))
-        }
-        Source::Cardekho => Effects::DigitalLead(Box::new(
-            digital_leads::parse(digital_leads::Platform::CarDekho, body).map_err(contract)?,
-        )),
-        Source::Carwale => Effects::DigitalLead(Box::new(
-            digital_leads::parse(digital_leads::Platform::CarWale, body).map_err(contract)?,
-        )),
-        Source::CallCapture => {
-            let id = envelope
-                .assigned_ids
-                .get("call_history_id")
-                .and_then(|id| Uuid::parse_str(id).ok())
-                .ok_or("message carries no call_history_id from the edge")?;
-            Effects::CallRecord(id, Box::new(call_capture::parse(body).map_err(contract)?))
-        }
+/// Reads a body as its source's contract: the one dispatch over the
+/// partners. Each partner's `persist` file says what its messages write.
+fn effects(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>, String> {
+    let read: Reader = match envelope.source {
+        Source::TataCalls => persist::calls::read,
+        Source::TataWhatsapp => persist::whatsapp::read,
+        Source::Cardekho | Source::Carwale => persist::digital_leads::read,
+        Source::CallCapture => persist::call_capture::read,
+        Source::CrmEvents => persist::crm::read,
         // Sent by workers, not persisted here (see `outbound`); one that
         // reaches this path was routed wrongly and can never apply.
         Source::WhatsappReplies => {
             return Err("a reply send request is not a webhook to persist".into());
         }
-        Source::CrmEvents => {
-            // Sent to a specific endpoint, the subject's id is in the path
-            // (carried in the envelope); sent to the generic one, in `data`.
-            let event = serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| {
-                    v.get("event")?
-                        .as_str()
-                        .and_then(crm_events::Event::from_name)
-                });
-            let endpoint = event.and_then(|event| {
-                let id = envelope.path_params.get(event.subject().id_field()?)?;
-                Some((event, Some(id.clone())))
-            });
-            Effects::Crm(Box::new(
-                crm_events::parse(body, endpoint).map_err(contract)?,
-            ))
-        }
-    })
+    };
+    read(envelope, body)
 }
 
 /// Processes one message end to end: parse, normalise, and commit its
@@ -301,7 +187,7 @@ async fn process_grouped(
     db: &DatabaseConnection,
     settings: &Settings,
     items: &[(&Envelope, &[u8])],
-    parsed: &[Result<Effects, String>],
+    parsed: &[Result<Box<dyn Message>, String>],
 ) -> Result<Vec<Outcome>, Grouped> {
     let txn = db.begin().await?;
     let staged: Vec<usize> = (0..items.len())
@@ -316,7 +202,10 @@ async fn process_grouped(
         &txn,
         staged.iter().map(|&i| {
             let (envelope, body) = items[i];
-            let partner_ref = parsed[i].as_ref().ok().and_then(Effects::partner_ref);
+            let partner_ref = parsed[i]
+                .as_ref()
+                .ok()
+                .and_then(|message| message.partner_ref());
             (envelope, body, partner_ref)
         }),
     )
@@ -352,7 +241,7 @@ async fn process_one_by_one(
     db: &DatabaseConnection,
     settings: &Settings,
     items: &[(&Envelope, &[u8])],
-    parsed: &[Result<Effects, String>],
+    parsed: &[Result<Box<dyn Message>, String>],
 ) -> Result<Vec<Outcome>, Transient> {
     let txn = db.begin().await?;
     let mut outcomes = Vec::with_capacity(items.len());
@@ -370,15 +259,18 @@ async fn process_in<C>(
     settings: &Settings,
     envelope: &Envelope,
     body: &[u8],
-    parsed: &Result<Effects, String>,
+    parsed: &Result<Box<dyn Message>, String>,
 ) -> Result<Outcome, Transient>
 where
     C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>,
 {
-    let partner_ref = parsed.as_ref().ok().and_then(Effects::partner_ref);
+    let partner_ref = parsed
+        .as_ref()
+        .ok()
+        .and_then(|message| message.partner_ref());
     let outcome = match parsed {
         Err(reason) => Outcome::DeadLetter(reason.clone()),
-        Ok(effects) => match commit(conn, settings, envelope, body, effects).await {
+        Ok(effects) => match commit(conn, settings, envelope, body, effects.as_ref()).await {
             Ok(Some(Applied::Written)) => return Ok(Outcome::Persisted),
             Ok(Some(Applied::PartnerDuplicate(reason))) => return Ok(Outcome::Duplicate(reason)),
             Ok(None) => {
@@ -418,16 +310,6 @@ where
     Ok(outcome)
 }
 
-fn contract_reason(source: Source, error: &ContractError) -> String {
-    match error {
-        ContractError::Fields(fields) => format!(
-            "body does not satisfy the {source} contract: {}",
-            serde_json::to_string(fields).unwrap_or_default()
-        ),
-        other => format!("body does not satisfy the {source} contract: {other}"),
-    }
-}
-
 /// Commits `effects` and the delivery's log row together. `None` when the
 /// ingest id was already processed (nothing else is written).
 async fn commit(
@@ -435,7 +317,7 @@ async fn commit(
     settings: &Settings,
     envelope: &Envelope,
     body: &[u8],
-    effects: &Effects,
+    effects: &dyn Message,
 ) -> Result<Option<Applied>, DbErr> {
     let txn = db.begin().await?;
     match claim(&txn, envelope, body, effects.partner_ref()).await? {

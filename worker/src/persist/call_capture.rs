@@ -5,9 +5,13 @@
 
 use super::writes::{chunk_sizes, rounds, upsert_in_rounds};
 use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins};
+use crate::message::{Message, contract_reason, log_ref};
+use crate::process::Settings;
+use crate::staging::Staging;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use shared::contracts::call_capture;
 use shared::contracts::call_capture::CallRecord;
 use shared::time::ist;
 use shared::{Envelope, Source};
@@ -338,6 +342,46 @@ fn follow_up_merge() -> OnConflict {
             ),
         ])
         .to_owned()
+}
+
+/// A captured call and the id the edge gave it (`call_history_id`).
+pub(crate) struct CapturedCall {
+    id: Uuid,
+    record: CallRecord,
+}
+
+/// Reads a captured call, with the id the edge assigned it.
+pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>, String> {
+    let id = envelope
+        .assigned_ids
+        .get("call_history_id")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or("message carries no call_history_id from the edge")?;
+    let record = call_capture::parse(body).map_err(|e| contract_reason(envelope, e))?;
+    Ok(Box::new(CapturedCall { id, record }))
+}
+
+impl Message for CapturedCall {
+    fn partner_ref(&self) -> Option<String> {
+        let reference = self.record.external_call_id.clone();
+        Some(log_ref(reference.unwrap_or_else(|| self.id.to_string())))
+    }
+
+    fn stage<'a>(
+        &'a self,
+        staging: &mut Staging<'a>,
+        _: usize,
+        envelope: &'a Envelope,
+        settings: &Settings,
+    ) {
+        stage(
+            staging.writes(),
+            envelope,
+            self.id,
+            &self.record,
+            &settings.dealer_numbers,
+        );
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
 //! Tata call events: one row per `call_id`, merged, linked to the caller's lead.
 
 use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins, newest_value};
+use crate::message::{Message, contract_reason, log_ref};
+use crate::process::Settings;
+use crate::staging::Staging;
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
+use shared::contracts::tata_calls;
 use shared::contracts::tata_calls::CallEvent;
 use shared::{Envelope, Source};
 use store::entities::calls;
@@ -124,4 +128,26 @@ pub(crate) fn merge() -> OnConflict {
     ));
     on_conflict.values([newest_value("calls", calls::Column::LastIngestId)]);
     on_conflict.to_owned()
+}
+
+/// Reads a Tata call event.
+pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>, String> {
+    let call = tata_calls::parse(body).map_err(|e| contract_reason(envelope, e))?;
+    Ok(Box::new(call))
+}
+
+impl Message for CallEvent {
+    fn partner_ref(&self) -> Option<String> {
+        Some(log_ref(self.call_id.clone()))
+    }
+
+    fn stage<'a>(
+        &'a self,
+        staging: &mut Staging<'a>,
+        _: usize,
+        envelope: &'a Envelope,
+        _: &Settings,
+    ) {
+        stage(staging.writes(), envelope, self);
+    }
 }

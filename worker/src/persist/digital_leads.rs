@@ -10,11 +10,16 @@
 //! at a time, so two pushes for one phone are judged in turn.
 
 use super::{Sighting, Touchpoint, Writes};
+use crate::message::{Message, contract_reason};
+use crate::process::Settings;
+use crate::staging::Staging;
 use chrono::Utc;
 use sea_orm::sea_query::{Query, UnionType};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, IdenStatic};
 use shared::Envelope;
+use shared::Source;
 use shared::contracts::digital_leads::DigitalLead;
+use shared::contracts::digital_leads::{Platform, parse};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use store::entities::digital_leads::{self, Column as C};
@@ -177,6 +182,33 @@ fn verdicts(mut seen: Vec<Seen>, leads: Vec<Seen>, window: i64) -> Vec<Option<St
         });
     }
     verdicts
+}
+
+/// Reads a lead portal's lead, by the portal its source names.
+pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>, String> {
+    let platform = match envelope.source {
+        Source::Cardekho => Platform::CarDekho,
+        Source::Carwale => Platform::CarWale,
+        other => return Err(format!("{other} is not a lead portal")),
+    };
+    let lead = parse(platform, body).map_err(|e| contract_reason(envelope, e))?;
+    Ok(Box::new(lead))
+}
+
+impl Message for DigitalLead {
+    fn partner_ref(&self) -> Option<String> {
+        None
+    }
+
+    fn stage<'a>(
+        &'a self,
+        staging: &mut Staging<'a>,
+        index: usize,
+        envelope: &'a Envelope,
+        _: &Settings,
+    ) {
+        staging.digital_lead(index, envelope, self);
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,13 @@
 //! the message itself.
 
 use super::{Sighting, Touchpoint, Writes};
+use crate::message::{Message, contract_reason, log_ref};
+use crate::process::Settings;
+use crate::staging::Staging;
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
+use shared::contracts::tata_whatsapp;
 use shared::contracts::tata_whatsapp::{InboundMessage, StatusUpdate, WhatsappWebhook};
 use shared::{Envelope, Source};
 use store::entities::whatsapp_messages::{self, Column as C};
@@ -172,5 +176,31 @@ pub(crate) fn stage(
     }
     for update in &hook.statuses {
         status(writes, hook, update);
+    }
+}
+
+/// Reads a Tata WhatsApp webhook (messages and statuses).
+pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>, String> {
+    let hook = tata_whatsapp::parse(body).map_err(|e| contract_reason(envelope, e))?;
+    Ok(Box::new(hook))
+}
+
+impl Message for WhatsappWebhook {
+    fn partner_ref(&self) -> Option<String> {
+        self.messages
+            .first()
+            .map(|m| m.id.clone())
+            .or_else(|| self.statuses.first().map(|s| s.id.clone()))
+            .map(log_ref)
+    }
+
+    fn stage<'a>(
+        &'a self,
+        staging: &mut Staging<'a>,
+        _: usize,
+        envelope: &'a Envelope,
+        settings: &Settings,
+    ) {
+        stage(staging.writes(), envelope, self, &settings.dealer_numbers);
     }
 }

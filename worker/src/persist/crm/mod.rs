@@ -27,10 +27,14 @@ use sea_orm::{DatabaseTransaction, DbErr};
 use shared::Envelope;
 use shared::contracts::crm_events::{CrmWebhook, Event, Subject};
 
+use crate::message::{Message, Route, contract_reason, log_ref};
+use crate::process::Settings;
+use crate::staging::Staging;
 use batch::*;
 use children::*;
 use events::*;
 use record::*;
+use shared::contracts::crm_events;
 use status::*;
 
 /// Statuses no change may leave.
@@ -105,5 +109,43 @@ pub(super) fn subject(envelope: &Envelope, hook: &CrmWebhook) -> Option<(Kind, S
             Some((LEAD, id?))
         }
         _ => None,
+    }
+}
+
+/// Reads a CRM event. Sent to a specific endpoint, the subject's id is in
+/// the path (carried in the envelope); sent to the generic one, in `data`.
+pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>, String> {
+    let event = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("event")?.as_str().and_then(Event::from_name));
+    let endpoint = event.and_then(|event| {
+        let id = envelope.path_params.get(event.subject().id_field()?)?;
+        Some((event, Some(id.clone())))
+    });
+    let hook = crm_events::parse(body, endpoint).map_err(|e| contract_reason(envelope, e))?;
+    Ok(Box::new(hook))
+}
+
+impl Message for CrmWebhook {
+    fn partner_ref(&self) -> Option<String> {
+        self.subject_id.clone().map(log_ref)
+    }
+
+    fn route(&self, envelope: &Envelope) -> Route<'_> {
+        if batches(envelope, self) {
+            Route::Staged
+        } else {
+            Route::Alone(self)
+        }
+    }
+
+    fn stage<'a>(
+        &'a self,
+        staging: &mut Staging<'a>,
+        _: usize,
+        envelope: &'a Envelope,
+        _: &Settings,
+    ) {
+        staging.crm_creation(envelope, self);
     }
 }
