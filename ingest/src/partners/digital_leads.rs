@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 use shared::Source;
-use shared::contracts::digital_leads::{self, Platform};
+use shared::contracts::digital_leads;
 
 /// CarDekho, as the edge serves it.
 pub(crate) const CARDEKHO: Partner = Partner {
@@ -28,9 +28,7 @@ pub(crate) const CARDEKHO: Partner = Partner {
             .is_none()
             .then_some("LEAD_API_KEY_CARDEKHO is not set: every request to its endpoint is refused")
     },
-    handle: |state, caller, request, _| {
-        Box::pin(handle(state, caller, request, Platform::CarDekho))
-    },
+    handle: |state, caller, request, _| Box::pin(handle(state, caller, request, Source::Cardekho)),
 };
 
 /// CarWale, as the edge serves it.
@@ -45,19 +43,20 @@ pub(crate) const CARWALE: Partner = Partner {
             .is_none()
             .then_some("LEAD_API_KEY_CARWALE is not set: every request to its endpoint is refused")
     },
-    handle: |state, caller, request, _| Box::pin(handle(state, caller, request, Platform::CarWale)),
+    handle: |state, caller, request, _| Box::pin(handle(state, caller, request, Source::Carwale)),
 };
 
 async fn handle(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-    platform: Platform,
+    source: Source,
 ) -> Result<Reply, Refusal> {
-    let source = platform.source();
-    let keys = match platform {
-        Platform::CarDekho => state.secrets.cardekho.as_ref(),
-        Platform::CarWale => state.secrets.carwale.as_ref(),
+    let portal = digital_leads::portal(source).ok_or(Refusal::NotFound("Not Found".into()))?;
+    let keys = match source {
+        Source::Cardekho => state.secrets.cardekho.as_ref(),
+        Source::Carwale => state.secrets.carwale.as_ref(),
+        _ => None,
     };
     let (parts, body) = request.into_parts();
     let key = api_key(&parts.headers, "x-api-key", keys).map_err(|e| match e {
@@ -79,10 +78,10 @@ async fn handle(
             );
         }
     }
-    let parse = |body: &[u8]| digital_leads::parse(platform, body);
+    let parse = |body: &[u8]| digital_leads::parse(portal, body);
     accept(state, caller, &parts, body, source, parse, |_, _| {}).await?;
     Ok(json(
         StatusCode::CREATED,
-        &json!({"message": format!("{} lead inserted successfully", platform.label())}),
+        &json!({"message": format!("{} lead inserted successfully", portal.label)}),
     ))
 }

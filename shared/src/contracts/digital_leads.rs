@@ -4,53 +4,53 @@
 //! aliases of the contract's section 5.
 
 use super::{ContractError, FieldReader, MAX_STRING_CHARS, messages, parse_object};
+use crate::Source;
 use serde_json::{Map, Value};
 
-/// The lead portal a lead came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
-    /// CarDekho.
-    CarDekho,
-    /// CarWale.
-    CarWale,
-}
-
-impl Platform {
+/// A lead portal on this contract: the source its leads arrive as (their
+/// queue, their metric label), the name the contract gives it (the
+/// `platform` column), and the names it sends each field under, in its
+/// order of preference.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Portal {
+    /// Where its leads arrive.
+    pub source: Source,
     /// The `platform` column value, as the contract writes it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Platform::CarDekho => "CarDekho",
-            Platform::CarWale => "CarWale",
-        }
-    }
-
-    /// The source (queue, metric label) of this portal's leads.
-    pub fn source(self) -> crate::Source {
-        match self {
-            Platform::CarDekho => crate::Source::Cardekho,
-            Platform::CarWale => crate::Source::Carwale,
-        }
-    }
-
-    /// Accepted names per internal field, in this partner's order of preference.
-    fn aliases(self) -> Aliases {
-        match self {
-            Platform::CarDekho => Aliases {
-                name: &["name", "customer_name", "contact_name"],
-                phone: &["phone_number", "mobile", "phone"],
-                car_model: &["car_model", "vehicle_model", "model"],
-                lead_url: &["lead_url", "page_url", "lead_detail_url"],
-            },
-            Platform::CarWale => Aliases {
-                name: &["customer_name", "name", "contact_name"],
-                phone: &["mobile", "phone_number", "phone"],
-                car_model: &["vehicle_model", "car_model", "model"],
-                lead_url: &["page_url", "lead_url", "url"],
-            },
-        }
-    }
+    pub label: &'static str,
+    aliases: Aliases,
 }
 
+/// Every lead portal on this contract. Another portal on the same contract
+/// is one entry here (with its [`Source`]).
+pub const PORTALS: &[Portal] = &[
+    Portal {
+        source: Source::Cardekho,
+        label: "CarDekho",
+        aliases: Aliases {
+            name: &["name", "customer_name", "contact_name"],
+            phone: &["phone_number", "mobile", "phone"],
+            car_model: &["car_model", "vehicle_model", "model"],
+            lead_url: &["lead_url", "page_url", "lead_detail_url"],
+        },
+    },
+    Portal {
+        source: Source::Carwale,
+        label: "CarWale",
+        aliases: Aliases {
+            name: &["customer_name", "name", "contact_name"],
+            phone: &["mobile", "phone_number", "phone"],
+            car_model: &["vehicle_model", "car_model", "model"],
+            lead_url: &["page_url", "lead_url", "url"],
+        },
+    },
+];
+
+/// The portal whose leads arrive as `source`, if it is one.
+pub fn portal(source: Source) -> Option<&'static Portal> {
+    PORTALS.iter().find(|portal| portal.source == source)
+}
+
+#[derive(Debug, PartialEq, Eq)]
 struct Aliases {
     name: &'static [&'static str],
     phone: &'static [&'static str],
@@ -61,8 +61,8 @@ struct Aliases {
 /// A validated lead.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DigitalLead {
-    /// Where it came from.
-    pub platform: Platform,
+    /// The portal it came from.
+    pub portal: &'static Portal,
     /// Customer's name.
     pub name: String,
     /// E.164.
@@ -79,11 +79,11 @@ pub struct DigitalLead {
     pub payload: Map<String, Value>,
 }
 
-/// Parses and validates a lead for `platform`. Missing required fields are
+/// Parses and validates a lead from `portal`. Missing required fields are
 /// reported under the contract's internal names (`name`, `phone_number`).
-pub fn parse(platform: Platform, body: &[u8]) -> Result<DigitalLead, ContractError> {
+pub fn parse(portal: &'static Portal, body: &[u8]) -> Result<DigitalLead, ContractError> {
     let object = parse_object(body)?;
-    let aliases = platform.aliases();
+    let aliases = &portal.aliases;
     let mut r = FieldReader::new(&object);
     let name = match r.first_alias(aliases.name) {
         Some(field) => r.required_str(field, MAX_STRING_CHARS),
@@ -114,7 +114,7 @@ pub fn parse(platform: Platform, body: &[u8]) -> Result<DigitalLead, ContractErr
     let source = r.optional_str("source", MAX_STRING_CHARS);
     r.finish(|| {
         Some(DigitalLead {
-            platform,
+            portal,
             name: name?,
             phone_number: phone_number?,
             car_model,
@@ -126,12 +126,12 @@ pub fn parse(platform: Platform, body: &[u8]) -> Result<DigitalLead, ContractErr
     })
 }
 
-/// The body's JSON Schema for `platform`: what [`parse`] accepts (see
+/// The body's JSON Schema for `portal`: what [`parse`] accepts (see
 /// [`super::schema`]). Each field may come under any of its aliases; the
 /// first that holds a value is the one read.
-pub fn schema(platform: Platform) -> Value {
+pub fn schema(portal: &Portal) -> Value {
     use super::schema::{aliases, object, phone, required_text, text};
-    let names = platform.aliases();
+    let names = &portal.aliases;
     let mut schema = object(
         &[
             ("campaign", text(MAX_STRING_CHARS)),
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn each_partner_sample_is_read_through_its_aliases() {
         let cardekho = parse(
-            Platform::CarDekho,
+            portal(Source::Cardekho).unwrap(),
             br#"{"name":"Ravi Kumar","phone_number":"9876543210","car_model":"Tata Nexon EV","lead_url":"https://cardekho.com/leads/123","campaign":"EV Awareness Q4","utm_source":"cardekho_ads"}"#,
         )
         .unwrap();
@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(cardekho.car_model.as_deref(), Some("Tata Nexon EV"));
         assert_eq!(cardekho.payload["utm_source"], "cardekho_ads");
         let carwale = parse(
-            Platform::CarWale,
+            portal(Source::Carwale).unwrap(),
             br#"{"customer_name":"Sunita Rao","mobile":"9123456780","vehicle_model":"Hyundai Creta","page_url":"https://carwale.com/lead/456","campaign":"Creta Test Drive"}"#,
         )
         .unwrap();
@@ -183,10 +183,22 @@ mod tests {
     }
 
     #[test]
+    fn every_portal_is_found_by_its_source_and_no_other_source_is_a_portal() {
+        for each in PORTALS {
+            assert_eq!(portal(each.source), Some(each));
+        }
+        assert_eq!(portal(Source::TataCalls), None);
+        let mut labels: Vec<_> = PORTALS.iter().map(|p| p.label).collect();
+        labels.dedup();
+        assert_eq!(labels.len(), PORTALS.len());
+    }
+
+    #[test]
     fn missing_fields_are_named_as_the_contract_names_them() {
-        let Err(ContractError::Fields(errors)) =
-            parse(Platform::CarWale, br#"{"contact_name":"  "}"#)
-        else {
+        let Err(ContractError::Fields(errors)) = parse(
+            portal(Source::Carwale).unwrap(),
+            br#"{"contact_name":"  "}"#,
+        ) else {
             panic!("expected field errors")
         };
         assert!(errors.only_missing());

@@ -102,8 +102,9 @@ fn parse_all(body: &[u8]) {
     use crate::contracts::crm_events::Event;
     let _ = tata_calls::parse(body);
     let _ = tata_whatsapp::parse(body);
-    let _ = digital_leads::parse(digital_leads::Platform::CarDekho, body);
-    let _ = digital_leads::parse(digital_leads::Platform::CarWale, body);
+    for portal in digital_leads::PORTALS {
+        let _ = digital_leads::parse(portal, body);
+    }
     let _ = call_capture::parse(body);
     let _ = crm_events::parse(body, None);
     for event in Event::ALL {

@@ -8,19 +8,15 @@ use serde_json::Value;
 /// parser accepts. CRM events sent to their own endpoint are
 /// `CrmEvent.<event>`; the generic endpoint's body is `CrmWebhook`.
 pub fn schemas(refs: &str) -> Vec<(String, Value)> {
-    let mut all: Vec<(String, Value)> = vec![
-        ("TataCall".into(), tata_calls::schema()),
+    let mut all: Vec<(String, Value)> = vec![("TataCall".into(), tata_calls::schema())];
+    all.extend(digital_leads::PORTALS.iter().map(|portal| {
         (
-            "DigitalLeadCarDekho".into(),
-            digital_leads::schema(digital_leads::Platform::CarDekho),
-        ),
-        (
-            "DigitalLeadCarWale".into(),
-            digital_leads::schema(digital_leads::Platform::CarWale),
-        ),
-        ("CallCapture".into(), call_capture::schema()),
-        ("CrmWebhook".into(), crm_events::generic_schema()),
-    ];
+            format!("DigitalLead{}", portal.label),
+            digital_leads::schema(portal),
+        )
+    }));
+    all.push(("CallCapture".into(), call_capture::schema()));
+    all.push(("CrmWebhook".into(), crm_events::generic_schema()));
     all.extend(
         tata_whatsapp::schemas(refs)
             .into_iter()

@@ -17,9 +17,8 @@ use chrono::Utc;
 use sea_orm::sea_query::{Query, UnionType};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, IdenStatic};
 use shared::Envelope;
-use shared::Source;
 use shared::contracts::digital_leads::DigitalLead;
-use shared::contracts::digital_leads::{Platform, parse};
+use shared::contracts::digital_leads::{parse, portal};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use store::entities::digital_leads::{self, Column as C};
@@ -33,7 +32,7 @@ pub(crate) fn stage_sighting(writes: &mut Writes, envelope: &Envelope, lead: &Di
         email: None,
         lead_quality: None,
         is_lead: None,
-        source: lead.platform.source(),
+        source: lead.portal.source,
         at: envelope.received_at,
         crm_status: None,
     })
@@ -51,7 +50,7 @@ pub(crate) fn stage_record(
         envelope.ingest_id,
         digital_leads::ActiveModel {
             id: Set(envelope.ingest_id),
-            platform: Set(lead.platform.label().to_owned()),
+            platform: Set(lead.portal.label.to_owned()),
             name: Set(lead.name.clone()),
             phone: Set(lead.phone_number.clone()),
             car_model: Set(lead.car_model.clone()),
@@ -65,13 +64,13 @@ pub(crate) fn stage_record(
             created_at: Set(Utc::now()),
         },
     );
-    let mut summary = format!("{} enquiry", lead.platform.label());
+    let mut summary = format!("{} enquiry", lead.portal.label);
     if let Some(model) = &lead.car_model {
         summary.push_str(&format!(" for {model}"));
     }
     writes.touchpoint(Touchpoint {
         lead: lead_id,
-        source: lead.platform.source(),
+        source: lead.portal.source,
         key: envelope.ingest_id.to_string(),
         at: envelope.received_at,
         summary,
@@ -106,7 +105,7 @@ pub(crate) async fn judge(
     for (envelope, lead) in leads {
         let at = envelope.received_at.timestamp_micros();
         let (first, last) = spans
-            .entry((lead.platform.label(), lead.phone_number.as_str()))
+            .entry((lead.portal.label, lead.phone_number.as_str()))
             .or_insert((at, at));
         *first = (*first).min(at);
         *last = (*last).max(at);
@@ -150,7 +149,7 @@ pub(crate) async fn judge(
         .iter()
         .map(|(envelope, lead)| Seen {
             id: envelope.ingest_id,
-            platform: lead.platform.label().to_owned(),
+            platform: lead.portal.label.to_owned(),
             phone: lead.phone_number.clone(),
             micros: envelope.received_at.timestamp_micros(),
         })
@@ -186,12 +185,9 @@ fn verdicts(mut seen: Vec<Seen>, leads: Vec<Seen>, window: i64) -> Vec<Option<St
 
 /// Reads a lead portal's lead, by the portal its source names.
 pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>, String> {
-    let platform = match envelope.source {
-        Source::Cardekho => Platform::CarDekho,
-        Source::Carwale => Platform::CarWale,
-        other => return Err(format!("{other} is not a lead portal")),
-    };
-    let lead = parse(platform, body).map_err(|e| contract_reason(envelope, e))?;
+    let source = envelope.source;
+    let portal = portal(source).ok_or_else(|| format!("{source} is not a lead portal"))?;
+    let lead = parse(portal, body).map_err(|e| contract_reason(envelope, e))?;
     Ok(Box::new(lead))
 }
 
