@@ -27,7 +27,7 @@ pub struct Limits {
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
     /// After shutdown, how long open connections may take to finish their
-    /// requests before the loop returns without them.
+    /// requests before the loop returns without them; zero returns at once.
     pub drain: Duration,
 }
 
@@ -75,8 +75,14 @@ pub async fn accept_loop<F, Fut>(
         });
     }
     drop(listener);
+    if limits.drain.is_zero() {
+        // Nothing to wait for: open connections end on their own.
+        return;
+    }
     tracing::info!(listener = name, "draining in-flight requests");
     tokio::select! {
+        // Finished requests win a tie with the deadline.
+        biased;
         () = graceful.shutdown() => tracing::info!(listener = name, "all requests finished"),
         () = tokio::time::sleep(limits.drain) => {
             tracing::warn!(listener = name, "requests still open after the drain timeout; closing");
