@@ -12,7 +12,8 @@ use shared::contracts::crm_events::CrmWebhook;
 
 /// A partner's message, read by its contract.
 pub(crate) trait Message: Send + Sync {
-    /// The partner's own id for what the message is about, for the log.
+    /// The partner's own id for what the message is about, for the log
+    /// (cut to the log's bound by [`log_ref`]).
     fn partner_ref(&self) -> Option<String>;
 
     /// How this message is written: decided before its claim, so the batch
@@ -59,7 +60,10 @@ pub(crate) fn contract_reason(envelope: &Envelope, error: ContractError) -> Stri
     }
 }
 
-/// A partner reference as the log keeps it (at most 255 characters).
-pub(crate) fn log_ref(reference: String) -> String {
-    reference.chars().take(255).collect()
+/// A message's partner reference as the log keeps it: at most 255
+/// characters, whatever the partner sent.
+pub(crate) fn log_ref(message: &dyn Message) -> Option<String> {
+    message
+        .partner_ref()
+        .map(|reference| reference.chars().take(255).collect())
 }

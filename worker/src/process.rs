@@ -3,7 +3,7 @@
 //! broker, so every decision is testable against a real database alone.
 
 use crate::claim::{Claim, claim, claim_new, mark_duplicate};
-use crate::message::{Message, Reader, Route};
+use crate::message::{Message, Reader, Route, log_ref};
 use crate::persist::{self, Applied};
 use crate::staging::Staging;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
@@ -205,7 +205,7 @@ async fn process_grouped(
             let partner_ref = parsed[i]
                 .as_ref()
                 .ok()
-                .and_then(|message| message.partner_ref());
+                .and_then(|message| log_ref(message.as_ref()));
             (envelope, body, partner_ref)
         }),
     )
@@ -267,7 +267,7 @@ where
     let partner_ref = parsed
         .as_ref()
         .ok()
-        .and_then(|message| message.partner_ref());
+        .and_then(|message| log_ref(message.as_ref()));
     let outcome = match parsed {
         Err(reason) => Outcome::DeadLetter(reason.clone()),
         Ok(effects) => match commit(conn, settings, envelope, body, effects.as_ref()).await {
@@ -320,7 +320,7 @@ async fn commit(
     effects: &dyn Message,
 ) -> Result<Option<Applied>, DbErr> {
     let txn = db.begin().await?;
-    match claim(&txn, envelope, body, effects.partner_ref()).await? {
+    match claim(&txn, envelope, body, log_ref(effects)).await? {
         Claim::Granted => {}
         Claim::AlreadyProcessed => {
             txn.rollback().await?;

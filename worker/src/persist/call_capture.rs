@@ -5,7 +5,7 @@
 
 use super::writes::{chunk_sizes, rounds, upsert_in_rounds};
 use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins};
-use crate::message::{Message, contract_reason, log_ref};
+use crate::message::{Message, contract_reason};
 use crate::process::Settings;
 use crate::staging::Staging;
 use chrono::{DateTime, Utc};
@@ -364,7 +364,7 @@ pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>,
 impl Message for CapturedCall {
     fn partner_ref(&self) -> Option<String> {
         let reference = self.record.external_call_id.clone();
-        Some(log_ref(reference.unwrap_or_else(|| self.id.to_string())))
+        Some(reference.unwrap_or_else(|| self.id.to_string()))
     }
 
     fn stage<'a>(

@@ -1,7 +1,7 @@
 //! Tata call events: one row per `call_id`, merged, linked to the caller's lead.
 
 use super::{Sighting, Touchpoint, Writes, merge_bookkeeping, newer_event_wins, newest_value};
-use crate::message::{Message, contract_reason, log_ref};
+use crate::message::{Message, contract_reason};
 use crate::process::Settings;
 use crate::staging::Staging;
 use chrono::Utc;
@@ -138,7 +138,7 @@ pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>,
 
 impl Message for CallEvent {
     fn partner_ref(&self) -> Option<String> {
-        Some(log_ref(self.call_id.clone()))
+        Some(self.call_id.clone())
     }
 
     fn stage<'a>(

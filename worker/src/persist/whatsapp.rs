@@ -4,7 +4,7 @@
 //! the message itself.
 
 use super::{Sighting, Touchpoint, Writes};
-use crate::message::{Message, contract_reason, log_ref};
+use crate::message::{Message, contract_reason};
 use crate::process::Settings;
 use crate::staging::Staging;
 use chrono::Utc;
@@ -191,7 +191,6 @@ impl Message for WhatsappWebhook {
             .first()
             .map(|m| m.id.clone())
             .or_else(|| self.statuses.first().map(|s| s.id.clone()))
-            .map(log_ref)
     }
 
     fn stage<'a>(

@@ -27,7 +27,7 @@ use sea_orm::{DatabaseTransaction, DbErr};
 use shared::Envelope;
 use shared::contracts::crm_events::{CrmWebhook, Event, Subject};
 
-use crate::message::{Message, Route, contract_reason, log_ref};
+use crate::message::{Message, Route, contract_reason};
 use crate::process::Settings;
 use crate::staging::Staging;
 use batch::*;
@@ -128,7 +128,7 @@ pub(crate) fn read(envelope: &Envelope, body: &[u8]) -> Result<Box<dyn Message>,
 
 impl Message for CrmWebhook {
     fn partner_ref(&self) -> Option<String> {
-        self.subject_id.clone().map(log_ref)
+        self.subject_id.clone()
     }
 
     fn route(&self, envelope: &Envelope) -> Route<'_> {
