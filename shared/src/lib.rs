@@ -10,6 +10,7 @@ pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod contracts;
+pub mod desk;
 pub mod envelope;
 pub mod history;
 pub mod phone;

@@ -12,10 +12,12 @@
 mod admin;
 mod broker;
 mod database;
+mod desk;
 
 pub use admin::AdminConfig;
 pub use broker::{BrokerConfig, DEFAULT_AMQP_URL};
 pub use database::{DEFAULT_DATABASE_URL, database_url};
+pub use desk::DeskConfig;
 
 use crate::secret::SecretList;
 use crate::telemetry::LogFormat;
