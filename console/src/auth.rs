@@ -10,10 +10,12 @@ use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use store::entities::{staff_sessions, staff_users};
+use store::entities::{staff_notifications, staff_sessions, staff_users, team_members};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -26,13 +28,16 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Shortest password accepted for a staff account.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
-/// The two roles: sales staff, and operators (who also see the operator's
-/// view, issue 14).
+/// The three roles: sales staff; managers, who also see every lead,
+/// reassign and edit the routing rules; operators, who also see every lead
+/// and the operator's view (issue 14).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Works leads and conversations.
+    /// Works their leads and conversations.
     Sales,
-    /// Also operates the pipeline.
+    /// Runs a desk: every lead, reassignment, routing rules.
+    Manager,
+    /// Operates the pipeline.
     Operator,
 }
 
@@ -41,6 +46,7 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Sales => "sales",
+            Role::Manager => "manager",
             Role::Operator => "operator",
         }
     }
@@ -49,9 +55,15 @@ impl Role {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "sales" => Some(Role::Sales),
+            "manager" => Some(Role::Manager),
             "operator" => Some(Role::Operator),
             _ => None,
         }
+    }
+
+    /// Whether this role sees every lead (the desk's Team and All views).
+    pub fn sees_all_leads(self) -> bool {
+        matches!(self, Role::Manager | Role::Operator)
     }
 }
 
@@ -66,6 +78,12 @@ pub struct Staff {
     pub role: Role,
     /// The session's CSRF token, for the page to carry.
     pub csrf_token: String,
+    /// The teams they belong to.
+    pub teams: Vec<Uuid>,
+    /// Whether they take new leads now.
+    pub on_duty: bool,
+    /// Their unread notifications (counted for pages only).
+    pub unread: u64,
 }
 
 /// A new random token: 32 bytes from the OS, hex.
@@ -169,15 +187,40 @@ async fn session_staff(db: &DatabaseConnection, token: &str) -> anyhow::Result<O
     else {
         return Ok(None);
     };
-    let user = staff_users::Entity::find_by_id(session.user_id)
+    let Some(user) = staff_users::Entity::find_by_id(session.user_id)
         .one(db)
-        .await?;
-    Ok(user.map(|user| Staff {
+        .await?
+    else {
+        return Ok(None);
+    };
+    let role = Role::parse(&user.role).ok_or_else(|| {
+        anyhow::anyhow!("account {} has an unknown role {:?}", user.id, user.role)
+    })?;
+    let teams = team_members::Entity::find()
+        .filter(team_members::Column::UserId.eq(user.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.team_id)
+        .collect();
+    Ok(Some(Staff {
         user_id: user.id,
-        role: Role::parse(&user.role).unwrap_or(Role::Sales),
+        role,
         username: user.username,
         csrf_token: session.csrf_token,
+        teams,
+        on_duty: user.on_duty,
+        unread: 0,
     }))
+}
+
+/// How many notifications `user` has not read.
+async fn unread_count(db: &DatabaseConnection, user: Uuid) -> anyhow::Result<u64> {
+    Ok(staff_notifications::Entity::find()
+        .filter(staff_notifications::Column::UserId.eq(user))
+        .filter(staff_notifications::Column::ReadAt.is_null())
+        .count(db)
+        .await?)
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -226,7 +269,7 @@ pub async fn require_session(
         },
         None => None,
     };
-    let Some(staff) = staff else {
+    let Some(mut staff) = staff else {
         return if is_json_route(&path) {
             Refusal::Unauthorized("sign in first".into()).json()
         } else {
@@ -256,6 +299,16 @@ pub async fn require_session(
                 .for_path(&path);
             }
         }
+    }
+    if !is_json_route(&path) && request.method() == Method::GET {
+        // The bell in every page's header.
+        staff.unread = match unread_count(&state.db, staff.user_id).await {
+            Ok(unread) => unread,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "cannot count notifications");
+                return Refusal::DatabaseUnavailable.for_path(&path);
+            }
+        };
     }
     request.extensions_mut().insert(staff);
     next.run(request).await

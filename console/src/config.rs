@@ -1,6 +1,6 @@
 //! The console's configuration, read from environment variables at start-up.
 
-use shared::config::{BrokerConfig, ConfigError, Env, database_url, log_format};
+use shared::config::{BrokerConfig, ConfigError, DeskConfig, Env, database_url, log_format};
 use shared::secret::Secret;
 use shared::telemetry::LogFormat;
 use std::net::SocketAddr;
@@ -23,6 +23,9 @@ pub struct ConsoleConfig {
     pub public_url: Option<String>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// The lead desk's response target and business hours (`DESK_*`, the
+    /// worker's too): a lead reopened here starts a new clock by them.
+    pub desk: DeskConfig,
 }
 
 impl ConsoleConfig {
@@ -55,6 +58,7 @@ impl ConsoleConfig {
             session_lifetime: Duration::from_secs(hours * 3600),
             public_url,
             log_format: log_format(env)?,
+            desk: DeskConfig::from_env(env)?,
         })
     }
 

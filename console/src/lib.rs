@@ -14,6 +14,7 @@ pub mod follow_ups;
 pub mod leads;
 pub mod operator;
 pub mod refusal;
+pub mod teams;
 pub mod throttle;
 pub mod users;
 mod views;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub session_lifetime: Duration,
     /// Whether cookies carry `Secure`.
     pub secure_cookies: bool,
+    /// The lead desk's response target and business hours.
+    pub desk: shared::config::DeskConfig,
 }
 
 /// A time as people in India read it: "22 Nov 2026, 14:05 IST".
@@ -122,6 +125,7 @@ pub async fn run(
         throttle: throttle::SignInThrottle::default(),
         session_lifetime: config.session_lifetime,
         secure_cookies: config.secure_cookies(),
+        desk: config.desk.clone(),
     });
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr().context("listener address")?, "console listening");

@@ -1,13 +1,16 @@
-//! Staff accounts, managed from the command line (`console user …`). There
-//! is no default account and no default password.
+//! Staff accounts, managed from the command line (`console user …`): role,
+//! teams, and the ids partners know them by. There is no default account
+//! and no default password.
 
 use crate::auth::{MIN_PASSWORD_CHARS, Role, hash_password};
 use anyhow::{Context as _, bail};
 use chrono::Utc;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
-use store::entities::{staff_sessions, staff_users};
+use store::entities::{staff_sessions, staff_users, team_members};
 use uuid::Uuid;
 
 fn check_username(name: &str) -> anyhow::Result<()> {
@@ -28,15 +31,17 @@ fn check_password(password: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates an account.
+/// Creates an account, a member of `teams` (by name; each must exist).
 pub async fn add(
     db: &DatabaseConnection,
     username: &str,
     password: &str,
     role: Role,
+    teams: &[String],
 ) -> anyhow::Result<()> {
     check_username(username)?;
     check_password(password)?;
+    let team_ids = crate::teams::ids(db, teams).await?;
     let exists = staff_users::Entity::find()
         .filter(staff_users::Column::Username.eq(username))
         .one(db)
@@ -48,34 +53,173 @@ pub async fn add(
     let password = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
     let now = Utc::now();
+    let id = Uuid::now_v7();
+    let txn = db.begin().await?;
     staff_users::Entity::insert(staff_users::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         username: Set(username.to_owned()),
         password_hash: Set(hash),
         role: Set(role.name().to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        on_duty: Set(false),
+        tata_staff_id: Set(None),
+        employee_id: Set(None),
+        crm_user_id: Set(None),
     })
-    .exec_without_returning(db)
+    .exec_without_returning(&txn)
     .await
     .context("storing the user")?;
+    set_teams(&txn, id, &team_ids).await?;
+    txn.commit().await?;
     Ok(())
 }
 
-/// Every account: (name, role, created).
-pub async fn list(
-    db: &DatabaseConnection,
-) -> anyhow::Result<Vec<(String, String, chrono::DateTime<Utc>)>> {
+/// Makes `user` a member of exactly `teams`.
+async fn set_teams(
+    db: &impl sea_orm::ConnectionTrait,
+    user: Uuid,
+    teams: &[Uuid],
+) -> anyhow::Result<()> {
+    team_members::Entity::delete_many()
+        .filter(team_members::Column::UserId.eq(user))
+        .filter(team_members::Column::TeamId.is_not_in(teams.to_vec()))
+        .exec(db)
+        .await?;
+    for team in teams {
+        team_members::Entity::insert(team_members::ActiveModel {
+            team_id: Set(*team),
+            user_id: Set(user),
+            last_assigned_seq: Set(0),
+        })
+        .on_conflict(
+            OnConflict::columns([team_members::Column::TeamId, team_members::Column::UserId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One account as `console user list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Sign-in name.
+    pub username: String,
+    /// Role's name.
+    pub role: String,
+    /// Team names, sorted.
+    pub teams: Vec<String>,
+    /// Taking new leads now.
+    pub on_duty: bool,
+    /// Created.
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+/// Every account, by name.
+pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<Account>> {
+    let names = crate::teams::names(db).await?;
+    let memberships = team_members::Entity::find().all(db).await?;
     Ok(staff_users::Entity::find()
         .order_by_asc(staff_users::Column::Username)
         .all(db)
         .await?
         .into_iter()
-        .map(|u| (u.username, u.role, u.created_at))
+        .map(|u| {
+            let mut teams: Vec<String> = memberships
+                .iter()
+                .filter(|m| m.user_id == u.id)
+                .filter_map(|m| names.get(&m.team_id).cloned())
+                .collect();
+            teams.sort();
+            Account {
+                username: u.username,
+                role: u.role,
+                teams,
+                on_duty: u.on_duty,
+                created_at: u.created_at,
+            }
+        })
         .collect())
 }
 
-async fn find(db: &DatabaseConnection, username: &str) -> anyhow::Result<staff_users::Model> {
+/// What `console user change` changes (each `None` is left alone).
+#[derive(Debug, Default)]
+pub struct Change {
+    /// A new role.
+    pub role: Option<Role>,
+    /// Exactly these teams (by name).
+    pub teams: Option<Vec<String>>,
+    /// Tata calls' `staff_id` (empty clears it).
+    pub tata_staff_id: Option<String>,
+    /// Call capture's `employee_id` (empty clears it).
+    pub employee_id: Option<String>,
+    /// The CRM's `assigned_to` (empty clears it).
+    pub crm_user_id: Option<String>,
+    /// On or off duty (staff also switch it themselves in the console).
+    pub on_duty: Option<bool>,
+}
+
+/// Changes an account's role, teams or partner ids.
+pub async fn change(db: &DatabaseConnection, username: &str, change: Change) -> anyhow::Result<()> {
+    let user = find(db, username).await?;
+    let txn = db.begin().await?;
+    let mut update = staff_users::Entity::update_many()
+        .col_expr(staff_users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(staff_users::Column::Id.eq(user.id));
+    if let Some(role) = change.role {
+        update = update.col_expr(staff_users::Column::Role, Expr::value(role.name()));
+    }
+    if let Some(on_duty) = change.on_duty {
+        update = update.col_expr(staff_users::Column::OnDuty, Expr::value(on_duty));
+    }
+    for (column, value, flag) in [
+        (
+            staff_users::Column::TataStaffId,
+            change.tata_staff_id,
+            "--tata-staff-id",
+        ),
+        (
+            staff_users::Column::EmployeeId,
+            change.employee_id,
+            "--employee-id",
+        ),
+        (
+            staff_users::Column::CrmUserId,
+            change.crm_user_id,
+            "--crm-user-id",
+        ),
+    ] {
+        let Some(value) = value else { continue };
+        let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        if let Some(value) = &value {
+            if value.chars().count() > 64 {
+                bail!("{flag} is at most 64 characters");
+            }
+            let taken = staff_users::Entity::find()
+                .filter(column.eq(value.as_str()))
+                .filter(staff_users::Column::Id.ne(user.id))
+                .one(&txn)
+                .await?;
+            if let Some(other) = taken {
+                bail!("{flag} {value:?} belongs to {:?} already", other.username);
+            }
+        }
+        update = update.col_expr(column, Expr::value(value));
+    }
+    update.exec(&txn).await?;
+    if let Some(teams) = change.teams {
+        let ids = crate::teams::ids(&txn, &teams).await?;
+        set_teams(&txn, user.id, &ids).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The account named `username`.
+pub async fn find(db: &DatabaseConnection, username: &str) -> anyhow::Result<staff_users::Model> {
     staff_users::Entity::find()
         .filter(staff_users::Column::Username.eq(username))
         .one(db)
@@ -88,6 +232,10 @@ pub async fn remove(db: &DatabaseConnection, username: &str) -> anyhow::Result<(
     let user = find(db, username).await?;
     staff_sessions::Entity::delete_many()
         .filter(staff_sessions::Column::UserId.eq(user.id))
+        .exec(db)
+        .await?;
+    team_members::Entity::delete_many()
+        .filter(team_members::Column::UserId.eq(user.id))
         .exec(db)
         .await?;
     staff_users::Entity::delete_by_id(user.id).exec(db).await?;
@@ -105,14 +253,8 @@ pub async fn set_password(
     let password = password.to_owned();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
     staff_users::Entity::update_many()
-        .col_expr(
-            staff_users::Column::PasswordHash,
-            sea_orm::sea_query::Expr::value(hash),
-        )
-        .col_expr(
-            staff_users::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
-        )
+        .col_expr(staff_users::Column::PasswordHash, Expr::value(hash))
+        .col_expr(staff_users::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(staff_users::Column::Id.eq(user.id))
         .exec(db)
         .await?;

@@ -9,6 +9,7 @@
 
 pub mod connect;
 pub mod delivery_log;
+pub mod desk;
 pub mod entities;
 pub mod errors;
 pub mod log_search;

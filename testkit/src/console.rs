@@ -8,6 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::*;
 
+/// A console account's role and the changes `console user change` makes,
+/// for tests of other crates that set up staff (the worker's desk tests).
+pub use ::console::auth::Role as StaffRole;
+pub use ::console::users::Change as StaffChange;
+
 /// The real console, served in this process on a free port.
 pub struct Console {
     /// Where it listens.
@@ -71,9 +76,52 @@ pub async fn add_staff(url: &str, username: &str, password: &str, role: ::consol
     let db = ::console::open_database(url)
         .await
         .expect("open the database");
-    ::console::users::add(&db, username, password, role)
+    ::console::users::add(&db, username, password, role, &[])
         .await
         .expect("add a staff account");
+    db.close().await.ok();
+}
+
+/// Creates a team (through the same code as `console team add`).
+pub async fn add_team(url: &str, name: &str, default: bool) {
+    let db = ::console::open_database(url).await.expect("database");
+    ::console::teams::add(&db, name, default, None)
+        .await
+        .expect("add team");
+    db.close().await.ok();
+}
+
+/// Creates an account in `teams`, on duty or not (through the same code as
+/// `console user add` and `console user change`).
+pub async fn add_member(
+    url: &str,
+    username: &str,
+    password: &str,
+    role: ::console::auth::Role,
+    teams: &[&str],
+    on_duty: bool,
+) {
+    let db = ::console::open_database(url).await.expect("database");
+    let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
+    ::console::users::add(&db, username, password, role, &teams)
+        .await
+        .expect("add user");
+    let change = ::console::users::Change {
+        on_duty: Some(on_duty),
+        ..Default::default()
+    };
+    ::console::users::change(&db, username, change)
+        .await
+        .expect("duty");
+    db.close().await.ok();
+}
+
+/// Changes an account (partner ids, duty, role, teams).
+pub async fn change_staff(url: &str, username: &str, change: ::console::users::Change) {
+    let db = ::console::open_database(url).await.expect("database");
+    ::console::users::change(&db, username, change)
+        .await
+        .expect("change user");
     db.close().await.ok();
 }
 

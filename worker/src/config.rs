@@ -1,7 +1,9 @@
 //! A worker's configuration: the database, batches, retries, the dealer's
 //! own numbers, Tata's send API, read from environment variables at start-up.
 
-use shared::config::{AdminConfig, BrokerConfig, ConfigError, Env, database_url, log_format};
+use shared::config::{
+    AdminConfig, BrokerConfig, ConfigError, DeskConfig, Env, database_url, log_format,
+};
 use shared::secret::Secret;
 use shared::telemetry::LogFormat;
 use std::time::Duration;
@@ -54,6 +56,12 @@ pub struct WorkerConfig {
     /// `TATA_WHATSAPP_API_URL` and `TATA_WHATSAPP_API_KEY`: where replies
     /// from the console are sent. Unset: replies wait in their retry queue.
     pub tata_whatsapp: Option<TataWhatsappApi>,
+    /// The lead desk's response target, escalation and business hours
+    /// (`DESK_*`).
+    pub desk: DeskConfig,
+    /// `DESK_SWEEP_MILLIS` (default 5000): how often the worker looks for
+    /// leads past their escalation deadline.
+    pub desk_sweep_every: Duration,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9100`) and `ADMIN_TOKEN`: health,
@@ -180,6 +188,8 @@ impl WorkerConfig {
             watchdog_timeout: Duration::from_secs(watchdog_timeout),
             dealer_numbers: dealer_numbers(env)?,
             tata_whatsapp: TataWhatsappApi::from_env(env)?,
+            desk: DeskConfig::from_env(env)?,
+            desk_sweep_every: env.millis("DESK_SWEEP_MILLIS", 5000)?,
             log_format: log_format(env)?,
             admin: AdminConfig::from_env(env, "127.0.0.1:9100")?,
         })

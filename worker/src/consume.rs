@@ -76,6 +76,16 @@ pub(crate) async fn work(
     }
     tracing::info!("database ready");
     let _ = state.db.set(db.clone());
+    // The lead desk's escalation timer: stopped with the worker (or on any
+    // early return, by the guard), before the pool closes.
+    let sweeper_stop = shutdown.child_token();
+    let _stop_sweeper_on_return = sweeper_stop.clone().drop_guard();
+    let sweeper = tokio::spawn(crate::desk::escalate::run(
+        db.clone(),
+        config.desk.clone(),
+        config.desk_sweep_every,
+        sweeper_stop.clone(),
+    ));
     let tata = config
         .tata_whatsapp
         .clone()
@@ -124,6 +134,10 @@ pub(crate) async fn work(
         if sessions != sessions_before {
             delays = backoff();
         }
+    }
+    sweeper_stop.cancel();
+    if let Err(error) = sweeper.await {
+        tracing::warn!(%error, "the escalation timer ended abnormally");
     }
     liveness.beat("closing the database pool");
     if tokio::time::timeout(Duration::from_secs(5), db.close())
@@ -176,6 +190,7 @@ async fn consume(
         duplicate_window: config.duplicate_window,
         retry_max_attempts: config.retry_max_attempts,
         dealer_numbers: std::sync::Arc::new(config.dealer_numbers.iter().cloned().collect()),
+        desk: config.desk.clone(),
     };
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -22,6 +22,7 @@ mod batch;
 mod claim;
 pub mod config;
 mod consume;
+mod desk;
 pub mod liveness;
 mod message;
 pub mod metrics;

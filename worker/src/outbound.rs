@@ -270,6 +270,20 @@ impl Job<'_> {
         reason: Option<&str>,
     ) -> Result<(), Transient> {
         set_state(self.db, self.request, reply_state, wamid, reason).await?;
+        if wamid.is_some() {
+            // Accepted by Tata: the lead's first response, if it is the
+            // first (a retry finds it recorded and changes nothing).
+            let response = crate::desk::Response {
+                lead: lead_id(&self.request.phone),
+                at: Utc::now(),
+                by: Some(crate::desk::PartnerStaff::Username(
+                    self.request.requested_by.clone(),
+                )),
+            };
+            crate::desk::respond::record(self.db, vec![response])
+                .await
+                .map_err(Transient::from)?;
+        }
         log(self.db, self.envelope, self.body, log_status, reason, wamid).await
     }
 }

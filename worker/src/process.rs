@@ -21,6 +21,8 @@ pub struct Settings {
     pub retry_max_attempts: u32,
     /// `DEALER_NUMBERS` (E.164): never a customer.
     pub dealer_numbers: std::sync::Arc<std::collections::HashSet<String>>,
+    /// The lead desk's response target and business hours.
+    pub desk: shared::config::DeskConfig,
 }
 
 impl Default for Settings {
@@ -29,6 +31,7 @@ impl Default for Settings {
             duplicate_window: Duration::from_secs(60),
             retry_max_attempts: 8,
             dealer_numbers: Default::default(),
+            desk: Default::default(),
         }
     }
 }
@@ -221,7 +224,7 @@ async fn process_grouped(
             outcomes[i] = Some(Outcome::Persisted);
         }
     }
-    for (i, reason) in staging.flush(&txn, settings.duplicate_window).await? {
+    for (i, reason) in staging.flush(&txn, settings).await? {
         outcomes[i] = Some(Outcome::Duplicate(reason));
     }
     let mut done = Vec::with_capacity(items.len());
@@ -336,7 +339,7 @@ async fn commit(
         Route::Staged => {
             let mut staging = Staging::default();
             effects.stage(&mut staging, 0, envelope, settings);
-            match staging.flush(&txn, settings.duplicate_window).await?.pop() {
+            match staging.flush(&txn, settings).await?.pop() {
                 // Already marked as a repeat in the log by the flush.
                 Some((_, reason)) => {
                     txn.commit().await?;
@@ -345,7 +348,7 @@ async fn commit(
                 None => Applied::Written,
             }
         }
-        Route::Alone(hook) => persist::crm::apply(&txn, envelope, hook).await?,
+        Route::Alone(hook) => persist::crm::apply(&txn, envelope, hook, &settings.desk).await?,
     };
     match &applied {
         Applied::Missing(_) | Applied::Invalid(_) => {

@@ -5,10 +5,10 @@
 
 use crate::claim::mark_duplicate;
 use crate::persist::{self, Writes};
+use crate::process::Settings;
 use sea_orm::{DatabaseTransaction, DbErr};
 use shared::Envelope;
 use shared::contracts::{crm_events::CrmWebhook, digital_leads::DigitalLead};
-use std::time::Duration;
 use uuid::Uuid;
 
 /// What a batch will write, gathered message by message.
@@ -55,8 +55,9 @@ impl<'a> Staging<'a> {
     pub(crate) async fn flush(
         mut self,
         txn: &DatabaseTransaction,
-        window: Duration,
+        settings: &Settings,
     ) -> Result<Vec<(usize, String)>, DbErr> {
+        let window = settings.duplicate_window;
         persist::crm::create_batch(txn, &mut self.writes, &self.creations).await?;
         self.writes.flush_leads(txn).await?;
         let judged: Vec<_> = self
@@ -77,7 +78,7 @@ impl<'a> Staging<'a> {
                 }
             }
         }
-        self.writes.flush(txn).await?;
+        self.writes.flush(txn, &settings.desk).await?;
         Ok(repeats)
     }
 }

@@ -1,5 +1,6 @@
-//! `console user …`: accounts are made, listed, re-passworded and removed
-//! from the command line, with the password on standard input only.
+//! `console user …` and `console team …`: accounts and teams are made,
+//! listed, changed and removed from the command line, with the password on
+//! standard input only.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -83,5 +84,104 @@ async fn staff_accounts_are_managed_from_the_command_line() {
         "a long enough password\n",
     );
     assert!(!ok && text.contains("--role"), "{text}");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn teams_and_members_are_set_up_from_the_command_line() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let password = "a long enough password\n";
+    let (ok, text) = console(&db, &["team", "add", "MG sales", "--default"], "");
+    assert!(ok, "{text}");
+    let (ok, text) = console(&db, &["team", "add", "Tata sales", "--max-open", "20"], "");
+    assert!(ok, "{text}");
+    let (ok, text) = console(&db, &["team", "add", "MG sales"], "");
+    assert!(!ok && text.contains("exists already"), "{text}");
+    let (_, text) = console(&db, &["team", "list"], "");
+    assert!(text.contains("MG sales\tdefault\tno cap"), "{text}");
+    assert!(text.contains("Tata sales\t\tat most 20 open"), "{text}");
+    // A member of a team that does not exist is refused, naming it.
+    let (ok, text) = console(
+        &db,
+        &[
+            "user",
+            "add",
+            "ravi",
+            "--password-stdin",
+            "--team",
+            "Kia sales",
+        ],
+        password,
+    );
+    assert!(!ok && text.contains("no team \"Kia sales\""), "{text}");
+    let (ok, text) = console(
+        &db,
+        &[
+            "user",
+            "add",
+            "mona",
+            "--password-stdin",
+            "--role",
+            "manager",
+            "--team",
+            "MG sales,Tata sales",
+        ],
+        password,
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = console(
+        &db,
+        &[
+            "user",
+            "add",
+            "ravi",
+            "--password-stdin",
+            "--team",
+            "MG sales",
+        ],
+        password,
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = console(
+        &db,
+        &[
+            "user",
+            "change",
+            "ravi",
+            "--team",
+            "Tata sales",
+            "--on-duty",
+            "true",
+            "--tata-staff-id",
+            "EMP-101",
+        ],
+        "",
+    );
+    assert!(ok, "{text}");
+    let (_, text) = console(&db, &["user", "list"], "");
+    assert!(
+        text.contains("mona\tmanager\tMG sales,Tata sales\toff duty"),
+        "{text}"
+    );
+    assert!(text.contains("ravi\tsales\tTata sales\ton duty"), "{text}");
+    // A partner id belongs to one account.
+    let (ok, text) = console(
+        &db,
+        &["user", "change", "mona", "--tata-staff-id", "EMP-101"],
+        "",
+    );
+    assert!(!ok && text.contains("belongs to \"ravi\""), "{text}");
+    // Moving the default: one default team at a time.
+    let (ok, text) = console(&db, &["team", "change", "Tata sales", "--default"], "");
+    assert!(ok, "{text}");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM teams WHERE is_default = true")
+            .await,
+        1
+    );
+    let (ok, text) = console(&db, &["team", "remove", "MG sales"], "");
+    assert!(ok, "{text}");
+    let (_, text) = console(&db, &["user", "list"], "");
+    assert!(text.contains("mona\tmanager\tTata sales\t"), "{text}");
     db.drop().await;
 }

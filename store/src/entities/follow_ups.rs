@@ -1,15 +1,18 @@
-//! Follow-up tasks from captured calls' `next_follow_up`.
+//! Follow-up tasks: from captured calls' `next_follow_up`, and those staff
+//! create on a lead.
 
 use sea_orm::entity::prelude::*;
 
-/// One follow-up, one per captured call (a repeated call updates it).
+/// One follow-up: one per captured call (a repeated call updates it), or
+/// one a staff member created.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "follow_ups")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// The captured call it came from; empty when staff created it.
     #[sea_orm(unique)]
-    pub call_record_id: Uuid,
+    pub call_record_id: Option<Uuid>,
     pub lead_id: Option<Uuid>,
     /// The customer, E.164, when known.
     pub phone: Option<String>,
@@ -26,6 +29,10 @@ pub struct Model {
     pub done_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Whose task it is (empty: the lead's owner's, or anyone's).
+    pub assignee_id: Option<Uuid>,
+    /// The staff account that created it (empty: a captured call did).
+    pub created_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,10 +13,18 @@ pub struct Model {
     pub username: String,
     /// Argon2id, in the PHC string format (salt and parameters included).
     pub password_hash: String,
-    /// `sales` or `operator`.
+    /// `sales`, `manager` or `operator`.
     pub role: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Whether new leads may be assigned to them now.
+    pub on_duty: bool,
+    /// Tata calls' `staff_id` for them.
+    pub tata_staff_id: Option<String>,
+    /// Call capture's `employee_id` for them.
+    pub employee_id: Option<String>,
+    /// The CRM's `assigned_to` for them.
+    pub crm_user_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -115,6 +115,11 @@ pub(crate) fn stage(
         record.recipient_number.as_deref(),
         dealer_numbers,
     );
+    // The dealer's side of the call: the number that is not the customer's.
+    let line = [&record.caller_number, &record.recipient_number]
+        .into_iter()
+        .filter_map(|n| n.as_deref().and_then(shared::phone::to_e164))
+        .find(|n| Some(n) != phone.as_ref());
     let lead = phone.as_deref().map(|phone| {
         writes.lead(&Sighting {
             phone,
@@ -125,6 +130,8 @@ pub(crate) fn stage(
             source: Source::CallCapture,
             at: call_date,
             crm_status: None,
+            line: line.as_deref(),
+            vehicle: None,
         })
     });
     let external_key = record.external_call_id.as_ref().map(|call| {
@@ -166,6 +173,21 @@ pub(crate) fn stage(
         updated_at: Set(now),
     };
     if let Some(lead) = lead {
+        // A call to the customer (they are the recipient) reached them: the
+        // lead's first response, if it is the first.
+        let recipient = record
+            .recipient_number
+            .as_deref()
+            .and_then(shared::phone::to_e164);
+        if recipient.is_some() && recipient == phone {
+            writes.response(crate::desk::Response {
+                lead,
+                at: call_date,
+                by: record
+                    .employee_id
+                    .map(|e| crate::desk::PartnerStaff::Employee(e.to_string())),
+            });
+        }
         let summary = format!(
             "Captured call{}{}",
             record
@@ -303,7 +325,7 @@ fn follow_up(
     let now = Utc::now();
     Some(follow_ups::ActiveModel {
         id: Set(Uuid::now_v7()),
-        call_record_id: Set(stored.id),
+        call_record_id: Set(Some(stored.id)),
         lead_id: Set(lead.or(stored.lead_id)),
         phone: Set(phone),
         due_date: Set(date),
@@ -315,6 +337,9 @@ fn follow_up(
         done_by: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        // The lead's owner's (see the console's follow-ups).
+        assignee_id: Set(None),
+        created_by: Set(None),
     })
 }
 

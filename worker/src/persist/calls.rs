@@ -69,7 +69,19 @@ pub(crate) fn stage(writes: &mut Writes, envelope: &Envelope, call: &CallEvent) 
         source: Source::TataCalls,
         at: call.call_start_time,
         crm_status: None,
+        line: None,
+        vehicle: call.vehicle_model.as_deref(),
     });
+    // A call a staff member answered or made reached the customer: the
+    // lead's first response, if it is the first.
+    let answered = matches!(call.call_status.as_deref(), Some("answered" | "completed"));
+    if answered && (call.staff_id.is_some() || call.staff_name.is_some()) {
+        writes.response(crate::desk::Response {
+            lead,
+            at: call.call_start_time,
+            by: call.staff_id.clone().map(crate::desk::PartnerStaff::Tata),
+        });
+    }
     let now = Utc::now();
     let disposition = call.disposition();
     let row = calls::ActiveModel {

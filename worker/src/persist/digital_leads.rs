@@ -35,6 +35,8 @@ pub(crate) fn stage_sighting(writes: &mut Writes, envelope: &Envelope, lead: &Di
         source: lead.portal.source,
         at: envelope.received_at,
         crm_status: None,
+        line: None,
+        vehicle: lead.car_model.as_deref(),
     })
 }
 

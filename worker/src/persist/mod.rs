@@ -57,6 +57,10 @@ pub(crate) struct Sighting<'a> {
     /// The CRM's status for this person (a pre-lead's or lead's), as of
     /// `at`: the newest one is the lead's current CRM status.
     pub crm_status: Option<&'a str>,
+    /// The business number or line it came in on (E.164), for routing.
+    pub line: Option<&'a str>,
+    /// The vehicle they asked about.
+    pub vehicle: Option<&'a str>,
 }
 
 /// The lead row a sighting makes on first sight.
@@ -77,6 +81,21 @@ fn lead_row(seen: &Sighting<'_>) -> (Uuid, leads::ActiveModel) {
         crm_status_at: Set(seen.crm_status.map(|_| seen.at)),
         created_at: Set(now),
         updated_at: Set(now),
+        line: Set(seen.line.map(str::to_owned)),
+        vehicle: Set(seen.vehicle.map(|v| v.chars().take(128).collect())),
+        // Routing (in `desk::route`, same transaction) fills these once.
+        team_id: Set(None),
+        owner_id: Set(None),
+        routed_at: Set(None),
+        stage: Set(shared::desk::Stage::New.name().to_owned()),
+        stage_changed_at: Set(None),
+        lost_reason: Set(None),
+        clock_started_at: Set(Some(seen.at)),
+        first_response_at: Set(None),
+        first_response_by: Set(None),
+        response_due_at: Set(None),
+        escalate_at: Set(None),
+        escalated_at: Set(None),
     };
     (id, row)
 }
@@ -107,6 +126,12 @@ fn lead_merge() -> OnConflict {
             C::IsLead,
             Expr::cust("COALESCE(excluded.is_lead, leads.is_lead)"),
         ),
+        // The newest vehicle asked about; the first line it came in on.
+        (
+            C::Vehicle,
+            Expr::cust("COALESCE(excluded.vehicle, leads.vehicle)"),
+        ),
+        (C::Line, Expr::cust("COALESCE(leads.line, excluded.line)")),
         // Events arrive out of order: the newest sighting wins.
         (
             C::LastSeenAt,

@@ -82,6 +82,8 @@ fn inbound(
             source: Source::TataWhatsapp,
             at: m.timestamp,
             crm_status: None,
+            line: business.as_deref(),
+            vehicle: None,
         })
     });
     let mut row = empty(&m.id);

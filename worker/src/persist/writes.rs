@@ -27,7 +27,8 @@
 
 use super::{Sighting, Touchpoint, lead_merge, lead_row, touchpoint_merge, touchpoint_row};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
+use shared::config::DeskConfig;
 use std::collections::HashMap;
 use std::hash::Hash;
 use store::entities::{calls, digital_leads, lead_touchpoints, leads, whatsapp_messages};
@@ -56,6 +57,8 @@ pub(crate) struct Writes {
     digital_leads: Staged<Uuid, digital_leads::ActiveModel>,
     call_records: Vec<super::call_capture::StagedRecord>,
     touchpoints: Staged<Uuid, lead_touchpoints::ActiveModel>,
+    /// What the batch asks of the lead desk.
+    desk: crate::desk::DeskWork,
 }
 
 impl Writes {
@@ -69,6 +72,17 @@ impl Writes {
     /// Stages a line on a lead's timeline.
     pub(crate) fn touchpoint(&mut self, line: Touchpoint) {
         self.touchpoints.0.push(touchpoint_row(line));
+    }
+
+    /// Stages an action that reached a customer (their lead's first
+    /// response, if it is the first).
+    pub(crate) fn response(&mut self, response: crate::desk::Response) {
+        self.desk.responses.push(response);
+    }
+
+    /// Stages a CRM status to carry onto the lead's stage.
+    pub(crate) fn crm_status(&mut self, status: crate::desk::CrmStatus) {
+        self.desk.crm_statuses.push(status);
     }
 
     /// Stages a Tata call event's row (merged on `call_id`).
@@ -102,13 +116,20 @@ impl Writes {
     /// each person's row until commit, which makes a read that follows
     /// (the digital leads' duplicate window) safe from concurrent workers.
     pub(crate) async fn flush_leads(&mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        upsert_in_rounds(txn, std::mem::take(&mut self.leads).0, lead_merge()).await
+        let leads = std::mem::take(&mut self.leads).0;
+        self.desk.sighted.extend(leads.iter().map(|(id, _)| *id));
+        upsert_in_rounds(txn, leads, lead_merge()).await
     }
 
     /// Writes everything staged, table by table in a fixed order (leads
     /// first: the records and touchpoints refer to them; then the partners'
-    /// records; the timeline last).
-    pub(crate) async fn flush(mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    /// records; the timeline; then the desk's routing, responses and
+    /// stages, which read the leads as written).
+    pub(crate) async fn flush(
+        mut self,
+        txn: &DatabaseTransaction,
+        desk: &DeskConfig,
+    ) -> Result<(), DbErr> {
         self.flush_leads(txn).await?;
         upsert_in_rounds(txn, self.calls.0, super::calls::merge()).await?;
         upsert_in_rounds(
@@ -128,7 +149,8 @@ impl Writes {
             .to_owned();
         upsert_in_rounds(txn, self.digital_leads.0, keep_first).await?;
         super::call_capture::flush(txn, self.call_records).await?;
-        upsert_in_rounds(txn, self.touchpoints.0, touchpoint_merge()).await
+        upsert_in_rounds(txn, self.touchpoints.0, touchpoint_merge()).await?;
+        crate::desk::apply(txn, self.desk, desk).await
     }
 }
 

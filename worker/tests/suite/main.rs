@@ -6,6 +6,7 @@
 mod admin;
 mod crm;
 mod database;
+mod desk;
 mod faults;
 mod log;
 mod monitoring;

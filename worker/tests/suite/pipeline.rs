@@ -525,7 +525,15 @@ async fn drain_captured_calls(
         .map(|f| {
             format!(
                 "{} {:?} {:?} {} {:?} {} {:?}",
-                f.call_record_id, f.lead_id, f.phone, f.due_date, f.due_time, f.due_at, f.notes
+                f.call_record_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                f.lead_id,
+                f.phone,
+                f.due_date,
+                f.due_time,
+                f.due_at,
+                f.notes
             )
         })
         .collect();

@@ -16,6 +16,7 @@ pub(super) async fn join_unified_lead(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     hook: &CrmWebhook,
+    desk: &shared::config::DeskConfig,
 ) -> Result<(), DbErr> {
     let Some((kind, id)) = subject(envelope, hook) else {
         return Ok(());
@@ -32,7 +33,7 @@ pub(super) async fn join_unified_lead(
     let data = json_field(&row, "data")?;
     let mut writes = Writes::default();
     stage_join(&mut writes, envelope, hook, kind, &id, &status, &data);
-    writes.flush(txn).await
+    writes.flush(txn, desk).await
 }
 
 /// Stages a pre-lead's or lead's join to the person's unified lead, from
@@ -70,6 +71,14 @@ pub(super) fn stage_join(
         source: shared::Source::CrmEvents,
         at,
         crm_status: Some(status),
+        line: None,
+        vehicle: data_str(data, "vehicle_model").or_else(|| data_str(data, "car_model")),
+    });
+    writes.crm_status(crate::desk::CrmStatus {
+        lead,
+        status: status.to_owned(),
+        at,
+        event: hook.event.name(),
     });
     writes.touchpoint(Touchpoint {
         lead,

@@ -83,10 +83,11 @@ pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     hook: &CrmWebhook,
+    desk: &shared::config::DeskConfig,
 ) -> Result<Applied, DbErr> {
     let applied = apply_event(txn, envelope, hook).await?;
     if applied == Applied::Written {
-        join_unified_lead(txn, envelope, hook).await?;
+        join_unified_lead(txn, envelope, hook, desk).await?;
     }
     Ok(applied)
 }

@@ -1,0 +1,247 @@
+//! Routing and assignment of new leads, once each, in the transaction that
+//! first writes them.
+//!
+//! Exactly once: the batch's upsert has locked each lead's row until
+//! commit, so a concurrent worker seeing the same new person waits and then
+//! finds `routed_at` set. Fair: a team's members on duty take turns by
+//! `last_assigned_seq` (the team's turn counter at their last lead), and
+//! bumping the counter locks the team's row, so two workers' assignments to
+//! one team never interleave. A member over the team's cap of open leads is
+//! skipped; with nobody left, the lead stays unassigned in the team.
+
+use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use shared::config::DeskConfig;
+use std::collections::{BTreeMap, HashMap};
+use store::desk::{Notice, notify};
+use store::entities::{leads, routing_rules, staff_users, team_members, teams};
+use uuid::Uuid;
+
+/// Leads per statement.
+const CHUNK: usize = 64;
+
+/// A lead waiting for routing.
+struct Unrouted {
+    id: Uuid,
+    source: String,
+    line: Option<String>,
+}
+
+/// Where a lead went.
+struct Routed {
+    id: Uuid,
+    team: Option<Uuid>,
+    owner: Option<Uuid>,
+}
+
+/// Routes and assigns the leads among `sighted` that are not routed yet.
+pub(super) async fn route(
+    txn: &impl ConnectionTrait,
+    mut sighted: Vec<Uuid>,
+    desk: &DeskConfig,
+) -> Result<(), DbErr> {
+    sighted.sort_unstable();
+    sighted.dedup();
+    let mut unrouted = Vec::new();
+    for chunk in sighted.chunks(512) {
+        let rows = leads::Entity::find()
+            .filter(leads::Column::Id.is_in(chunk.to_vec()))
+            .filter(leads::Column::RoutedAt.is_null())
+            .all(txn)
+            .await?;
+        unrouted.extend(rows.into_iter().map(|l| Unrouted {
+            id: l.id,
+            source: l.first_source,
+            line: l.line,
+        }));
+    }
+    if unrouted.is_empty() {
+        return Ok(());
+    }
+    let rules = routing_rules::Entity::find()
+        .order_by_asc(routing_rules::Column::Position)
+        .all(txn)
+        .await?;
+    let all_teams: HashMap<Uuid, teams::Model> = teams::Entity::find()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let default_team = all_teams.values().find(|t| t.is_default).map(|t| t.id);
+    // Teams in key order: the lock order every worker takes.
+    let mut by_team: BTreeMap<Option<Uuid>, Vec<Uuid>> = BTreeMap::new();
+    for lead in &unrouted {
+        let team = rules
+            .iter()
+            .find(|r| {
+                r.source.as_deref().is_none_or(|s| s == lead.source)
+                    && r.line
+                        .as_deref()
+                        .is_none_or(|l| Some(l) == lead.line.as_deref())
+            })
+            .map(|r| r.team_id)
+            .filter(|team| all_teams.contains_key(team))
+            .or(default_team);
+        by_team.entry(team).or_default().push(lead.id);
+    }
+    let mut routed = Vec::with_capacity(unrouted.len());
+    for (team, leads) in by_team {
+        let owners = match team.and_then(|t| all_teams.get(&t)) {
+            Some(team) => assign(txn, team, leads.len()).await?,
+            None => vec![None; leads.len()],
+        };
+        routed.extend(
+            leads
+                .into_iter()
+                .zip(owners)
+                .map(|(id, owner)| Routed { id, team, owner }),
+        );
+    }
+    write(txn, &routed, desk).await?;
+    let notices = routed
+        .iter()
+        .filter_map(|r| {
+            Some(Notice {
+                user: r.owner?,
+                lead: Some(r.id),
+                kind: "assigned",
+                text: "A new lead was assigned to you.".into(),
+            })
+        })
+        .collect();
+    notify(txn, notices).await
+}
+
+/// Takes `count` turns of `team`'s round-robin: the owner of each (or none
+/// when nobody on duty is under the cap).
+async fn assign(
+    txn: &impl ConnectionTrait,
+    team: &teams::Model,
+    count: usize,
+) -> Result<Vec<Option<Uuid>>, DbErr> {
+    let count_i64 = i64::try_from(count).unwrap_or(i64::MAX);
+    // Locks the team's row until commit: the turns are ours alone.
+    let bump = Query::update()
+        .table(teams::Entity)
+        .value(
+            teams::Column::AssignSeq,
+            Expr::col(teams::Column::AssignSeq).add(count_i64),
+        )
+        .and_where(Expr::col(teams::Column::Id).eq(team.id))
+        .to_owned();
+    txn.execute(&bump).await?;
+    let last = teams::Entity::find_by_id(team.id)
+        .one(txn)
+        .await?
+        .map(|t| t.assign_seq)
+        .ok_or_else(|| DbErr::RecordNotFound(format!("team {} vanished", team.id)))?;
+    let first_turn = last - count_i64 + 1;
+    let members = team_members::Entity::find()
+        .filter(team_members::Column::TeamId.eq(team.id))
+        .all(txn)
+        .await?;
+    let on_duty: Vec<Uuid> = staff_users::Entity::find()
+        .filter(staff_users::Column::Id.is_in(members.iter().map(|m| m.user_id)))
+        .filter(staff_users::Column::OnDuty.eq(true))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    // (last turn, user): the smallest goes next; ties by account id.
+    let mut queue: Vec<(i64, Uuid)> = members
+        .iter()
+        .filter(|m| on_duty.contains(&m.user_id))
+        .map(|m| (m.last_assigned_seq, m.user_id))
+        .collect();
+    let mut open: HashMap<Uuid, i64> = HashMap::new();
+    if let Some(cap) = team.max_open_leads {
+        open = open_leads(txn, &on_duty).await?;
+        queue.retain(|(_, user)| open.get(user).copied().unwrap_or(0) < i64::from(cap));
+    }
+    let mut owners = Vec::with_capacity(count);
+    let mut taken: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for turn in first_turn..=last {
+        queue.sort_unstable();
+        let Some(next) = queue.first_mut() else {
+            owners.push(None);
+            continue;
+        };
+        let user = next.1;
+        next.0 = turn;
+        taken.insert(user, turn);
+        owners.push(Some(user));
+        if let Some(cap) = team.max_open_leads {
+            let owned = open.entry(user).or_default();
+            *owned += 1;
+            if *owned >= i64::from(cap) {
+                queue.retain(|(_, u)| *u != user);
+            }
+        }
+    }
+    for (user, turn) in taken {
+        team_members::Entity::update_many()
+            .col_expr(team_members::Column::LastAssignedSeq, Expr::value(turn))
+            .filter(team_members::Column::TeamId.eq(team.id))
+            .filter(team_members::Column::UserId.eq(user))
+            .exec(txn)
+            .await?;
+    }
+    Ok(owners)
+}
+
+/// Open leads (not won or lost) each of `users` owns.
+async fn open_leads(
+    txn: &impl ConnectionTrait,
+    users: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, DbErr> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(Option<Uuid>, i64)> = leads::Entity::find()
+        .select_only()
+        .column(leads::Column::OwnerId)
+        .column_as(leads::Column::Id.count(), "open")
+        .filter(leads::Column::OwnerId.is_in(users.to_vec()))
+        .filter(leads::Column::Stage.is_not_in(["won", "lost"]))
+        .group_by(leads::Column::OwnerId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(owner, n)| Some((owner?, n)))
+        .collect())
+}
+
+/// Writes each lead's team, owner and deadlines: one statement per 64.
+async fn write(
+    txn: &impl ConnectionTrait,
+    routed: &[Routed],
+    desk: &DeskConfig,
+) -> Result<(), DbErr> {
+    use leads::Column as C;
+    // The desk learns of the lead now: its deadlines count from here, so a
+    // partner's old event time does not make a lead overdue on arrival.
+    let now = Utc::now();
+    let (due, escalate) = desk.deadlines(now);
+    for chunk in routed.chunks(CHUNK) {
+        let mut team = Expr::case(Expr::col(C::Id).eq(chunk[0].id), chunk[0].team);
+        let mut owner = Expr::case(Expr::col(C::Id).eq(chunk[0].id), chunk[0].owner);
+        for lead in &chunk[1..] {
+            team = team.case(Expr::col(C::Id).eq(lead.id), lead.team);
+            owner = owner.case(Expr::col(C::Id).eq(lead.id), lead.owner);
+        }
+        let update = Query::update()
+            .table(leads::Entity)
+            .value(C::TeamId, team.finally(Expr::col(C::TeamId)))
+            .value(C::OwnerId, owner.finally(Expr::col(C::OwnerId)))
+            .value(C::RoutedAt, now)
+            .value(C::ResponseDueAt, due)
+            .value(C::EscalateAt, escalate)
+            .and_where(Expr::col(C::Id).is_in(chunk.iter().map(|r| r.id)))
+            .to_owned();
+        txn.execute(&update).await?;
+    }
+    Ok(())
+}
