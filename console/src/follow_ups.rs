@@ -1,17 +1,19 @@
-//! Follow-up tasks from captured calls: those due today (in India) and
-//! those overdue, and marking one done.
+//! Follow-up tasks (from captured calls, and those staff create on a
+//! lead): those due today (in India) and those overdue, everyone's, mine
+//! (given to me, or on my leads and given to nobody) or my teams', and
+//! marking one done.
 
 use crate::auth::{Staff, form_csrf_refusal};
 use crate::refusal::Refusal;
 use crate::views::page;
 use crate::{AppState, ist};
 use axum::Form;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::html;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, Query as SqlQuery};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,13 +32,53 @@ fn today_in_india() -> chrono::NaiveDate {
     (Utc::now() + chrono::TimeDelta::minutes(330)).date_naive()
 }
 
-/// `GET /follow-ups/`: open tasks due today or earlier, oldest first.
+/// `?view=` on the follow-ups.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    view: Option<String>,
+}
+
+/// Which follow-ups a view holds.
+fn in_view(view: &str, staff: &Staff) -> Condition {
+    use follow_ups::Column as F;
+    let leads_where = |condition: Condition| {
+        SqlQuery::select()
+            .column(leads::Column::Id)
+            .from(leads::Entity)
+            .cond_where(condition)
+            .to_owned()
+    };
+    match view {
+        "mine" => Condition::any().add(F::AssigneeId.eq(staff.user_id)).add(
+            Condition::all()
+                .add(F::AssigneeId.is_null())
+                .add(F::LeadId.in_subquery(leads_where(
+                    Condition::all().add(leads::Column::OwnerId.eq(staff.user_id)),
+                ))),
+        ),
+        "team" => Condition::all().add(F::LeadId.in_subquery(leads_where(
+            Condition::all().add(leads::Column::TeamId.is_in(staff.teams.clone())),
+        ))),
+        _ => Condition::all(),
+    }
+}
+
+/// `GET /follow-ups/?view=all|mine|team`: open tasks due today or earlier,
+/// oldest first.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(staff): Extension<Staff>,
+    Query(query): Query<ListQuery>,
 ) -> Response {
+    let view = match query.view.as_deref().unwrap_or("all") {
+        view @ ("all" | "mine" | "team") => view,
+        _ => {
+            return Refusal::BadRequest("view is all, mine or team".into()).into_response();
+        }
+    };
     let today = today_in_india();
     let tasks = match follow_ups::Entity::find()
+        .filter(in_view(view, &staff))
         .filter(follow_ups::Column::DoneAt.is_null())
         .filter(follow_ups::Column::DueDate.lte(today))
         .order_by_asc(follow_ups::Column::DueAt)
@@ -62,6 +104,11 @@ pub async fn list(
         "follow-ups",
         html! {
             h1 { "Follow-ups due" }
+            nav.views #follow-up-views {
+                @for (name, label) in [("all", "All"), ("mine", "Mine"), ("team", "Team")] {
+                    a href={ "/follow-ups/?view=" (name) } class=[(name == view).then_some("active")] { (label) }
+                }
+            }
             @if tasks.is_empty() { p #no-follow-ups { "Nothing due today." } }
             table.follow-ups #follow-ups {
                 thead { tr { th { "Due (IST)" } th { "Who" } th { "Phone" } th { "Notes" } th {} } }

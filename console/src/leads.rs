@@ -1,97 +1,24 @@
-//! Leads: search by number or name, and one person's timeline across every
-//! partner (Tata calls, WhatsApp messages and replies, CarDekho and CarWale,
-//! captured calls, CRM events), in time order.
+//! A lead's page: the desk panel (owner, stage, response clock, notes,
+//! follow-ups; see [`crate::desk`]) above the person's timeline across
+//! every partner (Tata calls, WhatsApp messages and replies, CarDekho and
+//! CarWale, captured calls, CRM events), in time order.
 
 use crate::auth::Staff;
+use crate::desk;
 use crate::refusal::Refusal;
 use crate::views::page;
 use crate::{AppState, ist};
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
 use std::sync::Arc;
-use store::entities::{follow_ups, lead_touchpoints, leads, whatsapp_replies};
-use uuid::Uuid;
-
-/// Most leads a search lists.
-const MAX_RESULTS: u64 = 50;
+use store::entities::{lead_touchpoints, leads, team_members, whatsapp_replies};
 /// Most timeline entries shown.
 const MAX_TIMELINE: u64 = 500;
 
-fn source_label(source: &str) -> &str {
-    match source {
-        "tata_calls" => "Tata call",
-        "tata_whatsapp" => "WhatsApp",
-        "cardekho" => "CarDekho",
-        "carwale" => "CarWale",
-        "call_capture" => "Captured call",
-        "crm_events" => "CRM",
-        "whatsapp_replies" => "WhatsApp reply",
-        other => other,
-    }
-}
-
 fn unavailable(error: impl std::fmt::Display) -> Response {
     Refusal::database("a lead page", error).into_response()
-}
-
-/// `?q=` on the lead search.
-#[derive(Deserialize)]
-pub struct SearchQuery {
-    q: Option<String>,
-}
-
-/// `GET /leads/`: search by phone number (any spelling) or name.
-pub async fn search(
-    State(state): State<Arc<AppState>>,
-    Extension(staff): Extension<Staff>,
-    Query(query): Query<SearchQuery>,
-) -> Response {
-    let q = query.q.unwrap_or_default();
-    let q = q.trim();
-    let mut select = leads::Entity::find()
-        .order_by_desc(leads::Column::LastSeenAt)
-        .limit(MAX_RESULTS);
-    if !q.is_empty() {
-        select = match shared::phone::to_e164(q) {
-            Some(phone) => select.filter(leads::Column::Phone.eq(phone)),
-            None => select.filter(leads::Column::Name.contains(q)),
-        };
-    }
-    let found = match select.all(&state.db).await {
-        Ok(found) => found,
-        Err(error) => return unavailable(error),
-    };
-    page(
-        "Leads",
-        &staff,
-        "leads",
-        html! {
-            h1 { "Leads" }
-            form.search method="get" action="/leads/" {
-                input name="q" type="search" value=(q) placeholder="Number or name";
-                button type="submit" { "Search" }
-            }
-            table.leads {
-                thead { tr { th { "Name" } th { "Phone" } th { "First from" } th { "Last seen (IST)" } th { "CRM status" } } }
-                tbody {
-                    @for lead in &found {
-                        tr {
-                            td { a href={ "/leads/" (lead.id) } { (lead.name.as_deref().unwrap_or("(no name)")) } }
-                            td { (lead.phone) }
-                            td { (source_label(&lead.first_source)) }
-                            td { (ist(lead.last_seen_at)) }
-                            td { (lead.crm_status.as_deref().unwrap_or("—")) }
-                        }
-                    }
-                }
-            }
-            @if found.is_empty() { p { "No lead matches." } }
-        },
-    )
-    .into_response()
 }
 
 /// One line of a timeline.
@@ -101,20 +28,22 @@ struct Entry {
     text: String,
 }
 
-/// `GET /leads/{id}`: the person and their timeline.
+/// `GET /leads/{id}`: the person, their desk panel and their timeline
+/// (404 for a lead the staff member may not see).
 pub async fn timeline(
     State(state): State<Arc<AppState>>,
     Extension(staff): Extension<Staff>,
     Path(id): Path<String>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return Refusal::BadRequest("A lead id is a UUID.".into()).into_response();
+    let lead = match desk::lead_id(&id) {
+        Ok(id) => desk::visible_lead(&state.db, &staff, id).await,
+        Err(refusal) => Err(refusal),
     };
-    let lead = match leads::Entity::find_by_id(id).one(&state.db).await {
-        Ok(Some(lead)) => lead,
-        Ok(None) => return Refusal::NotFound("No such lead.".into()).into_response(),
-        Err(error) => return unavailable(error),
+    let lead = match lead {
+        Ok(lead) => lead,
+        Err(refusal) => return refusal.into_response(),
     };
+    let id = lead.id;
     let touchpoints = lead_touchpoints::Entity::find()
         .filter(lead_touchpoints::Column::LeadId.eq(id))
         .order_by_desc(lead_touchpoints::Column::OccurredAt)
@@ -127,14 +56,18 @@ pub async fn timeline(
         .limit(MAX_TIMELINE)
         .all(&state.db)
         .await;
-    let tasks = follow_ups::Entity::find()
-        .filter(follow_ups::Column::LeadId.eq(id))
-        .order_by_asc(follow_ups::Column::DueAt)
-        .all(&state.db)
-        .await;
-    let (touchpoints, replies, tasks) = match (touchpoints, replies, tasks) {
-        (Ok(t), Ok(r), Ok(f)) => (t, r, f),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(e),
+    let (touchpoints, replies) = match (touchpoints, replies) {
+        (Ok(t), Ok(r)) => (t, r),
+        (Err(e), _) | (_, Err(e)) => return unavailable(e),
+    };
+    let assignable = match assignable(&state, &lead).await {
+        Ok(names) => names,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let facts = lead.clone();
+    let detail = match desk::detail::read(&state.db, lead).await {
+        Ok(detail) => detail,
+        Err(refusal) => return refusal.into_response(),
     };
     let receipts = match crate::chat::receipts(&state.db, &replies).await {
         Ok(receipts) => receipts,
@@ -144,7 +77,7 @@ pub async fn timeline(
         .into_iter()
         .map(|t| Entry {
             at: t.occurred_at,
-            source: source_label(&t.source).to_owned(),
+            source: desk::source_label(&t.source).to_owned(),
             text: t.summary,
         })
         .chain(replies.iter().map(|r| {
@@ -162,6 +95,7 @@ pub async fn timeline(
         }))
         .collect();
     entries.sort_by_key(|e| e.at);
+    let lead = facts;
     let name = lead.name.clone().unwrap_or_else(|| "(no name)".into());
     page(
         &name,
@@ -175,17 +109,9 @@ pub async fn timeline(
                     dt { "E-mail" } dd { (lead.email.as_deref().unwrap_or("—")) }
                     dt { "Quality" } dd { (lead.lead_quality.as_deref().unwrap_or("—")) }
                     dt { "CRM status" } dd #crm-status { (lead.crm_status.as_deref().unwrap_or("—")) }
-                    dt { "First from" } dd { (source_label(&lead.first_source)) ", " (ist(lead.first_seen_at)) }
+                    dt { "First from" } dd { (desk::source_label(&lead.first_source)) ", " (ist(lead.first_seen_at)) }
                 }
-                p { a href={ "/tata-chat/#" (lead.phone) } { "Open the WhatsApp conversation" } }
-                @if !tasks.is_empty() {
-                    h2 { "Follow-ups" }
-                    ul.follow-ups {
-                        @for task in &tasks {
-                            li { (ist(task.due_at)) @if task.done_at.is_some() { " — done" } @if let Some(notes) = &task.notes { ": " (notes) } }
-                        }
-                    }
-                }
+                (desk::pages::panel(&staff, &detail, &assignable))
                 h2 { "Timeline" }
                 ol.timeline #timeline {
                     @for entry in &entries {
@@ -200,4 +126,23 @@ pub async fn timeline(
         },
     )
     .into_response()
+}
+
+/// Who the lead may be assigned to or given a follow-up for: its team's
+/// members, or everyone when it has no team.
+async fn assignable(state: &AppState, lead: &leads::Model) -> Result<Vec<String>, Refusal> {
+    let users = desk::usernames(&state.db).await?;
+    let mut names: Vec<String> = match lead.team_id {
+        Some(team) => team_members::Entity::find()
+            .filter(team_members::Column::TeamId.eq(team))
+            .all(&state.db)
+            .await
+            .map_err(desk::unavailable)?
+            .into_iter()
+            .filter_map(|m| users.get(&m.user_id).cloned())
+            .collect(),
+        None => users.into_values().collect(),
+    };
+    names.sort();
+    Ok(names)
 }

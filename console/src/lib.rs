@@ -10,8 +10,10 @@
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod desk;
 pub mod follow_ups;
 pub mod leads;
+pub mod notifications;
 pub mod operator;
 pub mod refusal;
 pub mod teams;
@@ -183,11 +185,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(chat::mark_read),
         )
         .route("/ajax/tata-send-reply/", post(chat::send_reply))
-        .route("/leads/", get(leads::search))
-        .route("/leads/{id}", get(leads::timeline))
         .route("/follow-ups/", get(follow_ups::list))
         .route("/follow-ups/{id}/done", post(follow_ups::done))
+        .route("/notifications/", get(notifications::list))
+        .route("/notifications/read", post(notifications::mark_read))
+        .route("/ajax/notifications/", get(notifications::list_json))
         .route("/logout", post(logout))
+        .merge(desk::routes())
         .merge(operator::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -23,10 +23,15 @@ fn head(title: &str, csrf: Option<&str>) -> Markup {
 /// The frame of every signed-in page: navigation, who is signed in, the
 /// sign-out form, and the CSRF token for the page's scripts.
 pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
+    // Unread notifications lead the tab's title, seen from another tab.
+    let title = match staff.unread {
+        0 => title.to_owned(),
+        n => format!("({n}) {title}"),
+    };
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title, Some(&staff.csrf_token)))
+            (head(&title, Some(&staff.csrf_token)))
             body {
                 header.top {
                     span.brand { "leadpipe" }
@@ -34,6 +39,13 @@ pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
                         a href="/tata-chat/" class=[(active == "chat").then_some("active")] { "WhatsApp" }
                         a href="/leads/" class=[(active == "leads").then_some("active")] { "Leads" }
                         a href="/follow-ups/" class=[(active == "follow-ups").then_some("active")] { "Follow-ups" }
+                        a #nav-notifications href="/notifications/" class=[(active == "notifications").then_some("active")] {
+                            "Alerts"
+                            @if staff.unread > 0 { " " span.unread-count #unread-count { (staff.unread) } }
+                        }
+                        @if staff.role == Role::Manager {
+                            a #nav-rules href="/desk/rules" class=[(active == "rules").then_some("active")] { "Routing" }
+                        }
                         @if staff.role == Role::Operator {
                             a #nav-operator href="/operator/" class=[(active == "operator").then_some("active")] { "Operations" }
                         }

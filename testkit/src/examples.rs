@@ -276,3 +276,14 @@ pub const CRM: &[CrmExample] = &[
         data_keys: &["customer_id"],
     },
 ];
+
+/// A WhatsApp text message from `from` (a wa_id, digits) to the business
+/// number `+919355421616`, sent now: the body a test sends through the edge.
+pub fn whatsapp_text(from: &str, wamid: &str, text: &str) -> String {
+    serde_json::json!({
+        "contacts": [{"profile": {"name": "Kavya Nair"}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": {"body": text}}],
+        "businessPhoneNumber": "+919355421616"
+    })
+    .to_string()
+}

@@ -4,6 +4,8 @@
 
 mod browser;
 mod cli;
+mod desk;
+mod desk_browser;
 mod http;
 mod leads;
 mod operator;

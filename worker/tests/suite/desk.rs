@@ -27,15 +27,6 @@ testkit::on_both_backends!(
     an_unanswered_lead_escalates_after_the_worker_and_console_restart,
 );
 
-fn whatsapp(from: &str, wamid: &str, business: &str) -> String {
-    json!({
-        "contacts": [{"profile": {"name": "Kavya Nair"}, "wa_id": from}],
-        "messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": {"body": "Is the Nexon in stock?"}}],
-        "businessPhoneNumber": business
-    })
-    .to_string()
-}
-
 async fn processed(db: &TestDb) -> i64 {
     db.count("SELECT COUNT(*) FROM webhook_log WHERE status IN ('processed', 'duplicate')")
         .await
@@ -97,7 +88,11 @@ async fn round_robin_is_fair_and_each_lead_is_assigned_once_across_three_workers
     for chunk in people.chunks(25) {
         let sends = chunk.iter().flat_map(|from| {
             ["a", "b"].map(|copy| {
-                let body = whatsapp(from, &format!("wamid.{from}.{copy}"), "+919355421616");
+                let body = testkit::examples::whatsapp_text(
+                    from,
+                    &format!("wamid.{from}.{copy}"),
+                    "Is the Nexon in stock?",
+                );
                 let edge = &edge;
                 async move {
                     let response = edge.post("/webhook/", &[], &body).await;
@@ -199,7 +194,10 @@ async fn a_first_response_comes_from_a_call_that_reached_the_customer_never_from
     post(
         "/webhook/",
         false,
-        serde_json::from_str(&whatsapp(only_wrote, "wamid.R1", dealer)).unwrap(),
+        serde_json::from_str(&testkit::examples::whatsapp_text(
+            only_wrote, "wamid.R1", "Hello",
+        ))
+        .unwrap(),
     )
     .await;
     // Wrote, then was called back: answered by that call.
@@ -207,7 +205,12 @@ async fn a_first_response_comes_from_a_call_that_reached_the_customer_never_from
     post(
         "/webhook/",
         false,
-        serde_json::from_str(&whatsapp(called_back, "wamid.R2", dealer)).unwrap(),
+        serde_json::from_str(&testkit::examples::whatsapp_text(
+            called_back,
+            "wamid.R2",
+            "Hello",
+        ))
+        .unwrap(),
     )
     .await;
     eventually("the two messages", WAIT, || async {
@@ -324,7 +327,7 @@ async fn an_unanswered_lead_escalates_after_the_worker_and_console_restart(backe
         .post(
             "/webhook/",
             &[],
-            &whatsapp("919822200001", "wamid.E1", "+919355421616"),
+            &testkit::examples::whatsapp_text("919822200001", "wamid.E1", "Hello"),
         )
         .await;
     assert_eq!(response.status, 201);

@@ -1,0 +1,283 @@
+//! The lead desk's JSON API (issue 26) against the real edge, worker,
+//! console, broker and database: the views and what each role sees, every
+//! change a lead goes through (assign, stage, note, follow-up, duty), the
+//! first response a move to contacted sets, a CRM status event that moves
+//! the stage unless staff moved it later, and every refusal (401, 403,
+//! 404, 400, with a message).
+
+use console::auth::Role;
+use serde_json::{Value, json};
+use std::time::Duration;
+use testkit::{
+    Backend, Console, Edge, StaffClient, TestDb, Worker, eventually, http, test_env, unique_prefix,
+};
+
+const PASSWORD: &str = "a long enough password";
+const WAIT: Duration = Duration::from_secs(60);
+
+testkit::on_both_backends!(
+    the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_requests
+);
+
+fn error_of(response: &testkit::HttpResponse) -> String {
+    response.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_requests(
+    backend: Backend,
+) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("desk-api");
+    let env = test_env(&prefix, Some(&db.url), &[]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    let console = Console::start(&env).await;
+    testkit::add_team(&db.url, "MG sales", true).await;
+    testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
+    testkit::add_member(&db.url, "ravi", PASSWORD, Role::Sales, &["MG sales"], false).await;
+    testkit::add_member(
+        &db.url,
+        "mona",
+        PASSWORD,
+        Role::Manager,
+        &["MG sales"],
+        false,
+    )
+    .await;
+    testkit::add_member(&db.url, "kiran", PASSWORD, Role::Sales, &[], true).await;
+    let asha = StaffClient::sign_in(console.addr, "asha", PASSWORD).await;
+    let ravi = StaffClient::sign_in(console.addr, "ravi", PASSWORD).await;
+    let mona = StaffClient::sign_in(console.addr, "mona", PASSWORD).await;
+    let kiran = StaffClient::sign_in(console.addr, "kiran", PASSWORD).await;
+
+    let response = edge
+        .post(
+            "/webhook/",
+            &[],
+            &testkit::examples::whatsapp_text("919833300001", "wamid.D1", "Price of the Hector?"),
+        )
+        .await;
+    assert_eq!(response.status, 201);
+    eventually("the lead assigned", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE owner_id IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
+
+    // Asha's: in her Mine view, not in Ravi's; the manager sees it in Team
+    // and All; Kiran (no team) sees nothing of it.
+    let mine = asha.get("/ajax/leads/?view=mine").await;
+    assert_eq!(mine.status, 200);
+    let mine = mine.json();
+    assert_eq!(mine["total"], 1);
+    let lead = &mine["leads"][0];
+    assert_eq!(lead["owner"], "asha");
+    assert_eq!(lead["team"], "MG sales");
+    assert_eq!(lead["stage"], "new");
+    assert_eq!(lead["phone"], "+919833300001");
+    assert_eq!(lead["sources"], json!(["WhatsApp"]));
+    assert_eq!(lead["first_response_seconds"], Value::Null);
+    let id = lead["id"].as_str().unwrap().to_owned();
+    assert_eq!(ravi.get("/ajax/leads/?view=mine").await.json()["total"], 0);
+    assert_eq!(mona.get("/ajax/leads/?view=team").await.json()["total"], 1);
+    assert_eq!(mona.get("/ajax/leads/?view=all").await.json()["total"], 1);
+    let hidden = kiran.get(&format!("/ajax/leads/{id}")).await;
+    assert_eq!(
+        hidden.status, 404,
+        "a salesperson cannot see another's lead"
+    );
+    // An incoming message never counts as a response.
+    let detail = asha.get(&format!("/ajax/leads/{id}")).await.json();
+    assert_eq!(detail["first_response_seconds"], Value::Null);
+
+    // 401, 403, 404, 400.
+    let anonymous = http(console.addr, "GET", "/ajax/leads/", &[], b"").await;
+    assert_eq!(anonymous.status, 401);
+    let no_csrf = http(
+        console.addr,
+        "POST",
+        &format!("/ajax/leads/{id}/notes"),
+        &[
+            ("Cookie", &asha.cookie),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"text": "hi"}"#,
+    )
+    .await;
+    assert_eq!(no_csrf.status, 403);
+    let forbidden = asha.get("/ajax/leads/?view=all").await;
+    assert_eq!(forbidden.status, 403);
+    assert!(
+        error_of(&forbidden).contains("managers"),
+        "{}",
+        error_of(&forbidden)
+    );
+    let reassign = asha
+        .post_json(
+            &format!("/ajax/leads/{id}/assign"),
+            &json!({"owner": "ravi"}),
+        )
+        .await;
+    assert_eq!(reassign.status, 403, "only a manager reassigns");
+    let unknown = "0190a4f3-0000-7000-8000-000000000000";
+    assert_eq!(
+        asha.get(&format!("/ajax/leads/{unknown}")).await.status,
+        404
+    );
+    let nobody = mona
+        .post_json(
+            &format!("/ajax/leads/{id}/assign"),
+            &json!({"owner": "nobody"}),
+        )
+        .await;
+    assert_eq!(nobody.status, 404);
+    for (path, body, says) in [
+        ("stage", json!({"stage": "sold"}), "stage is one of"),
+        ("stage", json!({"stage": "lost"}), "lost_reason"),
+        (
+            "stage",
+            json!({"stage": "lost", "lost_reason": "weather"}),
+            "lost_reason is one of",
+        ),
+        ("notes", json!({"text": "x".repeat(4001)}), "4000"),
+        ("notes", json!({"text": "   "}), "1 to 4000"),
+        ("notes", json!({"words": "hi"}), "bad JSON"),
+        ("follow-ups", json!({"due_at": "2020-01-01T10:00"}), "past"),
+        ("follow-ups", json!({"due_at": "tomorrow"}), "due_at"),
+    ] {
+        let response = asha
+            .post_json(&format!("/ajax/leads/{id}/{path}"), &body)
+            .await;
+        assert_eq!(response.status, 400, "{path} {body}");
+        assert!(
+            error_of(&response).contains(says),
+            "{path}: {}",
+            error_of(&response)
+        );
+    }
+    assert_eq!(asha.get("/ajax/leads/?view=everything").await.status, 400);
+    assert_eq!(asha.get("/ajax/leads/?overdue=maybe").await.status, 400);
+    assert_eq!(asha.get("/ajax/leads/not-a-uuid").await.status, 400);
+
+    // A move to contacted is the first response, by Asha, kept in the
+    // history.
+    let moved = asha
+        .post_json(
+            &format!("/ajax/leads/{id}/stage"),
+            &json!({"stage": "contacted"}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", error_of(&moved));
+    let moved = moved.json();
+    assert_eq!(moved["stage"], "contacted");
+    assert!(moved["first_response_seconds"].as_i64().is_some());
+    assert_eq!(moved["first_response_by"], "asha");
+    assert_eq!(moved["stage_history"][0]["from"], "new");
+    assert_eq!(moved["stage_history"][0]["to"], "contacted");
+    assert_eq!(moved["stage_history"][0]["by"], "asha");
+
+    // A note mentioning the manager tells her.
+    let noted = asha
+        .post_json(
+            &format!("/ajax/leads/{id}/notes"),
+            &json!({"text": "Wants the Hector on EMI, @mona please call."}),
+        )
+        .await;
+    assert_eq!(noted.status, 201);
+    assert_eq!(noted.json()["notes"][0]["author"], "asha");
+    let told = mona.get("/ajax/notifications/").await.json();
+    assert_eq!(told["notifications"][0]["kind"], "mention");
+
+    // The manager reassigns to Ravi, who is told and now sees it.
+    let given = mona
+        .post_json(
+            &format!("/ajax/leads/{id}/assign"),
+            &json!({"owner": "ravi"}),
+        )
+        .await;
+    assert_eq!(given.status, 200);
+    assert_eq!(given.json()["owner"], "ravi");
+    assert_eq!(ravi.get("/ajax/leads/?view=mine").await.json()["total"], 1);
+    assert_eq!(asha.get(&format!("/ajax/leads/{id}")).await.status, 404);
+    let told = ravi.get("/ajax/notifications/").await.json();
+    assert_eq!(told["notifications"][0]["kind"], "assigned");
+
+    // A follow-up for someone on the team; not for someone off it.
+    let due = (chrono::Utc::now() + chrono::TimeDelta::hours(20)).to_rfc3339();
+    let task = mona
+        .post_json(
+            &format!("/ajax/leads/{id}/follow-ups"),
+            &json!({"due_at": due, "assignee": "ravi", "note": "EMI options"}),
+        )
+        .await;
+    assert_eq!(task.status, 201, "{}", error_of(&task));
+    let off_team = mona
+        .post_json(
+            &format!("/ajax/leads/{id}/follow-ups"),
+            &json!({"due_at": due, "assignee": "kiran"}),
+        )
+        .await;
+    assert_eq!(off_team.status, 400);
+    let detail = ravi.get(&format!("/ajax/leads/{id}")).await.json();
+    assert_eq!(detail["follow_ups"][0]["assignee"], "ravi");
+    assert_eq!(detail["follow_ups"][0]["note"], "EMI options");
+
+    // Lost with a reason, then reopened: a new clock, answered again by
+    // the move to contacted.
+    let lost = ravi
+        .post_json(
+            &format!("/ajax/leads/{id}/stage"),
+            &json!({"stage": "lost", "lost_reason": "price"}),
+        )
+        .await;
+    assert_eq!(lost.status, 200);
+    assert_eq!(lost.json()["lost_reason"], "price");
+    assert_eq!(
+        ravi.get("/ajax/leads/?view=mine").await.json()["total"],
+        0,
+        "open leads only"
+    );
+    assert_eq!(
+        ravi.get("/ajax/leads/?view=mine&stage=lost").await.json()["total"],
+        1
+    );
+    let first_clock = detail["clock_started_at"].clone();
+    let reopened = ravi
+        .post_json(
+            &format!("/ajax/leads/{id}/stage"),
+            &json!({"stage": "qualified"}),
+        )
+        .await
+        .json();
+    assert_ne!(reopened["clock_started_at"], first_clock, "a new clock");
+    assert_eq!(reopened["first_response_seconds"], Value::Null);
+    assert_eq!(reopened["stage_history"].as_array().unwrap().len(), 3);
+
+    // Duty.
+    let duty = ravi
+        .post_json("/ajax/me/duty", &json!({"on_duty": true}))
+        .await;
+    assert_eq!(duty.status, 200);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM staff_users WHERE on_duty = true AND username = 'ravi'")
+            .await,
+        1
+    );
+    assert_eq!(
+        ravi.post_json("/ajax/me/duty", &json!({"on_duty": "yes"}))
+            .await
+            .status,
+        400
+    );
+
+    console.stop().await;
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}

@@ -1,0 +1,215 @@
+//! The lead desk in a real headless Chromium, at desktop and phone widths,
+//! against the real edge, worker, console, broker and database: the desk
+//! lists the salesperson's new leads with their source and vehicle, a lead
+//! is moved to contacted and noted from its page, and nothing overflows
+//! the phone's width. Screenshots land in `target/test-artefacts/`
+//! (`desk-desktop`, `desk-phone`, `lead-phone`).
+
+use console::auth::Role;
+use fantoccini::Locator;
+use serde_json::json;
+use std::time::Duration;
+use testkit::{
+    Backend, Browser, Console, Edge, TestDb, Worker, eventually, test_env, unique_prefix,
+};
+
+const PASSWORD: &str = "a long enough password";
+const KEY: &str = "partner-key-for-tests-0001";
+const WAIT: Duration = Duration::from_secs(60);
+const HOSTILE_NOTE: &str = "<b>bold</b> call back after 5 @mona";
+
+/// Whether the page is wider than the window (a horizontal scroll bar).
+async fn overflows(browser: &Browser) -> bool {
+    let wide = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wide == json!(true)
+}
+
+async fn text_of(browser: &Browser, css: &str) -> String {
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_desk_works_at_desktop_and_phone_widths() {
+    testkit::init_logging();
+    let db = TestDb::create(Backend::Postgres).await;
+    let prefix = unique_prefix("desk-browser");
+    let env = test_env(&prefix, Some(&db.url), &[("LEAD_API_KEY_CARDEKHO", KEY)]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    let console = Console::start(&env).await;
+    testkit::add_team(&db.url, "MG sales", true).await;
+    testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
+    testkit::add_member(
+        &db.url,
+        "mona",
+        PASSWORD,
+        Role::Manager,
+        &["MG sales"],
+        false,
+    )
+    .await;
+    let whatsapp = testkit::examples::whatsapp_text("919844400001", "wamid.B1", "Hello");
+    assert_eq!(edge.post("/webhook/", &[], &whatsapp).await.status, 201);
+    let portal =
+        json!({"name": "Rohit Verma", "phone_number": "+919844400002", "car_model": "Hector Plus"});
+    let response = edge
+        .post(
+            "/admin/mg-digital-leads/source/cardekho",
+            &[("X-API-Key", KEY)],
+            &portal.to_string(),
+        )
+        .await;
+    assert_eq!(response.status, 201);
+    eventually("both leads assigned", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE owner_id IS NOT NULL")
+            .await
+            == 2
+    })
+    .await;
+
+    let base = format!("http://{}", console.addr);
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    page.goto(&format!("{base}/leads/")).await.unwrap();
+    browser.submit_sign_in("asha", PASSWORD).await;
+    page.goto(&format!("{base}/leads/")).await.unwrap();
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#desk li.lead-card"))
+        .await
+        .unwrap();
+    let cards = page
+        .find_all(Locator::Css("#desk li.lead-card"))
+        .await
+        .unwrap();
+    assert_eq!(cards.len(), 2, "both of Asha's new leads");
+    let desk = text_of(&browser, "#desk").await;
+    assert!(
+        desk.contains("Rohit Verma") && desk.contains("Hector Plus"),
+        "{desk}"
+    );
+    assert!(
+        desk.contains("CarDekho") && desk.contains("WhatsApp"),
+        "{desk}"
+    );
+    assert!(desk.contains("waiting"), "{desk}");
+    assert!(text_of(&browser, "#views").await.contains("Mine 2"));
+    assert!(text_of(&browser, "#duty-state").await.contains("On duty"));
+    browser.screenshot("desk-desktop").await;
+
+    // A phone on the showroom floor.
+    page.set_window_size(390, 844).await.unwrap();
+    page.refresh().await.unwrap();
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#desk li.lead-card"))
+        .await
+        .unwrap();
+    assert!(!overflows(&browser).await, "the desk fits a phone's width");
+    browser.screenshot("desk-phone").await;
+
+    // Open Rohit's lead, move it to contacted, write a note.
+    page.find(Locator::LinkText("Rohit Verma"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text_of(&browser, "#lead-owner").await.contains("asha"));
+    assert!(
+        text_of(&browser, "#lead-response")
+            .await
+            .contains("none yet")
+    );
+    let call = page.find(Locator::Css("#call")).await.unwrap();
+    assert_eq!(
+        call.attr("href").await.unwrap().as_deref(),
+        Some("tel:+919844400002")
+    );
+    page.find(Locator::Css(
+        "#stage-form select[name=stage] option[value=contacted]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    page.find(Locator::Css("#stage-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the stage moved", WAIT, || async {
+        text_of(&browser, "#lead-stage").await.contains("Contacted")
+    })
+    .await;
+    assert!(
+        text_of(&browser, "#lead-response")
+            .await
+            .contains("by asha")
+    );
+    assert!(
+        text_of(&browser, "#stage-history")
+            .await
+            .contains("New → Contacted")
+    );
+    page.find(Locator::Css("#note-form textarea"))
+        .await
+        .unwrap()
+        .send_keys(HOSTILE_NOTE)
+        .await
+        .unwrap();
+    page.find(Locator::Css("#note-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the note shown", WAIT, || async {
+        text_of(&browser, "#lead-notes")
+            .await
+            .contains("call back after 5")
+    })
+    .await;
+    // Shown as text: the tags are visible, nothing was made bold.
+    assert!(
+        text_of(&browser, "#lead-notes")
+            .await
+            .contains("<b>bold</b>")
+    );
+    assert!(
+        page.find_all(Locator::Css("#lead-notes b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !overflows(&browser).await,
+        "the lead page fits a phone's width"
+    );
+    browser.screenshot("lead-phone").await;
+
+    browser.stop().await;
+    console.stop().await;
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
