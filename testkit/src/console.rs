@@ -91,6 +91,19 @@ pub async fn add_team(url: &str, name: &str, default: bool) {
     db.close().await.ok();
 }
 
+/// Caps a team's open leads per member (as `console team change --max-open`).
+pub async fn cap_team(url: &str, name: &str, cap: i32) {
+    let db = ::console::open_database(url).await.expect("database");
+    let change = ::console::teams::Change {
+        default: false,
+        max_open_leads: Some(Some(cap)),
+    };
+    ::console::teams::change(&db, name, change)
+        .await
+        .expect("cap team");
+    db.close().await.ok();
+}
+
 /// Creates an account in `teams`, on duty or not (through the same code as
 /// `console user add` and `console user change`).
 pub async fn add_member(

@@ -16,7 +16,8 @@ const PASSWORD: &str = "a long enough password";
 const WAIT: Duration = Duration::from_secs(60);
 
 testkit::on_both_backends!(
-    the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_requests
+    the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_requests,
+    a_crm_status_moves_the_stage_unless_a_later_change_was_made,
 );
 
 fn error_of(response: &testkit::HttpResponse) -> String {
@@ -274,6 +275,109 @@ async fn the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_request
             .status,
         400
     );
+
+    console.stop().await;
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
+
+async fn a_crm_status_moves_the_stage_unless_a_later_change_was_made(backend: Backend) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("desk-crm");
+    let env = test_env(&prefix, Some(&db.url), &[]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    let console = Console::start(&env).await;
+    testkit::add_team(&db.url, "MG sales", true).await;
+    testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
+    testkit::add_member(&db.url, "ravi", PASSWORD, Role::Sales, &["MG sales"], false).await;
+    testkit::change_staff(
+        &db.url,
+        "ravi",
+        testkit::StaffChange {
+            crm_user_id: Some("9".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ravi = StaffClient::sign_in(console.addr, "ravi", PASSWORD).await;
+    let crm = |path: String, body: Value| {
+        let edge = &edge;
+        async move {
+            let response = edge
+                .post_json(&format!("/api/v1/webhooks{path}"), &body.to_string())
+                .await;
+            assert_eq!(response.status, 201, "{path}: {:?}", response.json());
+            response.json()["data"].clone()
+        }
+    };
+    let processed = |n: i64| {
+        let db = &db;
+        async move {
+            eventually(&format!("{n} processed"), WAIT, || async {
+                db.count("SELECT COUNT(*) FROM webhook_log WHERE status = 'processed'")
+                    .await
+                    >= n
+            })
+            .await;
+        }
+    };
+    // The CRM creates the lead, contacted, assigned to its user 9: Ravi.
+    let created = crm(
+        "/incoming/lead/create".into(),
+        json!({"event": "new_lead", "source": "website", "data": {"first_name": "Robert", "phone": "+919855500001", "lead_status": "contacted", "assigned_to": 9}}),
+    )
+    .await;
+    let crm_lead = created["lead_id"].as_str().unwrap().to_owned();
+    processed(1).await;
+    let mine = ravi.get("/ajax/leads/?view=mine").await.json();
+    assert_eq!(mine["total"], 1, "the CRM's assigned_to names the owner");
+    let id = mine["leads"][0]["id"].as_str().unwrap().to_owned();
+    let lead = ravi.get(&format!("/ajax/leads/{id}")).await.json();
+    assert_eq!(lead["stage"], "contacted");
+    assert_eq!(lead["stage_history"][0]["by"], "CRM: new_lead");
+
+    // Ravi books a test drive now; the CRM's status from an hour ago
+    // arrives later and changes nothing.
+    let booked = ravi
+        .post_json(
+            &format!("/ajax/leads/{id}/stage"),
+            &json!({"stage": "test_drive_booked"}),
+        )
+        .await;
+    assert_eq!(booked.status, 200);
+    let hour_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339();
+    crm(
+        format!("/incoming/lead/{crm_lead}/status/update"),
+        json!({"event": "lead_status_update", "data": {"lead_status": "qualified", "status_date": hour_ago}}),
+    )
+    .await;
+    processed(2).await;
+    let lead = ravi.get(&format!("/ajax/leads/{id}")).await.json();
+    assert_eq!(
+        lead["stage"], "test_drive_booked",
+        "an older event never overwrites"
+    );
+    // A newer one does.
+    let later = (chrono::Utc::now() + chrono::TimeDelta::seconds(1)).to_rfc3339();
+    crm(
+        format!("/incoming/lead/{crm_lead}/status/update"),
+        json!({"event": "lead_status_update", "data": {"lead_status": "won", "status_date": later}}),
+    )
+    .await;
+    processed(3).await;
+    let lead = ravi
+        .get(&format!("/ajax/leads/{id}?view=mine&stage=any"))
+        .await
+        .json();
+    assert_eq!(lead["stage"], "won");
+    let history = lead["stage_history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[2]["by"], "CRM: lead_status_update");
+    assert_eq!(history[1]["by"], "ravi");
 
     console.stop().await;
     worker.stop().await;

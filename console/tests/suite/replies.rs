@@ -176,6 +176,14 @@ async fn a_reply_is_sent_once_and_its_receipts_move_it_on(backend: Backend) {
     let sent = rig.wait_for_state("+919876511111", &id, "sent").await;
     assert_eq!(sent["text"], "Hello <b>Rohit</b>, the Harrier is ₹25L");
     assert_eq!(sent["sent_by"], "asha");
+    // Accepted by Tata: the lead's first response, by Asha; the customer's
+    // own message before it was none.
+    assert_eq!(
+        rig.db
+            .count("SELECT COUNT(*) FROM leads l JOIN staff_users u ON u.id = l.first_response_by WHERE l.phone = '+919876511111' AND u.username = 'asha' AND l.first_response_at >= l.clock_started_at")
+            .await,
+        1
+    );
     let calls = rig.tata.calls();
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].path, "/v1/whatsapp/messages");
@@ -260,6 +268,13 @@ async fn a_refusal_marks_the_reply_failed_with_tatas_reason(backend: Backend) {
     )]);
     let id = rig.reply("+919876533333", "Hello").await;
     let failed = rig.wait_for_state("+919876533333", &id, "failed").await;
+    // A reply Tata refused reached nobody: no first response.
+    assert_eq!(
+        rig.db
+            .count("SELECT COUNT(*) FROM leads WHERE phone = '+919876533333' AND first_response_at IS NULL")
+            .await,
+        1
+    );
     let reason = failed["reason"].as_str().unwrap();
     assert!(
         reason.contains("400") && reason.contains("not a valid WhatsApp user"),

@@ -6,7 +6,7 @@
 //! the database, across restarts of the worker and the console.
 
 use futures_util::future::join_all;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,6 +23,7 @@ const KEY: &str = "partner-key-for-tests-0001";
 
 testkit::on_both_backends!(
     round_robin_is_fair_and_each_lead_is_assigned_once_across_three_workers,
+    a_member_at_the_cap_or_off_duty_gets_no_lead_and_it_waits_unassigned,
     a_first_response_comes_from_a_call_that_reached_the_customer_never_from_their_message,
     an_unanswered_lead_escalates_after_the_worker_and_console_restart,
 );
@@ -135,6 +136,78 @@ async fn round_robin_is_fair_and_each_lead_is_assigned_once_across_three_workers
     for worker in workers {
         worker.stop().await;
     }
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
+
+async fn a_member_at_the_cap_or_off_duty_gets_no_lead_and_it_waits_unassigned(backend: Backend) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("desk-cap");
+    let env = test_env(&prefix, Some(&db.url), &[]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    worker.wait_ready().await;
+    testkit::add_team(&db.url, "Kia sales", true).await;
+    testkit::cap_team(&db.url, "Kia sales", 1).await;
+    testkit::add_member(
+        &db.url,
+        "asha",
+        PASSWORD,
+        StaffRole::Sales,
+        &["Kia sales"],
+        true,
+    )
+    .await;
+    testkit::add_member(
+        &db.url,
+        "kiran",
+        PASSWORD,
+        StaffRole::Sales,
+        &["Kia sales"],
+        false,
+    )
+    .await;
+    let asha = user_id(&db, "asha").await;
+    let mut sent = 0;
+    let mut new_lead = |from: &'static str| {
+        sent += 1;
+        let n = sent;
+        let edge = &edge;
+        let db = &db;
+        async move {
+            let body = testkit::examples::whatsapp_text(from, &format!("wamid.{from}"), "Hi");
+            assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201);
+            eventually("processed", WAIT, || async { processed(db).await >= n }).await;
+            leads::Entity::find()
+                .filter(leads::Column::Phone.eq(format!("+{from}")))
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let first = new_lead("919866600001").await;
+    assert_eq!(first.owner_id, Some(asha));
+    // Asha holds one open lead, the cap; Kiran is off duty: nobody takes it.
+    let second = new_lead("919866600002").await;
+    assert_eq!(second.owner_id, None, "unassigned");
+    assert!(second.team_id.is_some() && second.routed_at.is_some());
+    // Once her lead is won, she is under the cap again.
+    db.conn
+        .execute_unprepared("UPDATE leads SET stage = 'won' WHERE phone = '+919866600001'")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM leads WHERE stage = 'won'")
+            .await,
+        1
+    );
+    let third = new_lead("919866600003").await;
+    assert_eq!(third.owner_id, Some(asha));
+
+    worker.stop().await;
     edge.stop().await;
     testkit::cleanup_prefix(&prefix).await;
     db.drop().await;

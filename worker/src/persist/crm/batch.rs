@@ -74,12 +74,9 @@ pub(super) fn stage_join(
         line: None,
         vehicle: data_str(data, "vehicle_model").or_else(|| data_str(data, "car_model")),
     });
-    writes.crm_status(crate::desk::CrmStatus {
-        lead,
-        status: status.to_owned(),
-        at,
-        event: hook.event.name(),
-    });
+    if let Some(change) = crate::desk::CrmStatus::of(lead, hook, status, at) {
+        writes.crm_status(change);
+    }
     writes.touchpoint(Touchpoint {
         lead,
         source: shared::Source::CrmEvents,
