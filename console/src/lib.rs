@@ -16,6 +16,7 @@ pub mod leads;
 pub mod notifications;
 pub mod operator;
 pub mod refusal;
+pub mod routing;
 pub mod teams;
 pub mod throttle;
 pub mod users;

@@ -104,6 +104,22 @@ pub async fn cap_team(url: &str, name: &str, cap: i32) {
     db.close().await.ok();
 }
 
+/// Adds a routing rule (as `console rule add`).
+pub async fn add_rule(url: &str, team: &str, source: Option<&str>, line: Option<&str>) {
+    let db = ::console::open_database(url).await.expect("database");
+    let team = ::console::teams::ids(&db, &[team.to_owned()])
+        .await
+        .expect("the rule's team")[0];
+    let rule = ::console::routing::NewRule {
+        position: 1,
+        source: source.map(str::to_owned),
+        line: line.map(str::to_owned),
+        team,
+    };
+    ::console::routing::add(&db, rule).await.expect("add rule");
+    db.close().await.ok();
+}
+
 /// Creates an account in `teams`, on duty or not (through the same code as
 /// `console user add` and `console user change`).
 pub async fn add_member(

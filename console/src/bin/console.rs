@@ -1,6 +1,6 @@
 //! The `console` binary: `console` (or `console serve`) runs the web app;
-//! `console user …` and `console team …` manage staff accounts and teams,
-//! so a dealer can script the set-up.
+//! `console user …`, `console team …` and `console rule …` manage staff
+//! accounts, teams and routing rules, so a dealer can script the set-up.
 
 use clap::{Parser, Subcommand};
 use console::auth::Role;
@@ -27,6 +27,36 @@ enum Command {
     /// Manage teams.
     #[command(subcommand)]
     Team(TeamCommand),
+    /// Manage the routing rules (which team a new lead goes to).
+    #[command(subcommand)]
+    Rule(RuleCommand),
+}
+
+#[derive(Subcommand)]
+enum RuleCommand {
+    /// Add a rule: leads matching it go to the team.
+    Add {
+        /// The team's name.
+        #[arg(long)]
+        team: String,
+        /// The lead's first source (tata_calls, tata_whatsapp, cardekho,
+        /// carwale, call_capture, crm_events); any when left out.
+        #[arg(long)]
+        source: Option<String>,
+        /// The business number or line it came in on; any when left out.
+        #[arg(long)]
+        line: Option<String>,
+        /// Rules are tried by position, lowest first.
+        #[arg(long, default_value_t = 100)]
+        position: i32,
+    },
+    /// List the rules in the order they are tried.
+    List,
+    /// Remove a rule by its id (from `rule list`).
+    Remove {
+        /// The rule's id.
+        id: uuid::Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -192,6 +222,49 @@ async fn users(config: &ConsoleConfig, command: UserCommand) -> anyhow::Result<(
     Ok(())
 }
 
+async fn rules(config: &ConsoleConfig, command: RuleCommand) -> anyhow::Result<()> {
+    let db = console::open_database(config.database_url.expose()).await?;
+    match command {
+        RuleCommand::Add {
+            team,
+            source,
+            line,
+            position,
+        } => {
+            let team = console::teams::ids(&db, std::slice::from_ref(&team)).await?[0];
+            let rule = console::routing::NewRule {
+                position,
+                source,
+                line,
+                team,
+            };
+            let id = console::routing::add(&db, rule).await?;
+            println!("added rule {id}");
+        }
+        RuleCommand::List => {
+            let names = console::teams::names(&db).await?;
+            for rule in console::routing::list(&db).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    rule.id,
+                    rule.position,
+                    rule.source.as_deref().unwrap_or("any source"),
+                    rule.line.as_deref().unwrap_or("any line"),
+                    names.get(&rule.team_id).map_or("(removed)", String::as_str)
+                );
+            }
+        }
+        RuleCommand::Remove { id } => {
+            if !console::routing::remove(&db, id).await? {
+                anyhow::bail!("no rule {id}");
+            }
+            println!("removed rule {id}");
+        }
+    }
+    db.close().await.ok();
+    Ok(())
+}
+
 fn parse_role(role: &str) -> anyhow::Result<Role> {
     Role::parse(role)
         .ok_or_else(|| anyhow::anyhow!("--role is sales, manager or operator, not {role:?}"))
@@ -260,41 +333,40 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::User(command) => match users(&config, command).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("console: {error:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Team(command) => match teams(&config, command).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("console: {error:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Serve => {
-            shared::telemetry::init(config.log_format);
-            let listener = match tokio::net::TcpListener::bind(config.addr).await {
-                Ok(listener) => listener,
-                Err(error) => {
-                    tracing::error!(
-                        "console: cannot listen on CONSOLE_ADDR={}: {error}; free that port or set CONSOLE_ADDR to another address",
-                        config.addr
-                    );
-                    return ExitCode::FAILURE;
-                }
-            };
-            let shutdown = shared::shutdown::on_signal();
-            match console::run(config, listener, shutdown).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "console stopped");
-                    ExitCode::FAILURE
-                }
-            }
+    let admin = match cli.command.unwrap_or(Command::Serve) {
+        Command::User(command) => users(&config, command).await,
+        Command::Team(command) => teams(&config, command).await,
+        Command::Rule(command) => rules(&config, command).await,
+        Command::Serve => return serve(config).await,
+    };
+    match admin {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("console: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `console serve`: the web app until SIGTERM or Ctrl-C.
+async fn serve(config: ConsoleConfig) -> ExitCode {
+    shared::telemetry::init(config.log_format);
+    let listener = match tokio::net::TcpListener::bind(config.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(
+                "console: cannot listen on CONSOLE_ADDR={}: {error}; free that port or set CONSOLE_ADDR to another address",
+                config.addr
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = shared::shutdown::on_signal();
+    match console::run(config, listener, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "console stopped");
+            ExitCode::FAILURE
         }
     }
 }

@@ -11,13 +11,12 @@ use crate::views::page;
 use axum::Form;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
 use maud::html;
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
+use sea_orm::{EntityTrait, QueryOrder};
 use serde::Deserialize;
 use shared::Source;
 use std::sync::Arc;
-use store::entities::{routing_rules, teams};
+use store::entities::routing_rules;
 use uuid::Uuid;
 
 fn managers_only(staff: &Staff) -> Result<(), Refusal> {
@@ -129,60 +128,30 @@ async fn add_rule(state: &AppState, staff: &Staff, form: RuleForm) -> Result<(),
         .position
         .as_deref()
         .and_then(|p| p.trim().parse::<i32>().ok())
-        .filter(|p| (0..=10_000).contains(p))
         .ok_or_else(|| Refusal::BadRequest("position is a number from 0 to 10000".into()))?;
-    let source = match form
-        .source
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(name) => Some(
-            name.parse::<Source>()
-                .map_err(|_| Refusal::BadRequest(format!("no source {name:?}")))?
-                .name()
-                .to_owned(),
-        ),
-    };
-    let line = match form
-        .line
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
-        None => None,
-        Some(raw) => Some(
-            shared::phone::to_e164(raw)
-                .ok_or_else(|| Refusal::BadRequest(format!("{raw:?} is not a phone number")))?,
-        ),
-    };
     let team = form
         .team
         .as_deref()
         .and_then(|t| Uuid::parse_str(t.trim()).ok())
         .ok_or_else(|| Refusal::BadRequest("choose a team".into()))?;
-    if teams::Entity::find_by_id(team)
-        .one(&state.db)
-        .await
-        .map_err(unavailable)?
-        .is_none()
-    {
-        return Err(Refusal::NotFound("No such team.".into()));
+    let rule = crate::routing::NewRule {
+        position,
+        source: form.source,
+        line: form.line,
+        team,
+    };
+    // What the rule's check refuses is the request's fault; the database
+    // failing is not.
+    match crate::routing::add(&state.db, rule).await {
+        Ok(_) => {
+            tracing::info!(username = %staff.username, "routing rule added");
+            Ok(())
+        }
+        Err(error) if error.downcast_ref::<sea_orm::DbErr>().is_some() => {
+            Err(unavailable(format!("{error:#}")))
+        }
+        Err(error) => Err(Refusal::BadRequest(format!("{error:#}"))),
     }
-    routing_rules::Entity::insert(routing_rules::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        position: Set(position),
-        source: Set(source),
-        line: Set(line),
-        team_id: Set(team),
-        created_at: Set(Utc::now()),
-    })
-    .exec_without_returning(&state.db)
-    .await
-    .map_err(unavailable)?;
-    tracing::info!(username = %staff.username, "routing rule added");
-    Ok(())
 }
 
 /// `POST /desk/rules`: adds a rule.

@@ -1,5 +1,6 @@
-//! `console user …` and `console team …`: accounts and teams are made,
-//! listed, changed and removed from the command line, with the password on
+//! `console user …`, `console team …` and `console rule …`: accounts, teams
+//! and routing rules are made, listed, changed and removed from the command
+//! line, with the password on
 //! standard input only.
 
 use std::io::Write as _;
@@ -179,8 +180,44 @@ async fn teams_and_members_are_set_up_from_the_command_line() {
             .await,
         1
     );
+    // Routing rules, scripted too.
+    let (ok, text) = console(
+        &db,
+        &[
+            "rule",
+            "add",
+            "--team",
+            "MG sales",
+            "--source",
+            "tata_whatsapp",
+            "--line",
+            "093554 21616",
+            "--position",
+            "1",
+        ],
+        "",
+    );
+    assert!(ok, "{text}");
+    let (ok, text) = console(
+        &db,
+        &["rule", "add", "--team", "MG sales", "--source", "fax"],
+        "",
+    );
+    assert!(!ok && text.contains("no source \"fax\""), "{text}");
+    let (ok, text) = console(&db, &["rule", "add", "--team", "Kia sales"], "");
+    assert!(!ok && text.contains("no team"), "{text}");
+    let (_, text) = console(&db, &["rule", "list"], "");
+    assert!(
+        text.contains("\t1\ttata_whatsapp\t+919355421616\tMG sales"),
+        "{text}"
+    );
+    let rule_id = text.split('\t').next().unwrap().trim().to_owned();
     let (ok, text) = console(&db, &["team", "remove", "MG sales"], "");
     assert!(ok, "{text}");
+    let (_, text) = console(&db, &["rule", "list"], "");
+    assert!(text.trim().is_empty(), "a removed team's rules go: {text}");
+    let (ok, text) = console(&db, &["rule", "remove", &rule_id], "");
+    assert!(!ok && text.contains("no rule"), "{text}");
     let (_, text) = console(&db, &["user", "list"], "");
     assert!(text.contains("mona\tmanager\tTata sales\t"), "{text}");
     db.drop().await;

@@ -259,6 +259,43 @@ async fn the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_request
     assert_eq!(reopened["first_response_seconds"], Value::Null);
     assert_eq!(reopened["stage_history"].as_array().unwrap().len(), 3);
 
+    // Routing rules: managers only.
+    assert_eq!(asha.get("/desk/rules").await.status, 403);
+    assert_eq!(mona.get("/desk/rules").await.status, 200);
+    let team = db.uuid("SELECT id FROM teams").await.to_string();
+    let fields = [
+        ("position", "1"),
+        ("source", "cardekho"),
+        ("line", ""),
+        ("team", team.as_str()),
+    ];
+    assert_eq!(
+        asha.post_fields("/desk/rules", Some(&asha.csrf), &fields)
+            .await
+            .status,
+        403
+    );
+    let added = mona
+        .post_fields("/desk/rules", Some(&mona.csrf), &fields)
+        .await;
+    assert_eq!(added.status, 303);
+    let bad = [
+        ("position", "1"),
+        ("source", "fax"),
+        ("team", team.as_str()),
+    ];
+    assert_eq!(
+        mona.post_fields("/desk/rules", Some(&mona.csrf), &bad)
+            .await
+            .status,
+        400
+    );
+    let rules = String::from_utf8_lossy(&mona.get("/desk/rules").await.body).into_owned();
+    assert!(
+        rules.contains("<td>CarDekho</td>") && rules.contains("<td>MG sales</td>"),
+        "{rules}"
+    );
+
     // Duty.
     let duty = ravi
         .post_json("/ajax/me/duty", &json!({"on_duty": true}))

@@ -24,6 +24,7 @@ const KEY: &str = "partner-key-for-tests-0001";
 testkit::on_both_backends!(
     round_robin_is_fair_and_each_lead_is_assigned_once_across_three_workers,
     a_member_at_the_cap_or_off_duty_gets_no_lead_and_it_waits_unassigned,
+    routing_rules_choose_the_team_by_source_and_line_and_the_rest_go_to_the_default,
     a_first_response_comes_from_a_call_that_reached_the_customer_never_from_their_message,
     an_unanswered_lead_escalates_after_the_worker_and_console_restart,
 );
@@ -206,6 +207,97 @@ async fn a_member_at_the_cap_or_off_duty_gets_no_lead_and_it_waits_unassigned(ba
     );
     let third = new_lead("919866600003").await;
     assert_eq!(third.owner_id, Some(asha));
+
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
+
+async fn routing_rules_choose_the_team_by_source_and_line_and_the_rest_go_to_the_default(
+    backend: Backend,
+) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("desk-rules");
+    let env = test_env(&prefix, Some(&db.url), &[("LEAD_API_KEY_CARDEKHO", KEY)]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    worker.wait_ready().await;
+    testkit::add_team(&db.url, "Tata sales", true).await;
+    testkit::add_team(&db.url, "MG sales", false).await;
+    testkit::add_member(
+        &db.url,
+        "tina",
+        PASSWORD,
+        StaffRole::Sales,
+        &["Tata sales"],
+        true,
+    )
+    .await;
+    testkit::add_member(
+        &db.url,
+        "manu",
+        PASSWORD,
+        StaffRole::Sales,
+        &["MG sales"],
+        true,
+    )
+    .await;
+    testkit::add_rule(
+        &db.url,
+        "MG sales",
+        Some("tata_whatsapp"),
+        Some("+91 93554 21616"),
+    )
+    .await;
+    // To the MG number: the rule's team.
+    let to_mg = testkit::examples::whatsapp_text("919877700001", "wamid.M1", "Hector?");
+    // To another business number: no rule matches, the default team.
+    let to_other = testkit::examples::whatsapp_text("919877700002", "wamid.M2", "Nexon?")
+        .replace("+919355421616", "+919355400000");
+    for body in [to_mg, to_other] {
+        assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201);
+    }
+    let portal = json!({"name": "Rohit", "phone_number": "+919877700003"}).to_string();
+    let response = edge
+        .post(
+            "/admin/mg-digital-leads/source/cardekho",
+            &[("X-API-Key", KEY)],
+            &portal,
+        )
+        .await;
+    assert_eq!(response.status, 201);
+    eventually("three leads routed", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NOT NULL")
+            .await
+            == 3
+    })
+    .await;
+    let owner_of = |phone: &'static str| {
+        let db = &db;
+        async move {
+            leads::Entity::find()
+                .filter(leads::Column::Phone.eq(phone))
+                .one(&db.conn)
+                .await
+                .unwrap()
+                .unwrap()
+                .owner_id
+        }
+    };
+    assert_eq!(
+        owner_of("+919877700001").await,
+        Some(user_id(&db, "manu").await)
+    );
+    assert_eq!(
+        owner_of("+919877700002").await,
+        Some(user_id(&db, "tina").await)
+    );
+    assert_eq!(
+        owner_of("+919877700003").await,
+        Some(user_id(&db, "tina").await)
+    );
 
     worker.stop().await;
     edge.stop().await;
