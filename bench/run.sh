@@ -25,6 +25,14 @@
 #   a section not run are left out).
 #   BENCH_SCENARIOS (default "mixed tata whatsapp cardekho capture crm
 #   hotspot"): the drain scenarios to run, for example BENCH_SCENARIOS=mixed.
+#   The scenario "desk" (not run by default) measures the lead desk's cost:
+#   one backlog of mixed sources, every message a new person, drained in
+#   turn (twice each, alternating) by a baseline worker into a database of
+#   its own and by this build's worker into a database with the desk set up
+#   as a dealer would (two teams, a routing rule, three members of each on
+#   duty: every new lead is routed and assigned). BENCH_BASELINE_WORKER is
+#   the baseline's binary (for example the build before the desk; default:
+#   this build, with no team set up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${BENCH_SECONDS:-20}
@@ -37,7 +45,7 @@ BODY_BYTES=160   # the mean size of bench/mixed.lua's six bodies (90 to 230 byte
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 scripts/services.sh rabbitmq >/dev/null
 scripts/services.sh postgres >/dev/null
-cargo build --release --locked -p ingest -p worker -p bench 2>&1 | tail -n 1
+cargo build --release --locked -p ingest -p worker -p bench -p leadpipe-console 2>&1 | tail -n 1
 
 KEY=measure-partner-key-0001
 export RUST_LOG=warn LEAD_SOFT_LIMIT_PER_MINUTE=0 CRM_RATE_LIMIT_PER_MINUTE=0 \
@@ -135,11 +143,11 @@ fill() {
   echo "| database | workers | messages/s | worker / edge | worker peak RSS |"
   echo "| --- | --- | --- | --- | --- |"
 }
-drain() { # label database-url workers
-  local label=$1 url=$2 n=$3 pids=() ports=()
+drain() { # label database-url workers [worker-binary]
+  local label=$1 url=$2 n=$3 bin=${4:-target/release/worker} pids=() ports=()
   for i in $(seq 1 "$n"); do
     ports+=($((19100 + i)))
-    DATABASE_URL=$url ADMIN_ADDR=127.0.0.1:$((19100 + i)) target/release/worker >/dev/null 2>&1 & pids+=($!)
+    DATABASE_URL=$url ADMIN_ADDR=127.0.0.1:$((19100 + i)) "$bin" >/dev/null 2>&1 & pids+=($!)
   done
   sleep 5   # connect, migrate, warm up
   total() { local s=0; for p in "${ports[@]}"; do s=$((s + $(metric "$p" leadpipe_worker_messages_total))); done; echo $s; }
@@ -162,6 +170,42 @@ finish() { # counts the scenario's dead letters and drops its queues
   drop_prefix "$prefix"
 }
 scenario_wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# The lead desk as a dealer sets it up, through the console's commands.
+desk_setup() { # database-url
+  local c=target/release/console
+  DATABASE_URL=$1 $c team add "MG sales" --default >/dev/null
+  DATABASE_URL=$1 $c team add "Tata sales" >/dev/null
+  DATABASE_URL=$1 $c rule add --team "Tata sales" --source tata_calls >/dev/null
+  for i in 1 2 3; do
+    for team in MG Tata; do
+      printf 'bench password 0001\n' | DATABASE_URL=$1 $c user add "$team-$i" --password-stdin --team "$team sales" >/dev/null
+      DATABASE_URL=$1 $c user change "$team-$i" --on-duty true >/dev/null
+    done
+  done
+}
+if scenario_wanted desk; then
+  baseline=${BENCH_BASELINE_WORKER:-target/release/worker}
+  for db in bench_base bench_desk; do
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" postgres >/dev/null
+  done
+  desk_setup postgres://postgres@127.0.0.1/bench_desk
+  desk_setup "sqlite://$SQLITE_DIR/desk.db?mode=rwc"
+  fill desk "Mixed sources, new people only: the lead desk's cost (baseline: $baseline)"
+  for round in 1 2; do
+    drain "PostgreSQL, baseline" postgres://postgres@127.0.0.1/bench_base 1 "$baseline"
+    drain "PostgreSQL, desk on" postgres://postgres@127.0.0.1/bench_desk 1
+  done
+  finish
+  fill desk-sqlite "Mixed sources, new people only, again for SQLite"
+  for round in 1 2; do
+    drain "SQLite, baseline" "sqlite://$SQLITE_DIR/base.db?mode=rwc" 1 "$baseline"
+    drain "SQLite, desk on" "sqlite://$SQLITE_DIR/desk.db?mode=rwc" 1
+  done
+  finish
+  for db in bench_base bench_desk; do
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" postgres >/dev/null
+  done
+fi
 if scenario_wanted mixed; then
 fill mixed "Mixed sources"
 drain PostgreSQL postgres://postgres@127.0.0.1/bench 1
