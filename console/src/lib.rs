@@ -16,6 +16,7 @@ pub mod leads;
 pub mod notifications;
 pub mod operator;
 pub mod refusal;
+pub mod reports;
 pub mod routing;
 pub mod teams;
 pub mod throttle;
@@ -193,6 +194,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ajax/notifications/", get(notifications::list_json))
         .route("/logout", post(logout))
         .merge(desk::routes())
+        .merge(reports::routes())
         .merge(operator::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -43,6 +43,9 @@ pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
                             "Alerts"
                             @if staff.unread > 0 { " " span.unread-count #unread-count { (staff.unread) } }
                         }
+                        @if staff.role.sees_all_leads() {
+                            a #nav-reports href="/reports/" class=[(active == "reports").then_some("active")] { "Reports" }
+                        }
                         @if staff.role == Role::Manager {
                             a #nav-rules href="/desk/rules" class=[(active == "rules").then_some("active")] { "Routing" }
                         }

@@ -11,3 +11,4 @@ mod leads;
 mod operator;
 mod operator_browser;
 mod replies;
+mod reports;
