@@ -26,9 +26,10 @@
 #   BENCH_SCENARIOS (default "mixed tata whatsapp cardekho capture crm
 #   hotspot"): the drain scenarios to run, for example BENCH_SCENARIOS=mixed.
 #   The scenario "desk" (not run by default) measures the lead desk's cost:
-#   one backlog of mixed sources, every message a new person, drained in
-#   turn (twice each, alternating) by a baseline worker into a database of
-#   its own and by this build's worker into a database with the desk set up
+#   backlogs of mixed sources, every message a new person, drained in turn
+#   (twice each, alternating, a backlog each) by a baseline worker into a
+#   database of its own and by this build's worker into a database with the
+#   desk set up
 #   as a dealer would (two teams, a routing rule, three members of each on
 #   duty: every new lead is routed and assigned). BENCH_BASELINE_WORKER is
 #   the baseline's binary (for example the build before the desk; default:
@@ -190,18 +191,23 @@ if scenario_wanted desk; then
   done
   desk_setup postgres://postgres@127.0.0.1/bench_desk
   desk_setup "sqlite://$SQLITE_DIR/desk.db?mode=rwc"
-  fill desk "Mixed sources, new people only: the lead desk's cost (baseline: $baseline)"
+  # A backlog per drain (one holds about one drain), alternating twice.
   for round in 1 2; do
+    fill "desk-base-$round" "New people only, PostgreSQL, baseline ($baseline), round $round"
     drain "PostgreSQL, baseline" postgres://postgres@127.0.0.1/bench_base 1 "$baseline"
+    finish
+    fill "desk-on-$round" "New people only, PostgreSQL, desk on, round $round"
     drain "PostgreSQL, desk on" postgres://postgres@127.0.0.1/bench_desk 1
+    finish
   done
-  finish
-  fill desk-sqlite "Mixed sources, new people only, again for SQLite"
   for round in 1 2; do
+    fill "desk-sqlite-base-$round" "New people only, SQLite, baseline, round $round"
     drain "SQLite, baseline" "sqlite://$SQLITE_DIR/base.db?mode=rwc" 1 "$baseline"
+    finish
+    fill "desk-sqlite-on-$round" "New people only, SQLite, desk on, round $round"
     drain "SQLite, desk on" "sqlite://$SQLITE_DIR/desk.db?mode=rwc" 1
+    finish
   done
-  finish
   for db in bench_base bench_desk; do
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" postgres >/dev/null
   done

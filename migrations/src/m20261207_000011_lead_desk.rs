@@ -351,6 +351,14 @@ impl MigrationTrait for Migration {
                 "UPDATE leads SET clock_started_at = first_seen_at WHERE clock_started_at IS NULL",
             )
             .await?;
+        // The routers' queue: leads not routed yet (a partial index, the
+        // same text on both databases, so it stays small).
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS idx_leads_unrouted ON leads (first_seen_at) WHERE routed_at IS NULL",
+            )
+            .await?;
         index(
             manager,
             "idx_leads_owner",

@@ -62,6 +62,9 @@ pub struct WorkerConfig {
     /// `DESK_SWEEP_MILLIS` (default 5000): how often the worker looks for
     /// leads past their escalation deadline.
     pub desk_sweep_every: Duration,
+    /// `DESK_ROUTE_MILLIS` (default 250): how often the worker routes and
+    /// assigns new leads.
+    pub desk_route_every: Duration,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9100`) and `ADMIN_TOKEN`: health,
@@ -190,6 +193,7 @@ impl WorkerConfig {
             tata_whatsapp: TataWhatsappApi::from_env(env)?,
             desk: DeskConfig::from_env(env)?,
             desk_sweep_every: env.millis("DESK_SWEEP_MILLIS", 5000)?,
+            desk_route_every: env.millis("DESK_ROUTE_MILLIS", 250)?,
             log_format: log_format(env)?,
             admin: AdminConfig::from_env(env, "127.0.0.1:9100")?,
         })

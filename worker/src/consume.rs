@@ -76,14 +76,17 @@ pub(crate) async fn work(
     }
     tracing::info!("database ready");
     let _ = state.db.set(db.clone());
-    // The lead desk's escalation timer: stopped with the worker (or on any
-    // early return, by the guard), before the pool closes.
+    // The lead desk's timers (routing, escalation): stopped with the worker
+    // (or on any early return, by the guard), before the pool closes.
     let sweeper_stop = shutdown.child_token();
     let _stop_sweeper_on_return = sweeper_stop.clone().drop_guard();
-    let sweeper = tokio::spawn(crate::desk::escalate::run(
+    let sweeper = tokio::spawn(crate::desk::timers::run(
         db.clone(),
         config.desk.clone(),
-        config.desk_sweep_every,
+        crate::desk::timers::Cadence {
+            route: config.desk_route_every,
+            sweep: config.desk_sweep_every,
+        },
         sweeper_stop.clone(),
     ));
     let tata = config
@@ -137,7 +140,7 @@ pub(crate) async fn work(
     }
     sweeper_stop.cancel();
     if let Err(error) = sweeper.await {
-        tracing::warn!(%error, "the escalation timer ended abnormally");
+        tracing::warn!(%error, "the lead desk's timers ended abnormally");
     }
     liveness.beat("closing the database pool");
     if tokio::time::timeout(Duration::from_secs(5), db.close())

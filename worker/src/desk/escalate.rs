@@ -12,40 +12,12 @@ use sea_orm::{
     TransactionTrait,
 };
 use shared::config::DeskConfig;
-use std::time::Duration;
 use store::desk::{Notice, notify};
 use store::entities::{leads, staff_users, team_members, teams};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Leads escalated per sweep at most; the rest wait for the next.
 const MAX_PER_SWEEP: u64 = 200;
-
-/// Sweeps every `every` until `shutdown`. A failed sweep (the database is
-/// down) is logged and tried again at the next tick: the deadlines wait in
-/// the database.
-pub(crate) async fn run(
-    db: DatabaseConnection,
-    desk: DeskConfig,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match sweep(&db, &desk).await {
-            Ok(0) => {}
-            Ok(escalated) => tracing::info!(escalated, "escalated unanswered leads"),
-            Err(error) => {
-                tracing::warn!(%error, "escalation sweep failed; retrying at the next tick")
-            }
-        }
-    }
-}
 
 /// Escalates the leads past their deadline; returns how many this worker
 /// escalated.

@@ -1,13 +1,14 @@
 //! The lead desk's part of a batch, in the transaction that writes the
-//! batch's leads: new leads are routed to a team and assigned round-robin
-//! (exactly once: the lead's row is locked by the batch's upsert, and each
-//! team's turn counter by the assignment), outbound calls answer a lead
-//! (its first response), and the CRM's statuses move the lead's stage. The
-//! escalation of unanswered leads runs on a timer ([`escalate`]).
+//! batch's leads: outbound calls answer a lead (its first response), and
+//! the CRM's statuses move the lead's stage. On timers that survive
+//! restarts ([`timers`]): new leads are routed to a team and assigned
+//! round-robin, exactly once ([`route`]), and unanswered ones escalate
+//! ([`escalate`]).
 
 pub(crate) mod escalate;
 pub(crate) mod respond;
-mod route;
+pub(crate) mod route;
+pub(crate) mod timers;
 
 pub(crate) use respond::{PartnerStaff, Response};
 
@@ -75,8 +76,6 @@ impl CrmStatus {
 /// What a batch asks of the desk, gathered as its messages are staged.
 #[derive(Default)]
 pub(crate) struct DeskWork {
-    /// Every lead the batch sighted: those not routed yet get routed.
-    pub sighted: Vec<Uuid>,
     /// Actions that reached a customer.
     pub responses: Vec<Response>,
     /// CRM statuses, in message order.
@@ -89,7 +88,6 @@ pub(crate) async fn apply(
     work: DeskWork,
     desk: &DeskConfig,
 ) -> Result<(), DbErr> {
-    route::route(txn, work.sighted, desk).await?;
     respond::record(txn, work.responses).await?;
     for status in work.crm_statuses {
         if let Some(crm_user) = &status.assigned_to {

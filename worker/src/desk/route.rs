@@ -1,17 +1,29 @@
-//! Routing and assignment of new leads, once each, in the transaction that
-//! first writes them.
+//! Routing and assignment of new leads, once each, in short transactions
+//! of their own a moment after the batch that wrote them commits.
 //!
-//! Exactly once: the batch's upsert has locked each lead's row until
-//! commit, so a concurrent worker seeing the same new person waits and then
-//! finds `routed_at` set. Fair: a team's members on duty take turns by
-//! `last_assigned_seq` (the team's turn counter at their last lead), and
-//! bumping the counter locks the team's row, so two workers' assignments to
-//! one team never interleave. A member over the team's cap of open leads is
-//! skipped; with nobody left, the lead stays unassigned in the team.
+//! Not in the batch's transaction: assignment takes a team's turn counter,
+//! a row every new lead of the team needs, and a batch holding it until its
+//! commit made the batches in flight wait for each other (the drain lost
+//! half its rate). Here each worker's router takes the unrouted leads
+//! (`routed_at` empty; on PostgreSQL `FOR UPDATE SKIP LOCKED`, so two
+//! routers never take the same lead), assigns them, and commits at once.
+//!
+//! Exactly once: a lead is written routed only if it still is not (a
+//! concurrent router's commit rolls this round back, to be tried again).
+//! Durable: an unrouted lead stays in the database until a router takes
+//! it, whatever stops meanwhile. Fair: a team's members on duty take turns
+//! by `last_assigned_seq` (the team's turn counter at their last lead), and
+//! bumping the counter locks the team's row, so two routers' turns never
+//! interleave. A member over the team's cap of open leads is skipped; with
+//! nobody left, the lead stays unassigned in the team.
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
 use shared::config::DeskConfig;
 use std::collections::{BTreeMap, HashMap};
 use store::desk::{Notice, notify};
@@ -35,30 +47,60 @@ struct Routed {
     owner: Option<Uuid>,
 }
 
-/// Routes and assigns the leads among `sighted` that are not routed yet.
-pub(super) async fn route(
-    txn: &impl ConnectionTrait,
-    mut sighted: Vec<Uuid>,
+/// Leads one round routes at most.
+pub(crate) const MAX_PER_ROUND: u64 = 512;
+
+/// Routes and assigns the leads not routed yet (at most
+/// [`MAX_PER_ROUND`]), in one transaction; returns how many.
+pub(crate) async fn route_pending(
+    db: &DatabaseConnection,
+    desk: &DeskConfig,
+) -> Result<usize, DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // Take SQLite's write lock before reading (waiting for it like any
+        // writer): a read first would make the round's first write fail
+        // whenever a batch committed in between, and under a steady drain
+        // that is every time.
+        txn.execute_unprepared("UPDATE teams SET assign_seq = assign_seq WHERE 1 = 0")
+            .await?;
+    }
+    let unrouted: Vec<(Uuid, String, Option<String>)> = leads::Entity::find()
+        .select_only()
+        .columns([
+            leads::Column::Id,
+            leads::Column::FirstSource,
+            leads::Column::Line,
+        ])
+        .filter(leads::Column::RoutedAt.is_null())
+        .order_by_asc(leads::Column::FirstSeenAt)
+        .limit(MAX_PER_ROUND)
+        // Another router's leads are skipped, not waited for (PostgreSQL;
+        // SQLite has one writer at a time anyway).
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if unrouted.is_empty() {
+        txn.rollback().await?;
+        return Ok(0);
+    }
+    let unrouted: Vec<Unrouted> = unrouted
+        .into_iter()
+        .map(|(id, source, line)| Unrouted { id, source, line })
+        .collect();
+    let count = unrouted.len();
+    route(&txn, unrouted, desk).await?;
+    txn.commit().await?;
+    Ok(count)
+}
+
+/// Routes and assigns `unrouted`, in `txn`.
+async fn route(
+    txn: &DatabaseTransaction,
+    unrouted: Vec<Unrouted>,
     desk: &DeskConfig,
 ) -> Result<(), DbErr> {
-    sighted.sort_unstable();
-    sighted.dedup();
-    let mut unrouted = Vec::new();
-    for chunk in sighted.chunks(512) {
-        let rows = leads::Entity::find()
-            .filter(leads::Column::Id.is_in(chunk.to_vec()))
-            .filter(leads::Column::RoutedAt.is_null())
-            .all(txn)
-            .await?;
-        unrouted.extend(rows.into_iter().map(|l| Unrouted {
-            id: l.id,
-            source: l.first_source,
-            line: l.line,
-        }));
-    }
-    if unrouted.is_empty() {
-        return Ok(());
-    }
     let rules = routing_rules::Entity::find()
         .order_by_asc(routing_rules::Column::Position)
         .all(txn)
@@ -240,8 +282,18 @@ async fn write(
             .value(C::ResponseDueAt, due)
             .value(C::EscalateAt, escalate)
             .and_where(Expr::col(C::Id).is_in(chunk.iter().map(|r| r.id)))
+            .and_where(Expr::col(C::RoutedAt).is_null())
             .to_owned();
-        txn.execute(&update).await?;
+        let written = txn.execute(&update).await?.rows_affected();
+        if written != chunk.len() as u64 {
+            // Another router took some of them meanwhile (SQLite, where
+            // nothing was locked): roll this round back, turns and all.
+            return Err(DbErr::Custom(format!(
+                "{} of {} leads were routed by another worker meanwhile; routing again",
+                chunk.len() as u64 - written,
+                chunk.len()
+            )));
+        }
     }
     Ok(())
 }

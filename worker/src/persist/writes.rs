@@ -116,15 +116,13 @@ impl Writes {
     /// each person's row until commit, which makes a read that follows
     /// (the digital leads' duplicate window) safe from concurrent workers.
     pub(crate) async fn flush_leads(&mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let leads = std::mem::take(&mut self.leads).0;
-        self.desk.sighted.extend(leads.iter().map(|(id, _)| *id));
-        upsert_in_rounds(txn, leads, lead_merge()).await
+        upsert_in_rounds(txn, std::mem::take(&mut self.leads).0, lead_merge()).await
     }
 
     /// Writes everything staged, table by table in a fixed order (leads
     /// first: the records and touchpoints refer to them; then the partners'
-    /// records; the timeline; then the desk's routing, responses and
-    /// stages, which read the leads as written).
+    /// records; the timeline; then the desk's responses and stages, which
+    /// read the leads as written).
     pub(crate) async fn flush(
         mut self,
         txn: &DatabaseTransaction,

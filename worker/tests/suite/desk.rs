@@ -26,7 +26,7 @@ testkit::on_both_backends!(
     a_member_at_the_cap_or_off_duty_gets_no_lead_and_it_waits_unassigned,
     routing_rules_choose_the_team_by_source_and_line_and_the_rest_go_to_the_default,
     a_first_response_comes_from_a_call_that_reached_the_customer_never_from_their_message,
-    an_unanswered_lead_escalates_after_the_worker_and_console_restart,
+    a_lead_is_routed_and_escalated_across_restarts_of_the_worker_and_console,
 );
 
 async fn processed(db: &TestDb) -> i64 {
@@ -108,6 +108,13 @@ async fn round_robin_is_fair_and_each_lead_is_assigned_once_across_three_workers
         processed(&db).await >= 600
     })
     .await;
+    // Routing runs a moment after each batch commits.
+    eventually("300 leads routed", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NOT NULL")
+            .await
+            == 300
+    })
+    .await;
 
     let counts = owners(&db).await;
     assert_eq!(counts.values().sum::<usize>(), 300, "one lead per person");
@@ -181,6 +188,12 @@ async fn a_member_at_the_cap_or_off_duty_gets_no_lead_and_it_waits_unassigned(ba
             let body = testkit::examples::whatsapp_text(from, &format!("wamid.{from}"), "Hi");
             assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201);
             eventually("processed", WAIT, || async { processed(db).await >= n }).await;
+            eventually("routed", WAIT, || async {
+                db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NULL")
+                    .await
+                    == 0
+            })
+            .await;
             leads::Entity::find()
                 .filter(leads::Column::Phone.eq(format!("+{from}")))
                 .one(&db.conn)
@@ -433,7 +446,15 @@ async fn a_first_response_comes_from_a_call_that_reached_the_customer_never_from
     assert!(tata.first_response_at.is_some());
     assert_eq!(tata.first_response_by, Some(meera));
     // Routed even with no team configured: a deadline, no owner.
-    assert!(lead("+919811100001").await.response_due_at.is_some());
+    eventually("routed", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    let unowned = lead("+919811100001").await;
+    assert!(unowned.response_due_at.is_some());
+    assert_eq!(unowned.owner_id, None);
 
     worker.stop().await;
     edge.stop().await;
@@ -441,7 +462,9 @@ async fn a_first_response_comes_from_a_call_that_reached_the_customer_never_from
     db.drop().await;
 }
 
-async fn an_unanswered_lead_escalates_after_the_worker_and_console_restart(backend: Backend) {
+async fn a_lead_is_routed_and_escalated_across_restarts_of_the_worker_and_console(
+    backend: Backend,
+) {
     testkit::init_logging();
     let db = TestDb::create(backend).await;
     let prefix = unique_prefix("desk-escalate");
@@ -456,8 +479,20 @@ async fn an_unanswered_lead_escalates_after_the_worker_and_console_restart(backe
             ("DESK_SWEEP_MILLIS", "200"),
         ],
     );
+    // The first worker routes only at start (its next round is an hour
+    // away): the lead it writes waits unrouted in the database.
+    let first_env = test_env(
+        &prefix,
+        Some(&db.url),
+        &[
+            ("DESK_ROUTE_MILLIS", "3600000"),
+            ("DESK_RESPONSE_TARGET_SECS", "1"),
+            ("DESK_ESCALATE_AFTER_SECS", "4"),
+            ("DESK_BUSINESS_HOURS", "00:00-24:00"),
+        ],
+    );
     let edge = Edge::start(&env).await;
-    let worker = Worker::start(&env);
+    let worker = Worker::start(&first_env);
     worker.wait_ready().await;
     let console = Console::start(&env).await;
     testkit::add_team(&db.url, "MG sales", true).await;
@@ -496,6 +531,19 @@ async fn an_unanswered_lead_escalates_after_the_worker_and_console_restart(backe
         )
         .await;
     assert_eq!(response.status, 201);
+    eventually("the message processed", WAIT, || async {
+        processed(&db).await == 1
+    })
+    .await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NULL")
+            .await,
+        1,
+        "written, not routed yet"
+    );
+    // Its worker stops; the next one routes it.
+    worker.stop().await;
+    let worker = Worker::start(&env);
     eventually("the lead assigned", WAIT, || async {
         db.count("SELECT COUNT(*) FROM leads WHERE owner_id IS NOT NULL")
             .await

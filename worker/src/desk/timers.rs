@@ -1,0 +1,57 @@
+//! The lead desk's timers, one task per worker: route new leads every
+//! `DESK_ROUTE_MILLIS`, and look for unanswered leads past their
+//! escalation deadline every `DESK_SWEEP_MILLIS`. Every deadline and every
+//! unrouted lead waits in the database, never in this task, so a restart
+//! delays them by one tick at most and loses none; a failed round (the
+//! database is down) is logged and tried again at the next tick.
+
+use super::{escalate, route};
+use sea_orm::DatabaseConnection;
+use shared::config::DeskConfig;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often to route, and how often to sweep for escalations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cadence {
+    pub route: Duration,
+    pub sweep: Duration,
+}
+
+/// Runs both timers until `shutdown`.
+pub(crate) async fn run(
+    db: DatabaseConnection,
+    desk: DeskConfig,
+    cadence: Cadence,
+    shutdown: CancellationToken,
+) {
+    let mut route_tick = tokio::time::interval(cadence.route);
+    route_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep_tick = tokio::time::interval(cadence.sweep);
+    sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = route_tick.tick() => route_all(&db, &desk, &shutdown).await,
+            _ = sweep_tick.tick() => match escalate::sweep(&db, &desk).await {
+                Ok(0) => {}
+                Ok(escalated) => tracing::info!(escalated, "escalated unanswered leads"),
+                Err(error) => tracing::warn!(%error, "escalation sweep failed; retrying at the next tick"),
+            },
+        }
+    }
+}
+
+/// Routes rounds until none is full (a backlog of new leads goes at once).
+async fn route_all(db: &DatabaseConnection, desk: &DeskConfig, shutdown: &CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match route::route_pending(db, desk).await {
+            Ok(routed) if routed as u64 == route::MAX_PER_ROUND => continue,
+            Ok(_) => return,
+            Err(error) => {
+                tracing::debug!(%error, "a routing round failed; routing again at the next tick");
+                return;
+            }
+        }
+    }
+}
