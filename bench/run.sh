@@ -186,24 +186,32 @@ desk_setup() { # database-url
 }
 if scenario_wanted desk; then
   baseline=${BENCH_BASELINE_WORKER:-target/release/worker}
-  for db in bench_base bench_desk; do
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" postgres >/dev/null
-  done
-  desk_setup postgres://postgres@127.0.0.1/bench_desk
-  desk_setup "sqlite://$SQLITE_DIR/desk.db?mode=rwc"
-  # A backlog per drain (one holds about one drain), alternating twice.
+  # Each drain starts from an empty database (a bigger one drains slower,
+  # which would blur the comparison) and a backlog of its own.
+  fresh_pg() { # name [desk]
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" postgres >/dev/null
+    if [ -n "${2:-}" ]; then desk_setup "postgres://postgres@127.0.0.1/$1"; fi
+  }
+  fresh_sqlite() { # file [desk]
+    rm -f "$SQLITE_DIR/$1"*
+    if [ -n "${2:-}" ]; then desk_setup "sqlite://$SQLITE_DIR/$1?mode=rwc"; fi
+  }
   for round in 1 2; do
+    fresh_pg bench_base
     fill "desk-base-$round" "New people only, PostgreSQL, baseline ($baseline), round $round"
     drain "PostgreSQL, baseline" postgres://postgres@127.0.0.1/bench_base 1 "$baseline"
     finish
+    fresh_pg bench_desk on
     fill "desk-on-$round" "New people only, PostgreSQL, desk on, round $round"
     drain "PostgreSQL, desk on" postgres://postgres@127.0.0.1/bench_desk 1
     finish
   done
   for round in 1 2; do
+    fresh_sqlite base.db
     fill "desk-sqlite-base-$round" "New people only, SQLite, baseline, round $round"
     drain "SQLite, baseline" "sqlite://$SQLITE_DIR/base.db?mode=rwc" 1 "$baseline"
     finish
+    fresh_sqlite desk.db on
     fill "desk-sqlite-on-$round" "New people only, SQLite, desk on, round $round"
     drain "SQLite, desk on" "sqlite://$SQLITE_DIR/desk.db?mode=rwc" 1
     finish
