@@ -370,8 +370,16 @@ async fn a_crm_status_moves_the_stage_unless_a_later_change_was_made(backend: Ba
     .await;
     let crm_lead = created["lead_id"].as_str().unwrap().to_owned();
     processed(1).await;
+    eventually("the lead routed", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
     let mine = ravi.get("/ajax/leads/?view=mine").await.json();
     assert_eq!(mine["total"], 1, "the CRM's assigned_to names the owner");
+    // Routing kept that owner and took no round-robin turn for it.
+    assert_eq!(db.count("SELECT assign_seq FROM teams").await, 0);
     let id = mine["leads"][0]["id"].as_str().unwrap().to_owned();
     let lead = ravi.get(&format!("/ajax/leads/{id}")).await.json();
     assert_eq!(lead["stage"], "contacted");

@@ -38,6 +38,9 @@ struct Unrouted {
     id: Uuid,
     source: String,
     line: Option<String>,
+    /// Set before routing (the CRM's `assigned_to`, a manager): kept, and
+    /// no turn taken for it.
+    owner: Option<Uuid>,
 }
 
 /// Where a lead went.
@@ -45,6 +48,8 @@ struct Routed {
     id: Uuid,
     team: Option<Uuid>,
     owner: Option<Uuid>,
+    /// Whether its owner is told (not when the owner was set before).
+    notify: bool,
 }
 
 /// Leads one round routes at most.
@@ -65,12 +70,13 @@ pub(crate) async fn route_pending(
         txn.execute_unprepared("UPDATE teams SET assign_seq = assign_seq WHERE 1 = 0")
             .await?;
     }
-    let unrouted: Vec<(Uuid, String, Option<String>)> = leads::Entity::find()
+    let unrouted: Vec<(Uuid, String, Option<String>, Option<Uuid>)> = leads::Entity::find()
         .select_only()
         .columns([
             leads::Column::Id,
             leads::Column::FirstSource,
             leads::Column::Line,
+            leads::Column::OwnerId,
         ])
         .filter(leads::Column::RoutedAt.is_null())
         .order_by_asc(leads::Column::FirstSeenAt)
@@ -87,7 +93,12 @@ pub(crate) async fn route_pending(
     }
     let unrouted: Vec<Unrouted> = unrouted
         .into_iter()
-        .map(|(id, source, line)| Unrouted { id, source, line })
+        .map(|(id, source, line, owner)| Unrouted {
+            id,
+            source,
+            line,
+            owner,
+        })
         .collect();
     let count = unrouted.len();
     route(&txn, unrouted, desk).await?;
@@ -114,6 +125,7 @@ async fn route(
     let default_team = all_teams.values().find(|t| t.is_default).map(|t| t.id);
     // Teams in key order: the lock order every worker takes.
     let mut by_team: BTreeMap<Option<Uuid>, Vec<Uuid>> = BTreeMap::new();
+    let mut routed = Vec::with_capacity(unrouted.len());
     for lead in &unrouted {
         let team = rules
             .iter()
@@ -126,24 +138,33 @@ async fn route(
             .map(|r| r.team_id)
             .filter(|team| all_teams.contains_key(team))
             .or(default_team);
-        by_team.entry(team).or_default().push(lead.id);
+        match lead.owner {
+            // Owned already: it joins the team, its owner stays.
+            Some(owner) => routed.push(Routed {
+                id: lead.id,
+                team,
+                owner: Some(owner),
+                notify: false,
+            }),
+            None => by_team.entry(team).or_default().push(lead.id),
+        }
     }
-    let mut routed = Vec::with_capacity(unrouted.len());
     for (team, leads) in by_team {
         let owners = match team.and_then(|t| all_teams.get(&t)) {
             Some(team) => assign(txn, team, leads.len()).await?,
             None => vec![None; leads.len()],
         };
-        routed.extend(
-            leads
-                .into_iter()
-                .zip(owners)
-                .map(|(id, owner)| Routed { id, team, owner }),
-        );
+        routed.extend(leads.into_iter().zip(owners).map(|(id, owner)| Routed {
+            id,
+            team,
+            owner,
+            notify: true,
+        }));
     }
     write(txn, &routed, desk).await?;
     let notices = routed
         .iter()
+        .filter(|r| r.notify)
         .filter_map(|r| {
             Some(Notice {
                 user: r.owner?,
