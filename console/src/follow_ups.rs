@@ -27,11 +27,6 @@ fn unavailable(error: impl std::fmt::Display) -> Response {
     Refusal::database("the follow-ups page", error).into_response()
 }
 
-/// Today's date in India.
-fn today_in_india() -> chrono::NaiveDate {
-    (Utc::now() + chrono::TimeDelta::minutes(330)).date_naive()
-}
-
 /// `?view=` on the follow-ups.
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -76,7 +71,7 @@ pub async fn list(
             return Refusal::BadRequest("view is all, mine or team".into()).into_response();
         }
     };
-    let today = today_in_india();
+    let today = shared::time::ist_today();
     let tasks = match follow_ups::Entity::find()
         .filter(in_view(view, &staff))
         .filter(follow_ups::Column::DoneAt.is_null())

@@ -9,6 +9,17 @@ pub fn ist() -> FixedOffset {
     FixedOffset::east_opt(5 * 3600 + 30 * 60).expect("+05:30 is within ±24 h")
 }
 
+/// Today's date in India.
+pub fn ist_today() -> chrono::NaiveDate {
+    Utc::now().with_timezone(&ist()).date_naive()
+}
+
+/// The first moment of `day` in India, in UTC: where a range of IST days
+/// starts (and, for the next day, ends).
+pub fn ist_day_start(day: chrono::NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::TimeDelta::minutes(330)
+}
+
 /// Now, in seconds since the Unix epoch: what Prometheus' timestamp gauges
 /// (last accepted, last persisted) hold.
 pub fn unix_seconds_now() -> f64 {

@@ -6,7 +6,7 @@
 use super::{first_response_seconds, is_overdue, source_label, unavailable};
 use crate::auth::Staff;
 use crate::refusal::Refusal;
-use chrono::{NaiveDate, TimeDelta, Utc};
+use chrono::{NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -108,7 +108,8 @@ pub struct Filters {
     pub page: u64,
 }
 
-fn blank(value: &Option<String>) -> Option<&str> {
+/// A query-string value, trimmed; `None` when absent or blank.
+pub(crate) fn blank(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
@@ -268,15 +269,11 @@ fn select(filters: &Filters, staff: &Staff, view: View) -> Select<leads::Entity>
             None => select.filter(C::Name.contains(&filters.q)),
         };
     }
-    let ist_midnight = |day: NaiveDate| {
-        day.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc() - TimeDelta::minutes(330))
-    };
-    if let Some(from) = filters.from.and_then(ist_midnight) {
-        select = select.filter(C::FirstSeenAt.gte(from));
+    if let Some(from) = filters.from {
+        select = select.filter(C::FirstSeenAt.gte(shared::time::ist_day_start(from)));
     }
-    if let Some(to) = filters.to.and_then(|d| d.succ_opt()).and_then(ist_midnight) {
-        select = select.filter(C::FirstSeenAt.lt(to));
+    if let Some(to) = filters.to.and_then(|d| d.succ_opt()) {
+        select = select.filter(C::FirstSeenAt.lt(shared::time::ist_day_start(to)));
     }
     select
 }

@@ -12,11 +12,9 @@ use axum::Form;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use sea_orm::{EntityTrait, QueryOrder};
 use serde::Deserialize;
 use shared::Source;
 use std::sync::Arc;
-use store::entities::routing_rules;
 use uuid::Uuid;
 
 fn managers_only(staff: &Staff) -> Result<(), Refusal> {
@@ -30,11 +28,9 @@ fn managers_only(staff: &Staff) -> Result<(), Refusal> {
 /// The rules page.
 async fn render(state: &AppState, staff: &Staff) -> Result<Response, Refusal> {
     managers_only(staff)?;
-    let rules = routing_rules::Entity::find()
-        .order_by_asc(routing_rules::Column::Position)
-        .all(&state.db)
+    let rules = crate::routing::list(&state.db)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| unavailable(format!("{e:#}")))?;
     let teams = crate::teams::list(&state.db)
         .await
         .map_err(|e| unavailable(format!("{e:#}")))?;
@@ -191,12 +187,9 @@ pub async fn delete(
     let Ok(id) = Uuid::parse_str(&id) else {
         return Refusal::BadRequest("A rule id is a UUID.".into()).into_response();
     };
-    match routing_rules::Entity::delete_by_id(id)
-        .exec(&state.db)
-        .await
-    {
-        Ok(done) if done.rows_affected == 1 => Redirect::to("/desk/rules").into_response(),
-        Ok(_) => Refusal::NotFound("No such rule.".into()).into_response(),
-        Err(error) => unavailable(error).into_response(),
+    match crate::routing::remove(&state.db, id).await {
+        Ok(true) => Redirect::to("/desk/rules").into_response(),
+        Ok(false) => Refusal::NotFound("No such rule.".into()).into_response(),
+        Err(error) => unavailable(format!("{error:#}")).into_response(),
     }
 }

@@ -12,6 +12,7 @@ pub mod read;
 
 use crate::AppState;
 use crate::auth::Staff;
+use crate::desk::list::blank;
 use crate::desk::{pages::duration, source_label};
 use crate::refusal::{JsonRefusal, Refusal};
 use crate::views::page;
@@ -46,10 +47,6 @@ pub struct ReportQuery {
     source: Option<String>,
 }
 
-fn blank(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
 /// Checks the role and the query: the scope, or why not.
 async fn scope(
     state: &AppState,
@@ -61,7 +58,7 @@ async fn scope(
             "Reports are for managers and operators.".into(),
         ));
     }
-    let today = (Utc::now() + TimeDelta::minutes(330)).date_naive();
+    let today = shared::time::ist_today();
     let date = |name: &str, value: &Option<String>, default: NaiveDate| match blank(value) {
         None => Ok(default),
         Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {

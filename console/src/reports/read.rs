@@ -3,7 +3,7 @@
 
 use super::figures::{FollowUpRow, LeadRow, furthest};
 use crate::refusal::Refusal;
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{NaiveDate, TimeDelta};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use shared::desk::Stage;
 use std::collections::HashMap;
@@ -15,11 +15,6 @@ const CHUNK: usize = 500;
 
 fn unavailable(error: impl std::fmt::Display) -> Refusal {
     Refusal::database("the reports", error)
-}
-
-/// The first moment of `day` in India.
-pub fn ist_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - TimeDelta::minutes(330)
 }
 
 /// What a report covers.
@@ -38,8 +33,11 @@ pub async fn leads(
     users: &HashMap<Uuid, String>,
 ) -> Result<Vec<LeadRow>, Refusal> {
     let mut select = leads::Entity::find()
-        .filter(leads::Column::FirstSeenAt.gte(ist_start(scope.from)))
-        .filter(leads::Column::FirstSeenAt.lt(ist_start(scope.to) + TimeDelta::days(1)));
+        .filter(leads::Column::FirstSeenAt.gte(shared::time::ist_day_start(scope.from)))
+        .filter(
+            leads::Column::FirstSeenAt
+                .lt(shared::time::ist_day_start(scope.to) + TimeDelta::days(1)),
+        );
     if let Some(team) = scope.team {
         select = select.filter(leads::Column::TeamId.eq(team));
     }
@@ -91,8 +89,11 @@ pub async fn follow_ups(
     users: &HashMap<Uuid, String>,
 ) -> Result<Vec<FollowUpRow>, Refusal> {
     let mut select = follow_ups::Entity::find()
-        .filter(follow_ups::Column::DueAt.gte(ist_start(scope.from)))
-        .filter(follow_ups::Column::DueAt.lt(ist_start(scope.to) + TimeDelta::days(1)));
+        .filter(follow_ups::Column::DueAt.gte(shared::time::ist_day_start(scope.from)))
+        .filter(
+            follow_ups::Column::DueAt
+                .lt(shared::time::ist_day_start(scope.to) + TimeDelta::days(1)),
+        );
     if let Some(team) = scope.team {
         let members: Vec<Uuid> = team_members::Entity::find()
             .filter(team_members::Column::TeamId.eq(team))
