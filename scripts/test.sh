@@ -6,7 +6,7 @@
 # and starts the shared broker in a binary of its own.
 #
 # Every test bounds its own waits; as a last resort the whole run is bounded
-# too (TEST_TIMEOUT, default 45 minutes; the suite takes about five), so a
+# too (TEST_TIMEOUT, default 45 minutes; the suite takes about eight), so a
 # hang fails loudly instead of holding CI until its own limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
