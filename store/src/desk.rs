@@ -88,14 +88,11 @@ pub async fn move_stage(
             Expr::value(change.lost_reason.filter(|_| change.to == Stage::Lost)),
         )
         .col_expr(leads::Column::UpdatedAt, Expr::value(Utc::now()));
-    if from.is_closed() && !change.to.is_closed() {
+    let reopened = from.is_closed() && !change.to.is_closed();
+    if reopened {
         let (due, escalate) = desk.deadlines(change.at);
         update = update
             .col_expr(leads::Column::ClockStartedAt, Expr::value(change.at))
-            .col_expr(
-                leads::Column::FirstResponseAt,
-                Expr::value(None::<DateTime<Utc>>),
-            )
             .col_expr(leads::Column::ResponseDueAt, Expr::value(due))
             .col_expr(leads::Column::EscalateAt, Expr::value(escalate))
             .col_expr(
@@ -103,11 +100,45 @@ pub async fn move_stage(
                 Expr::value(None::<DateTime<Utc>>),
             );
     }
-    if change.to == Stage::Contacted {
-        update = update.col_expr(
-            leads::Column::FirstResponseAt,
-            Expr::col(leads::Column::FirstResponseAt).if_null(change.at),
-        );
+    // A move to contacted is a response: the first, when the clock (new
+    // or restarted) has none yet, made by whoever moved it (staff; an
+    // event names nobody of ours).
+    let responder = match change.by {
+        MovedBy::Staff(user) => Some(user),
+        MovedBy::Event(_) => None,
+    };
+    match (change.to == Stage::Contacted, reopened) {
+        (true, true) => {
+            update = update
+                .col_expr(leads::Column::FirstResponseAt, Expr::value(change.at))
+                .col_expr(leads::Column::FirstResponseBy, Expr::value(responder));
+        }
+        (true, false) => {
+            if let Some(user) = responder {
+                update = update.col_expr(
+                    leads::Column::FirstResponseBy,
+                    Expr::case(
+                        Expr::col(leads::Column::FirstResponseAt).is_null(),
+                        Expr::value(user),
+                    )
+                    .finally(Expr::col(leads::Column::FirstResponseBy))
+                    .into(),
+                );
+            }
+            update = update.col_expr(
+                leads::Column::FirstResponseAt,
+                Expr::col(leads::Column::FirstResponseAt).if_null(change.at),
+            );
+        }
+        (false, true) => {
+            update = update
+                .col_expr(
+                    leads::Column::FirstResponseAt,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .col_expr(leads::Column::FirstResponseBy, Expr::value(None::<Uuid>));
+        }
+        (false, false) => {}
     }
     // Compare and set: the stage as read, unchanged since.
     let mut update = update

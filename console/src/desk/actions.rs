@@ -158,18 +158,6 @@ pub async fn stage(
     )
     .await
     .map_err(unavailable)?;
-    if matches!(moved, Moved::From(_)) {
-        // A move by staff to contacted is a response by them.
-        if to == Stage::Contacted {
-            leads::Entity::update_many()
-                .col_expr(leads::Column::FirstResponseBy, Expr::value(staff.user_id))
-                .filter(leads::Column::Id.eq(lead.id))
-                .filter(leads::Column::FirstResponseBy.is_null())
-                .exec(&txn)
-                .await
-                .map_err(unavailable)?;
-        }
-    }
     txn.commit().await.map_err(unavailable)?;
     match moved {
         Moved::From(_) | Moved::Unchanged => Ok(()),

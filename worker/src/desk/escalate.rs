@@ -2,11 +2,12 @@
 //! lead's deadline is a column (`escalate_at`, set when it was routed), and
 //! every worker sweeps for leads past it. A lead is escalated once: the
 //! sweep claims it with a conditional update, so two workers never both
-//! notify. Its team's managers are notified; with
-//! `DESK_ESCALATE_REASSIGN`, it also moves to the next member on duty.
+//! notify. Its team's managers are notified, and its owner; with
+//! `DESK_ESCALATE_REASSIGN`, it moves instead to the next member on duty
+//! (by the team's round-robin, cap included), who is told.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
@@ -92,49 +93,38 @@ async fn escalate(
             text: format!("A lead has waited {waited} minutes without an answer."),
         })
         .collect();
+    let mut reassigned = false;
     if desk.reassign_on_escalation {
-        // The member on duty who waited longest for a lead, other than the
-        // owner; the turn is taken like any other (the team row locks).
-        let mut candidates: Vec<(i64, Uuid)> = members
-            .iter()
-            .filter(|m| Some(m.user_id) != row.owner_id)
-            .filter(|m| people.iter().any(|u| u.id == m.user_id && u.on_duty))
-            .map(|m| (m.last_assigned_seq, m.user_id))
-            .collect();
-        candidates.sort_unstable();
-        if let Some(&(_, next)) = candidates.first() {
-            let bump = teams::Entity::update_many()
-                .col_expr(
-                    teams::Column::AssignSeq,
-                    Expr::col(teams::Column::AssignSeq).add(1),
-                )
-                .filter(teams::Column::Id.eq(team))
+        // The next member on duty other than the owner, by the team's
+        // round-robin (its turn counter locks, its cap applies).
+        let team = teams::Entity::find_by_id(team)
+            .one(txn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("team {team} vanished")))?;
+        let next = super::route::assign(txn, &team, 1, row.owner_id).await?;
+        if let Some(next) = next.into_iter().flatten().next() {
+            reassigned = true;
+            leads::Entity::update_many()
+                .col_expr(leads::Column::OwnerId, Expr::value(next))
+                .filter(leads::Column::Id.eq(lead))
                 .exec(txn)
                 .await?;
-            if bump.rows_affected == 1 {
-                let turn = teams::Entity::find_by_id(team)
-                    .one(txn)
-                    .await?
-                    .map_or(0, |t| t.assign_seq);
-                team_members::Entity::update_many()
-                    .col_expr(team_members::Column::LastAssignedSeq, Expr::value(turn))
-                    .filter(team_members::Column::TeamId.eq(team))
-                    .filter(team_members::Column::UserId.eq(next))
-                    .exec(txn)
-                    .await?;
-                leads::Entity::update_many()
-                    .col_expr(leads::Column::OwnerId, Expr::value(next))
-                    .filter(leads::Column::Id.eq(lead))
-                    .exec(txn)
-                    .await?;
-                notices.push(Notice {
-                    user: next,
-                    lead: Some(lead),
-                    kind: "assigned",
-                    text: format!("A lead unanswered for {waited} minutes was reassigned to you."),
-                });
-            }
+            notices.push(Notice {
+                user: next,
+                lead: Some(lead),
+                kind: "assigned",
+                text: format!("A lead unanswered for {waited} minutes was reassigned to you."),
+            });
         }
+    }
+    // Its owner, if it is still theirs, hears that it is overdue.
+    if let Some(owner) = row.owner_id.filter(|_| !reassigned) {
+        notices.push(Notice {
+            user: owner,
+            lead: Some(lead),
+            kind: "overdue",
+            text: format!("Your lead has waited {waited} minutes without an answer."),
+        });
     }
     notify(txn, notices).await?;
     Ok(true)

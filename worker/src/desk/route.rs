@@ -151,7 +151,7 @@ async fn route(
     }
     for (team, leads) in by_team {
         let owners = match team.and_then(|t| all_teams.get(&t)) {
-            Some(team) => assign(txn, team, leads.len()).await?,
+            Some(team) => assign(txn, team, leads.len(), None).await?,
             None => vec![None; leads.len()],
         };
         routed.extend(leads.into_iter().zip(owners).map(|(id, owner)| Routed {
@@ -178,11 +178,13 @@ async fn route(
 }
 
 /// Takes `count` turns of `team`'s round-robin: the owner of each (or none
-/// when nobody on duty is under the cap).
-async fn assign(
+/// when nobody on duty is under the cap), never `exclude` (an escalated
+/// lead's owner). Routing and escalation both take turns here.
+pub(crate) async fn assign(
     txn: &impl ConnectionTrait,
     team: &teams::Model,
     count: usize,
+    exclude: Option<Uuid>,
 ) -> Result<Vec<Option<Uuid>>, DbErr> {
     let count_i64 = i64::try_from(count).unwrap_or(i64::MAX);
     // Locks the team's row until commit: the turns are ours alone.
@@ -216,7 +218,7 @@ async fn assign(
     // (last turn, user): the smallest goes next; ties by account id.
     let mut queue: Vec<(i64, Uuid)> = members
         .iter()
-        .filter(|m| on_duty.contains(&m.user_id))
+        .filter(|m| on_duty.contains(&m.user_id) && Some(m.user_id) != exclude)
         .map(|m| (m.last_assigned_seq, m.user_id))
         .collect();
     let mut open: HashMap<Uuid, i64> = HashMap::new();
