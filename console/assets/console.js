@@ -1,4 +1,5 @@
-// leadpipe console: the chat panel's live list and thread. Served by the
+// leadpipe console: the chat panel's list and thread, redrawn when the
+// server pushes a change (live.js) rather than on a timer. Served by the
 // console itself (no CDN). Every piece of text from the server is put in
 // the page with textContent, never as markup.
 "use strict";
@@ -14,7 +15,9 @@
   const form = document.getElementById("reply-form");
   const reply = document.getElementById("reply");
   const status = document.getElementById("send-status");
-  const REFRESH_MS = 1000;
+  // Pushed changes come in bursts (a batch of messages): one redraw each
+  // this often at most.
+  const COALESCE_MS = 150;
   let current = decodeURIComponent(location.hash.slice(1)) || null;
   let pending = new Map(); // reply id -> {text, at}
   let lastRendered = "";
@@ -172,8 +175,16 @@
 
   if (current) open(current);
   refreshList().catch(showError);
-  setInterval(() => {
-    refreshList().catch(() => {});
-    refreshThread().catch(() => {});
-  }, REFRESH_MS);
+  let redraw = null;
+  function changed() {
+    if (redraw) return;
+    redraw = setTimeout(() => {
+      redraw = null;
+      refreshList().catch(() => {});
+      refreshThread().catch(() => {});
+    }, COALESCE_MS);
+  }
+  if (window.leadpipeLive) {
+    for (const kind of ["message", "reply", "lead", "reset"]) window.leadpipeLive.on(kind, changed);
+  }
 })();

@@ -13,6 +13,7 @@ pub mod config;
 pub mod desk;
 pub mod follow_ups;
 pub mod leads;
+pub mod live;
 pub mod notifications;
 pub mod operator;
 pub mod refusal;
@@ -73,6 +74,10 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The lead desk's response target and business hours.
     pub desk: shared::config::DeskConfig,
+    /// This process's change feed, which open pages' event streams follow.
+    pub live: live::Feed,
+    /// Cancelled on shutdown: open event streams end with it.
+    pub shutdown: CancellationToken,
 }
 
 /// A time as people in India read it: "22 Nov 2026, 14:05 IST".
@@ -123,13 +128,15 @@ pub async fn run(
         tracing::warn!("the broker is not reachable yet: replies answer 503 until it is");
     }
     let state = Arc::new(AppState {
-        db,
+        db: db.clone(),
         publisher: publisher.clone(),
         broker: config.broker.clone(),
         throttle: throttle::SignInThrottle::default(),
         session_lifetime: config.session_lifetime,
         secure_cookies: config.secure_cookies(),
         desk: config.desk.clone(),
+        live: live::Feed::start(db.clone(), shutdown.clone()),
+        shutdown: shutdown.clone(),
     });
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr().context("listener address")?, "console listening");
@@ -192,6 +199,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/notifications/", get(notifications::list))
         .route("/notifications/read", post(notifications::mark_read))
         .route("/ajax/notifications/", get(notifications::list_json))
+        .route("/ajax/events", get(live::stream::events))
         .route("/logout", post(logout))
         .merge(desk::routes())
         .merge(reports::routes())
@@ -204,6 +212,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(login_page).post(login))
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
+        .route("/assets/live.js", get(live_js))
         .merge(signed_in)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
@@ -248,6 +257,13 @@ async fn js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("../assets/console.js"),
+    )
+}
+
+async fn live_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../assets/live.js"),
     )
 }
 

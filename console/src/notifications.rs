@@ -58,6 +58,9 @@ pub async fn list(
         "notifications",
         html! {
             h1 { "Notifications" }
+            // Drawn and worked by live.js (the browser's permission and
+            // this device's choice are the browser's, not the server's).
+            p { button #browser-notifications type="button" { "Browser notifications" } }
             @if staff.unread > 0 {
                 form method="post" action="/notifications/read" {
                     input type="hidden" name="csrf_token" value=(staff.csrf_token);

@@ -60,6 +60,7 @@ pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
                     }
                 }
                 main { (body) }
+                script src="/assets/live.js" {}
                 script src="/assets/console.js" {}
             }
         }

@@ -14,6 +14,7 @@ mod m20261122_000008_crm_typed_columns;
 mod m20261122_000009_webhook_log_events;
 mod m20261122_000010_call_record_aliases;
 mod m20261207_000011_lead_desk;
+mod m20261207_000012_live_changes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_webhook_log_events::Migration),
             Box::new(m20261122_000010_call_record_aliases::Migration),
             Box::new(m20261207_000011_lead_desk::Migration),
+            Box::new(m20261207_000012_live_changes::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ use shared::desk::Stage;
 use uuid::Uuid;
 
 use crate::entities::{lead_stage_history, leads, staff_notifications};
+use crate::live::{Change, ChangeKind};
 
 /// Who moved a lead.
 #[derive(Debug, Clone, Copy)]
@@ -167,6 +168,7 @@ pub async fn move_stage(
     })
     .exec_without_returning(db)
     .await?;
+    crate::live::record(db, [Change::lead(ChangeKind::Lead, change.lead)]).await?;
     Ok(Moved::From(from))
 }
 
@@ -188,6 +190,16 @@ pub async fn notify(db: &impl ConnectionTrait, notices: Vec<Notice<'_>>) -> Resu
         return Ok(());
     }
     let now = Utc::now();
+    // Each one's addressee hears of it at once on their open pages.
+    let changes: Vec<Change> = notices
+        .iter()
+        .map(|n| Change {
+            kind: ChangeKind::Notification,
+            lead: n.lead,
+            user: Some(n.user),
+        })
+        .collect();
+    crate::live::record(db, changes).await?;
     let rows = notices
         .into_iter()
         .map(|n| staff_notifications::ActiveModel {

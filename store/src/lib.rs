@@ -2,7 +2,8 @@
 //! migrating ([`migrate`]), telling a failure to wait out from one to
 //! report ([`errors`]), every table's sea-orm entity ([`entities`]), and
 //! the webhook log's rows ([`delivery_log`]) and its
-//! search ([`log_search`]).
+//! search ([`log_search`]), the lead desk's writes ([`desk`]) and the
+//! console's change feed ([`live`]).
 //!
 //! Neither binary's crate is needed to read or write the dealer's data:
 //! both depend on this one.
@@ -12,6 +13,7 @@ pub mod delivery_log;
 pub mod desk;
 pub mod entities;
 pub mod errors;
+pub mod live;
 pub mod log_search;
 pub mod migrate;
 

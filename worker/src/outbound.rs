@@ -270,6 +270,13 @@ impl Job<'_> {
         reason: Option<&str>,
     ) -> Result<(), Transient> {
         set_state(self.db, self.request, reply_state, wamid, reason).await?;
+        // After the state is written: the open thread that hears of it
+        // reads the new one.
+        let changed =
+            store::live::Change::lead(store::live::ChangeKind::Reply, lead_id(&self.request.phone));
+        store::live::record(self.db, [changed])
+            .await
+            .map_err(Transient::from)?;
         if wamid.is_some() {
             // Accepted by Tata: the lead's first response, if it is the
             // first (a retry finds it recorded and changes nothing).

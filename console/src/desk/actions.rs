@@ -10,11 +10,13 @@ use crate::refusal::Refusal;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 use shared::desk::Stage;
 use store::desk::{Moved, MovedBy, Notice, StageMove, move_stage, notify};
 use store::entities::{follow_ups, lead_notes, leads, staff_users, team_members};
+use store::live::{Change, ChangeKind};
 use uuid::Uuid;
 
 /// Longest note.
@@ -75,6 +77,7 @@ pub async fn assign(
         }
         None => lead.team_id,
     };
+    let txn = db.begin().await.map_err(unavailable)?;
     let updated = leads::Entity::update_many()
         .col_expr(
             leads::Column::OwnerId,
@@ -88,7 +91,7 @@ pub async fn assign(
             Some(current) => leads::Column::OwnerId.eq(current),
             None => leads::Column::OwnerId.is_null(),
         })
-        .exec(db)
+        .exec(&txn)
         .await
         .map_err(unavailable)?;
     if updated.rows_affected != 1 {
@@ -103,9 +106,17 @@ pub async fn assign(
             kind: "assigned",
             text: format!("{} assigned you a lead.", staff.username),
         };
-        notify(db, vec![notice]).await.map_err(unavailable)?;
+        notify(&txn, vec![notice]).await.map_err(unavailable)?;
     }
-    Ok(())
+    lead_changed(&txn, lead.id).await?;
+    txn.commit().await.map_err(unavailable)
+}
+
+/// Tells open desks that the lead changed, in the change's transaction.
+async fn lead_changed(txn: &DatabaseTransaction, lead: Uuid) -> Result<(), Refusal> {
+    store::live::record(txn, [Change::lead(ChangeKind::Lead, lead)])
+        .await
+        .map_err(unavailable)
 }
 
 /// Moves the lead's stage (`lost` needs a reason from the list).
@@ -225,6 +236,7 @@ pub async fn note(state: &AppState, staff: &Staff, lead: Uuid, text: &str) -> Re
         })
         .collect();
     notify(&txn, notices).await.map_err(unavailable)?;
+    lead_changed(&txn, lead.id).await?;
     txn.commit().await.map_err(unavailable)
 }
 
@@ -319,6 +331,7 @@ pub async fn follow_up(
         };
         notify(&txn, vec![notice]).await.map_err(unavailable)?;
     }
+    lead_changed(&txn, lead.id).await?;
     txn.commit().await.map_err(unavailable)?;
     Ok(id)
 }

@@ -86,7 +86,7 @@ async fn desk_page(state: &AppState, staff: &Staff, query: &ListQuery) -> Result
         staff,
         "leads",
         html! {
-            div.desk-head {
+            div.desk-head #live-leads data-live="leads" {
                 h1 { "Leads" }
                 (duty_form(staff, "/leads/"))
             }
@@ -189,7 +189,7 @@ pub fn panel(staff: &Staff, lead: &detail::Detail, assignable: &[String]) -> Mar
     let csrf = &staff.csrf_token;
     let may_take = lead.owner.is_none();
     html! {
-        section.desk-panel #desk-panel {
+        section.desk-panel #desk-panel data-live-lead=(id) {
             dl.facts {
                 dt { "Owner" } dd #lead-owner { (lead.owner.as_deref().unwrap_or("unassigned")) }
                 dt { "Team" } dd #lead-team { (lead.team.as_deref().unwrap_or("—")) }

@@ -8,6 +8,7 @@ mod desk;
 mod desk_browser;
 mod http;
 mod leads;
+mod live;
 mod operator;
 mod operator_browser;
 mod replies;

@@ -14,6 +14,7 @@ pub mod lead_notes;
 pub mod lead_stage_history;
 pub mod lead_touchpoints;
 pub mod leads;
+pub mod live_changes;
 pub mod routing_rules;
 pub mod staff_notifications;
 pub mod staff_sessions;

@@ -68,6 +68,15 @@ async fn escalate(
     let Some(row) = leads::Entity::find_by_id(lead).one(txn).await? else {
         return Ok(false);
     };
+    // Overdue now: open desks show it.
+    store::live::record(
+        txn,
+        [store::live::Change::lead(
+            store::live::ChangeKind::Lead,
+            lead,
+        )],
+    )
+    .await?;
     let Some(team) = row.team_id else {
         return Ok(true);
     };

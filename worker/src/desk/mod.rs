@@ -80,6 +80,8 @@ pub(crate) struct DeskWork {
     pub responses: Vec<Response>,
     /// CRM statuses, in message order.
     pub crm_statuses: Vec<CrmStatus>,
+    /// What open pages should hear of once the batch commits.
+    pub changes: Vec<store::live::Change>,
 }
 
 /// Does the batch's desk work, after its leads are written.
@@ -89,9 +91,18 @@ pub(crate) async fn apply(
     desk: &DeskConfig,
 ) -> Result<(), DbErr> {
     respond::record(txn, work.responses).await?;
+    store::live::record(txn, work.changes).await?;
     for status in work.crm_statuses {
         if let Some(crm_user) = &status.assigned_to {
             assign_to_crm_user(txn, status.lead, crm_user).await?;
+            store::live::record(
+                txn,
+                [store::live::Change::lead(
+                    store::live::ChangeKind::Lead,
+                    status.lead,
+                )],
+            )
+            .await?;
         }
         let Some((stage, lost_reason)) = status.stage else {
             continue;

@@ -28,6 +28,7 @@ use shared::config::DeskConfig;
 use std::collections::{BTreeMap, HashMap};
 use store::desk::{Notice, notify};
 use store::entities::{leads, routing_rules, staff_users, team_members, teams};
+use store::live::{Change, ChangeKind};
 use uuid::Uuid;
 
 /// Leads per statement.
@@ -162,6 +163,12 @@ async fn route(
         }));
     }
     write(txn, &routed, desk).await?;
+    // Created and assigned: open desks show it.
+    store::live::record(
+        txn,
+        routed.iter().map(|r| Change::lead(ChangeKind::Lead, r.id)),
+    )
+    .await?;
     let notices = routed
         .iter()
         .filter(|r| r.notify)

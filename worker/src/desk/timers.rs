@@ -1,6 +1,7 @@
 //! The lead desk's timers, one task per worker: route new leads every
-//! `DESK_ROUTE_MILLIS`, and look for unanswered leads past their
-//! escalation deadline every `DESK_SWEEP_MILLIS`. Every deadline and every
+//! `DESK_ROUTE_MILLIS`, look for unanswered leads past their escalation
+//! deadline every `DESK_SWEEP_MILLIS`, and remove the console's change
+//! feed's old rows every minute. Every deadline and every
 //! unrouted lead waits in the database, never in this task, so a restart
 //! delays them by one tick at most and loses none; a failed round (the
 //! database is down) is logged and tried again at the next tick.
@@ -29,6 +30,8 @@ pub(crate) async fn run(
     route_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sweep_tick = tokio::time::interval(cadence.sweep);
     sweep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
+    prune_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -38,6 +41,25 @@ pub(crate) async fn run(
                 Ok(escalated) => tracing::info!(escalated, "escalated unanswered leads"),
                 Err(error) => tracing::warn!(%error, "escalation sweep failed; retrying at the next tick"),
             },
+            _ = prune_tick.tick() => prune_changes(&db).await,
+        }
+    }
+}
+
+/// How often the change feed's old rows are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Removes the change feed's rows older than it keeps them (every worker
+/// does; deleting what another already deleted costs nothing).
+async fn prune_changes(db: &DatabaseConnection) {
+    let Ok(keep) = chrono::Duration::from_std(store::live::KEEP_FOR) else {
+        return;
+    };
+    match store::live::remove_older_than(db, chrono::Utc::now() - keep).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::debug!(removed, "removed old changes from the console's feed"),
+        Err(error) => {
+            tracing::warn!(%error, "removing old changes failed; trying again in a minute")
         }
     }
 }

@@ -99,6 +99,7 @@ fn inbound(
     row.ingest_id = Set(Some(envelope.ingest_id));
     writes.whatsapp_inbound(row, m.id.clone());
     if let Some(lead) = lead {
+        writes.change(store::live::ChangeKind::Message, lead);
         writes.touchpoint(Touchpoint {
             lead,
             source: Source::TataWhatsapp,
@@ -149,6 +150,10 @@ fn status(writes: &mut Writes, hook: &WhatsappWebhook, s: &StatusUpdate) {
     row.status_at = Set(Some(s.timestamp));
     row.recipient = Set(s.recipient_id.clone());
     row.business_number = Set(hook.business_phone_number.clone());
+    // A receipt for a reply: its conversation's open pages show it.
+    if let Some(phone) = s.recipient_id.as_deref().and_then(shared::phone::to_e164) {
+        writes.change(store::live::ChangeKind::Reply, super::lead_id(&phone));
+    }
     writes.whatsapp_status(row, s.id.clone());
 }
 

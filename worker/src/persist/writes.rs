@@ -80,6 +80,13 @@ impl Writes {
         self.desk.responses.push(response);
     }
 
+    /// Stages a change open pages should hear of once the batch commits.
+    pub(crate) fn change(&mut self, kind: store::live::ChangeKind, lead: Uuid) {
+        self.desk
+            .changes
+            .push(store::live::Change::lead(kind, lead));
+    }
+
     /// Stages a CRM status to carry onto the lead's stage.
     pub(crate) fn crm_status(&mut self, status: crate::desk::CrmStatus) {
         self.desk.crm_statuses.push(status);
