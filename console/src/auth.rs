@@ -215,7 +215,7 @@ async fn session_staff(db: &DatabaseConnection, token: &str) -> anyhow::Result<O
 }
 
 /// How many notifications `user` has not read.
-async fn unread_count(db: &DatabaseConnection, user: Uuid) -> anyhow::Result<u64> {
+pub(crate) async fn unread_count(db: &DatabaseConnection, user: Uuid) -> anyhow::Result<u64> {
     Ok(staff_notifications::Entity::find()
         .filter(staff_notifications::Column::UserId.eq(user))
         .filter(staff_notifications::Column::ReadAt.is_null())

@@ -14,10 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::html;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -91,12 +88,9 @@ pub async fn list_json(
     Extension(staff): Extension<Staff>,
 ) -> Result<Json<Value>, JsonRefusal> {
     let found = newest(&state.db, &staff).await?;
-    let unread = staff_notifications::Entity::find()
-        .filter(staff_notifications::Column::UserId.eq(staff.user_id))
-        .filter(staff_notifications::Column::ReadAt.is_null())
-        .count(&state.db)
+    let unread = crate::auth::unread_count(&state.db, staff.user_id)
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| unavailable(format!("{e:#}")))?;
     let items: Vec<Value> = found
         .into_iter()
         .map(|n| {
