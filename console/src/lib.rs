@@ -19,6 +19,7 @@ pub mod operator;
 pub mod refusal;
 pub mod reports;
 pub mod routing;
+pub mod spreadsheet;
 pub mod teams;
 pub mod throttle;
 pub mod users;

@@ -303,24 +303,74 @@ pub struct Page {
     pub total: u64,
 }
 
+/// The list's order: unanswered first, longest waiting first.
+fn ordered(select: Select<leads::Entity>) -> Select<leads::Entity> {
+    use leads::Column as C;
+    select
+        .order_by(Expr::col(C::FirstResponseAt).is_null(), Order::Desc)
+        .order_by_asc(C::ClockStartedAt)
+        .order_by_asc(C::Id)
+}
+
 /// Reads one page of the filtered view.
 pub async fn page(
     db: &DatabaseConnection,
     staff: &Staff,
     filters: &Filters,
 ) -> Result<Page, Refusal> {
-    use leads::Column as C;
     let select = select(filters, staff, filters.view);
     let total = select.clone().count(db).await.map_err(unavailable)?;
-    let found = select
-        .order_by(Expr::col(C::FirstResponseAt).is_null(), Order::Desc)
-        .order_by_asc(C::ClockStartedAt)
-        .order_by_asc(C::Id)
+    let found = ordered(select)
         .offset((filters.page - 1) * PAGE_SIZE)
         .limit(PAGE_SIZE)
         .all(db)
         .await
         .map_err(unavailable)?;
+    Ok(Page {
+        leads: rows(db, found).await?,
+        total,
+    })
+}
+
+/// Most leads one export holds.
+pub const MAX_EXPORT_ROWS: u64 = 50_000;
+
+/// Leads read per query while exporting.
+const EXPORT_CHUNK: u64 = 500;
+
+/// Every lead of the filtered view (every page), for an export: at most
+/// [`MAX_EXPORT_ROWS`], or a 400 asking for narrower filters.
+pub async fn everything(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    filters: &Filters,
+) -> Result<Vec<Row>, Refusal> {
+    let select = select(filters, staff, filters.view);
+    let total = select.clone().count(db).await.map_err(unavailable)?;
+    if total > MAX_EXPORT_ROWS {
+        return Err(Refusal::BadRequest(format!(
+            "{total} leads match; an export holds at most {MAX_EXPORT_ROWS}: narrow the filters (dates, stage, source)."
+        )));
+    }
+    let mut all = Vec::new();
+    let mut offset = 0;
+    loop {
+        let found = ordered(select.clone())
+            .offset(offset)
+            .limit(EXPORT_CHUNK)
+            .all(db)
+            .await
+            .map_err(unavailable)?;
+        if found.is_empty() {
+            return Ok(all);
+        }
+        offset += found.len() as u64;
+        all.extend(rows(db, found).await?);
+    }
+}
+
+/// The list's rows for `found` (their sources, owners and teams by name).
+async fn rows(db: &DatabaseConnection, found: Vec<leads::Model>) -> Result<Vec<Row>, Refusal> {
     let ids: Vec<Uuid> = found.iter().map(|l| l.id).collect();
     let touched: Vec<(Uuid, String)> = lead_touchpoints::Entity::find()
         .select_only()
@@ -369,7 +419,7 @@ pub async fn page(
             }
         })
         .collect();
-    Ok(Page { leads, total })
+    Ok(leads)
 }
 
 /// How many leads each view `staff` may open holds, with the same

@@ -2,8 +2,8 @@
 //! moved through its stages. The list with its views and filters
 //! ([`list`]), one lead's desk facts ([`detail`]), what staff do to a lead
 //! ([`actions`]), the JSON routes the pages and other systems use
-//! ([`api`]), the pages themselves ([`pages`]) and the routing rules
-//! managers edit ([`rules`]).
+//! ([`api`]), the pages themselves ([`pages`]), the list as a CSV file
+//! ([`export`]) and the routing rules managers edit ([`rules`]).
 //!
 //! Who sees what is decided here, on the server: managers and operators
 //! see every lead; a salesperson sees their own leads, the unassigned
@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod api;
 pub mod detail;
+pub mod export;
 pub mod list;
 pub mod pages;
 pub mod rules;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/leads/", get(pages::desk))
+        .route("/leads/export.csv", get(export::csv))
         .route("/leads/{id}", get(crate::leads::timeline))
         .route("/leads/{id}/assign", post(pages::assign))
         .route("/leads/{id}/stage", post(pages::stage))

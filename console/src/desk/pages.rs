@@ -52,6 +52,16 @@ fn link(query: &ListQuery, view: Option<View>, page: Option<u64>) -> String {
     )
 }
 
+/// The list's CSV export with the filters in force (every page).
+fn export_link(query: &ListQuery) -> String {
+    let mut query = query.clone();
+    query.page = None;
+    format!(
+        "/leads/export.csv?{}",
+        serde_urlencoded::to_string(&query).unwrap_or_default()
+    )
+}
+
 /// `GET /leads/`: the desk.
 pub async fn desk(
     State(state): State<Arc<AppState>>,
@@ -126,7 +136,10 @@ async fn desk_page(state: &AppState, staff: &Staff, query: &ListQuery) -> Result
                 label { "To " input type="date" name="to" value=[filters.to.map(|d| d.to_string())]; }
                 button type="submit" { "Filter" }
             }
-            p.muted #desk-total { (found.total) " lead" @if found.total != 1 { "s" } }
+            p.muted #desk-total {
+                (found.total) " lead" @if found.total != 1 { "s" }
+                " · " a #desk-export href=(export_link(query)) download { "Download CSV" }
+            }
             ul.desk #desk {
                 @for row in &found.leads {
                     li.lead-card class=[row.overdue.then_some("overdue")] data-id=(row.id) {

@@ -4,9 +4,11 @@
 //! (median, 90th percentile, distribution), the funnel by source with lost
 //! reasons, and follow-ups done on time, late or still overdue per person.
 //! `GET /reports/` draws them; `GET /ajax/reports/` answers the same
-//! figures as JSON.
+//! figures as JSON, and `GET /reports/{table}.csv` each table as a CSV
+//! download.
 
 pub mod charts;
+pub mod export;
 pub mod figures;
 pub mod read;
 
@@ -18,13 +20,13 @@ use crate::refusal::{JsonRefusal, Refusal};
 use crate::views::page;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use figures::{FUNNEL, Figures};
 use maud::html;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::Source;
 use std::sync::Arc;
 
@@ -36,10 +38,11 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/reports/", get(show))
         .route("/ajax/reports/", get(json))
+        .route("/reports/{table}", get(csv))
 }
 
 /// The query string, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct ReportQuery {
     from: Option<String>,
     to: Option<String>,
@@ -128,6 +131,48 @@ pub async fn json(
     Ok(Json(figures(&state, &scope).await?))
 }
 
+/// Links to tables' CSV files, for the range and filters shown.
+fn downloads(query: &ReportQuery, tables: &[(&str, &str)]) -> maud::Markup {
+    let filters = serde_urlencoded::to_string(query).unwrap_or_default();
+    html! {
+        p.downloads {
+            @for (i, (table, label)) in tables.iter().enumerate() {
+                @if i > 0 { " · " }
+                a href={ "/reports/" (table) "?" (filters) } download { (label) }
+            }
+        }
+    }
+}
+
+/// `GET /reports/{table}.csv?from=&to=&team=&source=` (one of
+/// [`export::TABLES`]; any other name is a 404).
+pub async fn csv(
+    State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
+    Path(table): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Response {
+    let made = async {
+        let scope = scope(&state, &staff, &query).await?;
+        if !export::TABLES.contains(&table.as_str()) {
+            return Err(Refusal::NotFound(format!(
+                "No report table {table:?}; there are {}.",
+                export::TABLES.join(", ")
+            )));
+        }
+        let figures = figures(&state, &scope).await?;
+        export::table(&table, &figures)
+            .ok_or_else(|| Refusal::NotFound(format!("No report table {table:?}.")))
+    };
+    match made.await {
+        Ok((header, rows)) => {
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            crate::spreadsheet::download(&table, &header, &rows)
+        }
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 /// `GET /reports/`.
 pub async fn show(
     State(state): State<Arc<AppState>>,
@@ -171,9 +216,11 @@ pub async fn show(
                 button type="submit" { "Show" }
             }
             h2 { "Leads per source per day" }
+            (downloads(&query, &[("leads-per-day.csv", "CSV")]))
             p.muted #report-total { (figures.total_leads) " leads from " (scope.from.format("%d %b %Y")) " to " (scope.to.format("%d %b %Y")) " (IST)" }
             (charts::leads_per_day(&figures))
             h2 { "First response" }
+            (downloads(&query, &[("response-times.csv", "CSV: times"), ("speed-by-person.csv", "by salesperson"), ("speed-by-source.csv", "by source")]))
             (charts::response_distribution(&figures))
             div.report-tables {
                 div.scroll { table #speed-by-owner {
@@ -194,6 +241,7 @@ pub async fn show(
                 } }
             }
             h2 { "Funnel by source" }
+            (downloads(&query, &[("funnel.csv", "CSV: funnel"), ("lost-reasons.csv", "lost reasons")]))
             div.scroll {
                 table #funnel {
                     thead { tr { th { "Source" } th { "Leads" } @for step in FUNNEL { th { (step.label()) } } } }
@@ -218,6 +266,7 @@ pub async fn show(
                 }
             }
             h2 { "Follow-ups due in the range" }
+            (downloads(&query, &[("follow-ups.csv", "CSV")]))
             div.scroll { table #follow-up-report {
                 thead { tr { th { "Person" } th { "On time" } th { "Late" } th { "Overdue" } } }
                 tbody {
