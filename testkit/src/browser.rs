@@ -121,6 +121,59 @@ impl Browser {
             .expect("a signed-in page");
     }
 
+    /// Runs axe-core (vendored in `testkit/vendor/axe-core`, injected here,
+    /// never served by the console) on the current page and fails the test
+    /// on any WCAG 2 A or AA violation, naming the rule, what it asks and
+    /// the elements. `what` names the page in the failure.
+    pub async fn assert_accessible(&self, what: &str) {
+        const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+        let loaded = within(
+            "axe-core's injection",
+            Duration::from_secs(30),
+            self.client.execute(
+                &format!("if (!window.axe) {{ {AXE}\n }} return typeof window.axe;"),
+                vec![],
+            ),
+        )
+        .await
+        .expect("inject axe-core");
+        assert_eq!(loaded, "object", "axe-core did not load on {what}");
+        let run = "const done = arguments[arguments.length - 1]; \
+            axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, resultTypes: ['violations']}) \
+              .then((r) => done(r.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary)})))) \
+              .catch((e) => done([{id: 'axe-error', help: String(e), nodes: []}]));";
+        let violations = within(
+            "axe-core's run",
+            Duration::from_secs(60),
+            self.client.execute_async(run, vec![]),
+        )
+        .await
+        .expect("run axe-core");
+        let violations = violations.as_array().cloned().unwrap_or_default();
+        assert!(
+            violations.is_empty(),
+            "accessibility violations on {what}:\n{}",
+            violations
+                .iter()
+                .map(|v| format!(
+                    "- {} ({}): {}\n    {}",
+                    v["id"],
+                    v["impact"],
+                    v["help"],
+                    v["nodes"]
+                        .as_array()
+                        .map(|n| n
+                            .iter()
+                            .map(|n| n.as_str().unwrap_or_default().replace('\n', " "))
+                            .collect::<Vec<_>>()
+                            .join("\n    "))
+                        .unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
     /// Saves a screenshot as `target/test-artefacts/{name}.png`; returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = within(

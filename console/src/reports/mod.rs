@@ -223,7 +223,7 @@ pub async fn show(
             (downloads(&query, &[("response-times.csv", "CSV: times"), ("speed-by-person.csv", "by salesperson"), ("speed-by-source.csv", "by source")]))
             (charts::response_distribution(&figures))
             div.report-tables {
-                div.scroll { table #speed-by-owner {
+                div.scroll tabindex="0" role="region" aria-label="First response by salesperson" { table #speed-by-owner {
                     thead { tr { th { "Salesperson" } th { "Answered" } th { "Median" } th { "90th pct" } } }
                     tbody {
                         @for (who, speed) in &figures.speed_by_owner {
@@ -231,7 +231,7 @@ pub async fn show(
                         }
                     }
                 } }
-                div.scroll { table #speed-by-source {
+                div.scroll tabindex="0" role="region" aria-label="First response by source" { table #speed-by-source {
                     thead { tr { th { "Source" } th { "Answered" } th { "Median" } th { "90th pct" } } }
                     tbody {
                         @for (source, speed) in &figures.speed_by_source {
@@ -242,7 +242,7 @@ pub async fn show(
             }
             h2 { "Funnel by source" }
             (downloads(&query, &[("funnel.csv", "CSV: funnel"), ("lost-reasons.csv", "lost reasons")]))
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Funnel by source" {
                 table #funnel {
                     thead { tr { th { "Source" } th { "Leads" } @for step in FUNNEL { th { (step.label()) } } } }
                     tbody {
@@ -267,7 +267,7 @@ pub async fn show(
             }
             h2 { "Follow-ups due in the range" }
             (downloads(&query, &[("follow-ups.csv", "CSV")]))
-            div.scroll { table #follow-up-report {
+            div.scroll tabindex="0" role="region" aria-label="Follow-ups per person" { table #follow-up-report {
                 thead { tr { th { "Person" } th { "On time" } th { "Late" } th { "Overdue" } } }
                 tbody {
                     @for (who, counts) in &figures.follow_ups {

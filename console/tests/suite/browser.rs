@@ -83,6 +83,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         .await
         .unwrap();
     browser.screenshot("console-login").await;
+    browser.assert_accessible("console-login").await;
     browser.submit_sign_in("asha", PASSWORD).await;
     page.wait()
         .at_most(WAIT)
@@ -182,6 +183,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         "nothing sends it yet"
     );
     browser.screenshot("console-chat-queued").await;
+    browser.assert_accessible("console-chat-queued").await;
     let worker = Worker::start(&env);
     let seen = until(&browser, "the reply sent", "return window.__states", |v| {
         v.as_array()
@@ -200,6 +202,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         "{seen:?}"
     );
     browser.screenshot("console-chat-sent").await;
+    browser.assert_accessible("console-chat-sent").await;
     let wamid = tata.calls()[0].wamid.clone().unwrap();
     let receipt = json!({"statuses": [{"id": wamid, "status": "delivered", "timestamp": chrono::Utc::now().timestamp().to_string(), "recipient_id": "919876512345"}]});
     assert_eq!(
@@ -210,6 +213,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     );
     until(&browser, "the reply delivered", state, |v| v == "delivered").await;
     let screenshot = browser.screenshot("console-chat").await;
+    browser.assert_accessible("console-chat").await;
     eprintln!("screenshot: {}", screenshot.display());
 
     // The lead's timeline has the conversation, both ways.
@@ -231,6 +235,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         "{text}"
     );
     browser.screenshot("console-lead").await;
+    browser.assert_accessible("console-lead").await;
     page.back().await.unwrap();
     page.wait()
         .at_most(WAIT)
@@ -248,6 +253,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     )
     .await;
     browser.screenshot("console-chat-phone").await;
+    browser.assert_accessible("console-chat-phone").await;
     assert_eq!(tata.calls().len(), 1, "sent once");
 
     browser.stop().await;

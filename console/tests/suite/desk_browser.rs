@@ -112,6 +112,7 @@ async fn the_desk_works_at_desktop_and_phone_widths() {
     assert!(text_of(&browser, "#views").await.contains("Mine 2"));
     assert!(text_of(&browser, "#duty-state").await.contains("On duty"));
     browser.screenshot("desk-desktop").await;
+    browser.assert_accessible("desk-desktop").await;
 
     // A phone on the showroom floor.
     page.set_window_size(390, 844).await.unwrap();
@@ -123,6 +124,7 @@ async fn the_desk_works_at_desktop_and_phone_widths() {
         .unwrap();
     assert!(!overflows(&browser).await, "the desk fits a phone's width");
     browser.screenshot("desk-phone").await;
+    browser.assert_accessible("desk-phone").await;
 
     // Open Rohit's lead, move it to contacted, write a note.
     page.find(Locator::LinkText("Rohit Verma"))
@@ -205,6 +207,22 @@ async fn the_desk_works_at_desktop_and_phone_widths() {
         "the lead page fits a phone's width"
     );
     browser.screenshot("lead-phone").await;
+    browser.assert_accessible("lead-phone").await;
+    // The other pages a salesperson opens, at phone width.
+    for (path, name) in [
+        ("/notifications/", "notifications-phone"),
+        ("/follow-ups/", "follow-ups-phone"),
+    ] {
+        page.goto(&format!("{base}{path}")).await.unwrap();
+        page.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("header.top"))
+            .await
+            .unwrap();
+        assert!(!overflows(&browser).await, "{path} fits a phone's width");
+        browser.screenshot(name).await;
+        browser.assert_accessible(name).await;
+    }
 
     browser.stop().await;
     console.stop().await;

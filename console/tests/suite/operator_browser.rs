@@ -120,6 +120,7 @@ async fn an_operator_replays_a_dead_letter_in_the_browser_once_its_cause_is_fixe
         "1"
     );
     browser.screenshot("operator-overview").await;
+    browser.assert_accessible("operator-overview").await;
 
     // Find it: the dead letters of the CRM, by reason.
     click(&browser, "#dead-letter-counts tr[data-source=crm_events] a").await;
@@ -127,6 +128,7 @@ async fn an_operator_replays_a_dead_letter_in_the_browser_once_its_cause_is_fixe
     let reasons = text_of(&browser, "#by-reason").await;
     assert!(reasons.contains("lead L-77 not found"), "{reasons}");
     browser.screenshot("operator-dead-letters").await;
+    browser.assert_accessible("operator-dead-letters").await;
     click(&browser, "#dead-letters tbody a").await;
     until_url(&browser, "/operator/log/").await;
     assert_eq!(text_of(&browser, "#outcome").await, "dead lettered");
@@ -138,6 +140,9 @@ async fn an_operator_replays_a_dead_letter_in_the_browser_once_its_cause_is_fixe
     let id = page.current_url().await.unwrap();
     let id = id.path().rsplit('/').next().unwrap().to_owned();
     browser.screenshot("operator-delivery-dead-lettered").await;
+    browser
+        .assert_accessible("operator-delivery-dead-lettered")
+        .await;
 
     // The cause is fixed: the CRM sends the lead.
     testkit::crm_lead_arrives(&inspector, "L-77").await;
@@ -155,11 +160,13 @@ async fn an_operator_replays_a_dead_letter_in_the_browser_once_its_cause_is_fixe
     assert!(dry_run.starts_with("Dry run"), "{dry_run}");
     assert!(text_of(&browser, "#dead-letters").await.contains(&id));
     browser.screenshot("operator-replay-dry-run").await;
+    browser.assert_accessible("operator-replay-dry-run").await;
     assert_eq!(dead().await, 1, "the dry run moved nothing");
     click(&browser, "#confirm button[type=submit]").await;
     until_url(&browser, "/apply").await;
     assert_eq!(text_of(&browser, "#result").await, "Replayed 1.");
     browser.screenshot("operator-replayed").await;
+    browser.assert_accessible("operator-replayed").await;
 
     // See it processed: the webhook log, found by its id.
     click(&browser, "#result ~ p a[href='/operator/log']").await;
@@ -190,6 +197,9 @@ async fn an_operator_replays_a_dead_letter_in_the_browser_once_its_cause_is_fixe
         "{history}"
     );
     browser.screenshot("operator-delivery-processed").await;
+    browser
+        .assert_accessible("operator-delivery-processed")
+        .await;
     assert_eq!(
         db.count("SELECT COUNT(*) FROM crm_leads WHERE id = 'L-77' AND status = 'won'")
             .await,

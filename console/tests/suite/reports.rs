@@ -171,6 +171,7 @@ async fn a_manager_reads_leads_speed_funnel_and_follow_ups() {
         .await
         .unwrap();
     browser.screenshot("reports-phone").await;
+    browser.assert_accessible("reports-phone").await;
     assert_eq!(wide, json!(false), "the reports fit a phone's width");
 
     browser.stop().await;
