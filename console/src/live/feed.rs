@@ -52,6 +52,8 @@ pub struct Pushed {
     pub team: Option<Uuid>,
     /// Whether the lead existed when the change was read.
     pub lead_found: bool,
+    /// The lead's number (E.164): the chat panel's key for a conversation.
+    pub phone: Option<String>,
 }
 
 /// The handle pages subscribe through.
@@ -158,7 +160,14 @@ impl Reader {
     }
 }
 
-/// Adds each change's lead's owner and team, read in one query.
+/// A change's lead as it is when the change is read.
+struct FoundLead {
+    owner: Option<Uuid>,
+    team: Option<Uuid>,
+    phone: String,
+}
+
+/// Adds each change's lead's owner, team and number, read in one query.
 pub async fn resolve(
     db: &DatabaseConnection,
     rows: Vec<live_changes::Model>,
@@ -166,23 +175,24 @@ pub async fn resolve(
     let mut ids: Vec<Uuid> = rows.iter().filter_map(|r| r.lead_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut owners: HashMap<Uuid, (Option<Uuid>, Option<Uuid>)> = HashMap::new();
+    let mut found_leads: HashMap<Uuid, FoundLead> = HashMap::new();
     for chunk in ids.chunks(500) {
-        let found: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = leads::Entity::find()
+        let found: Vec<(Uuid, Option<Uuid>, Option<Uuid>, String)> = leads::Entity::find()
             .select_only()
             .columns([
                 leads::Column::Id,
                 leads::Column::OwnerId,
                 leads::Column::TeamId,
+                leads::Column::Phone,
             ])
             .filter(leads::Column::Id.is_in(chunk.iter().copied()))
             .into_tuple()
             .all(db)
             .await?;
-        owners.extend(
+        found_leads.extend(
             found
                 .into_iter()
-                .map(|(id, owner, team)| (id, (owner, team))),
+                .map(|(id, owner, team, phone)| (id, FoundLead { owner, team, phone })),
         );
     }
     rows.into_iter()
@@ -193,15 +203,16 @@ pub async fn resolve(
                     row.id, row.kind
                 ))
             })?;
-            let found = row.lead_id.and_then(|lead| owners.get(&lead));
+            let found = row.lead_id.and_then(|lead| found_leads.get(&lead));
             Ok(Pushed {
                 id: row.id,
                 kind,
                 lead: row.lead_id,
                 user: row.user_id,
-                owner: found.and_then(|(owner, _)| *owner),
-                team: found.and_then(|(_, team)| *team),
+                owner: found.and_then(|l| l.owner),
+                team: found.and_then(|l| l.team),
                 lead_found: found.is_some(),
+                phone: found.map(|l| l.phone.clone()),
             })
         })
         .collect()

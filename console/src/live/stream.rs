@@ -18,6 +18,7 @@ use serde_json::json;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use store::live::ChangeKind;
 use tokio::sync::{broadcast, mpsc};
 
 /// How long one stream lasts: the page reconnects by itself (and resumes),
@@ -50,10 +51,14 @@ pub fn visible(staff: &Staff, change: &Pushed) -> bool {
 
 /// The event a page receives for `change`.
 fn event(staff: &Staff, change: &Pushed) -> Event {
-    let data = json!({
+    let mut data = json!({
         "lead": change.lead,
         "mine": change.owner == Some(staff.user_id),
     });
+    // The chat panel knows conversations by number.
+    if matches!(change.kind, ChangeKind::Message | ChangeKind::Reply) {
+        data["phone"] = json!(change.phone);
+    }
     Event::default()
         .id(change.id.to_string())
         .event(change.kind.name())

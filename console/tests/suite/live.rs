@@ -108,6 +108,7 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
             about(e, "message", &lead) && e.data["mine"] == true
         })
         .await;
+    assert_eq!(message.data["phone"], "+919833300001", "{message:?}");
     let on_back = mona_page
         .until("the second message on the other process", WAIT, |e| {
             about(e, "message", &lead) && e.id == message.id
@@ -194,9 +195,11 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
     db.drop().await;
 }
 
-/// In Chromium: a salesperson's open lead list, untouched, hears of a new
-/// lead assigned to her: the unread count in the header and the tab's
-/// title go up, and the list offers a reload (it is not redrawn under her).
+/// In Chromium: a salesperson's open lead list makes no request while
+/// idle, then hears of a new lead assigned to her: the unread count in the
+/// header and the tab's title go up, one browser notification shows (the
+/// tab in the background), and the list offers a reload (it is not redrawn
+/// under her).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_open_page_counts_a_new_assignment_and_offers_a_reload() {
     use fantoccini::Locator;
@@ -238,6 +241,24 @@ async fn an_open_page_counts_a_new_assignment_and_offers_a_reload() {
             == true
     })
     .await;
+    // Nothing polls: an idle page makes no request (the browser's own
+    // record of its requests).
+    let requests = "return performance.getEntriesByType('resource').length";
+    let before = page.execute(requests, vec![]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        page.execute(requests, vec![]).await.unwrap(),
+        before,
+        "an idle page asked the server for something"
+    );
+    // Browser notifications on, the tab in the background; the browser's
+    // Notification is replaced by a recorder (headless Chromium shows none).
+    page.execute(
+        "window.__shown = []; window.Notification = function (title, options) { window.__shown.push(options.body); }; window.Notification.permission = 'granted'; localStorage.setItem('leadpipe.notifications', 'on'); Object.defineProperty(document, 'hidden', {get: () => true, configurable: true}); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
 
     let body = testkit::examples::whatsapp_text("919833300002", "wamid.B1", "Hello");
     assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201);
@@ -258,6 +279,18 @@ async fn an_open_page_counts_a_new_assignment_and_offers_a_reload() {
         "no reload happened by itself"
     );
     browser.screenshot("console-live-phone").await;
+    browser.assert_accessible("console-live-phone").await;
+    // One browser notification for the assignment, not one per page
+    // element or per event replayed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let shown = page.execute("return window.__shown", vec![]).await.unwrap();
+    let assigned = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|text| *text == "A new lead was assigned to you.")
+        .count();
+    assert_eq!(assigned, 1, "{shown}");
     // Reloading shows the new lead.
     page.find(Locator::Css("#live-changed button"))
         .await
