@@ -15,6 +15,7 @@ mod m20261122_000009_webhook_log_events;
 mod m20261122_000010_call_record_aliases;
 mod m20261207_000011_lead_desk;
 mod m20261207_000012_live_changes;
+mod m20261207_000013_report_indexes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000010_call_record_aliases::Migration),
             Box::new(m20261207_000011_lead_desk::Migration),
             Box::new(m20261207_000012_live_changes::Migration),
+            Box::new(m20261207_000013_report_indexes::Migration),
         ]
     }
 }
