@@ -20,6 +20,15 @@
 # Loopback only. Needs wrk (apt-get install wrk) and the local services
 # (started here with scripts/services.sh). Takes about fifteen minutes.
 #   BENCH_SECONDS (default 20): length of each load and drain window.
+#   5. (section "live", not run by default) pushed updates: 50 pages of
+#      one manager follow the console's event stream while 1,000 WhatsApp
+#      messages from new numbers come through the edge at 100/s; when each
+#      page hears of each (p50/p90/p99/max from the edge's 201), and the
+#      CPU per message of the console, the worker and PostgreSQL
+#      (BENCH_LIVE_CLIENTS, BENCH_LIVE_MESSAGES, BENCH_LIVE_RATE).
+#   6. (section "reports", not run by default) the manager's reports over
+#      90,000 leads (90 days of 1,000) seeded into PostgreSQL: the time of
+#      GET /ajax/reports/ for 90 days and for 7, and the range reads' plans.
 #   BENCH_SECTIONS (default "ceiling edge spool drain"): the sections to run,
 #   for example BENCH_SECTIONS=drain to measure the workers alone (ratios to
 #   a section not run are left out).
@@ -243,7 +252,108 @@ for scenario in "tata|Tata calls only|0|" "whatsapp|WhatsApp messages only|1|" "
 done
 echo
 fi
+if wants live; then
+  # Pushed updates: the edge, one worker and one console on a database of
+  # their own; BENCH_LIVE_CLIENTS pages of one manager follow the event
+  # stream while BENCH_LIVE_MESSAGES messages from new numbers come through
+  # the edge at BENCH_LIVE_RATE a second (target/release/push-latency).
+  # CPU of the console, the worker and PostgreSQL (all its processes), per
+  # message.
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench_live" -c "CREATE DATABASE bench_live" postgres >/dev/null
+  live_url=postgres://postgres@127.0.0.1/bench_live
+  export AMQP_PREFIX=bench-live-$$ prefix=bench-live-$$
+  printf 'bench password 0001\n' | DATABASE_URL=$live_url target/release/console user add bench-manager --password-stdin --role manager >/dev/null
+  INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & live_edge=$!
+  DATABASE_URL=$live_url ADMIN_ADDR=127.0.0.1:19101 target/release/worker >/dev/null 2>&1 & live_worker=$!
+  DATABASE_URL=$live_url CONSOLE_ADDR=127.0.0.1:18095 target/release/console >/dev/null 2>&1 & live_console=$!
+  sleep 5
+  # CPU is measured by push-latency itself, from the first message sent
+  # until every page heard every message (not the sign-in before, nor its
+  # lookups after).
+  result=$(BENCH_CONSOLE=127.0.0.1:18095 BENCH_EDGE=127.0.0.1:$EDGE_PORT BENCH_USER=bench-manager \
+    BENCH_PASSWORD='bench password 0001' BENCH_CONSOLE_PID=$live_console BENCH_WORKER_PID=$live_worker \
+    BENCH_DB_PIDS=$(pgrep -x postgres | paste -sd, -) target/release/push-latency | grep '^RESULT' || true)
+  kill -TERM $live_console $live_worker $live_edge; wait $live_console $live_worker $live_edge || true
+  get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+  [ -n "$result" ] || { echo "push-latency failed (its error is above)" >&2; exit 1; }
+  n=$(get messages)
+  echo
+  echo "### Pushed updates: $(get clients) pages, $n messages at $(get rate)/s through the edge (PostgreSQL)"
+  echo
+  echo "| events heard | missing | p50 | p90 | p99 | max | console CPU/message | worker CPU/message | PostgreSQL CPU/message |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| $(get events) | $(get missing) | $(get p50_ms) ms | $(get p90_ms) ms | $(get p99_ms) ms | $(get max_ms) ms | $(get console_cpu_us) µs | $(get worker_cpu_us) µs | $(get db_cpu_us) µs |"
+  drop_prefix "$prefix"
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench_live" postgres >/dev/null
+fi
+if wants reports; then
+  # The manager's reports over 90 days of 1,000 leads a day (90,000 leads,
+  # a stage history line for each that moved, 20,000 follow-ups), seeded
+  # with SQL into PostgreSQL; the time of GET /ajax/reports/ for 90 days and
+  # for 7, as a manager, three times each (curl's total time), and the
+  # query plans of the range reads.
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench_reports" -c "CREATE DATABASE bench_reports" postgres >/dev/null
+  reports_url=postgres://postgres@127.0.0.1/bench_reports
+  for i in 1 2 3 4 5 6; do
+    printf 'bench password 0001\n' | DATABASE_URL=$reports_url target/release/console user add "seller-$i" --password-stdin >/dev/null
+  done
+  printf 'bench password 0001\n' | DATABASE_URL=$reports_url target/release/console user add bench-manager --password-stdin --role manager >/dev/null
+  psql -h 127.0.0.1 -U postgres -d bench_reports -q <<'SQL'
+WITH sellers AS (SELECT array_agg(id ORDER BY username) AS ids FROM staff_users WHERE username LIKE 'seller-%'),
+seeded AS (
+  SELECT g, date_trunc('day', now()) - interval '90 days' + g * interval '86.4 seconds' AS seen,
+         (ARRAY['new','contacted','qualified','test_drive_booked','booking','won','lost'])[1 + g % 7] AS stage
+  FROM generate_series(1, 90000) AS g)
+INSERT INTO leads (id, phone, name, first_source, first_seen_at, last_seen_at, created_at, updated_at,
+                   stage, stage_changed_at, lost_reason, owner_id, routed_at, clock_started_at, first_response_at)
+SELECT md5('bench-lead-' || g)::uuid, '+9190' || lpad(g::text, 8, '0'), 'Bench ' || g,
+       (ARRAY['tata_calls','tata_whatsapp','cardekho','carwale','call_capture'])[1 + g % 5],
+       seen, seen, seen, seen, stage, CASE WHEN stage <> 'new' THEN seen + interval '1 hour' END,
+       CASE WHEN stage = 'lost' THEN 'price' END, (SELECT ids[1 + g % 6] FROM sellers), seen, seen,
+       CASE WHEN stage <> 'new' THEN seen + (g % 7200) * interval '1 second' END
+FROM seeded;
+INSERT INTO lead_stage_history (id, lead_id, from_stage, to_stage, lost_reason, at)
+SELECT md5('bench-history-' || id)::uuid, id, 'new', stage, lost_reason, stage_changed_at
+FROM leads WHERE stage <> 'new';
+INSERT INTO follow_ups (id, lead_id, phone, due_date, due_at, auto_call, done_at, created_at, updated_at, assignee_id)
+SELECT md5('bench-follow-up-' || g)::uuid, md5('bench-lead-' || g)::uuid, '+9190' || lpad(g::text, 8, '0'),
+       (date_trunc('day', now()) - interval '90 days' + g * interval '6.48 minutes')::date,
+       date_trunc('day', now()) - interval '90 days' + g * interval '6.48 minutes', false,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE date_trunc('day', now()) - interval '90 days' + g * interval '6.48 minutes' + (g % 5) * interval '1 hour' END,
+       now(), now(), owner_id
+FROM generate_series(1, 20000) AS g JOIN leads ON leads.id = md5('bench-lead-' || g)::uuid;
+ANALYZE;
+SQL
+  DATABASE_URL=$reports_url CONSOLE_ADDR=127.0.0.1:18096 target/release/console >/dev/null 2>&1 & reports_console=$!
+  sleep 3
+  jar=$(mktemp)
+  token=$(curl -s -c "$jar" http://127.0.0.1:18096/login | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -n 1)
+  curl -s -b "$jar" -c "$jar" -o /dev/null --data-urlencode username=bench-manager \
+    --data-urlencode 'password=bench password 0001' --data-urlencode "csrf_token=$token" http://127.0.0.1:18096/login
+  today=$(TZ=Asia/Kolkata date +%F)
+  timed() { # days
+    local from; from=$(TZ=Asia/Kolkata date -d "$today - $(($1 - 1)) days" +%F)
+    for _ in 1 2 3; do
+      curl -s -b "$jar" -o /dev/null -w '%{http_code} %{time_total}\n' "http://127.0.0.1:18096/ajax/reports/?from=$from&to=$today"
+    done | awk '{if ($1 != 200) bad = 1; printf "%s%.0f ms", (NR > 1 ? ", " : ""), $2 * 1000} END {if (bad) printf " (not all 200!)"}'
+  }
+  echo
+  echo "### Reports over 90,000 leads (90 days of 1,000), PostgreSQL"
+  echo
+  echo "| range | GET /ajax/reports/ (three runs) |"
+  echo "| --- | --- |"
+  echo "| 90 days | $(timed 90) |"
+  echo "| 7 days | $(timed 7) |"
+  echo
+  plan() { psql -h 127.0.0.1 -U postgres -d bench_reports -Atc "EXPLAIN $1" | head -n 2 | tr '\n' ' '; }
+  week="now() - interval '7 days'"
+  echo "- plan, leads of 7 days: $(plan "SELECT * FROM leads WHERE first_seen_at >= $week AND first_seen_at < now()")"
+  echo "- plan, follow-ups of 7 days: $(plan "SELECT * FROM follow_ups WHERE due_at >= $week AND due_at < now()")"
+  kill -TERM $reports_console; wait $reports_console || true
+  rm -f "$jar"
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench_reports" postgres >/dev/null
+fi
 if wants edge; then echo "- best edge rate: $BEST requests/s"; fi
-echo "- dead-lettered during the run: $dead"
+if wants drain; then echo "- dead-lettered during the run: $dead"; fi
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" postgres >/dev/null
-rm -rf "$SQLITE_DIR" "$SPOOL_DIR"
+rm -rf "${SQLITE_DIR:-}" "$SPOOL_DIR"
