@@ -168,7 +168,10 @@ impl Processes {
                 .split(',')
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
-                .map(|p| p.parse().map_err(|_| anyhow!("{name}: {p:?} is not a process id")))
+                .map(|p| {
+                    p.parse()
+                        .map_err(|_| anyhow!("{name}: {p:?} is not a process id"))
+                })
                 .collect()
         };
         Ok(Processes {
@@ -195,7 +198,10 @@ fn cpu_ticks(processes: &Processes) -> Result<[u64; 3]> {
             })
             .unwrap_or(0)
     };
-    Ok(processes.groups.clone().map(|group| group.into_iter().map(one).sum()))
+    Ok(processes
+        .groups
+        .clone()
+        .map(|group| group.into_iter().map(one).sum()))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

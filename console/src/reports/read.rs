@@ -101,9 +101,8 @@ pub async fn leads(
         .map_err(unavailable)?;
     let mut reached: HashMap<Uuid, Vec<Stage>> = HashMap::new();
     for (lead, to_stage) in history {
-        let stage = Stage::parse(&to_stage).ok_or_else(|| {
-            unavailable(format!("unknown stage {to_stage:?} in the history"))
-        })?;
+        let stage = Stage::parse(&to_stage)
+            .ok_or_else(|| unavailable(format!("unknown stage {to_stage:?} in the history")))?;
         reached.entry(lead).or_default().push(stage);
     }
     found
