@@ -119,7 +119,9 @@
     messages.replaceChildren(...shown.map(messageNode));
     if (atBottom || lastRendered === "") messages.scrollTop = messages.scrollHeight;
     lastRendered = key;
-    post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/read").catch(() => {});
+    post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/read")
+      .then(() => { if (window.leadpipeLive) window.leadpipeLive.refreshUnread(); })
+      .catch(() => {});
   }
 
   function open(phone) {

@@ -1,10 +1,12 @@
 // leadpipe console: pushed updates on every signed-in page. One
 // EventSource per page follows /ajax/events (the browser reconnects by
 // itself and sends the last id it saw, so nothing is missed); pages listen
-// through window.leadpipeLive.on(kind, handler). Notifications update the
-// unread count in the header and the tab's title, and, when the user
-// turned them on (asked for once, a setting on the Alerts page), show a
-// browser notification while the tab is in the background. Text from the
+// through window.leadpipeLive.on(kind, handler). Notifications (a lead
+// assigned to me, a customer writing on my lead, a mention, my lead
+// overdue, a follow-up due) update the unread count in the header and the
+// tab's title, and, when the user turned them on (asked for once, a
+// setting on the Alerts page), show one browser notification each while
+// the tab is in the background. Text from the
 // server is only ever put in the page with textContent.
 "use strict";
 (function () {
@@ -75,9 +77,6 @@
   }
   on("notification", () => refreshUnread(true).catch(() => {}));
   on("reset", () => refreshUnread(false).catch(() => {}));
-  on("message", (data) => {
-    if (data.mine) notify("leadpipe", "A customer wrote on one of your leads.", data.lead);
-  });
 
   // Server-drawn pages (the lead list, a lead) say that they changed and
   // offer a reload, rather than redrawing under a half-filled form.
@@ -129,5 +128,10 @@
     drawToggle();
   }
 
-  window.leadpipeLive = { on: on, source: source };
+  window.leadpipeLive = {
+    on: on,
+    source: source,
+    // A page that marked something read (the chat panel) redraws the count.
+    refreshUnread: () => refreshUnread(false).catch(() => {}),
+  };
 })();

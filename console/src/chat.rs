@@ -10,7 +10,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
@@ -21,7 +21,9 @@ use shared::replies::{MAX_REPLY_CHARS, REPLY_WINDOW, SendRequest};
 use shared::{Envelope, Source};
 use std::collections::HashMap;
 use std::sync::Arc;
-use store::entities::{conversation_reads, leads, whatsapp_messages, whatsapp_replies};
+use store::entities::{
+    conversation_reads, leads, staff_notifications, whatsapp_messages, whatsapp_replies,
+};
 use uuid::Uuid;
 
 /// Most conversations listed at once (newest first).
@@ -384,9 +386,31 @@ pub async fn get_thread(
 /// `POST /ajax/tata-conversations/{phone}/read`: the conversation was seen.
 pub async fn mark_read(
     State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
     Path(phone): Path<String>,
 ) -> Result<StatusCode, JsonRefusal> {
     let phone = phone_param(&phone)?;
+    // Their "a customer wrote" notices about this conversation are read
+    // too: they have read it.
+    let lead = leads::Entity::find()
+        .select_only()
+        .column(leads::Column::Id)
+        .filter(leads::Column::Phone.eq(phone.as_str()))
+        .into_tuple::<Uuid>()
+        .one(&state.db)
+        .await
+        .map_err(unavailable)?;
+    if let Some(lead) = lead {
+        staff_notifications::Entity::update_many()
+            .col_expr(staff_notifications::Column::ReadAt, Expr::value(Utc::now()))
+            .filter(staff_notifications::Column::UserId.eq(staff.user_id))
+            .filter(staff_notifications::Column::LeadId.eq(lead))
+            .filter(staff_notifications::Column::Kind.eq("message"))
+            .filter(staff_notifications::Column::ReadAt.is_null())
+            .exec(&state.db)
+            .await
+            .map_err(unavailable)?;
+    }
     conversation_reads::Entity::insert(conversation_reads::ActiveModel {
         phone: Set(phone),
         read_at: Set(Utc::now()),

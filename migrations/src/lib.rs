@@ -16,6 +16,7 @@ mod m20261122_000010_call_record_aliases;
 mod m20261207_000011_lead_desk;
 mod m20261207_000012_live_changes;
 mod m20261207_000013_report_indexes;
+mod m20261207_000014_follow_ups_due;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_lead_desk::Migration),
             Box::new(m20261207_000012_live_changes::Migration),
             Box::new(m20261207_000013_report_indexes::Migration),
+            Box::new(m20261207_000014_follow_ups_due::Migration),
         ]
     }
 }

@@ -314,6 +314,7 @@ pub async fn follow_up(
         updated_at: Set(now),
         assignee_id: Set(Some(assignee.id)),
         created_by: Set(Some(staff.user_id)),
+        due_notified_at: Set(None),
     })
     .exec_without_returning(&txn)
     .await

@@ -54,6 +54,18 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
     .await;
     let asha = StaffClient::sign_in(front.addr, "asha", PASSWORD).await;
     let ravi = StaffClient::sign_in(front.addr, "ravi", PASSWORD).await;
+    // Another team's salesperson.
+    testkit::add_team(&db.url, "Tata sales", false).await;
+    testkit::add_member(
+        &db.url,
+        "kiran",
+        PASSWORD,
+        Role::Sales,
+        &["Tata sales"],
+        true,
+    )
+    .await;
+    let kiran = StaffClient::sign_in(front.addr, "kiran", PASSWORD).await;
     // The manager's page is served by the other console process.
     let mona = StaffClient::sign_in(back.addr, "mona", PASSWORD).await;
 
@@ -63,6 +75,7 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
 
     let mut asha_page = asha.events(None).await;
     let mut ravi_page = ravi.events(None).await;
+    let mut kiran_page = kiran.events(None).await;
     let mut mona_page = mona.events(None).await;
     let write = |wamid: &'static str, text: &'static str| {
         let edge = &edge;
@@ -127,6 +140,13 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
         "Ravi heard Asha's notification: {:?}",
         ravi_page.seen
     );
+    let kiran_heard = kiran_page.drain_for(Duration::from_millis(200)).await;
+    assert!(
+        !kiran_heard.iter().any(|e| e.id == message.id)
+            && !kiran_page.seen.iter().any(|e| e.event == "notification"),
+        "Kiran, of another team, heard of MG's lead: {:?}",
+        kiran_page.seen
+    );
 
     // Asha's connection drops; a message comes meanwhile; her page
     // reconnects with the last id it saw and hears of it first.
@@ -148,15 +168,35 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
         "{missed:?} after {last}"
     );
 
-    // Unanswered past its deadline: Asha hears that her lead is overdue
-    // (a notification, kept for her Alerts page, and the lead's change).
-    let overdue = asha_page
-        .heard("the overdue notice", WAIT, |e| e.event == "notification")
-        .await;
-    assert_eq!(overdue.data["lead"], lead.as_str());
+    // Her customer wrote twice after she owned the lead: one notice while
+    // unread. Unanswered past its deadline: she is told it is overdue.
+    // Each notice reaches her page as it is raised.
+    eventually("Asha told her lead is overdue", WAIT, || async {
+        asha.get("/ajax/notifications/").await.json()["notifications"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|n| n["kind"] == "overdue"))
+    })
+    .await;
     let alerts = asha.get("/ajax/notifications/").await.json();
-    assert_eq!(alerts["notifications"][0]["kind"], "overdue", "{alerts}");
-    assert_eq!(alerts["unread"], 2, "assigned, then overdue: {alerts}");
+    let mut kinds: Vec<&str> = alerts["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["assigned", "message", "overdue"], "{alerts}");
+    assert_eq!(alerts["unread"], 3, "{alerts}");
+    for kind in ["message", "overdue"] {
+        let id = alerts["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["kind"] == kind)
+            .unwrap()["lead_id"]
+            .clone();
+        assert_eq!(id, lead.as_str());
+    }
     // (This stream began after the second message: the lead's change on
     // it is the escalation's.)
     asha_page
@@ -164,6 +204,53 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
             about(e, "lead", &lead)
         })
         .await;
+    // Reading the conversation reads its "customer wrote" notice.
+    let read = asha
+        .post_json(
+            "/ajax/tata-conversations/+919833300001/read",
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(read.status, 204);
+    assert_eq!(asha.get("/ajax/notifications/").await.json()["unread"], 2);
+
+    // A follow-up she gives herself is announced to her when it comes
+    // due, once.
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let created = asha
+        .post_json(
+            &format!("/ajax/leads/{lead}/follow-ups"),
+            &serde_json::json!({"due_at": due, "note": "call back"}),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    eventually("the follow-up announced", WAIT, || async {
+        asha.get("/ajax/notifications/").await.json()["notifications"][0]["kind"] == "follow_up_due"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let alerts = asha.get("/ajax/notifications/").await.json();
+    let announced = alerts["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "follow_up_due")
+        .count();
+    assert_eq!(announced, 1, "announced once: {alerts}");
+    // This stream began after the second message: the notices it carried
+    // are the message's, the overdue one and the follow-up's.
+    asha_page.drain_for(Duration::from_millis(500)).await;
+    let pushed = asha_page
+        .seen
+        .iter()
+        .filter(|e| e.event == "notification")
+        .count();
+    assert_eq!(pushed, 3, "{:?}", asha_page.seen);
 
     // Staff's own changes are pushed too: the manager moves the lead, and
     // Asha's page hears of it.
@@ -180,13 +267,10 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
         String::from_utf8_lossy(&moved.body)
     );
     asha_page
-        .until("the stage change", WAIT, |e| {
-            about(e, "lead", &lead)
-                && e.id.parse::<i64>().unwrap() > overdue.id.parse::<i64>().unwrap()
-        })
+        .until("the stage change", WAIT, |e| about(e, "lead", &lead))
         .await;
 
-    drop((asha_page, ravi_page, mona_page));
+    drop((asha_page, ravi_page, kiran_page, mona_page));
     front.stop().await;
     back.stop().await;
     worker.stop().await;

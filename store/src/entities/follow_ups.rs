@@ -33,6 +33,9 @@ pub struct Model {
     pub assignee_id: Option<Uuid>,
     /// The staff account that created it (empty: a captured call did).
     pub created_by: Option<Uuid>,
+    /// When its coming due was announced (empty: not yet; cleared when a
+    /// repeated call moves it).
+    pub due_notified_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,14 +1,17 @@
 //! The lead desk's part of a batch, in the transaction that writes the
-//! batch's leads: outbound calls answer a lead (its first response), and
-//! the CRM's statuses move the lead's stage. On timers that survive
-//! restarts ([`timers`]): new leads are routed to a team and assigned
-//! round-robin, exactly once ([`route`]), and unanswered ones escalate
-//! ([`escalate`]).
+//! batch's leads: outbound calls answer a lead (its first response), the
+//! CRM's statuses move the lead's stage, and an owner hears that their
+//! customer wrote ([`wrote`]). On timers that survive restarts
+//! ([`timers`]): new leads are routed to a team and assigned round-robin,
+//! exactly once ([`route`]), unanswered ones escalate ([`escalate`]), and
+//! follow-ups coming due are announced ([`follow_ups_due`]).
 
 pub(crate) mod escalate;
+pub(crate) mod follow_ups_due;
 pub(crate) mod respond;
 pub(crate) mod route;
 pub(crate) mod timers;
+pub(crate) mod wrote;
 
 pub(crate) use respond::{PartnerStaff, Response};
 
@@ -91,7 +94,14 @@ pub(crate) async fn apply(
     desk: &DeskConfig,
 ) -> Result<(), DbErr> {
     respond::record(txn, work.responses).await?;
+    let wrote: Vec<Uuid> = work
+        .changes
+        .iter()
+        .filter(|c| c.kind == store::live::ChangeKind::Message)
+        .filter_map(|c| c.lead)
+        .collect();
     store::live::record(txn, work.changes).await?;
+    wrote::tell_owners(txn, wrote).await?;
     for status in work.crm_statuses {
         if let Some(crm_user) = &status.assigned_to {
             assign_to_crm_user(txn, status.lead, crm_user).await?;

@@ -1,12 +1,12 @@
 //! The lead desk's timers, one task per worker: route new leads every
 //! `DESK_ROUTE_MILLIS`, look for unanswered leads past their escalation
-//! deadline every `DESK_SWEEP_MILLIS`, and remove the console's change
-//! feed's old rows every minute. Every deadline and every
+//! deadline and for follow-ups coming due every `DESK_SWEEP_MILLIS`, and
+//! remove the console's change feed's old rows every minute. Every deadline and every
 //! unrouted lead waits in the database, never in this task, so a restart
 //! delays them by one tick at most and loses none; a failed round (the
 //! database is down) is logged and tried again at the next tick.
 
-use super::{escalate, route};
+use super::{escalate, follow_ups_due, route};
 use sea_orm::DatabaseConnection;
 use shared::config::DeskConfig;
 use std::time::Duration;
@@ -36,11 +36,18 @@ pub(crate) async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = route_tick.tick() => route_all(&db, &desk, &shutdown).await,
-            _ = sweep_tick.tick() => match escalate::sweep(&db, &desk).await {
-                Ok(0) => {}
-                Ok(escalated) => tracing::info!(escalated, "escalated unanswered leads"),
-                Err(error) => tracing::warn!(%error, "escalation sweep failed; retrying at the next tick"),
-            },
+            _ = sweep_tick.tick() => {
+                match escalate::sweep(&db, &desk).await {
+                    Ok(0) => {}
+                    Ok(escalated) => tracing::info!(escalated, "escalated unanswered leads"),
+                    Err(error) => tracing::warn!(%error, "escalation sweep failed; retrying at the next tick"),
+                }
+                match follow_ups_due::sweep(&db).await {
+                    Ok(0) => {}
+                    Ok(announced) => tracing::debug!(announced, "announced follow-ups due"),
+                    Err(error) => tracing::warn!(%error, "follow-up sweep failed; retrying at the next tick"),
+                }
+            }
             _ = prune_tick.tick() => prune_changes(&db).await,
         }
     }

@@ -340,6 +340,7 @@ fn follow_up(
         // The lead's owner's (see the console's follow-ups).
         assignee_id: Set(None),
         created_by: Set(None),
+        due_notified_at: Set(None),
     })
 }
 
@@ -364,6 +365,13 @@ fn follow_up_merge() -> OnConflict {
             (
                 F::Phone,
                 Expr::cust("COALESCE(excluded.phone, follow_ups.phone)"),
+            ),
+            // Moved (a new due time): announced again when it comes due.
+            (
+                F::DueNotifiedAt,
+                Expr::cust(
+                    "CASE WHEN excluded.due_at = follow_ups.due_at THEN follow_ups.due_notified_at END",
+                ),
             ),
         ])
         .to_owned()
