@@ -62,6 +62,9 @@ pub fn leads_per_day(figures: &Figures) -> Markup {
                 }
             }
             line x1="0" y1=(base) x2=(width) y2=(base) stroke="#dde2ea" {}
+            @if figures.total_leads == 0 {
+                text.chart-empty x=(width / 2.0) y=(base / 2.0) text-anchor="middle" font-size="16" fill="#5b6578" { "No leads in this range" }
+            }
         }
         ul.legend {
             @for source in figures.leads_per_day.keys() {

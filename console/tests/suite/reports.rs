@@ -1,7 +1,8 @@
 //! The manager's reports (issue 27) from leads sent through the real edge
 //! and worker and moved through the desk's API: the figures as JSON, who
 //! may read them, the refusals, and the page in Chromium at a phone's
-//! width (screenshot `reports-phone`).
+//! width, with data and with none (screenshots `reports-phone`,
+//! `reports-empty-phone`).
 
 use console::auth::Role;
 use fantoccini::Locator;
@@ -173,6 +174,38 @@ async fn a_manager_reads_leads_speed_funnel_and_follow_ups() {
     browser.screenshot("reports-phone").await;
     browser.assert_accessible("reports-phone").await;
     assert_eq!(wide, json!(false), "the reports fit a phone's width");
+
+    // With no data: the charts are drawn empty, the tables have no rows.
+    page.goto(&format!("{base}/reports/?source=carwale"))
+        .await
+        .unwrap();
+    let total = page
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#report-total"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(total.starts_with("0 leads"), "{total}");
+    assert!(
+        page.find_all(Locator::Css("#leads-per-day rect"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no bars without leads"
+    );
+    let empty = page
+        .find(Locator::Css("svg#leads-per-day text.chart-empty"))
+        .await
+        .expect("the chart says it is empty")
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(empty, "No leads in this range");
+    browser.screenshot("reports-empty-phone").await;
+    browser.assert_accessible("reports-empty-phone").await;
 
     browser.stop().await;
     console.stop().await;
