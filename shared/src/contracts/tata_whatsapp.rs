@@ -3,7 +3,11 @@
 //!
 //! A body carries incoming messages (`contacts` + `messages`), status
 //! updates (`statuses`), or both. `messages` is an object in the contract's
-//! example and an array in WhatsApp's own API: both are accepted.
+//! example and an array in WhatsApp's own API: both are accepted. Messages
+//! of every type in `tata-whatsapp-media-and-templates.md` are read: the
+//! type's member is kept whole, a quoted message's id (`context.id`) and a
+//! failed status's error are read when they are there (never refused
+//! when they are not).
 
 use super::{
     ContractError, FieldErrors, FieldReader, MAX_ID_CHARS, MAX_STRING_CHARS, messages, parse_object,
@@ -29,8 +33,12 @@ pub struct InboundMessage {
     pub kind: String,
     /// `text.body` for text messages (also a caption, when present).
     pub text: Option<String>,
-    /// The object under the type's key for non-text messages (media id, …).
+    /// The member under the type's key for non-text messages (a media
+    /// object, a location, the list of contacts, a reaction, …); for
+    /// `unsupported`, `{"errors": [...]}`.
     pub media: Option<Value>,
+    /// The message it quotes (`context.id`), when it is a reply to one.
+    pub quoted: Option<String>,
 }
 
 /// A delivery status update for a message we sent.
@@ -44,6 +52,40 @@ pub struct StatusUpdate {
     pub timestamp: DateTime<Utc>,
     /// The recipient, E.164 when it is a valid number.
     pub recipient_id: Option<String>,
+    /// Why it failed, as Tata says (the first of `errors`).
+    pub error: Option<StatusError>,
+}
+
+/// A failed status's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusError {
+    /// WhatsApp's code (131047: outside the 24-hour window, …).
+    pub code: i64,
+    /// Its title.
+    pub title: String,
+}
+
+/// The longest error title kept.
+pub const MAX_ERROR_TITLE_CHARS: usize = 255;
+
+/// The first well-formed `{code, title}` of a status's `errors`.
+fn status_error(object: &Map<String, Value>) -> Option<StatusError> {
+    object.get("errors")?.as_array()?.iter().find_map(|e| {
+        let code = match e.get("code")? {
+            Value::Number(n) => n.as_i64()?,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        let title = e
+            .get("title")
+            .or_else(|| e.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_ERROR_TITLE_CHARS)
+            .collect();
+        Some(StatusError { code, title })
+    })
 }
 
 /// A validated body.
@@ -125,6 +167,14 @@ fn parse_message(
                     .map(str::to_owned);
                 media = Some(Value::Object(content.clone()));
             }
+            // `contacts` is a list of cards.
+            Some(list @ Value::Array(_)) if kind != "text" => media = Some(list.clone()),
+            // `unsupported` says why in `errors`.
+            None if kind == "unsupported" => {
+                media = object
+                    .get("errors")
+                    .map(|errors| serde_json::json!({ "errors": errors }));
+            }
             None | Some(Value::Null) if kind == "text" => r.errors.add("text", messages::REQUIRED),
             Some(_) if kind == "text" => r.errors.add("text", messages::OBJECT),
             _ => {}
@@ -141,6 +191,13 @@ fn parse_message(
         .iter()
         .find(|(wa, _)| wa_phone(wa).as_deref() == Some(&from))
         .map(|(_, n)| n.clone());
+    let quoted = object
+        .get("context")
+        .and_then(|c| c.get("id"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.chars().count() <= MAX_ID_CHARS)
+        .map(str::to_owned);
     Ok(InboundMessage {
         id,
         from,
@@ -149,6 +206,7 @@ fn parse_message(
         kind,
         text,
         media,
+        quoted,
     })
 }
 
@@ -166,6 +224,7 @@ fn parse_status(object: &Map<String, Value>) -> Result<StatusUpdate, FieldErrors
             status,
             timestamp,
             recipient_id,
+            error: status_error(object),
         }),
         _ => Err(r.errors),
     }
@@ -358,6 +417,46 @@ mod tests {
         assert_eq!(m.from, "+14155552671");
         assert_eq!(m.text.as_deref(), Some("my car"));
         assert_eq!(m.media.as_ref().unwrap()["id"], "media-1");
+    }
+
+    #[test]
+    fn every_message_type_keeps_its_member_and_a_quote_its_id() {
+        let body = r#"{"messages":[
+            {"from":"919999999999","id":"wamid.L","timestamp":1,"type":"location","location":{"latitude":19.07,"longitude":72.87,"name":"Showroom"},"context":{"id":"wamid.Q"}},
+            {"from":"919999999999","id":"wamid.C","timestamp":1,"type":"contacts","contacts":[{"name":{"formatted_name":"Ravi"},"phones":[{"phone":"+919800000001","type":"CELL"}]}]},
+            {"from":"919999999999","id":"wamid.R","timestamp":1,"type":"reaction","reaction":{"message_id":"wamid.Q","emoji":"👍"}},
+            {"from":"919999999999","id":"wamid.U","timestamp":1,"type":"unsupported","errors":[{"code":131051,"title":"Message type unknown"}]}]}"#;
+        let hook = parse(body.as_bytes()).unwrap();
+        let [location, contacts, reaction, unsupported] = &hook.messages[..] else {
+            panic!("four messages: {:?}", hook.messages)
+        };
+        assert_eq!(location.media.as_ref().unwrap()["latitude"], 19.07);
+        assert_eq!(location.quoted.as_deref(), Some("wamid.Q"));
+        assert_eq!(
+            contacts.media.as_ref().unwrap()[0]["name"]["formatted_name"],
+            "Ravi"
+        );
+        assert_eq!(contacts.quoted, None);
+        assert_eq!(reaction.media.as_ref().unwrap()["emoji"], "👍");
+        assert_eq!(
+            unsupported.media.as_ref().unwrap()["errors"][0]["code"],
+            131051
+        );
+    }
+
+    #[test]
+    fn a_failed_status_keeps_its_first_error() {
+        let hook = parse(br#"{"statuses":[{"id":"wamid.F","status":"failed","timestamp":"1729161280","recipient_id":"919999999999","errors":[{"code":131047,"title":"Re-engagement message","message":"More than 24 hours"}]}]}"#).unwrap();
+        assert_eq!(
+            hook.statuses[0].error,
+            Some(StatusError {
+                code: 131047,
+                title: "Re-engagement message".into()
+            })
+        );
+        // Malformed errors are not a reason to refuse the receipt.
+        let hook = parse(br#"{"statuses":[{"id":"wamid.F","status":"failed","timestamp":"1729161280","errors":"oops"}]}"#).unwrap();
+        assert_eq!(hook.statuses[0].error, None);
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub struct Model {
     pub ingest_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The message this one quotes (`context.id`).
+    pub quoted_wamid: Option<String>,
+    /// Why a message we sent failed: WhatsApp's code (131047, …) ...
+    pub error_code: Option<i64>,
+    /// ... and its title.
+    pub error_title: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

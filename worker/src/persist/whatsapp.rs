@@ -46,6 +46,9 @@ fn empty(wamid: &str) -> whatsapp_messages::ActiveModel {
         ingest_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        quoted_wamid: Set(None),
+        error_code: Set(None),
+        error_title: Set(None),
     }
 }
 
@@ -97,6 +100,7 @@ fn inbound(
     row.business_number = Set(hook.business_phone_number.clone());
     row.sent_at = Set(Some(m.timestamp));
     row.ingest_id = Set(Some(envelope.ingest_id));
+    row.quoted_wamid = Set(m.quoted.clone());
     writes.whatsapp_inbound(row, m.id.clone());
     if let Some(lead) = lead {
         writes.change(store::live::ChangeKind::Message, lead);
@@ -137,6 +141,7 @@ pub(crate) fn inbound_merge() -> OnConflict {
                 C::BusinessNumber,
                 C::SentAt,
                 C::IngestId,
+                C::QuotedWamid,
             ]
             .map(fill),
         )
@@ -150,6 +155,8 @@ fn status(writes: &mut Writes, hook: &WhatsappWebhook, s: &StatusUpdate) {
     row.status_at = Set(Some(s.timestamp));
     row.recipient = Set(s.recipient_id.clone());
     row.business_number = Set(hook.business_phone_number.clone());
+    row.error_code = Set(s.error.as_ref().map(|e| e.code));
+    row.error_title = Set(s.error.as_ref().map(|e| e.title.clone()));
     // A receipt for a reply: its conversation's open pages show it.
     if let Some(phone) = s.recipient_id.as_deref().and_then(shared::phone::to_e164) {
         writes.change(store::live::ChangeKind::Reply, super::lead_id(&phone));
@@ -165,6 +172,8 @@ pub(crate) fn status_merge() -> OnConflict {
             (C::Status, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status ELSE whatsapp_messages.status END"))),
             (C::StatusAt, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status_at ELSE whatsapp_messages.status_at END"))),
             (C::StatusRank, Expr::cust(format!("CASE WHEN {forward} THEN excluded.status_rank ELSE whatsapp_messages.status_rank END"))),
+            (C::ErrorCode, Expr::cust(format!("CASE WHEN {forward} THEN excluded.error_code ELSE whatsapp_messages.error_code END"))),
+            (C::ErrorTitle, Expr::cust(format!("CASE WHEN {forward} THEN excluded.error_title ELSE whatsapp_messages.error_title END"))),
             (C::Recipient, Expr::cust("COALESCE(whatsapp_messages.recipient, excluded.recipient)")),
             (C::UpdatedAt, Expr::cust("excluded.updated_at")),
         ])
