@@ -63,10 +63,47 @@
     }));
   }
 
+  // An incoming message's content by its type (the server's `content`).
+  function contentNode(m) {
+    const c = m.content;
+    if (!c || c.type === "text") return el("span", "text", m.text);
+    if (c.type === "location") {
+      const box = el("span", "text location", "📍 " + (c.name || "Location") + (c.address ? ", " + c.address : "") + " ");
+      const map = el("a", "map", "Open the map");
+      map.href = c.map_url;
+      map.target = "_blank";
+      map.rel = "noopener noreferrer";
+      box.append(map);
+      return box;
+    }
+    if (c.type === "contacts") {
+      const box = el("span", "text contacts");
+      for (const card of c.cards) {
+        const item = el("span", "card");
+        item.append(el("strong", null, card.name));
+        for (const phone of card.phones) item.append(" ", el("span", "phone", phone));
+        box.append(item);
+      }
+      return box;
+    }
+    if (c.type === "media") {
+      const name = c.filename ? " (" + c.filename + ")" : "";
+      return el("span", "text media", m.text + name + " · the file is not fetched yet");
+    }
+    if (c.type === "unsupported") {
+      return el("span", "text notice", "WhatsApp could not show this message" + (c.reason ? " (" + c.reason + ")" : ""));
+    }
+    return el("span", "text", m.text); // a button pressed, a reaction, an unreadable one
+  }
+
   function messageNode(m) {
     const node = el("div", "message " + m.direction);
     node.dataset.id = m.id;
-    node.append(el("span", "text", m.text));
+    if (m.quoted) {
+      node.append(el("span", "quoted", m.quoted.text === null ? "A message not shown here" : m.quoted.text));
+    }
+    node.append(contentNode(m));
+    if (m.reaction) node.append(el("span", "reaction", m.reaction));
     const meta = el("span", "meta", m.at_ist);
     if (m.direction === "outbound") {
       meta.append(" · ");

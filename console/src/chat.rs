@@ -4,6 +4,7 @@
 
 use crate::auth::Staff;
 use crate::refusal::{JsonRefusal, Refusal};
+use crate::whatsapp_content::Content;
 use crate::{AppState, ist};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -60,8 +61,26 @@ pub struct Conversation {
     pub window_closes_at: Option<DateTime<Utc>>,
 }
 
+/// A list's line for a message: its text, or what it is (with its caption).
 fn text_of(text: Option<String>, kind: Option<String>) -> String {
-    text.unwrap_or_else(|| format!("[{}]", kind.unwrap_or_else(|| "message".into())))
+    let what = match kind.as_deref() {
+        None | Some("text") => return text.unwrap_or_default(),
+        Some("image") => "Photo",
+        Some("sticker") => "Sticker",
+        Some("video") => "Video",
+        Some("audio") => "Audio",
+        Some("document") => "Document",
+        Some("location") => "Location",
+        Some("contacts") => "Contact",
+        Some("reaction") => "Reaction",
+        Some("button" | "interactive") => "Button reply",
+        Some("unsupported") => "A message WhatsApp could not show",
+        Some(other) => return format!("[{other}]"),
+    };
+    match text.filter(|t| !t.trim().is_empty()) {
+        Some(caption) => format!("{what}: {caption}"),
+        None => what.to_owned(),
+    }
 }
 
 /// Every conversation, newest first, optionally only those whose number or
@@ -227,6 +246,26 @@ pub struct ThreadMessage {
     pub reason: Option<String>,
     /// Who sent a reply.
     pub sent_by: Option<String>,
+    /// An incoming message's content by type (what the panel draws).
+    pub content: Option<Content>,
+    /// The message it quotes, when it is a reply to one.
+    pub quoted: Option<Quoted>,
+    /// The customer's reaction to it (an emoji).
+    pub reaction: Option<String>,
+    /// Tata's id for it (a reply's once sent): what quotes and reactions
+    /// name.
+    #[serde(skip)]
+    pub wamid: Option<String>,
+}
+
+/// A quoted message, as the panel shows it above the quoting one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quoted {
+    /// Its `wamid`.
+    pub id: String,
+    /// Its line (`None`: not stored here, such as a message older than
+    /// this system).
+    pub text: Option<String>,
 }
 
 /// A reply's state as staff see it: the worker's, moved on by Tata's
@@ -239,12 +278,20 @@ pub fn reply_state(reply: &whatsapp_replies::Model, receipt: Option<&str>) -> St
     }
 }
 
-/// Tata's newest receipt (`delivered`, `read`, `failed`) for each sent
-/// reply, by `wamid`.
+/// Tata's newest receipt for a sent reply.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// `delivered`, `read` or `failed`.
+    pub status: String,
+    /// Why it failed, in plain words (from WhatsApp's error).
+    pub failure: Option<String>,
+}
+
+/// Tata's newest receipt for each sent reply, by `wamid`.
 pub async fn receipts(
     db: &DatabaseConnection,
     replies: &[whatsapp_replies::Model],
-) -> Result<HashMap<String, String>, sea_orm::DbErr> {
+) -> Result<HashMap<String, Receipt>, sea_orm::DbErr> {
     let wamids: Vec<String> = replies.iter().filter_map(|r| r.wamid.clone()).collect();
     if wamids.is_empty() {
         return Ok(HashMap::new());
@@ -254,7 +301,18 @@ pub async fn receipts(
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|m| Some((m.wamid, m.status?)))
+        .filter_map(|m| {
+            let failure = m
+                .error_code
+                .map(|code| crate::whatsapp_content::failure(code, m.error_title.as_deref()));
+            Some((
+                m.wamid,
+                Receipt {
+                    status: m.status?,
+                    failure,
+                },
+            ))
+        })
         .collect())
 }
 
@@ -281,30 +339,39 @@ pub async fn thread(
     let inbound = inbound.all(db).await?;
     let replies = replies.all(db).await?;
     let receipts = receipts(db, &replies).await?;
+    let mut quotes: Vec<(usize, String)> = Vec::new();
     let mut messages: Vec<ThreadMessage> = inbound
         .into_iter()
         .filter_map(|m| {
             let at = m.sent_at?;
+            let kind = m.kind.clone().unwrap_or_else(|| "text".into());
+            let content = crate::whatsapp_content::content(&kind, m.media.as_ref());
             Some(ThreadMessage {
-                id: m.wamid,
+                text: crate::whatsapp_content::summary(&content, m.text.as_deref()),
+                id: m.wamid.clone(),
                 direction: "inbound",
-                text: text_of(m.text, m.kind),
                 at,
                 at_ist: ist(at),
                 state: None,
                 reason: None,
                 sent_by: None,
+                content: Some(content),
+                quoted: m.quoted_wamid.map(|id| Quoted { id, text: None }),
+                reaction: None,
+                wamid: Some(m.wamid),
             })
         })
         .collect();
     messages.extend(replies.into_iter().map(|r| {
-        let state = reply_state(
-            &r,
-            r.wamid
-                .as_ref()
-                .and_then(|w| receipts.get(w))
-                .map(String::as_str),
-        );
+        let receipt = r.wamid.as_ref().and_then(|w| receipts.get(w));
+        let state = reply_state(&r, receipt.map(|c| c.status.as_str()));
+        let reason = match receipt {
+            Some(Receipt {
+                failure: Some(failure),
+                ..
+            }) if state == "failed" => Some(failure.clone()),
+            _ => r.failure_reason,
+        };
         ThreadMessage {
             id: r.id.to_string(),
             direction: "outbound",
@@ -312,15 +379,95 @@ pub async fn thread(
             at: r.requested_at,
             at_ist: ist(r.requested_at),
             state: Some(state),
-            reason: r.failure_reason,
+            reason,
             sent_by: Some(r.requested_by),
+            content: None,
+            quoted: None,
+            reaction: None,
+            wamid: r.wamid,
         }
     }));
     messages.sort_by_key(|m| std::cmp::Reverse(m.at));
     let more = messages.len() > PAGE as usize;
     messages.truncate(PAGE as usize);
     messages.reverse();
+    // Reactions go on the message they react to (the newest wins; an
+    // empty emoji takes it off); one to a message not on this page stays
+    // a line of its own.
+    let by_wamid: HashMap<String, usize> = messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| Some((m.wamid.clone()?, i)))
+        .collect();
+    let mut reacted: Vec<usize> = Vec::new();
+    for i in 0..messages.len() {
+        if let Some(Content::Reaction { emoji, to }) = messages[i].content.clone()
+            && let Some(&target) = by_wamid.get(&to)
+        {
+            messages[target].reaction = (!emoji.is_empty()).then_some(emoji);
+            reacted.push(i);
+        }
+    }
+    // Quotes: the quoted message's line, from this page or the database.
+    for (i, message) in messages.iter().enumerate() {
+        if let Some(quoted) = &message.quoted {
+            quotes.push((i, quoted.id.clone()));
+        }
+    }
+    let missing: Vec<String> = quotes
+        .iter()
+        .filter(|(_, id)| !by_wamid.contains_key(id))
+        .map(|(_, id)| id.clone())
+        .collect();
+    let stored = quoted_lines(db, missing).await?;
+    for (i, id) in quotes {
+        let line = match by_wamid.get(&id) {
+            Some(&j) => Some(messages[j].text.clone()),
+            None => stored.get(&id).cloned(),
+        };
+        if let Some(quoted) = messages[i].quoted.as_mut() {
+            quoted.text = line;
+        }
+    }
+    let mut index = 0;
+    messages.retain(|_| {
+        let keep = !reacted.contains(&index);
+        index += 1;
+        keep
+    });
     Ok((messages, more))
+}
+
+/// The lines of quoted messages not on the page: an incoming message's
+/// (by its `wamid`) or a reply's (by the `wamid` Tata gave it).
+async fn quoted_lines(
+    db: &DatabaseConnection,
+    wamids: Vec<String>,
+) -> Result<HashMap<String, String>, sea_orm::DbErr> {
+    if wamids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut lines: HashMap<String, String> = whatsapp_replies::Entity::find()
+        .filter(whatsapp_replies::Column::Wamid.is_in(wamids.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|r| Some((r.wamid?, r.body)))
+        .collect();
+    for m in whatsapp_messages::Entity::find()
+        .filter(whatsapp_messages::Column::Wamid.is_in(wamids))
+        .filter(whatsapp_messages::Column::Direction.eq("inbound"))
+        .all(db)
+        .await?
+    {
+        let kind = m.kind.clone().unwrap_or_else(|| "text".into());
+        let content = crate::whatsapp_content::content(&kind, m.media.as_ref());
+        lines.insert(
+            m.wamid,
+            crate::whatsapp_content::summary(&content, m.text.as_deref()),
+        );
+    }
+    Ok(lines)
 }
 
 /// `?before=` (RFC 3339) on a thread: the page older than that.

@@ -88,7 +88,7 @@ pub async fn timeline(
                 text: format!(
                     "{} ({}, by {})",
                     r.body,
-                    crate::chat::reply_state(r, receipt.map(String::as_str)),
+                    crate::chat::reply_state(r, receipt.map(|c| c.status.as_str())),
                     r.requested_by
                 ),
             }

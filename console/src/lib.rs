@@ -24,6 +24,7 @@ pub mod teams;
 pub mod throttle;
 pub mod users;
 mod views;
+pub mod whatsapp_content;
 
 use anyhow::Context as _;
 use auth::{LOGIN_CSRF_COOKIE, SESSION_COOKIE, Staff};

@@ -212,6 +212,41 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         201
     );
     until(&browser, "the reply delivered", state, |v| v == "delivered").await;
+
+    // Beyond text: a location quoting the first message, and a reaction to
+    // it, appear as what they are.
+    let at = chrono::Utc::now().timestamp().to_string();
+    let rich = json!({"messages": [
+        {"from": "919876512345", "id": "wamid.browser-loc", "timestamp": at, "type": "location",
+         "location": {"latitude": 19.076, "longitude": 72.8777, "name": "Andheri showroom"},
+         "context": {"id": "wamid.browser-1"}},
+        {"from": "919876512345", "id": "wamid.browser-rct", "timestamp": at, "type": "reaction",
+         "reaction": {"message_id": "wamid.browser-1", "emoji": "👍"}}]});
+    assert_eq!(
+        edge.post_json("/webhook/", &rich.to_string()).await.status,
+        201
+    );
+    until(
+        &browser,
+        "the location shown",
+        "const l = document.querySelector('#messages .location a.map'); return l ? l.href : null;",
+        |v| {
+            v.as_str()
+                .is_some_and(|href| href.starts_with("https://www.openstreetmap.org/"))
+        },
+    )
+    .await;
+    let quoted = page
+        .execute(
+            "return document.querySelector('#messages .message.inbound .quoted').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(quoted, HOSTILE, "the quoted message, as text");
+    until(&browser, "the reaction on its message", "const r = document.querySelector('#messages .message[data-id=\"wamid.browser-1\"] .reaction'); return r ? r.textContent : null;", |v| v == "👍").await;
+    browser.screenshot("console-chat-rich").await;
+    browser.assert_accessible("console-chat-rich").await;
     let screenshot = browser.screenshot("console-chat").await;
     browser.assert_accessible("console-chat").await;
     eprintln!("screenshot: {}", screenshot.display());

@@ -290,7 +290,125 @@ testkit::on_both_backends!(
     a_reply_is_sent_once_and_its_receipts_move_it_on,
     tata_down_then_hanging_is_retried_and_the_reply_sent_once,
     a_refusal_marks_the_reply_failed_with_tatas_reason,
+    messages_beyond_text_show_as_what_they_are_and_a_failed_receipt_says_why,
 );
+
+/// Issue 23, inbound beyond text: every type the media contract lists is
+/// stored and shown as what it is (a location with a map link, a contact
+/// card, the button pressed, a photo's caption, a notice for what WhatsApp
+/// could not show), a reaction on the message it reacts to, a quote above
+/// the quoting message; and a failed receipt's error in plain words on
+/// the reply.
+async fn messages_beyond_text_show_as_what_they_are_and_a_failed_receipt_says_why(
+    backend: Backend,
+) {
+    let rig = Rig::start(backend, "rich", "5000").await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876522222").await;
+    rig.tata.answer([TataAnswer::SentAfter(Duration::ZERO)]);
+    let reply = rig.reply("+919876522222", "Which colour?").await;
+    rig.wait_for_state("+919876522222", &reply, "sent").await;
+    let reply_wamid = rig.tata.calls()[0].wamid.clone().unwrap();
+    let at = chrono::Utc::now().timestamp().to_string();
+    let from = "919876522222";
+    let message = |id: &str, kind: &str, member: Value| {
+        let mut m = json!({"from": from, "id": id, "timestamp": at, "type": kind});
+        m[kind] = member;
+        m
+    };
+    let mut location = message(
+        "wamid.loc",
+        "location",
+        json!({"latitude": 19.0760, "longitude": 72.8777, "name": "Andheri showroom"}),
+    );
+    location["context"] = json!({"id": reply_wamid});
+    let mut unsupported =
+        json!({"from": from, "id": "wamid.uns", "timestamp": at, "type": "unsupported"});
+    unsupported["errors"] = json!([{"code": 131051, "title": "Message type unknown"}]);
+    let body = json!({"messages": [
+        location,
+        message("wamid.card", "contacts", json!([{"name": {"formatted_name": "Ravi Kumar"}, "phones": [{"phone": "+919800000001", "type": "CELL"}]}])),
+        message("wamid.btn", "button", json!({"text": "Book a test drive", "payload": "TD"})),
+        message("wamid.list", "interactive", json!({"type": "list_reply", "list_reply": {"id": "red", "title": "Red"}})),
+        message("wamid.img", "image", json!({"id": "media-1", "mime_type": "image/jpeg", "sha256": "x", "caption": "my old car"})),
+        message("wamid.rct", "reaction", json!({"message_id": format!("wamid.in-{from}"), "emoji": "👍"})),
+        unsupported,
+    ]});
+    assert_eq!(
+        rig.edge
+            .post_json("/webhook/", &body.to_string())
+            .await
+            .status,
+        201
+    );
+    let failed = json!({"statuses": [{"id": reply_wamid, "status": "failed", "timestamp": at, "recipient_id": from,
+        "errors": [{"code": 131047, "title": "Re-engagement message"}]}]});
+    assert_eq!(
+        rig.edge
+            .post_json("/webhook/", &failed.to_string())
+            .await
+            .status,
+        201
+    );
+    let shown = rig.wait_for_state("+919876522222", &reply, "failed").await;
+    assert!(
+        shown["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("More than 24 hours") && r.contains("131047")),
+        "{shown}"
+    );
+    eventually("every message stored", WAIT, || async {
+        rig.db
+            .count("SELECT COUNT(*) FROM whatsapp_messages WHERE direction = 'inbound'")
+            .await
+            == 8
+    })
+    .await;
+    let thread = rig
+        .staff
+        .get("/ajax/tata-conversations/+919876522222/")
+        .await
+        .json();
+    let messages = thread["messages"].as_array().unwrap();
+    let by_id = |id: &str| {
+        messages
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {thread}"))
+            .clone()
+    };
+    let first = by_id(&format!("wamid.in-{from}"));
+    assert_eq!(first["reaction"], "👍", "the reaction sits on its message");
+    assert!(
+        messages.iter().all(|m| m["id"] != "wamid.rct"),
+        "no line of its own for a reaction shown on its message"
+    );
+    let location = by_id("wamid.loc");
+    assert_eq!(location["content"]["type"], "location");
+    assert_eq!(location["text"], "Location: Andheri showroom");
+    assert!(
+        location["content"]["map_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://www.openstreetmap.org/?mlat=19.076&mlon=72.8777")
+    );
+    assert_eq!(location["quoted"]["id"], reply_wamid.as_str());
+    assert_eq!(location["quoted"]["text"], "Which colour?");
+    let card = by_id("wamid.card");
+    assert_eq!(card["content"]["cards"][0]["name"], "Ravi Kumar");
+    assert_eq!(card["content"]["cards"][0]["phones"][0], "+919800000001");
+    assert_eq!(by_id("wamid.btn")["text"], "Book a test drive");
+    assert_eq!(by_id("wamid.list")["text"], "Red");
+    let photo = by_id("wamid.img");
+    assert_eq!(photo["text"], "Photo: my old car");
+    assert_eq!(photo["content"]["type"], "media");
+    assert_eq!(photo["content"]["mime_type"], "image/jpeg");
+    let notice = by_id("wamid.uns");
+    assert_eq!(notice["content"]["type"], "unsupported");
+    assert_eq!(notice["content"]["reason"], "Message type unknown");
+    worker.stop().await;
+    rig.stop().await;
+}
 
 /// A worker dies while Tata holds its call. Whatever Tata did with it, the
 /// next worker must not call again by itself: the reply shows "unknown",
