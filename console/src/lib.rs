@@ -16,6 +16,7 @@ pub mod leads;
 pub mod live;
 pub mod notifications;
 pub mod operator;
+pub mod person;
 pub mod refusal;
 pub mod reports;
 pub mod routing;

@@ -1,6 +1,7 @@
 //! The `console` binary: `console` (or `console serve`) runs the web app;
 //! `console user …`, `console team …` and `console rule …` manage staff
-//! accounts, teams and routing rules, so a dealer can script the set-up.
+//! accounts, teams and routing rules, so a dealer can script the set-up;
+//! `console person export PHONE` prints what is held about one person.
 
 use clap::{Parser, Subcommand};
 use console::auth::Role;
@@ -30,6 +31,19 @@ enum Command {
     /// Manage the routing rules (which team a new lead goes to).
     #[command(subcommand)]
     Rule(RuleCommand),
+    /// Personal data: what is held about one person.
+    #[command(subcommand)]
+    Person(PersonCommand),
+}
+
+#[derive(Subcommand)]
+enum PersonCommand {
+    /// Print, as one JSON document, everything the database holds about
+    /// the person with this phone number (any spelling).
+    Export {
+        /// Their number: +91 98765 43210, 09876543210, 919876543210, …
+        phone: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,6 +236,16 @@ async fn users(config: &ConsoleConfig, command: UserCommand) -> anyhow::Result<(
     Ok(())
 }
 
+async fn person(config: &ConsoleConfig, command: PersonCommand) -> anyhow::Result<()> {
+    let db = console::open_database(config.database_url.expose()).await?;
+    let PersonCommand::Export { phone } = command;
+    let exported = console::person::export(&db, &phone).await;
+    db.close().await.ok();
+    let document = exported?;
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}
+
 async fn rules(config: &ConsoleConfig, command: RuleCommand) -> anyhow::Result<()> {
     let db = console::open_database(config.database_url.expose()).await?;
     match command {
@@ -337,6 +361,7 @@ async fn main() -> ExitCode {
         Command::User(command) => users(&config, command).await,
         Command::Team(command) => teams(&config, command).await,
         Command::Rule(command) => rules(&config, command).await,
+        Command::Person(command) => person(&config, command).await,
         Command::Serve => return serve(config).await,
     };
     match admin {

@@ -147,6 +147,64 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
         .await;
     assert_eq!(missing.status, 404);
     assert_eq!(rig.staff.get("/leads/not-a-uuid").await.status, 400);
+
+    // Issue 24, first part: everything held about her, found by her number
+    // in another spelling, and nothing about anyone else.
+    rig.post(
+        "/webhook/",
+        None,
+        json!({"messages": [{"from": "919812300000", "id": "wamid.TL-other", "timestamp": "1762510000", "type": "text", "text": {"body": "Someone else"}}]}),
+    )
+    .await;
+    eventually("the other person's message", WAIT, || async {
+        rig.db.count("SELECT COUNT(*) FROM leads").await == 2
+    })
+    .await;
+    let exported = console::person::export(&rig.db.conn, "098123 45678")
+        .await
+        .expect("export");
+    assert_eq!(exported["phone"], phone);
+    let tables = &exported["tables"];
+    let rows = |table: &str| tables[table].as_array().unwrap().len();
+    assert_eq!(rows("leads"), 1);
+    assert_eq!(tables["leads"][0]["name"], "Meera Iyer");
+    assert_eq!(rows("lead_touchpoints"), 5);
+    assert_eq!(rows("calls"), 1);
+    assert_eq!(rows("whatsapp_messages"), 1);
+    assert_eq!(rows("digital_leads"), 1);
+    assert_eq!(rows("call_records"), 1);
+    assert_eq!(rows("crm_leads"), 1);
+    // The five deliveries, with their bodies.
+    assert_eq!(rows("webhook_log"), 5, "{}", tables["webhook_log"]);
+    let text = exported.to_string();
+    assert!(text.contains("Is the Curvv in stock?") && text.contains("meera@example.com"));
+    assert!(!text.contains("919812300000") && !text.contains("Someone else"));
+    assert!(
+        exported["not_searched"]
+            .as_array()
+            .is_some_and(|n| !n.is_empty())
+    );
+    // The command prints the same document; a number that is not one is
+    // refused, naming it.
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_console"))
+        .args(["person", "export", "+91 98123 45678"])
+        .env("DATABASE_URL", &rig.db.url)
+        .output()
+        .expect("run console person export");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("JSON");
+    assert_eq!(printed["tables"]["leads"], exported["tables"]["leads"]);
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_console"))
+        .args(["person", "export", "12"])
+        .env("DATABASE_URL", &rig.db.url)
+        .output()
+        .expect("run console person export");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"12\" is not a phone number"));
     rig.stop().await;
 }
 

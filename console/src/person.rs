@@ -1,0 +1,303 @@
+//! Everything the database holds about one person, found by their phone
+//! number in any spelling (issue 24, first part: `console person export
+//! PHONE`). One JSON document, a section per table, each row whole: the
+//! unified lead and what hangs off it (touchpoints, notes, stage history,
+//! follow-ups, notifications, the change feed), every partner's records
+//! (Tata calls, WhatsApp messages and replies, portal leads, captured calls
+//! and their aliases, the CRM's pre-leads, leads, contacts and customers),
+//! and the webhook log's entries for those deliveries, with their bodies
+//! and reason history.
+//!
+//! Not yet searched, and said so in the document: the broker's dead-letter
+//! and retry queues and the edges' spools.
+
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+use store::entities::{
+    call_record_aliases, call_records, calls, conversation_reads, crm_contacts, crm_customers,
+    crm_leads, crm_pre_leads, digital_leads, follow_ups, lead_notes, lead_stage_history,
+    lead_touchpoints, leads, live_changes, staff_notifications, webhook_log, webhook_log_events,
+    whatsapp_messages, whatsapp_replies,
+};
+use uuid::Uuid;
+
+/// Why an export could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The number is not one (the caller fixes it).
+    #[error("{0:?} is not a phone number (try +91 and ten digits)")]
+    NotAPhone(String),
+    /// The database failed (the caller tries again).
+    #[error("reading the database: {0}")]
+    Database(#[from] DbErr),
+}
+
+/// Ids per `IN (…)` list.
+const CHUNK: usize = 500;
+
+/// The spellings partners store a number in: E.164, its digits, and the
+/// ten national digits of an Indian number (with and without a 0).
+fn spellings(e164: &str) -> Vec<String> {
+    let digits = e164.trim_start_matches('+').to_owned();
+    let mut all = vec![e164.to_owned(), digits.clone()];
+    if let Some(national) = digits.strip_prefix("91").filter(|n| n.len() == 10) {
+        all.push(national.to_owned());
+        all.push(format!("0{national}"));
+    }
+    all
+}
+
+/// Everything held about the person with phone number `phone`.
+pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, ExportError> {
+    let e164 =
+        shared::phone::to_e164(phone).ok_or_else(|| ExportError::NotAPhone(phone.to_owned()))?;
+    let spelled = spellings(&e164);
+    let mut out = Map::new();
+
+    let lead_ids: Vec<Uuid> = leads::Entity::find()
+        .select_only()
+        .column(leads::Column::Id)
+        .filter(leads::Column::Phone.eq(e164.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    out.insert(
+        "leads".into(),
+        json(
+            leads::Entity::find()
+                .filter(leads::Column::Id.is_in(lead_ids.clone()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    let touchpoints = lead_touchpoints::Entity::find()
+        .filter(lead_touchpoints::Column::LeadId.is_in(lead_ids.clone()))
+        .into_json()
+        .all(db)
+        .await?;
+    let mut ingest_ids: BTreeSet<Uuid> = touchpoints
+        .iter()
+        .filter_map(|t| t["ingest_id"].as_str()?.parse::<Uuid>().ok())
+        .collect();
+    out.insert("lead_touchpoints".into(), json(touchpoints));
+    out.insert(
+        "lead_notes".into(),
+        json(
+            lead_notes::Entity::find()
+                .filter(lead_notes::Column::LeadId.is_in(lead_ids.clone()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "lead_stage_history".into(),
+        json(
+            lead_stage_history::Entity::find()
+                .filter(lead_stage_history::Column::LeadId.is_in(lead_ids.clone()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "follow_ups".into(),
+        json(
+            follow_ups::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(follow_ups::Column::LeadId.is_in(lead_ids.clone()))
+                        .add(follow_ups::Column::Phone.is_in(spelled.clone())),
+                )
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "staff_notifications".into(),
+        json(
+            staff_notifications::Entity::find()
+                .filter(staff_notifications::Column::LeadId.is_in(lead_ids.clone()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "live_changes".into(),
+        json(
+            live_changes::Entity::find()
+                .filter(live_changes::Column::LeadId.is_in(lead_ids.clone()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+
+    let call_rows = calls::Entity::find()
+        .filter(calls::Column::CallerNumber.is_in(spelled.clone()))
+        .into_json()
+        .all(db)
+        .await?;
+    ingest_ids.extend(
+        call_rows
+            .iter()
+            .filter_map(|c| c["last_ingest_id"].as_str()?.parse::<Uuid>().ok()),
+    );
+    out.insert("calls".into(), json(call_rows));
+    let messages = whatsapp_messages::Entity::find()
+        .filter(
+            Condition::any()
+                .add(whatsapp_messages::Column::FromNumber.eq(e164.as_str()))
+                .add(whatsapp_messages::Column::Recipient.eq(e164.as_str()))
+                .add(whatsapp_messages::Column::LeadId.is_in(lead_ids.clone())),
+        )
+        .into_json()
+        .all(db)
+        .await?;
+    ingest_ids.extend(
+        messages
+            .iter()
+            .filter_map(|m| m["ingest_id"].as_str()?.parse::<Uuid>().ok()),
+    );
+    out.insert("whatsapp_messages".into(), json(messages));
+    out.insert(
+        "whatsapp_replies".into(),
+        json(
+            whatsapp_replies::Entity::find()
+                .filter(whatsapp_replies::Column::Phone.eq(e164.as_str()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "conversation_reads".into(),
+        json(
+            conversation_reads::Entity::find()
+                .filter(conversation_reads::Column::Phone.eq(e164.as_str()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "digital_leads".into(),
+        json(
+            digital_leads::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(digital_leads::Column::Phone.is_in(spelled.clone()))
+                        .add(digital_leads::Column::LeadId.is_in(lead_ids.clone())),
+                )
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    let records = call_records::Entity::find()
+        .filter(
+            Condition::any()
+                .add(call_records::Column::CallerNumber.is_in(spelled.clone()))
+                .add(call_records::Column::RecipientNumber.is_in(spelled.clone()))
+                .add(call_records::Column::LeadId.is_in(lead_ids.clone())),
+        )
+        .into_json()
+        .all(db)
+        .await?;
+    let record_ids: Vec<Uuid> = records
+        .iter()
+        .filter_map(|r| r["id"].as_str()?.parse::<Uuid>().ok())
+        .collect();
+    out.insert("call_records".into(), json(records));
+    out.insert(
+        "call_record_aliases".into(),
+        json(
+            call_record_aliases::Entity::find()
+                .filter(call_record_aliases::Column::CallRecordId.is_in(record_ids))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+
+    // The CRM's records carry the number as the CRM sent it.
+    let pre_leads = crm_pre_leads::Entity::find()
+        .filter(crm_pre_leads::Column::Phone.is_in(spelled.clone()))
+        .into_json()
+        .all(db)
+        .await?;
+    let crm_lead_rows = crm_leads::Entity::find()
+        .filter(crm_leads::Column::Phone.is_in(spelled.clone()))
+        .into_json()
+        .all(db)
+        .await?;
+    let crm_lead_ids: Vec<String> = crm_lead_rows
+        .iter()
+        .filter_map(|l| l["id"].as_str().map(str::to_owned))
+        .collect();
+    out.insert("crm_pre_leads".into(), json(pre_leads));
+    out.insert("crm_leads".into(), json(crm_lead_rows));
+    out.insert(
+        "crm_contacts".into(),
+        json(
+            crm_contacts::Entity::find()
+                .filter(crm_contacts::Column::Phone.is_in(spelled.clone()))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "crm_customers".into(),
+        json(
+            crm_customers::Entity::find()
+                .filter(crm_customers::Column::LeadId.is_in(crm_lead_ids))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+
+    // The deliveries behind all of it, with their bodies and histories.
+    let ingest_ids: Vec<Uuid> = ingest_ids.into_iter().collect();
+    let mut log = Vec::new();
+    let mut events = Vec::new();
+    for chunk in ingest_ids.chunks(CHUNK) {
+        log.extend(
+            webhook_log::Entity::find()
+                .filter(webhook_log::Column::IngestId.is_in(chunk.to_vec()))
+                .into_json()
+                .all(db)
+                .await?,
+        );
+        events.extend(
+            webhook_log_events::Entity::find()
+                .filter(webhook_log_events::Column::IngestId.is_in(chunk.to_vec()))
+                .into_json()
+                .all(db)
+                .await?,
+        );
+    }
+    out.insert("webhook_log".into(), json(log));
+    out.insert("webhook_log_events".into(), json(events));
+
+    Ok(json!({
+        "phone": e164,
+        "exported_at": chrono::Utc::now(),
+        "tables": out,
+        "not_searched": [
+            "the broker's dead-letter and retry queues",
+            "the edges' spools",
+        ],
+    }))
+}
+
+fn json(rows: Vec<Value>) -> Value {
+    Value::Array(rows)
+}
