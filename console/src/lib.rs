@@ -7,6 +7,7 @@
 //! writes partner data itself; what it writes is its own: staff accounts
 //! and sessions, read markers, follow-ups marked done.
 
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod config;
@@ -207,6 +208,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(desk::routes())
         .merge(reports::routes())
         .merge(operator::routes())
+        // Inside the session check (which runs first): the staff member
+        // is known when the access is recorded.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_access,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_session,
@@ -380,6 +387,23 @@ async fn login(
         }
     };
     tracing::info!(%username, client = %address, "signed in");
+    let actor = store::access_log::Actor {
+        user: Some(user.id),
+        username: user.username.clone(),
+        address: Some(address.to_string()),
+    };
+    if let Err(error) =
+        store::access_log::record(&state.db, &actor, store::access_log::Action::SignedIn, None)
+            .await
+    {
+        // Nothing is read without a trace: no session either.
+        tracing::error!(%error, "a sign-in could not be recorded in the audit; refused");
+        return login_form(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("Signing in is unavailable right now; try again shortly."),
+        );
+    }
     let session = auth::set_cookie(
         SESSION_COOKIE,
         &token,

@@ -18,6 +18,7 @@ mod m20261207_000012_live_changes;
 mod m20261207_000013_report_indexes;
 mod m20261207_000014_follow_ups_due;
 mod m20261207_000015_whatsapp_quotes_and_errors;
+mod m20261207_000016_staff_access_log;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_report_indexes::Migration),
             Box::new(m20261207_000014_follow_ups_due::Migration),
             Box::new(m20261207_000015_whatsapp_quotes_and_errors::Migration),
+            Box::new(m20261207_000016_staff_access_log::Migration),
         ]
     }
 }

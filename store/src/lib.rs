@@ -2,12 +2,14 @@
 //! migrating ([`migrate`]), telling a failure to wait out from one to
 //! report ([`errors`]), every table's sea-orm entity ([`entities`]), and
 //! the webhook log's rows ([`delivery_log`]) and its
-//! search ([`log_search`]), the lead desk's writes ([`desk`]) and the
-//! console's change feed ([`live`]).
+//! search ([`log_search`]), the lead desk's writes ([`desk`]), the
+//! console's change feed ([`live`]) and the audit of staff access to
+//! personal data ([`access_log`]).
 //!
 //! Neither binary's crate is needed to read or write the dealer's data:
 //! both depend on this one.
 
+pub mod access_log;
 pub mod connect;
 pub mod delivery_log;
 pub mod desk;

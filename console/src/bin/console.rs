@@ -240,8 +240,35 @@ async fn person(config: &ConsoleConfig, command: PersonCommand) -> anyhow::Resul
     let db = console::open_database(config.database_url.expose()).await?;
     let PersonCommand::Export { phone } = command;
     let exported = console::person::export(&db, &phone).await;
+    // In the audit like an export from a page: who (the command line and
+    // the system user running it), about whom (a hash of the number).
+    let recorded = match &exported {
+        Ok(document) => {
+            let actor = store::access_log::Actor {
+                user: None,
+                username: format!(
+                    "command line ({})",
+                    std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+                ),
+                address: None,
+            };
+            let subject = document["phone"]
+                .as_str()
+                .map(store::access_log::number_subject);
+            store::access_log::record(
+                &db,
+                &actor,
+                store::access_log::Action::PersonExported,
+                subject,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("recording the export in the audit: {e}"))
+        }
+        Err(_) => Ok(()),
+    };
     db.close().await.ok();
     let document = exported?;
+    recorded?;
     println!("{}", serde_json::to_string_pretty(&document)?);
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! The operator's view (staff with the `operator` role only): the webhook
 //! log with its filters and one delivery's outcome and history, the dead
 //! letters by source and reason with replay and purge (a dry run first,
-//! then a confirmation), and per-source counts of the last hour.
+//! then a confirmation), per-source counts of the last hour, and the audit
+//! of staff access to personal data.
 //!
 //! It shares its dead-letter logic with the `dead-letters` command-line
 //! tool (the same library), so both keep the same promises: nothing leaves
 //! a dead-letter queue before its replayed copy is confirmed, and an
 //! interrupted action can simply be run again.
 
+pub mod access;
 pub mod dead_letters;
 pub mod log;
 pub mod overview;
@@ -39,6 +41,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/operator/dead-letters", get(dead_letters::list))
         .route("/operator/dead-letters/confirm", get(dead_letters::confirm))
         .route("/operator/dead-letters/apply", post(dead_letters::apply))
+        .route("/operator/access", get(access::list))
+        .route("/operator/access.csv", get(access::csv))
         .route_layer(axum::middleware::from_fn(require_operator))
 }
 

@@ -17,7 +17,100 @@ use testkit::{
 const PASSWORD: &str = "a long enough password";
 const WAIT: Duration = Duration::from_secs(60);
 
-testkit::on_both_backends!(only_operators_replay_and_purge_dead_letters_after_a_dry_run);
+testkit::on_both_backends!(
+    only_operators_replay_and_purge_dead_letters_after_a_dry_run,
+    every_view_of_personal_data_is_in_the_access_audit,
+);
+
+/// Issue 24's audit: a salesperson's sign-in, her view of a lead and of a
+/// conversation, and her export are recorded (who, what, about which
+/// lead, from where; never the number); a view that found nothing is not;
+/// operators read the audit and download it, sales staff may not.
+async fn every_view_of_personal_data_is_in_the_access_audit(backend: Backend) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("console-audit");
+    let env: Env = test_env(&prefix, Some(&db.url), &[]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    let console = Console::start(&env).await;
+    testkit::add_staff(&db.url, "asha", PASSWORD, Role::Sales).await;
+    testkit::add_staff(&db.url, "omar", PASSWORD, Role::Operator).await;
+    let body = testkit::examples::whatsapp_text("919833300077", "wamid.AUD-1", "Hello");
+    assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201);
+    eventually("the lead", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads").await == 1
+    })
+    .await;
+    let lead = db.uuid("SELECT id FROM leads").await.to_string();
+
+    let asha = StaffClient::sign_in(console.addr, "asha", PASSWORD).await;
+    assert_eq!(asha.get(&format!("/ajax/leads/{lead}")).await.status, 200);
+    assert_eq!(
+        asha.get("/ajax/tata-conversations/+919833300077/")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        asha.get("/leads/export.csv?view=all&q=%2B919833300077")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        asha.get("/leads/export.csv?view=unassigned").await.status,
+        200
+    );
+    let nobody = "0190a4f3-0000-7000-8000-000000000000";
+    assert_eq!(asha.get(&format!("/ajax/leads/{nobody}")).await.status, 404);
+    assert_eq!(asha.get("/operator/access").await.status, 403);
+    assert_eq!(asha.get("/operator/access.csv").await.status, 403);
+
+    let omar = StaffClient::sign_in(console.addr, "omar", PASSWORD).await;
+    let page = omar.get("/operator/access?staff=asha").await;
+    assert_eq!(page.status, 200);
+    let page = text(&page);
+    for action in [
+        "signed_in",
+        "lead_viewed",
+        "conversation_viewed",
+        "leads_exported",
+    ] {
+        assert!(page.contains(action), "{action} in\n{page}");
+    }
+    assert!(page.contains(&lead));
+    assert!(page.contains("127.0.0.1"), "from where");
+    assert!(!page.contains("9833300077"), "never the number");
+    assert!(
+        !page.contains(nobody),
+        "a view that found nothing is no view"
+    );
+    // The lead's entries, as CSV: her two views of it.
+    let csv = omar
+        .get(&format!("/operator/access.csv?subject={lead}"))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let csv = text(&csv);
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(",asha,") && r.contains(&lead)),
+        "{csv}"
+    );
+    assert_eq!(
+        omar.get("/operator/access?from=yesterday").await.status,
+        400
+    );
+
+    console.stop().await;
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
 
 fn text(response: &testkit::HttpResponse) -> String {
     String::from_utf8_lossy(&response.body).into_owned()

@@ -16,6 +16,7 @@ pub mod lead_touchpoints;
 pub mod leads;
 pub mod live_changes;
 pub mod routing_rules;
+pub mod staff_access_log;
 pub mod staff_notifications;
 pub mod staff_sessions;
 pub mod staff_users;

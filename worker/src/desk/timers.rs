@@ -1,7 +1,8 @@
 //! The lead desk's timers, one task per worker: route new leads every
 //! `DESK_ROUTE_MILLIS`, look for unanswered leads past their escalation
 //! deadline and for follow-ups coming due every `DESK_SWEEP_MILLIS`, and
-//! remove the console's change feed's old rows every minute. Every deadline and every
+//! remove the console's change feed's old rows and the access audit's
+//! entries older than a year every minute. Every deadline and every
 //! unrouted lead waits in the database, never in this task, so a restart
 //! delays them by one tick at most and loses none; a failed round (the
 //! database is down) is logged and tried again at the next tick.
@@ -56,8 +57,9 @@ pub(crate) async fn run(
 /// How often the change feed's old rows are removed.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// Removes the change feed's rows older than it keeps them (every worker
-/// does; deleting what another already deleted costs nothing).
+/// Removes the change feed's rows and the audit's entries older than they
+/// are kept (every worker does; deleting what another already deleted
+/// costs nothing).
 async fn prune_changes(db: &DatabaseConnection) {
     let Ok(keep) = chrono::Duration::from_std(store::live::KEEP_FOR) else {
         return;
@@ -67,6 +69,17 @@ async fn prune_changes(db: &DatabaseConnection) {
         Ok(removed) => tracing::debug!(removed, "removed old changes from the console's feed"),
         Err(error) => {
             tracing::warn!(%error, "removing old changes failed; trying again in a minute")
+        }
+    }
+    // The audit of staff access is kept a year.
+    let Ok(keep) = chrono::Duration::from_std(store::access_log::KEEP_FOR) else {
+        return;
+    };
+    match store::access_log::remove_older_than(db, chrono::Utc::now() - keep).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed audit entries older than a year"),
+        Err(error) => {
+            tracing::warn!(%error, "removing old audit entries failed; trying again in a minute")
         }
     }
 }
