@@ -26,6 +26,7 @@ fn action_of(route: &str) -> Option<Action> {
         "/ajax/tata-conversations/{phone}/" => Some(Action::ConversationViewed),
         "/operator/log/{id}" => Some(Action::DeliveryViewed),
         "/leads/export.csv" => Some(Action::LeadsExported),
+        "/operator/person/export.json" => Some(Action::PersonExported),
         _ => None,
     }
 }
@@ -45,8 +46,19 @@ fn percent_decoded(segment: &str) -> String {
 }
 
 /// What the access was about, as the audit names it.
-async fn subject(state: &AppState, action: Action, path: &str) -> Option<String> {
+async fn subject(
+    state: &AppState,
+    action: Action,
+    path: &str,
+    query: Option<&str>,
+) -> Option<String> {
     match action {
+        Action::PersonExported => {
+            let phone = form_urlencoded::parse(query?.as_bytes())
+                .find(|(k, _)| k == "phone")
+                .and_then(|(_, v)| shared::phone::to_e164(&v))?;
+            Some(number_subject(&phone))
+        }
         Action::ConversationViewed => {
             let phone = shared::phone::to_e164(&parameter(path)?)?;
             let lead: Option<Uuid> = leads::Entity::find()
@@ -89,6 +101,7 @@ pub async fn record_access(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
     let response = next.run(request).await;
     if let Some(staff) = staff
         && response.status().is_success()
@@ -98,7 +111,7 @@ pub async fn record_access(
             username: staff.username,
             address,
         };
-        let about = subject(&state, action, &path).await;
+        let about = subject(&state, action, &path, query.as_deref()).await;
         if let Err(error) = record(&state.db, &actor, action, about).await {
             // Nothing is read without a trace: the answer is withheld.
             tracing::error!(%error, action = action.name(), "an access could not be recorded in the audit; refused");

@@ -88,6 +88,7 @@ pub async fn list(
         &staff,
         "operator",
         html! {
+            (super::log::subnav())
             h1 { "Access audit" }
             p.muted { "Who viewed or exported personal data, and every sign-in, newest first (the last " (PAGE_ROWS) " that match). Numbers are never recorded: a lead or delivery id, or a hash." }
             form.filters method="get" action="/operator/access" {

@@ -275,6 +275,8 @@ pub fn subnav() -> Markup {
             a href="/operator/" { "Overview" }
             a href="/operator/log" { "Webhook log" }
             a href="/operator/dead-letters" { "Dead letters" }
+            a href="/operator/access" { "Access audit" }
+            a href="/operator/person" { "A person's data" }
         }
     }
 }

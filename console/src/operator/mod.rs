@@ -13,6 +13,7 @@ pub mod access;
 pub mod dead_letters;
 pub mod log;
 pub mod overview;
+pub mod person;
 
 use crate::AppState;
 use crate::auth::{Role, Staff};
@@ -43,6 +44,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/operator/dead-letters/apply", post(dead_letters::apply))
         .route("/operator/access", get(access::list))
         .route("/operator/access.csv", get(access::csv))
+        .route("/operator/person", get(person::form))
+        .route("/operator/person/export.json", get(person::export))
         .route_layer(axum::middleware::from_fn(require_operator))
 }
 

@@ -105,6 +105,40 @@ async fn every_view_of_personal_data_is_in_the_access_audit(backend: Backend) {
         400
     );
 
+    // The person's data from the operator's page: a download, recorded.
+    assert_eq!(asha.get("/operator/person").await.status, 403);
+    assert_eq!(
+        asha.get("/operator/person/export.json?phone=%2B919833300077")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(omar.get("/operator/person").await.status, 200);
+    let export = omar
+        .get("/operator/person/export.json?phone=098333%2000077")
+        .await;
+    assert_eq!(export.status, 200);
+    assert!(
+        export
+            .header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment"))
+    );
+    let document = export.json();
+    assert_eq!(document["tables"]["leads"][0]["id"], lead.as_str());
+    assert_eq!(document["tables"]["whatsapp_messages"][0]["text"], "Hello");
+    assert_eq!(
+        omar.get("/operator/person/export.json?phone=12")
+            .await
+            .status,
+        400
+    );
+    let audit = text(&omar.get("/operator/access?staff=omar").await);
+    assert!(
+        audit.contains("person_exported") && audit.contains("sha256:"),
+        "{audit}"
+    );
+    assert!(!audit.contains("9833300077"));
+
     console.stop().await;
     worker.stop().await;
     edge.stop().await;

@@ -206,6 +206,23 @@ async fn an_operator_replays_a_dead_letter_in_the_browser_once_its_cause_is_fixe
         1
     );
     assert_eq!(dead().await, 0);
+    // The access audit and the person's data page, at phone width.
+    page.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/operator/access", "operator-access-phone"),
+        ("/operator/person", "operator-person-phone"),
+    ] {
+        page.goto(&format!("http://{}{path}", console.addr))
+            .await
+            .unwrap();
+        page.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("header.top"))
+            .await
+            .unwrap();
+        browser.screenshot(name).await;
+        browser.assert_accessible(name).await;
+    }
 
     browser.stop().await;
     console.stop().await;
