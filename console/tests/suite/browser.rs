@@ -116,10 +116,11 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     .await;
     let stored = Instant::now();
     until(&browser, "the conversation listed", "return document.querySelectorAll('#conversations li[data-phone=\"+919876512345\"]').length", |v| v == 1).await;
-    let shown_after = stored.elapsed();
-    assert!(
-        shown_after <= Duration::from_secs(2),
-        "listed {shown_after:?} after it was stored"
+    // Reported, not asserted: speed is the benchmark's (bench/run.sh,
+    // section live), never a timed test's.
+    eprintln!(
+        "the message was listed {:?} after it was stored",
+        stored.elapsed()
     );
     assert_eq!(
         page.execute(marker, vec![]).await.unwrap(),
