@@ -12,7 +12,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use store::access_log::{Action, Actor, number_subject, record};
@@ -51,25 +51,26 @@ async fn subject(
     action: Action,
     path: &str,
     query: Option<&str>,
-) -> Option<String> {
-    match action {
-        Action::PersonExported => {
-            let phone = form_urlencoded::parse(query?.as_bytes())
-                .find(|(k, _)| k == "phone")
-                .and_then(|(_, v)| shared::phone::to_e164(&v))?;
-            Some(number_subject(&phone))
-        }
+) -> Result<Option<String>, DbErr> {
+    Ok(match action {
+        Action::PersonExported => query
+            .and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "phone")
+                    .and_then(|(_, v)| shared::phone::to_e164(&v))
+            })
+            .map(|phone| number_subject(&phone)),
         Action::ConversationViewed => {
-            let phone = shared::phone::to_e164(&parameter(path)?)?;
+            let Some(phone) = parameter(path).and_then(|p| shared::phone::to_e164(&p)) else {
+                return Ok(None);
+            };
             let lead: Option<Uuid> = leads::Entity::find()
                 .select_only()
                 .column(leads::Column::Id)
                 .filter(leads::Column::Phone.eq(phone.as_str()))
                 .into_tuple()
                 .one(&state.db)
-                .await
-                .ok()
-                .flatten();
+                .await?;
             Some(match lead {
                 Some(lead) => lead.to_string(),
                 None => number_subject(&phone),
@@ -79,7 +80,7 @@ async fn subject(
         // its query.
         Action::LeadsExported => None,
         _ => parameter(path).filter(|p| Uuid::parse_str(p).is_ok()),
-    }
+    })
 }
 
 /// The middleware (inside the session check: the staff member is known).
@@ -111,8 +112,11 @@ pub async fn record_access(
             username: staff.username,
             address,
         };
-        let about = subject(&state, action, &path, query.as_deref()).await;
-        if let Err(error) = record(&state.db, &actor, action, about).await {
+        let recorded = match subject(&state, action, &path, query.as_deref()).await {
+            Ok(about) => record(&state.db, &actor, action, about).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = recorded {
             // Nothing is read without a trace: the answer is withheld.
             tracing::error!(%error, action = action.name(), "an access could not be recorded in the audit; refused");
             return Refusal::DatabaseUnavailable.into_response();
