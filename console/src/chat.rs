@@ -65,17 +65,10 @@ pub struct Conversation {
 fn text_of(text: Option<String>, kind: Option<String>) -> String {
     let what = match kind.as_deref() {
         None | Some("text") => return text.unwrap_or_default(),
-        Some("image") => "Photo",
-        Some("sticker") => "Sticker",
-        Some("video") => "Video",
-        Some("audio") => "Audio",
-        Some("document") => "Document",
-        Some("location") => "Location",
-        Some("contacts") => "Contact",
-        Some("reaction") => "Reaction",
-        Some("button" | "interactive") => "Button reply",
-        Some("unsupported") => "A message WhatsApp could not show",
-        Some(other) => return format!("[{other}]"),
+        Some(other) => match crate::whatsapp_content::kind_label(other) {
+            Some(label) => label,
+            None => return format!("[{other}]"),
+        },
     };
     match text.filter(|t| !t.trim().is_empty()) {
         Some(caption) => format!("{what}: {caption}"),
@@ -552,7 +545,7 @@ pub async fn mark_read(
             .col_expr(staff_notifications::Column::ReadAt, Expr::value(Utc::now()))
             .filter(staff_notifications::Column::UserId.eq(staff.user_id))
             .filter(staff_notifications::Column::LeadId.eq(lead))
-            .filter(staff_notifications::Column::Kind.eq("message"))
+            .filter(staff_notifications::Column::Kind.eq(store::desk::CUSTOMER_WROTE))
             .filter(staff_notifications::Column::ReadAt.is_null())
             .exec(&state.db)
             .await

@@ -153,20 +153,31 @@ pub fn content(kind: &str, media: Option<&Value>) -> Content {
     }
 }
 
+/// What a message of type `kind` is, in a word or two (`None`: text, or a
+/// type this panel does not know). For lists that have only the type.
+pub fn kind_label(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "image" => "Photo",
+        "sticker" => "Sticker",
+        "video" => "Video",
+        "audio" => "Audio",
+        "document" => "Document",
+        "location" => "Location",
+        "contacts" => "Contact",
+        "reaction" => "Reaction",
+        "button" | "interactive" => "Button reply",
+        "unsupported" => "A message WhatsApp could not show",
+        _ => return None,
+    })
+}
+
 /// A one-line summary for lists and quotes: the text, or what it is.
 pub fn summary(content: &Content, text: Option<&str>) -> String {
     let caption = text.map(str::trim).filter(|t| !t.is_empty());
     let what = match content {
         Content::Text => return caption.unwrap_or("").to_owned(),
-        Content::Media { kind, voice, .. } => match (kind.as_str(), voice) {
-            ("image", _) => "Photo",
-            ("sticker", _) => "Sticker",
-            ("video", _) => "Video",
-            ("audio", true) => "Voice note",
-            ("audio", false) => "Audio",
-            _ => "Document",
-        }
-        .to_owned(),
+        Content::Media { voice: true, .. } => "Voice note".to_owned(),
+        Content::Media { kind, .. } => kind_label(kind).unwrap_or("Document").to_owned(),
         Content::Location { name, .. } => match name {
             Some(name) => format!("Location: {name}"),
             None => "Location".to_owned(),

@@ -172,13 +172,17 @@ pub async fn move_stage(
     Ok(Moved::From(from))
 }
 
+/// The kind of notice that tells an owner their customer wrote: raised by
+/// the worker, marked read by the console when the conversation is read.
+pub const CUSTOMER_WROTE: &str = "message";
+
 /// A notification for a staff member.
 pub struct Notice<'a> {
     /// Whom it is for.
     pub user: Uuid,
     /// The lead it is about.
     pub lead: Option<Uuid>,
-    /// `assigned`, `mention`, `escalated`.
+    /// `assigned`, `mention`, `escalated`, [`CUSTOMER_WROTE`], …
     pub kind: &'a str,
     /// What they read.
     pub text: String,

@@ -113,7 +113,8 @@ pub(crate) fn blank(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn date(name: &str, value: &Option<String>) -> Result<Option<NaiveDate>, Refusal> {
+/// A query-string date (`YYYY-MM-DD`, IST), or a 400 naming the field.
+pub(crate) fn date(name: &str, value: &Option<String>) -> Result<Option<NaiveDate>, Refusal> {
     blank(value)
         .map(|v| {
             NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {

@@ -122,9 +122,22 @@ pub(crate) async fn team_names(db: &DatabaseConnection) -> Result<HashMap<Uuid, 
 
 /// Seconds from the lead's clock start to its first response.
 pub(crate) fn first_response_seconds(lead: &leads::Model) -> Option<i64> {
-    let start = lead.clock_started_at.unwrap_or(lead.first_seen_at);
-    lead.first_response_at
-        .map(|at| Ord::max((at - start).num_seconds(), 0))
+    response_seconds(
+        lead.first_seen_at,
+        lead.clock_started_at,
+        lead.first_response_at,
+    )
+}
+
+/// The same from the columns alone (the reports read only those): the
+/// clock starts when it was (re)started, else when the lead was first seen.
+pub(crate) fn response_seconds(
+    first_seen_at: chrono::DateTime<chrono::Utc>,
+    clock_started_at: Option<chrono::DateTime<chrono::Utc>>,
+    first_response_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<i64> {
+    let start = clock_started_at.unwrap_or(first_seen_at);
+    first_response_at.map(|at| Ord::max((at - start).num_seconds(), 0))
 }
 
 /// Unanswered past its response deadline, and still open.

@@ -5,13 +5,12 @@
 
 use super::database_unavailable;
 use crate::auth::Staff;
-use crate::desk::list::blank;
+use crate::desk::list::{blank, date};
 use crate::refusal::Refusal;
 use crate::views::page;
 use crate::{AppState, ist};
 use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
 use maud::html;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
@@ -33,16 +32,6 @@ pub struct AccessQuery {
     /// IST dates, inclusive.
     from: Option<String>,
     to: Option<String>,
-}
-
-fn date(name: &str, value: &Option<String>) -> Result<Option<NaiveDate>, Refusal> {
-    blank(value)
-        .map(|v| {
-            NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
-                Refusal::BadRequest(format!("{name} is a date YYYY-MM-DD (IST), not {v:?}"))
-            })
-        })
-        .transpose()
 }
 
 /// The filtered entries, newest first.

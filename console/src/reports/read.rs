@@ -112,11 +112,12 @@ pub async fn leads(
                 .ok_or_else(|| unavailable(format!("unknown stage {:?}", lead.stage)))?;
             let mut stages = reached.remove(&lead.id).unwrap_or_default();
             stages.push(now);
-            let start = lead.clock_started_at.unwrap_or(lead.first_seen_at);
             Ok(LeadRow {
-                first_response_seconds: lead
-                    .first_response_at
-                    .map(|at| Ord::max((at - start).num_seconds(), 0)),
+                first_response_seconds: crate::desk::response_seconds(
+                    lead.first_seen_at,
+                    lead.clock_started_at,
+                    lead.first_response_at,
+                ),
                 source: lead.first_source,
                 owner: lead.owner_id.and_then(|o| users.get(&o).cloned()),
                 first_seen_at: lead.first_seen_at,

@@ -10,7 +10,7 @@ use store::entities::{leads, staff_notifications};
 use uuid::Uuid;
 
 /// The notification's kind.
-pub const KIND: &str = "message";
+const KIND: &str = store::desk::CUSTOMER_WROTE;
 
 /// Ids per `IN (…)` list.
 const CHUNK: usize = 500;
