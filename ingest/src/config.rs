@@ -1,46 +1,42 @@
 //! The edge's configuration: its listener and limits, the partners'
 //! secrets, TLS, the spool, read from environment variables at start-up.
 
+use crate::partners::Partner;
+use shared::Source;
 use shared::config::{AdminConfig, BrokerConfig, ConfigError, Env, log_format};
 use shared::secret::SecretList;
 use shared::telemetry::LogFormat;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// The partner-facing secrets, per route. `None` means the route takes no
-/// credential (allowed only where the contract documents none, or where the
-/// contract makes it optional).
+/// The partners' accepted secrets, by source, read from the variables
+/// each partner's declaration names ([`crate::partners`]). A source with
+/// none configured is absent: there are no default secrets.
 #[derive(Debug, Clone, Default)]
-pub struct PartnerSecrets {
-    /// `TATA_CALLS_SECRET`: optional; when set, `/api/webhook/` requires it
-    /// in `X-Webhook-Secret`.
-    pub tata_calls: Option<SecretList>,
-    /// `TATA_WHATSAPP_SECRET`: optional; when set, `/webhook/` requires it
-    /// in `X-Webhook-Secret`.
-    pub tata_whatsapp: Option<SecretList>,
-    /// `LEAD_API_KEY_CARDEKHO`: CarDekho's `X-API-Key` values. Unset: every
-    /// CarDekho request is refused.
-    pub cardekho: Option<SecretList>,
-    /// `LEAD_API_KEY_CARWALE`: CarWale's `X-API-Key` values.
-    pub carwale: Option<SecretList>,
-    /// `CALL_CAPTURE_API_KEYS`: accepted `x-api-key` values. Unset: every
-    /// call-capture request is refused.
-    pub call_capture: Option<SecretList>,
-    /// `CRM_WEBHOOK_SECRET`: HMAC keys; when set, CRM events must be signed.
-    pub crm: Option<SecretList>,
-}
+pub struct PartnerSecrets(HashMap<Source, SecretList>);
 
 impl PartnerSecrets {
-    /// Reads every secret variable.
+    /// Reads every partner's secret variable.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            tata_calls: env.secrets("TATA_CALLS_SECRET")?,
-            tata_whatsapp: env.secrets("TATA_WHATSAPP_SECRET")?,
-            cardekho: env.secrets("LEAD_API_KEY_CARDEKHO")?,
-            carwale: env.secrets("LEAD_API_KEY_CARWALE")?,
-            call_capture: env.secrets("CALL_CAPTURE_API_KEYS")?,
-            crm: env.secrets("CRM_WEBHOOK_SECRET")?,
-        })
+        Self::read(env, crate::partners::PARTNERS)
+    }
+
+    /// Reads the secret variables `partners` declare.
+    pub(crate) fn read(env: &Env, partners: &[&Partner]) -> Result<Self, ConfigError> {
+        let mut secrets = HashMap::new();
+        for partner in partners {
+            if let Some(list) = env.secrets(partner.secret.variable)? {
+                secrets.insert(partner.source, list);
+            }
+        }
+        Ok(Self(secrets))
+    }
+
+    /// The secrets accepted from `source`; `None` while its variable is
+    /// unset.
+    pub fn get(&self, source: Source) -> Option<&SecretList> {
+        self.0.get(&source)
     }
 }
 
@@ -277,13 +273,14 @@ mod tests {
     #[test]
     fn secrets_have_no_defaults_rotate_and_must_be_long_enough() {
         let config = IngestConfig::from_env(&env(&[])).unwrap();
-        assert!(config.secrets.cardekho.is_none() && config.secrets.crm.is_none());
+        assert!(config.secrets.get(Source::Cardekho).is_none());
+        assert!(config.secrets.get(Source::CrmEvents).is_none());
         let config = IngestConfig::from_env(&env(&[(
             "LEAD_API_KEY_CARDEKHO",
             "old-cardekho-key-0001,new-cardekho-key-0002",
         )]))
         .unwrap();
-        let keys = config.secrets.cardekho.unwrap();
+        let keys = config.secrets.get(Source::Cardekho).unwrap();
         assert!(keys.matches(b"old-cardekho-key-0001") && keys.matches(b"new-cardekho-key-0002"));
         let err = IngestConfig::from_env(&env(&[("CALL_CAPTURE_API_KEYS", "short")])).unwrap_err();
         assert_eq!(err.name, "CALL_CAPTURE_API_KEYS");

@@ -109,7 +109,7 @@ impl shared::admin::AdminRoutes for AdminView {
 /// refuse every request for want of one.
 fn warn_about_open_routes(secrets: &PartnerSecrets) {
     for partner in partners::PARTNERS {
-        if let Some(warning) = (partner.warning)(secrets) {
+        if let Some(warning) = partner.warning(secrets) {
             tracing::warn!("{warning}");
         }
     }

@@ -1,7 +1,7 @@
 //! Call capture: `POST /functions/v1/webhook-call-capture`, authenticated by
 //! `x-api-key`. The edge assigns the record's `call_history_id`.
 
-use super::Partner;
+use super::{Partner, Secret, WhenUnset};
 use crate::AppState;
 use crate::auth::api_key;
 use crate::caller::{Caller, Credential};
@@ -21,11 +21,9 @@ pub(crate) const PARTNER: Partner = Partner {
     shape: ErrorShape::CallCapture,
     routes: || vec!["/functions/v1/webhook-call-capture".to_owned()],
     prefix: None,
-    warning: |secrets| {
-        secrets
-            .call_capture
-            .is_none()
-            .then_some("CALL_CAPTURE_API_KEYS is not set: every request to its endpoint is refused")
+    secret: Secret {
+        variable: "CALL_CAPTURE_API_KEYS",
+        when_unset: WhenUnset::Refused,
     },
     handle: |state, caller, request, _| Box::pin(handle(state, caller, request)),
 };
@@ -39,7 +37,7 @@ async fn handle(
     let key = api_key(
         &parts.headers,
         "x-api-key",
-        state.secrets.call_capture.as_ref(),
+        state.secrets.get(Source::CallCapture),
     )
     .map_err(|_| Refusal::Unauthorised("Invalid or missing API key"))?;
     caller.authenticated(Credential::Key(key));

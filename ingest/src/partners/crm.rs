@@ -2,7 +2,7 @@
 //! the generic `/incoming`. Rate limited per client IP; HMAC-signed when
 //! `CRM_WEBHOOK_SECRET` is set.
 
-use super::Partner;
+use super::{Partner, Secret, WhenUnset};
 use crate::AppState;
 use crate::auth::crm_signature;
 use crate::caller::{Caller, Credential};
@@ -34,11 +34,9 @@ pub(crate) const PARTNER: Partner = Partner {
             .collect()
     },
     prefix: Some(BASE),
-    warning: |secrets| {
-        secrets
-            .crm
-            .is_none()
-            .then_some("CRM_WEBHOOK_SECRET is not set: CRM events are accepted unsigned")
+    secret: Secret {
+        variable: "CRM_WEBHOOK_SECRET",
+        when_unset: WhenUnset::Open("CRM events are accepted unsigned"),
     },
     handle: |state, caller, request, path| Box::pin(handle(state, caller, request, path)),
 };
@@ -117,7 +115,7 @@ async fn handle(
         .map_err(Refusal::RateLimited)?;
     let (parts, body) = request.into_parts();
     let body = read_json(state, &parts.headers, body).await?;
-    let credential = match &state.secrets.crm {
+    let credential = match state.secrets.get(Source::CrmEvents) {
         Some(secrets) => crm_signature(
             &parts.headers,
             &body,

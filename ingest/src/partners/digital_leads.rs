@@ -3,7 +3,7 @@
 //! soft: above it requests are accepted and counted; a hard limit (429)
 //! applies only when configured.
 
-use super::Partner;
+use super::{Partner, Secret, WhenUnset};
 use crate::AppState;
 use crate::auth::{AuthError, api_key};
 use crate::caller::{Caller, Credential};
@@ -17,47 +17,55 @@ use shared::Source;
 use shared::contracts::digital_leads;
 
 /// CarDekho, as the edge serves it.
-pub(crate) const CARDEKHO: Partner = Partner {
-    source: Source::Cardekho,
-    shape: ErrorShape::DigitalLeads,
-    routes: || vec!["/admin/mg-digital-leads/source/cardekho".to_owned()],
-    prefix: None,
-    warning: |secrets| {
-        secrets
-            .cardekho
-            .is_none()
-            .then_some("LEAD_API_KEY_CARDEKHO is not set: every request to its endpoint is refused")
-    },
-    handle: |state, caller, request, _| Box::pin(handle(state, caller, request, Source::Cardekho)),
-};
+pub(crate) const CARDEKHO: Partner = portal(Source::Cardekho, "LEAD_API_KEY_CARDEKHO", || {
+    vec![format!("{BASE}cardekho")]
+});
 
 /// CarWale, as the edge serves it.
-pub(crate) const CARWALE: Partner = Partner {
-    source: Source::Carwale,
-    shape: ErrorShape::DigitalLeads,
-    routes: || vec!["/admin/mg-digital-leads/source/carwale".to_owned()],
-    prefix: None,
-    warning: |secrets| {
-        secrets
-            .carwale
-            .is_none()
-            .then_some("LEAD_API_KEY_CARWALE is not set: every request to its endpoint is refused")
-    },
-    handle: |state, caller, request, _| Box::pin(handle(state, caller, request, Source::Carwale)),
-};
+pub(crate) const CARWALE: Partner = portal(Source::Carwale, "LEAD_API_KEY_CARWALE", || {
+    vec![format!("{BASE}carwale")]
+});
+
+/// The contract's path, up to the portal's name.
+const BASE: &str = "/admin/mg-digital-leads/source/";
+
+/// A portal on this contract: its source (which must have an entry in
+/// [`digital_leads::PORTALS`]), the variable holding its `X-API-Key`
+/// values (unset: every request is refused) and its route.
+pub(super) const fn portal(
+    source: Source,
+    variable: &'static str,
+    routes: fn() -> Vec<String>,
+) -> Partner {
+    Partner {
+        source,
+        shape: ErrorShape::DigitalLeads,
+        routes,
+        prefix: None,
+        secret: Secret {
+            variable,
+            when_unset: WhenUnset::Refused,
+        },
+        handle: |state, caller, request, path| Box::pin(handle(state, caller, request, path)),
+    }
+}
 
 async fn handle(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-    source: Source,
+    path: &str,
 ) -> Result<Reply, Refusal> {
-    let portal = digital_leads::portal(source).ok_or(Refusal::NotFound("Not Found".into()))?;
-    let keys = match source {
-        Source::Cardekho => state.secrets.cardekho.as_ref(),
-        Source::Carwale => state.secrets.carwale.as_ref(),
-        _ => None,
-    };
+    let name = path
+        .strip_prefix(BASE)
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    let portal = digital_leads::PORTALS
+        .iter()
+        .find(|portal| portal.source.name() == name)
+        .ok_or(Refusal::NotFound("Not Found".into()))?;
+    let source = portal.source;
+    let keys = state.secrets.get(source);
     let (parts, body) = request.into_parts();
     let key = api_key(&parts.headers, "x-api-key", keys).map_err(|e| match e {
         AuthError::Missing => Refusal::Unauthorised("Missing API key"),

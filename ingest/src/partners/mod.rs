@@ -1,8 +1,9 @@
 //! One file per partner contract, each declaring its [`Partner`]: the
 //! routes it serves, its error shape, its source (the metric and log
-//! label) and what to warn about at start-up. The router, the metric
-//! labels, the start-up warnings and the OpenAPI check are all built from
-//! [`PARTNERS`], so a new partner is one new file and one line here.
+//! label) and the variable holding its secrets. The router, the secrets'
+//! configuration, the metric labels, the start-up warnings and the OpenAPI
+//! check are all built from [`PARTNERS`], so a new partner is one new file
+//! and one line here (README, "Adding a partner").
 //!
 //! Each handler authenticates, reads and validates the body, publishes it
 //! with a confirm, and answers as the contract documents; a [`Refusal`] is
@@ -40,11 +41,46 @@ pub(crate) struct Partner {
     /// A prefix it owns: a path under it that matches no route is answered
     /// 404 in this partner's shape.
     pub(crate) prefix: Option<&'static str>,
-    /// The start-up warning, when its configuration leaves it open (or shut).
-    pub(crate) warning: fn(&PartnerSecrets) -> Option<&'static str>,
+    /// Where its secrets are configured, and what its routes do without.
+    pub(crate) secret: Secret,
     /// Handles a `POST` to one of its routes (the path is the request's).
     pub(crate) handle:
         for<'a> fn(&'a AppState, &'a Caller, Request<Incoming>, &'a str) -> Answer<'a>,
+}
+
+/// A partner's credential, as the edge's configuration names it.
+pub(crate) struct Secret {
+    /// The environment variable holding its accepted secrets
+    /// (comma-separated, so that they can be rotated).
+    pub(crate) variable: &'static str,
+    /// What its routes do while the variable is unset.
+    pub(crate) when_unset: WhenUnset,
+}
+
+/// What a partner's routes do with no secret configured.
+pub(crate) enum WhenUnset {
+    /// They accept requests without a credential, as the contract
+    /// documents; the text says what is open, for the start-up warning.
+    Open(&'static str),
+    /// They refuse every request: the contract requires a credential.
+    Refused,
+}
+
+impl Partner {
+    /// The start-up warning, when the configuration leaves this partner's
+    /// routes open or shut for want of a secret.
+    pub(crate) fn warning(&self, secrets: &PartnerSecrets) -> Option<String> {
+        if secrets.get(self.source).is_some() {
+            return None;
+        }
+        let variable = self.secret.variable;
+        Some(match self.secret.when_unset {
+            WhenUnset::Open(what) => format!("{variable} is not set: {what}"),
+            WhenUnset::Refused => {
+                format!("{variable} is not set: every request to its endpoint is refused")
+            }
+        })
+    }
 }
 
 /// Every partner the edge serves.
@@ -74,7 +110,12 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     /// The routes of [`PARTNERS`].
     pub(crate) fn new() -> Self {
-        let routes = PARTNERS
+        Self::of(PARTNERS)
+    }
+
+    /// The routes of `partners`.
+    fn of(partners: &'static [&'static Partner]) -> Self {
+        let routes = partners
             .iter()
             .flat_map(|&partner| {
                 (partner.routes)()
@@ -147,6 +188,7 @@ pub(crate) fn routes() -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::config::Env;
 
     fn matches(template: &str, path: &str) -> bool {
         let template: Vec<String> = segments(template).map(str::to_owned).collect();
@@ -181,5 +223,54 @@ mod tests {
             Some(Found::Unknown(p)) if p.source == Source::CrmEvents
         ));
         assert!(table.find("/nothing").is_none());
+    }
+
+    /// README's "Adding a partner", checked: a portal on the digital-leads
+    /// contract declared here and nowhere else is routed, configured from
+    /// its own variable and warned about, and leaves the others alone.
+    #[test]
+    fn a_declaration_is_all_the_edge_needs_of_a_partner() {
+        const TEST_PORTAL: Partner =
+            digital_leads::portal(Source::Cardekho, "LEAD_API_KEY_TEST", || {
+                vec!["/admin/mg-digital-leads/source/test-portal".to_owned()]
+            });
+        const DECLARED: &[&Partner] = &[&TEST_PORTAL, &crm::PARTNER];
+        let table = RouteTable::of(DECLARED);
+        assert!(matches!(
+            table.find("/admin/mg-digital-leads/source/test-portal"),
+            Some(Found::Route(p)) if p.secret.variable == "LEAD_API_KEY_TEST"
+        ));
+        assert!(
+            table
+                .find("/admin/mg-digital-leads/source/cardekho")
+                .is_none()
+        );
+
+        let unset = Env::from_pairs(&[]);
+        let secrets = PartnerSecrets::read(&unset, DECLARED).unwrap();
+        assert_eq!(
+            TEST_PORTAL.warning(&secrets).as_deref(),
+            Some("LEAD_API_KEY_TEST is not set: every request to its endpoint is refused")
+        );
+        assert_eq!(
+            crm::PARTNER.warning(&secrets).as_deref(),
+            Some("CRM_WEBHOOK_SECRET is not set: CRM events are accepted unsigned")
+        );
+
+        let set = Env::from_pairs(&[("LEAD_API_KEY_TEST", "test-portal-key-00001")]);
+        let secrets = PartnerSecrets::read(&set, DECLARED).unwrap();
+        assert!(
+            secrets
+                .get(Source::Cardekho)
+                .unwrap()
+                .matches(b"test-portal-key-00001")
+        );
+        assert!(secrets.get(Source::CrmEvents).is_none());
+        assert_eq!(TEST_PORTAL.warning(&secrets), None);
+        let short = Env::from_pairs(&[("LEAD_API_KEY_TEST", "short")]);
+        assert_eq!(
+            PartnerSecrets::read(&short, DECLARED).unwrap_err().name,
+            "LEAD_API_KEY_TEST"
+        );
     }
 }

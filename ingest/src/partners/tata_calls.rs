@@ -2,7 +2,7 @@
 //! authentication; an optional shared secret in `X-Webhook-Secret` is
 //! required once `TATA_CALLS_SECRET` is set.
 
-use super::{Partner, tata_secret};
+use super::{Partner, Secret, WhenUnset, tata_secret};
 use crate::AppState;
 use crate::caller::Caller;
 use crate::http::{Reply, json};
@@ -20,10 +20,11 @@ pub(crate) const PARTNER: Partner = Partner {
     shape: ErrorShape::Tata,
     routes: || vec!["/api/webhook/".to_owned()],
     prefix: None,
-    warning: |secrets| {
-        secrets.tata_calls.is_none().then_some(
-            "TATA_CALLS_SECRET is not set: POST /api/webhook/ accepts unauthenticated requests (as its contract documents)",
-        )
+    secret: Secret {
+        variable: "TATA_CALLS_SECRET",
+        when_unset: WhenUnset::Open(
+            "POST /api/webhook/ accepts unauthenticated requests (as its contract documents)",
+        ),
     },
     handle: |state, caller, request, _| Box::pin(call(state, caller, request)),
 };
@@ -34,7 +35,7 @@ async fn call(
     request: Request<Incoming>,
 ) -> Result<Reply, Refusal> {
     let (parts, body) = request.into_parts();
-    tata_secret(caller, &parts.headers, state.secrets.tata_calls.as_ref())?;
+    tata_secret(caller, &parts.headers, state.secrets.get(Source::TataCalls))?;
     let source = Source::TataCalls;
     let Accepted { parsed: call, .. } = accept(
         state,

@@ -2,7 +2,7 @@
 //! documents no authentication; an optional shared secret in
 //! `X-Webhook-Secret` is required once `TATA_WHATSAPP_SECRET` is set.
 
-use super::{Partner, tata_secret};
+use super::{Partner, Secret, WhenUnset, tata_secret};
 use crate::AppState;
 use crate::caller::Caller;
 use crate::http::{Reply, json};
@@ -20,10 +20,11 @@ pub(crate) const PARTNER: Partner = Partner {
     shape: ErrorShape::Tata,
     routes: || vec!["/webhook/".to_owned()],
     prefix: None,
-    warning: |secrets| {
-        secrets.tata_whatsapp.is_none().then_some(
-            "TATA_WHATSAPP_SECRET is not set: POST /webhook/ accepts unauthenticated requests (as its contract documents)",
-        )
+    secret: Secret {
+        variable: "TATA_WHATSAPP_SECRET",
+        when_unset: WhenUnset::Open(
+            "POST /webhook/ accepts unauthenticated requests (as its contract documents)",
+        ),
     },
     handle: |state, caller, request, _| Box::pin(whatsapp(state, caller, request)),
 };
@@ -34,7 +35,11 @@ async fn whatsapp(
     request: Request<Incoming>,
 ) -> Result<Reply, Refusal> {
     let (parts, body) = request.into_parts();
-    tata_secret(caller, &parts.headers, state.secrets.tata_whatsapp.as_ref())?;
+    tata_secret(
+        caller,
+        &parts.headers,
+        state.secrets.get(Source::TataWhatsapp),
+    )?;
     let source = Source::TataWhatsapp;
     let Accepted { parsed: hook, .. } = accept(
         state,
