@@ -51,6 +51,20 @@ impl Source {
         }
     }
 
+    /// What staff read for it, in the console's lists, charts and
+    /// downloads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::TataCalls => "Tata call",
+            Source::TataWhatsapp => "WhatsApp",
+            Source::Cardekho => "CarDekho",
+            Source::Carwale => "CarWale",
+            Source::CallCapture => "Captured call",
+            Source::CrmEvents => "CRM",
+            Source::WhatsappReplies => "WhatsApp reply",
+        }
+    }
+
     /// True for messages that leave the system (the webhook log's
     /// `direction=outgoing`); false for partners' webhooks.
     pub fn is_outgoing(self) -> bool {

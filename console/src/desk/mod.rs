@@ -147,16 +147,11 @@ pub(crate) fn is_overdue(lead: &leads::Model, now: chrono::DateTime<chrono::Utc>
         && lead.response_due_at.is_some_and(|due| due < now)
 }
 
-/// What staff read for a source's name.
+/// What staff read for a source's stored name ([`shared::Source::label`]);
+/// a name no source has is shown as stored.
 pub fn source_label(source: &str) -> &str {
-    match source {
-        "tata_calls" => "Tata call",
-        "tata_whatsapp" => "WhatsApp",
-        "cardekho" => "CarDekho",
-        "carwale" => "CarWale",
-        "call_capture" => "Captured call",
-        "crm_events" => "CRM",
-        "whatsapp_replies" => "WhatsApp reply",
-        other => other,
+    match source.parse::<shared::Source>() {
+        Ok(known) => known.label(),
+        Err(_) => source,
     }
 }
