@@ -24,7 +24,7 @@ pub(super) async fn join_unified_lead(
     let mut query = Query::select();
     query
         .columns(["status", "data"].map(t))
-        .from(t(kind.table))
+        .from(t(kind.table()))
         .and_where(Expr::col(t("id")).eq(id.as_str()));
     let Some(row) = txn.query_one(&query).await? else {
         return Ok(());
@@ -126,7 +126,7 @@ pub(crate) async fn create_batch(
             .iter()
             .filter_map(|&(envelope, hook)| {
                 let (of, id) = creation(envelope, hook)?;
-                (of.table == kind.table).then(|| (id.to_owned(), (envelope, hook)))
+                (of.name == kind.name).then(|| (id.to_owned(), (envelope, hook)))
             })
             .collect();
         for round in rounds(rows) {
@@ -134,7 +134,7 @@ pub(crate) async fn create_batch(
             for size in chunk_sizes(round.len()) {
                 let chunk: Vec<_> = round.by_ref().take(size).collect();
                 let mut insert = Query::insert();
-                insert.into_table(t(kind.table));
+                insert.into_table(t(kind.table()));
                 for (n, (id, (_, hook))) in chunk.iter().enumerate() {
                     let (columns, values): (Vec<_>, Vec<_>) = creation_values(id, &hook.data)
                         .into_iter()
@@ -152,7 +152,7 @@ pub(crate) async fn create_batch(
                         OnConflict::column(t("id"))
                             .value(
                                 t("updated_at"),
-                                Expr::cust(format!("{}.updated_at", kind.table)),
+                                Expr::cust(format!("{}.updated_at", kind.table())),
                             )
                             .to_owned(),
                     )

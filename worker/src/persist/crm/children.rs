@@ -8,10 +8,10 @@ use shared::contracts::crm_fields::{ACTIVITY_FIELDS, CONTACT_FIELDS, MEMO_FIELDS
 use super::*;
 
 /// Contacts, memos and activities: their table and typed columns.
-pub(super) type ChildTable = (&'static str, &'static [TypedField]);
-pub(super) const CONTACTS: ChildTable = ("crm_contacts", CONTACT_FIELDS);
-pub(super) const MEMOS: ChildTable = ("crm_memos", MEMO_FIELDS);
-pub(super) const ACTIVITIES: ChildTable = ("crm_activities", ACTIVITY_FIELDS);
+pub(super) type ChildTable = (fn() -> &'static str, &'static [TypedField]);
+pub(super) const CONTACTS: ChildTable = (|| crm_contacts::Entity.table_name(), CONTACT_FIELDS);
+pub(super) const MEMOS: ChildTable = (|| crm_memos::Entity.table_name(), MEMO_FIELDS);
+pub(super) const ACTIVITIES: ChildTable = (|| crm_activities::Entity.table_name(), ACTIVITY_FIELDS);
 
 /// Adds a contact, memo or activity to a pre-lead or lead.
 pub(super) async fn child(
@@ -34,7 +34,7 @@ pub(super) async fn child(
     values.extend(typed(fields, data));
     insert(
         txn,
-        table,
+        table(),
         values,
         OnConflict::column(t("id")).do_nothing().to_owned(),
     )

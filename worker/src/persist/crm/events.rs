@@ -62,7 +62,7 @@ pub(super) async fn apply_event(
             if let Some(priority) = data_str(&merged, "priority") {
                 values.push(("priority", text(priority)));
             }
-            update(txn, kind.table, id, values).await?;
+            update(txn, kind.table(), id, values).await?;
             if let Some(status) = data_str(data, "lead_status") {
                 if record.discarded {
                     return Ok(Applied::Invalid(format!(
@@ -87,7 +87,7 @@ pub(super) async fn apply_event(
                 .join(" — ");
             update(
                 txn,
-                kind.table,
+                kind.table(),
                 id,
                 vec![
                     ("discarded", Expr::val(true)),
@@ -175,7 +175,7 @@ pub(super) async fn apply_event(
             create(txn, LEAD, lead_id, &lead_data, Some(id)).await?;
             update(
                 txn,
-                PRE_LEAD.table,
+                PRE_LEAD.table(),
                 id,
                 vec![("converted_lead_id", text(lead_id)), ("updated_at", now())],
             )
@@ -192,7 +192,7 @@ pub(super) async fn apply_event(
                 .query_one(
                     Query::select()
                         .columns([t("data"), t("data_event_at")])
-                        .from(t("crm_qualified_profiles"))
+                        .from(t(crm_qualified_profiles::Entity.table_name()))
                         .and_where(Expr::col(t("lead_id")).eq(id)),
                 )
                 .await?;
@@ -217,7 +217,7 @@ pub(super) async fn apply_event(
                 .map(t);
             insert(
                 txn,
-                "crm_qualified_profiles",
+                crm_qualified_profiles::Entity.table_name(),
                 values,
                 OnConflict::column(t("lead_id"))
                     .update_columns(updated)
@@ -259,14 +259,14 @@ pub(super) async fn apply_event(
             values.extend(typed(CUSTOMER_FIELDS, data));
             insert(
                 txn,
-                "crm_customers",
+                crm_customers::Entity.table_name(),
                 values,
                 OnConflict::column(t("id")).do_nothing().to_owned(),
             )
             .await?;
             update(
                 txn,
-                LEAD.table,
+                LEAD.table(),
                 id,
                 vec![("customer_id", text(customer_id)), ("updated_at", now())],
             )
@@ -307,7 +307,7 @@ pub(super) async fn customer_figures(
     let amount = data_amount(data, &["amount", "order_value", "total_amount"]);
     let mut statement = Query::update();
     statement
-        .table(t("crm_customers"))
+        .table(t(crm_customers::Entity.table_name()))
         .value(t(count), Expr::col(t(count)).add(1))
         .value(t(total), Expr::col(t(total)).add(amount))
         .value(t("updated_at"), now())

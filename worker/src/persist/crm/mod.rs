@@ -23,9 +23,13 @@ mod status;
 pub(crate) use batch::{batches, create_batch};
 
 use super::Applied;
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseTransaction, DbErr, EntityName};
 use shared::Envelope;
 use shared::contracts::crm_events::{CrmWebhook, Event, Subject};
+use store::entities::{
+    crm_activities, crm_contacts, crm_customers, crm_leads, crm_memos, crm_pre_leads,
+    crm_qualified_profiles, crm_status_history,
+};
 
 use crate::message::{Message, Route, contract_reason};
 use crate::process::Settings;
@@ -43,18 +47,26 @@ pub(super) const TERMINAL: &[&str] = &["won", "lost"];
 /// A pre-lead or a lead: which table, and what to call it in reasons.
 #[derive(Clone, Copy)]
 pub(super) struct Kind {
-    pub(super) table: &'static str,
+    /// Its entity's table name.
+    entity_table: fn() -> &'static str,
     pub(super) name: &'static str,
     pub(super) label: &'static str,
 }
 
+impl Kind {
+    /// Its table, as its entity names it.
+    pub(super) fn table(self) -> &'static str {
+        (self.entity_table)()
+    }
+}
+
 pub(super) const PRE_LEAD: Kind = Kind {
-    table: "crm_pre_leads",
+    entity_table: || crm_pre_leads::Entity.table_name(),
     name: "pre_lead",
     label: "pre-lead",
 };
 pub(super) const LEAD: Kind = Kind {
-    table: "crm_leads",
+    entity_table: || crm_leads::Entity.table_name(),
     name: "lead",
     label: "lead",
 };

@@ -106,7 +106,7 @@ pub(super) async fn lock(
             ]
             .map(t),
         )
-        .from(t(kind.table))
+        .from(t(kind.table()))
         .and_where(Expr::col(t("id")).eq(id));
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         query.lock(LockType::Update);
@@ -237,7 +237,7 @@ pub(super) async fn create(
     }
     insert(
         txn,
-        kind.table,
+        kind.table(),
         values,
         OnConflict::column(t("id")).do_nothing().to_owned(),
     )

@@ -32,7 +32,7 @@ pub(super) async fn change_status(
     } = change;
     let history = Query::select()
         .columns(["id", "new_status", "event_at"].map(t))
-        .from(t("crm_status_history"))
+        .from(t(crm_status_history::Entity.table_name()))
         .and_where(Expr::col(t("subject_kind")).eq(kind.name))
         .and_where(Expr::col(t("subject_id")).eq(id))
         .order_by(t("event_at"), Order::Asc)
@@ -62,7 +62,7 @@ pub(super) async fn change_status(
     }
     insert(
         txn,
-        "crm_status_history",
+        crm_status_history::Entity.table_name(),
         vec![
             ("id", text(&this_id)),
             ("subject_kind", text(kind.name)),
@@ -84,7 +84,7 @@ pub(super) async fn change_status(
     {
         update(
             txn,
-            "crm_status_history",
+            crm_status_history::Entity.table_name(),
             next_id,
             vec![("old_status", text(new_status))],
         )
@@ -100,7 +100,7 @@ pub(super) async fn change_status(
     if newest != record.status {
         update(
             txn,
-            kind.table,
+            kind.table(),
             id,
             vec![("status", text(&newest)), ("updated_at", now())],
         )
