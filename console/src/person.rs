@@ -17,10 +17,11 @@ use sea_orm::{
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use store::entities::{
-    call_record_aliases, call_records, calls, conversation_reads, crm_contacts, crm_customers,
-    crm_leads, crm_pre_leads, digital_leads, follow_ups, lead_notes, lead_stage_history,
-    lead_touchpoints, leads, live_changes, staff_notifications, webhook_log, webhook_log_events,
-    whatsapp_messages, whatsapp_replies,
+    call_record_aliases, call_records, calls, conversation_reads, crm_activities, crm_contacts,
+    crm_customers, crm_leads, crm_memos, crm_pre_leads, crm_qualified_profiles, crm_status_history,
+    digital_leads, follow_ups, lead_notes, lead_stage_history, lead_touchpoints, leads,
+    live_changes, staff_notifications, webhook_log, webhook_log_events, whatsapp_messages,
+    whatsapp_replies,
 };
 use uuid::Uuid;
 
@@ -237,17 +238,88 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
         .into_json()
         .all(db)
         .await?;
-    let crm_lead_ids: Vec<String> = crm_lead_rows
-        .iter()
-        .filter_map(|l| l["id"].as_str().map(str::to_owned))
-        .collect();
+    let ids = |rows: &[Value]| -> Vec<String> {
+        rows.iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let crm_lead_ids = ids(&crm_lead_rows);
+    let pre_lead_ids = ids(&pre_leads);
+    // A record's children: those of the person's own pre-leads and leads,
+    // whatever number they carry, and contacts with the person's number on
+    // anyone's record.
+    let records = (pre_lead_ids.as_slice(), crm_lead_ids.as_slice());
     out.insert("crm_pre_leads".into(), json(pre_leads));
     out.insert("crm_leads".into(), json(crm_lead_rows));
     out.insert(
         "crm_contacts".into(),
         json(
             crm_contacts::Entity::find()
-                .filter(crm_contacts::Column::Phone.is_in(spelled.clone()))
+                .filter(
+                    Condition::any()
+                        .add(crm_contacts::Column::Phone.is_in(spelled.clone()))
+                        .add(children_of(
+                            crm_contacts::Column::SubjectKind,
+                            crm_contacts::Column::SubjectId,
+                            records,
+                        )),
+                )
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "crm_memos".into(),
+        json(
+            crm_memos::Entity::find()
+                .filter(children_of(
+                    crm_memos::Column::SubjectKind,
+                    crm_memos::Column::SubjectId,
+                    records,
+                ))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "crm_activities".into(),
+        json(
+            crm_activities::Entity::find()
+                .filter(children_of(
+                    crm_activities::Column::SubjectKind,
+                    crm_activities::Column::SubjectId,
+                    records,
+                ))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "crm_status_history".into(),
+        json(
+            crm_status_history::Entity::find()
+                .filter(children_of(
+                    crm_status_history::Column::SubjectKind,
+                    crm_status_history::Column::SubjectId,
+                    records,
+                ))
+                .into_json()
+                .all(db)
+                .await?,
+        ),
+    );
+    out.insert(
+        "crm_qualified_profiles".into(),
+        json(
+            crm_qualified_profiles::Entity::find()
+                .filter(
+                    Condition::any()
+                        .add(crm_qualified_profiles::Column::LeadId.is_in(crm_lead_ids.clone()))
+                        .add(crm_qualified_profiles::Column::Phone.is_in(spelled.clone())),
+                )
                 .into_json()
                 .all(db)
                 .await?,
@@ -300,4 +372,24 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
 
 fn json(rows: Vec<Value>) -> Value {
     Value::Array(rows)
+}
+
+/// Rows of a CRM child table (contacts, memos, activities, status changes)
+/// that belong to one of these pre-leads or leads.
+fn children_of<C: ColumnTrait>(
+    kind: C,
+    subject: C,
+    (pre_lead_ids, lead_ids): (&[String], &[String]),
+) -> Condition {
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(kind.eq("pre_lead"))
+                .add(subject.is_in(pre_lead_ids.to_vec())),
+        )
+        .add(
+            Condition::all()
+                .add(kind.eq("lead"))
+                .add(subject.is_in(lead_ids.to_vec())),
+        )
 }

@@ -160,6 +160,34 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
         rig.db.count("SELECT COUNT(*) FROM leads").await == 2
     })
     .await;
+    // The CRM lead's children: a memo and a status change.
+    let crm_lead = {
+        use sea_orm::EntityTrait;
+        store::entities::crm_leads::Entity::find()
+            .one(&rig.db.conn)
+            .await
+            .expect("read crm_leads")
+            .expect("the CRM lead")
+            .id
+    };
+    let crm_path = format!("/api/v1/webhooks/incoming/lead/{crm_lead}");
+    rig.post(
+        &format!("{crm_path}/memo/add"),
+        None,
+        json!({"event": "lead_memo_add", "data": {"title": "Visit", "content": "Coming Saturday", "memo_type": "call"}}),
+    )
+    .await;
+    rig.post(
+        &format!("{crm_path}/status/update"),
+        None,
+        json!({"event": "lead_status_update", "data": {"lead_status": "qualified"}}),
+    )
+    .await;
+    eventually("the memo and the status change", WAIT, || async {
+        rig.db.count("SELECT COUNT(*) FROM crm_memos").await == 1
+            && rig.db.count("SELECT COUNT(*) FROM crm_status_history").await >= 1
+    })
+    .await;
     let exported = console::person::export(&rig.db.conn, "098123 45678")
         .await
         .expect("export");
@@ -168,14 +196,18 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
     let rows = |table: &str| tables[table].as_array().unwrap().len();
     assert_eq!(rows("leads"), 1);
     assert_eq!(tables["leads"][0]["name"], "Meera Iyer");
-    assert_eq!(rows("lead_touchpoints"), 5);
+    // Five partners, then the CRM's memo and status change.
+    assert_eq!(rows("lead_touchpoints"), 7);
     assert_eq!(rows("calls"), 1);
     assert_eq!(rows("whatsapp_messages"), 1);
     assert_eq!(rows("digital_leads"), 1);
     assert_eq!(rows("call_records"), 1);
     assert_eq!(rows("crm_leads"), 1);
-    // The five deliveries, with their bodies.
-    assert_eq!(rows("webhook_log"), 5, "{}", tables["webhook_log"]);
+    assert_eq!(rows("crm_memos"), 1);
+    assert_eq!(tables["crm_memos"][0]["content"], "Coming Saturday");
+    assert!(rows("crm_status_history") >= 1);
+    // The seven deliveries, with their bodies.
+    assert_eq!(rows("webhook_log"), 7, "{}", tables["webhook_log"]);
     let text = exported.to_string();
     assert!(text.contains("Is the Curvv in stock?") && text.contains("meera@example.com"));
     assert!(!text.contains("919812300000") && !text.contains("Someone else"));
