@@ -53,6 +53,7 @@ mod fault_proxy;
 mod fs;
 mod http;
 mod process;
+mod stack;
 mod wait;
 mod worker;
 
@@ -68,6 +69,7 @@ pub use fault_proxy::*;
 pub use fs::*;
 pub use http::*;
 pub use process::*;
+pub use stack::*;
 pub use wait::*;
 pub use worker::*;
 

@@ -8,9 +8,7 @@
 use console::auth::Role;
 use serde_json::{Value, json};
 use std::time::Duration;
-use testkit::{
-    Backend, Console, Edge, StaffClient, TestDb, Worker, eventually, http, test_env, unique_prefix,
-};
+use testkit::{Backend, StaffClient, eventually, http};
 
 const PASSWORD: &str = "a long enough password";
 const WAIT: Duration = Duration::from_secs(60);
@@ -30,13 +28,8 @@ fn error_of(response: &testkit::HttpResponse) -> String {
 async fn the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_requests(
     backend: Backend,
 ) {
-    testkit::init_logging();
-    let db = TestDb::create(backend).await;
-    let prefix = unique_prefix("desk-api");
-    let env = test_env(&prefix, Some(&db.url), &[]);
-    let edge = Edge::start(&env).await;
-    let worker = Worker::start(&env);
-    let console = Console::start(&env).await;
+    let stack = testkit::Stack::start(backend, "desk-api", &[]).await;
+    let (db, edge, console) = (&stack.db, &stack.edge, &stack.console);
     testkit::add_team(&db.url, "MG sales", true).await;
     testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
     testkit::add_member(&db.url, "ravi", PASSWORD, Role::Sales, &["MG sales"], false).await;
@@ -313,21 +306,12 @@ async fn the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_request
         400
     );
 
-    console.stop().await;
-    worker.stop().await;
-    edge.stop().await;
-    testkit::cleanup_prefix(&prefix).await;
-    db.drop().await;
+    stack.stop().await;
 }
 
 async fn a_crm_status_moves_the_stage_unless_a_later_change_was_made(backend: Backend) {
-    testkit::init_logging();
-    let db = TestDb::create(backend).await;
-    let prefix = unique_prefix("desk-crm");
-    let env = test_env(&prefix, Some(&db.url), &[]);
-    let edge = Edge::start(&env).await;
-    let worker = Worker::start(&env);
-    let console = Console::start(&env).await;
+    let stack = testkit::Stack::start(backend, "desk-crm", &[]).await;
+    let (db, edge, console) = (&stack.db, &stack.edge, &stack.console);
     testkit::add_team(&db.url, "MG sales", true).await;
     testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
     testkit::add_member(&db.url, "ravi", PASSWORD, Role::Sales, &["MG sales"], false).await;
@@ -424,9 +408,5 @@ async fn a_crm_status_moves_the_stage_unless_a_later_change_was_made(backend: Ba
     assert_eq!(history[2]["by"], "CRM: lead_status_update");
     assert_eq!(history[1]["by"], "ravi");
 
-    console.stop().await;
-    worker.stop().await;
-    edge.stop().await;
-    testkit::cleanup_prefix(&prefix).await;
-    db.drop().await;
+    stack.stop().await;
 }

@@ -9,9 +9,7 @@ use console::auth::Role;
 use fantoccini::Locator;
 use serde_json::json;
 use std::time::Duration;
-use testkit::{
-    Backend, Browser, Console, Edge, TestDb, Worker, eventually, test_env, unique_prefix,
-};
+use testkit::{Backend, Browser, eventually};
 
 const PASSWORD: &str = "a long enough password";
 const KEY: &str = "partner-key-for-tests-0001";
@@ -46,13 +44,13 @@ async fn text_of(browser: &Browser, css: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_desk_works_at_desktop_and_phone_widths() {
-    testkit::init_logging();
-    let db = TestDb::create(Backend::Postgres).await;
-    let prefix = unique_prefix("desk-browser");
-    let env = test_env(&prefix, Some(&db.url), &[("LEAD_API_KEY_CARDEKHO", KEY)]);
-    let edge = Edge::start(&env).await;
-    let worker = Worker::start(&env);
-    let console = Console::start(&env).await;
+    let stack = testkit::Stack::start(
+        Backend::Postgres,
+        "desk-browser",
+        &[("LEAD_API_KEY_CARDEKHO", KEY)],
+    )
+    .await;
+    let (db, edge, console) = (&stack.db, &stack.edge, &stack.console);
     testkit::add_team(&db.url, "MG sales", true).await;
     testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
     testkit::add_member(
@@ -225,9 +223,5 @@ async fn the_desk_works_at_desktop_and_phone_widths() {
     }
 
     browser.stop().await;
-    console.stop().await;
-    worker.stop().await;
-    edge.stop().await;
-    testkit::cleanup_prefix(&prefix).await;
-    db.drop().await;
+    stack.stop().await;
 }

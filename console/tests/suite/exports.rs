@@ -7,9 +7,7 @@
 use console::auth::Role;
 use serde_json::json;
 use std::time::Duration;
-use testkit::{
-    Backend, Console, Edge, StaffClient, TestDb, Worker, eventually, test_env, unique_prefix,
-};
+use testkit::{Backend, StaffClient, eventually};
 
 const PASSWORD: &str = "a long enough password";
 const WAIT: Duration = Duration::from_secs(60);
@@ -53,13 +51,8 @@ fn rows(response: &testkit::HttpResponse) -> Vec<Vec<String>> {
 }
 
 async fn the_lead_list_and_the_reports_download_as_safe_csv(backend: Backend) {
-    testkit::init_logging();
-    let db = TestDb::create(backend).await;
-    let prefix = unique_prefix("exports");
-    let env = test_env(&prefix, Some(&db.url), &[]);
-    let edge = Edge::start(&env).await;
-    let worker = Worker::start(&env);
-    let console = Console::start(&env).await;
+    let stack = testkit::Stack::start(backend, "exports", &[]).await;
+    let (db, edge, console) = (&stack.db, &stack.edge, &stack.console);
     testkit::add_team(&db.url, "MG sales", true).await;
     testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
     testkit::add_member(
@@ -161,9 +154,5 @@ async fn the_lead_list_and_the_reports_download_as_safe_csv(backend: Backend) {
     let report = mona.get("/reports/").await;
     assert!(String::from_utf8_lossy(&report.body).contains("href=\"/reports/funnel.csv?"));
 
-    console.stop().await;
-    worker.stop().await;
-    edge.stop().await;
-    testkit::cleanup_prefix(&prefix).await;
-    db.drop().await;
+    stack.stop().await;
 }

@@ -5,9 +5,7 @@
 use console::auth::Role;
 use serde_json::json;
 use std::time::Duration;
-use testkit::{
-    Backend, Console, Edge, StaffClient, TestDb, Worker, eventually, http, test_env, unique_prefix,
-};
+use testkit::{Backend, Stack, StaffClient, eventually, http};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -22,44 +20,15 @@ fn whatsapp(from: &str, wamid: &str, text: &str, age: chrono::TimeDelta) -> Stri
     .to_string()
 }
 
-struct Rig {
-    db: TestDb,
-    prefix: String,
-    edge: Edge,
-    worker: Worker,
-    console: Console,
-}
-
-impl Rig {
-    async fn start(backend: Backend, name: &str) -> Self {
-        testkit::init_logging();
-        let db = TestDb::create(backend).await;
-        let prefix = unique_prefix(name);
-        let env = test_env(&prefix, Some(&db.url), &[]);
-        let edge = Edge::start(&env).await;
-        let worker = Worker::start(&env);
-        let console = Console::start(&env).await;
-        testkit::add_staff(&db.url, "asha", PASSWORD, Role::Sales).await;
-        Self {
-            db,
-            prefix,
-            edge,
-            worker,
-            console,
-        }
-    }
-
-    async fn stop(self) {
-        self.console.stop().await;
-        self.worker.stop().await;
-        self.edge.stop().await;
-        testkit::cleanup_prefix(&self.prefix).await;
-        self.db.drop().await;
-    }
+/// The whole system with one salesperson, asha.
+async fn start(backend: Backend, name: &str) -> Stack {
+    let stack = Stack::start(backend, name, &[]).await;
+    testkit::add_staff(&stack.db.url, "asha", PASSWORD, Role::Sales).await;
+    stack
 }
 
 async fn every_route_refuses_without_a_session(backend: Backend) {
-    let rig = Rig::start(backend, "console-closed").await;
+    let rig = start(backend, "console-closed").await;
     let addr = rig.console.addr;
     for page in [
         "/",
@@ -109,7 +78,7 @@ async fn every_route_refuses_without_a_session(backend: Backend) {
 async fn sign_in_sets_a_strict_http_only_cookie_and_every_post_needs_the_csrf_token(
     backend: Backend,
 ) {
-    let rig = Rig::start(backend, "console-csrf").await;
+    let rig = start(backend, "console-csrf").await;
     let addr = rig.console.addr;
     // The login form itself is protected by a double-submit token.
     let forged = testkit::post_login(addr, "asha", PASSWORD, Some("forged")).await;
@@ -198,7 +167,7 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_every_post_needs_the_csrf_to
 }
 
 async fn wrong_passwords_are_throttled(backend: Backend) {
-    let rig = Rig::start(backend, "console-throttle").await;
+    let rig = start(backend, "console-throttle").await;
     let addr = rig.console.addr;
     let attempt = |password: &'static str| async move {
         testkit::post_login(addr, "asha", password, None)
@@ -214,7 +183,7 @@ async fn wrong_passwords_are_throttled(backend: Backend) {
 }
 
 async fn send_reply_refuses_what_tata_would_and_accepts_a_reply_in_the_window(backend: Backend) {
-    let rig = Rig::start(backend, "console-reply-4xx").await;
+    let rig = start(backend, "console-reply-4xx").await;
     let staff = StaffClient::sign_in(rig.console.addr, "asha", PASSWORD).await;
     let fresh = whatsapp(
         "919876500001",
@@ -323,7 +292,7 @@ testkit::on_both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rig = Rig::start(Backend::Sqlite, "console-slow").await;
+    let rig = start(Backend::Sqlite, "console-slow").await;
     let mut slow = tokio::net::TcpStream::connect(rig.console.addr)
         .await
         .unwrap();

@@ -4,54 +4,38 @@
 use console::auth::Role;
 use serde_json::json;
 use std::time::Duration;
-use testkit::{
-    Backend, Console, Edge, StaffClient, TestDb, Worker, eventually, test_env, unique_prefix,
-};
+use testkit::{Backend, Stack, StaffClient, eventually};
 
 const PASSWORD: &str = "a long enough password";
 const KEY: &str = "partner-key-for-tests-0001";
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The whole system, with a portal and call-capture key and one
+/// salesperson, ravi, signed in.
 struct Rig {
-    db: TestDb,
-    prefix: String,
-    edge: Edge,
-    worker: Worker,
-    console: Console,
+    stack: Stack,
     staff: StaffClient,
 }
 
 impl Rig {
     async fn start(backend: Backend, name: &str) -> Self {
-        testkit::init_logging();
-        let db = TestDb::create(backend).await;
-        let prefix = unique_prefix(name);
-        let env = test_env(
-            &prefix,
-            Some(&db.url),
-            &[
-                ("LEAD_API_KEY_CARDEKHO", KEY),
-                ("CALL_CAPTURE_API_KEYS", KEY),
-            ],
-        );
-        let edge = Edge::start(&env).await;
-        let worker = Worker::start(&env);
-        let console = Console::start(&env).await;
-        testkit::add_staff(&db.url, "ravi", PASSWORD, Role::Sales).await;
-        let staff = StaffClient::sign_in(console.addr, "ravi", PASSWORD).await;
-        Self {
-            db,
-            prefix,
-            edge,
-            worker,
-            console,
-            staff,
-        }
+        let extra = [
+            ("LEAD_API_KEY_CARDEKHO", KEY),
+            ("CALL_CAPTURE_API_KEYS", KEY),
+        ];
+        let stack = Stack::start(backend, name, &extra).await;
+        testkit::add_staff(&stack.db.url, "ravi", PASSWORD, Role::Sales).await;
+        let staff = StaffClient::sign_in(stack.console.addr, "ravi", PASSWORD).await;
+        Self { stack, staff }
     }
 
     async fn post(&self, path: &str, key: Option<(&str, &str)>, body: serde_json::Value) {
         let headers: Vec<(&str, &str)> = key.into_iter().collect();
-        let response = self.edge.post(path, &headers, &body.to_string()).await;
+        let response = self
+            .stack
+            .edge
+            .post(path, &headers, &body.to_string())
+            .await;
         assert_eq!(
             response.status,
             201,
@@ -61,11 +45,7 @@ impl Rig {
     }
 
     async fn stop(self) {
-        self.console.stop().await;
-        self.worker.stop().await;
-        self.edge.stop().await;
-        testkit::cleanup_prefix(&self.prefix).await;
-        self.db.drop().await;
+        self.stack.stop().await;
     }
 }
 
@@ -107,7 +87,11 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
     )
     .await;
     eventually("five touchpoints", WAIT, || async {
-        rig.db.count("SELECT COUNT(*) FROM lead_touchpoints").await >= 5
+        rig.stack
+            .db
+            .count("SELECT COUNT(*) FROM lead_touchpoints")
+            .await
+            >= 5
     })
     .await;
 
@@ -157,14 +141,14 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
     )
     .await;
     eventually("the other person's message", WAIT, || async {
-        rig.db.count("SELECT COUNT(*) FROM leads").await == 2
+        rig.stack.db.count("SELECT COUNT(*) FROM leads").await == 2
     })
     .await;
     // The CRM lead's children: a memo and a status change.
     let crm_lead = {
         use sea_orm::EntityTrait;
         store::entities::crm_leads::Entity::find()
-            .one(&rig.db.conn)
+            .one(&rig.stack.db.conn)
             .await
             .expect("read crm_leads")
             .expect("the CRM lead")
@@ -184,11 +168,12 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
     )
     .await;
     eventually("the memo and the status change", WAIT, || async {
-        rig.db.count("SELECT COUNT(*) FROM crm_memos").await == 1
-            && rig.db.count("SELECT COUNT(*) FROM crm_status_history").await >= 1
+        let db = &rig.stack.db;
+        db.count("SELECT COUNT(*) FROM crm_memos").await == 1
+            && db.count("SELECT COUNT(*) FROM crm_status_history").await >= 1
     })
     .await;
-    let exported = console::person::export(&rig.db.conn, "098123 45678")
+    let exported = console::person::export(&rig.stack.db.conn, "098123 45678")
         .await
         .expect("export");
     assert_eq!(exported["phone"], phone);
@@ -220,7 +205,7 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
     // refused, naming it.
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_console"))
         .args(["person", "export", "+91 98123 45678"])
-        .env("DATABASE_URL", &rig.db.url)
+        .env("DATABASE_URL", &rig.stack.db.url)
         .output()
         .expect("run console person export");
     assert!(
@@ -246,14 +231,14 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
     assert_eq!(names(&printed), names(&exported));
     // The export is in the access audit, under a hash of the number.
     assert_eq!(
-        rig.db
+        rig.stack.db
             .count("SELECT COUNT(*) FROM staff_access_log WHERE action = 'person_exported' AND subject LIKE 'sha256:%' AND username LIKE 'command line%'")
             .await,
         1
     );
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_console"))
         .args(["person", "export", "12"])
-        .env("DATABASE_URL", &rig.db.url)
+        .env("DATABASE_URL", &rig.stack.db.url)
         .output()
         .expect("run console person export");
     assert!(!bad.status.success());
@@ -300,7 +285,7 @@ async fn follow_ups_due_today_and_overdue_are_listed_and_marked_done(backend: Ba
     )
     .await;
     eventually("three follow-ups", WAIT, || async {
-        rig.db.count("SELECT COUNT(*) FROM follow_ups").await == 3
+        rig.stack.db.count("SELECT COUNT(*) FROM follow_ups").await == 3
     })
     .await;
     let page = html(&rig.staff.get("/follow-ups/").await);
@@ -318,7 +303,10 @@ async fn follow_ups_due_today_and_overdue_are_listed_and_marked_done(backend: Ba
         html(&rig.staff.get("/follow-ups/").await).contains("moved to today")
     })
     .await;
-    assert_eq!(rig.db.scalar("SELECT COUNT(*) FROM follow_ups").await, 3);
+    assert_eq!(
+        rig.stack.db.scalar("SELECT COUNT(*) FROM follow_ups").await,
+        3
+    );
     // Mark the overdue one done.
     let start = page.find("action=\"/follow-ups/").unwrap() + "action=\"".len();
     let action: String = page[start..].chars().take_while(|c| *c != '"').collect();

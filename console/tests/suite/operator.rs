@@ -27,13 +27,8 @@ testkit::on_both_backends!(
 /// lead, from where; never the number); a view that found nothing is not;
 /// operators read the audit and download it, sales staff may not.
 async fn every_view_of_personal_data_is_in_the_access_audit(backend: Backend) {
-    testkit::init_logging();
-    let db = TestDb::create(backend).await;
-    let prefix = unique_prefix("console-audit");
-    let env: Env = test_env(&prefix, Some(&db.url), &[]);
-    let edge = Edge::start(&env).await;
-    let worker = Worker::start(&env);
-    let console = Console::start(&env).await;
+    let stack = testkit::Stack::start(backend, "console-audit", &[]).await;
+    let (db, edge, console) = (&stack.db, &stack.edge, &stack.console);
     testkit::add_staff(&db.url, "asha", PASSWORD, Role::Sales).await;
     testkit::add_staff(&db.url, "omar", PASSWORD, Role::Operator).await;
     let body = testkit::examples::whatsapp_text("919833300077", "wamid.AUD-1", "Hello");
@@ -139,11 +134,7 @@ async fn every_view_of_personal_data_is_in_the_access_audit(backend: Backend) {
     );
     assert!(!audit.contains("9833300077"));
 
-    console.stop().await;
-    worker.stop().await;
-    edge.stop().await;
-    testkit::cleanup_prefix(&prefix).await;
-    db.drop().await;
+    stack.stop().await;
 }
 
 fn text(response: &testkit::HttpResponse) -> String {

@@ -8,10 +8,7 @@ use console::auth::Role;
 use fantoccini::Locator;
 use serde_json::json;
 use std::time::Duration;
-use testkit::{
-    Backend, Browser, Console, Edge, StaffClient, TestDb, Worker, eventually, test_env,
-    unique_prefix,
-};
+use testkit::{Backend, Browser, StaffClient, eventually};
 
 const PASSWORD: &str = "a long enough password";
 const KEY: &str = "partner-key-for-tests-0001";
@@ -19,13 +16,13 @@ const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_manager_reads_leads_speed_funnel_and_follow_ups() {
-    testkit::init_logging();
-    let db = TestDb::create(Backend::Sqlite).await;
-    let prefix = unique_prefix("reports");
-    let env = test_env(&prefix, Some(&db.url), &[("LEAD_API_KEY_CARDEKHO", KEY)]);
-    let edge = Edge::start(&env).await;
-    let worker = Worker::start(&env);
-    let console = Console::start(&env).await;
+    let stack = testkit::Stack::start(
+        Backend::Sqlite,
+        "reports",
+        &[("LEAD_API_KEY_CARDEKHO", KEY)],
+    )
+    .await;
+    let (db, edge, console) = (&stack.db, &stack.edge, &stack.console);
     testkit::add_team(&db.url, "MG sales", true).await;
     testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
     testkit::add_member(
@@ -208,9 +205,5 @@ async fn a_manager_reads_leads_speed_funnel_and_follow_ups() {
     browser.assert_accessible("reports-empty-phone").await;
 
     browser.stop().await;
-    console.stop().await;
-    worker.stop().await;
-    edge.stop().await;
-    testkit::cleanup_prefix(&prefix).await;
-    db.drop().await;
+    stack.stop().await;
 }
