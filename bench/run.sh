@@ -55,7 +55,11 @@ BODY_BYTES=160   # the mean size of bench/mixed.lua's six bodies (90 to 230 byte
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 scripts/services.sh rabbitmq >/dev/null
 scripts/services.sh postgres >/dev/null
-cargo build --release --locked -p ingest -p worker -p bench -p leadpipe-console 2>&1 | tail -n 1
+# The same packages as scripts/run-local.sh in one build (features are
+# unified per build, so the same set reuses its binaries and the other way
+# round), then the measuring programs on their own.
+cargo build --release --locked -p ingest -p worker -p leadpipe-console -p dead-letters 2>&1 | tail -n 1
+cargo build --release --locked -p bench 2>&1 | tail -n 1
 
 KEY=measure-partner-key-0001
 export RUST_LOG=warn LEAD_SOFT_LIMIT_PER_MINUTE=0 CRM_RATE_LIMIT_PER_MINUTE=0 \
