@@ -93,6 +93,7 @@ pub fn log_row(
         idempotency_key: Set(key),
         partner_ref: Set(partner_ref),
         body: Set(String::from_utf8_lossy(body).into_owned()),
+        body_dropped_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -18,6 +18,7 @@ pub mod errors;
 pub mod live;
 pub mod log_search;
 pub mod migrate;
+pub mod retention;
 
 pub use connect::connect;
 pub use errors::{is_contention, is_transient};

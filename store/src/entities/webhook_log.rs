@@ -19,8 +19,11 @@ pub struct Model {
     pub idempotency_key: Option<String>,
     /// The partner's id for the record (`call_id`, `wamid`, …).
     pub partner_ref: Option<String>,
-    /// The raw body, as the partner sent it.
+    /// The raw body, as the partner sent it; empty once dropped.
     pub body: String,
+    /// When the body was dropped for being older than
+    /// `RAW_BODY_RETENTION_DAYS`.
+    pub body_dropped_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
