@@ -234,6 +234,8 @@ fn item(row: webhook_log::Model, unmask: bool) -> Value {
         "idempotency_key": row.idempotency_key,
         "body": body,
         "body_masked": !unmask,
+        // Set once the body was dropped for its age (RAW_BODY_RETENTION_DAYS).
+        "body_dropped_at": row.body_dropped_at,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     })

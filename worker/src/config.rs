@@ -65,6 +65,8 @@ pub struct WorkerConfig {
     /// `DESK_ROUTE_MILLIS` (default 250): how often the worker routes and
     /// assigns new leads.
     pub desk_route_every: Duration,
+    /// How long the webhook log keeps bodies and entries.
+    pub retention: Retention,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
     /// `ADMIN_ADDR` (default `127.0.0.1:9100`) and `ADMIN_TOKEN`: health,
@@ -88,6 +90,44 @@ fn dealer_numbers(env: &Env) -> Result<Vec<String>, ConfigError> {
             })
         })
         .collect()
+}
+
+/// How long personal data in the webhook log is kept (issue 24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// `RAW_BODY_RETENTION_DAYS` (default 90): a delivery's raw body is
+    /// dropped once it is this old; its entry (source, times, status,
+    /// reasons) stays.
+    pub raw_body_days: u32,
+    /// `LOG_RETENTION_DAYS` (default 365, at least the bodies' limit): an
+    /// entry and its reason history are removed once this old. Past it a
+    /// redelivery of that message is no longer recognised as a duplicate.
+    pub log_days: u32,
+    /// `RETENTION_EVERY_SECS` (default 600): how often a worker looks for
+    /// what has grown too old.
+    pub every: Duration,
+}
+
+impl Retention {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let raw_body_days: u32 = env.ranged("RAW_BODY_RETENTION_DAYS", 90, 1..=36_500)?;
+        let log_days: u32 = env.ranged("LOG_RETENTION_DAYS", 365, 1..=36_500)?;
+        if log_days < raw_body_days {
+            return Err(ConfigError {
+                name: "LOG_RETENTION_DAYS",
+                message: format!(
+                    "must be at least RAW_BODY_RETENTION_DAYS ({raw_body_days}): an entry cannot go before its body"
+                ),
+                value: log_days.to_string(),
+            });
+        }
+        let every: u64 = env.ranged("RETENTION_EVERY_SECS", 600, 1..=86_400)?;
+        Ok(Self {
+            raw_body_days,
+            log_days,
+            every: Duration::from_secs(every),
+        })
+    }
 }
 
 /// Tata's WhatsApp send API for one dealer account.
@@ -194,6 +234,7 @@ impl WorkerConfig {
             desk: DeskConfig::from_env(env)?,
             desk_sweep_every: env.millis("DESK_SWEEP_MILLIS", 5000)?,
             desk_route_every: env.millis("DESK_ROUTE_MILLIS", 250)?,
+            retention: Retention::from_env(env)?,
             log_format: log_format(env)?,
             admin: AdminConfig::from_env(env, "127.0.0.1:9100")?,
         })
@@ -207,6 +248,23 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn retention_defaults_and_an_entry_never_outlives_its_body_limit() {
+        let config = WorkerConfig::from_env(&env(&[])).unwrap();
+        assert_eq!(
+            (config.retention.raw_body_days, config.retention.log_days),
+            (90, 365)
+        );
+        let err = WorkerConfig::from_env(&env(&[
+            ("RAW_BODY_RETENTION_DAYS", "400"),
+            ("LOG_RETENTION_DAYS", "365"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "LOG_RETENTION_DAYS");
+        let err = WorkerConfig::from_env(&env(&[("RAW_BODY_RETENTION_DAYS", "0")])).unwrap_err();
+        assert_eq!(err.name, "RAW_BODY_RETENTION_DAYS");
     }
 
     #[test]

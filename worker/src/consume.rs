@@ -76,7 +76,7 @@ pub(crate) async fn work(
     }
     tracing::info!("database ready");
     let _ = state.db.set(db.clone());
-    // The lead desk's timers (routing, escalation): stopped with the worker
+    // The lead desk's timers (routing, escalation) and retention: stopped with the worker
     // (or on any early return, by the guard), before the pool closes.
     let sweeper_stop = shutdown.child_token();
     let _stop_sweeper_on_return = sweeper_stop.clone().drop_guard();
@@ -87,6 +87,13 @@ pub(crate) async fn work(
             route: config.desk_route_every,
             sweep: config.desk_sweep_every,
         },
+        sweeper_stop.clone(),
+    ));
+    // Retention of the webhook log: stopped the same way.
+    let retention = tokio::spawn(crate::retention::run(
+        db.clone(),
+        config.retention,
+        metrics.clone(),
         sweeper_stop.clone(),
     ));
     let tata = config
@@ -141,6 +148,9 @@ pub(crate) async fn work(
     sweeper_stop.cancel();
     if let Err(error) = sweeper.await {
         tracing::warn!(%error, "the lead desk's timers ended abnormally");
+    }
+    if let Err(error) = retention.await {
+        tracing::warn!(%error, "the retention task ended abnormally");
     }
     liveness.beat("closing the database pool");
     if tokio::time::timeout(Duration::from_secs(5), db.close())

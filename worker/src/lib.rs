@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod outbound;
 mod persist;
 pub mod process;
+mod retention;
 mod retry;
 mod settle;
 mod staging;

@@ -19,6 +19,13 @@ pub struct MessageLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of what retention removed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetentionLabels {
+    /// `webhook_bodies` or `webhook_log_entries`.
+    pub removed: &'static str,
+}
+
 /// Labels by source alone.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
@@ -56,6 +63,9 @@ pub struct WorkerMetrics {
     /// seconds): with the edge's last-accepted time, tells a silent partner
     /// from workers that stopped.
     pub last_persisted: Family<SourceLabels, Gauge<f64, AtomicU64>>,
+    /// What retention removed, by kind: shows it runs, and how much a
+    /// change of the limits removes.
+    pub retention_removed: Family<RetentionLabels, Counter>,
 }
 
 impl WorkerMetrics {
@@ -70,6 +80,7 @@ impl WorkerMetrics {
             broker_reconnects: Counter::default(),
             batch_fallbacks: Counter::default(),
             last_persisted: Family::default(),
+            retention_removed: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("leadpipe_worker");
         registry.register(
@@ -111,6 +122,11 @@ impl WorkerMetrics {
             "batch_fallbacks",
             "Batches whose multi-row statements were refused and were done again one message at a time",
             metrics.batch_fallbacks.clone(),
+        );
+        registry.register(
+            "retention_removed",
+            "What retention removed: webhook_bodies (older than RAW_BODY_RETENTION_DAYS), webhook_log_entries (older than LOG_RETENTION_DAYS)",
+            metrics.retention_removed.clone(),
         );
         metrics
     }

@@ -216,8 +216,15 @@ pub async fn one(
                     }
                 },
             }
-            h2 { "Body " small.muted { "(phone numbers and e-mail addresses masked)" } }
-            pre.body #body { (masked_body(&row.body)) }
+            @if let Some(dropped) = row.body_dropped_at {
+                h2 { "Body" }
+                p.muted #body-dropped {
+                    "Dropped on " (ist(dropped)) ", past the days raw bodies are kept (RAW_BODY_RETENTION_DAYS)."
+                }
+            } @else {
+                h2 { "Body " small.muted { "(phone numbers and e-mail addresses masked)" } }
+                pre.body #body { (masked_body(&row.body)) }
+            }
         },
     )
     .into_response()

@@ -2,13 +2,14 @@
 //! against its ingest id, and partner retries recognised by their
 //! idempotency key, on PostgreSQL and SQLite.
 
-use sea_orm::EntityTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use shared::broker::QueueInspector;
 use shared::config::BrokerConfig;
 use shared::{Envelope, Source};
 use std::time::Duration;
-use store::entities::webhook_log;
+use store::entities::{webhook_log, webhook_log_events};
 use testkit::{Backend, Edge, TestDb, Worker, eventually, test_env, unique_prefix};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -16,6 +17,7 @@ const WAIT: Duration = Duration::from_secs(30);
 testkit::on_both_backends!(
     a_partner_retry_with_the_same_idempotency_key_is_a_recorded_duplicate,
     every_outcome_is_logged_with_reason_attempts_and_body,
+    retention_drops_old_bodies_and_removes_older_entries_and_keeps_the_rest,
 );
 
 async fn a_partner_retry_with_the_same_idempotency_key_is_a_recorded_duplicate(backend: Backend) {
@@ -154,4 +156,91 @@ async fn every_outcome_is_logged_with_reason_attempts_and_body(backend: Backend)
     worker.stop().await;
     testkit::cleanup(inspector).await;
     db.drop().await;
+}
+
+/// Issue 24's retention: with bodies kept 90 days and entries 365, a
+/// delivery received 100 days ago loses its body (its entry stays, saying
+/// when), one received 400 days ago goes with its reason history, and a
+/// recent one is untouched.
+async fn retention_drops_old_bodies_and_removes_older_entries_and_keeps_the_rest(backend: Backend) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let env = test_env(
+        &unique_prefix("retention"),
+        Some(&db.url),
+        &[
+            ("RAW_BODY_RETENTION_DAYS", "90"),
+            ("LOG_RETENTION_DAYS", "365"),
+            ("RETENTION_EVERY_SECS", "1"),
+        ],
+    );
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    for call in ["RET-RECENT", "RET-100-DAYS", "RET-400-DAYS"] {
+        let body = json!({"call_id": call, "caller_number": "+919876543210", "call_start_time": "2025-11-07T16:30:00Z"}).to_string();
+        assert_eq!(edge.post("/api/webhook/", &[], &body).await.status, 201);
+    }
+    eventually("three deliveries processed", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM webhook_log WHERE status = 'processed'")
+            .await
+            == 3
+    })
+    .await;
+    let oldest = entry(&db, "RET-400-DAYS").await.unwrap().ingest_id;
+    webhook_log_events::Entity::insert(webhook_log_events::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        ingest_id: Set(oldest),
+        at: Set(chrono::Utc::now()),
+        status: Set("retrying".into()),
+        reason: Set("a reason from long ago".into()),
+    })
+    .exec(&db.conn)
+    .await
+    .unwrap();
+    for (call, days) in [("RET-100-DAYS", 100), ("RET-400-DAYS", 400)] {
+        webhook_log::Entity::update_many()
+            .col_expr(
+                webhook_log::Column::ReceivedAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::days(days)),
+            )
+            .filter(webhook_log::Column::PartnerRef.eq(call))
+            .exec(&db.conn)
+            .await
+            .unwrap();
+    }
+    eventually(
+        "the old body dropped and the oldest entry removed",
+        WAIT,
+        || async {
+            let aged = entry(&db, "RET-100-DAYS").await;
+            entry(&db, "RET-400-DAYS").await.is_none()
+                && aged.is_some_and(|row| row.body_dropped_at.is_some())
+        },
+    )
+    .await;
+    let aged = entry(&db, "RET-100-DAYS").await.unwrap();
+    assert_eq!(aged.body, "", "the body is gone");
+    assert_eq!(aged.status, "processed", "the entry's metadata stays");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM webhook_log_events").await,
+        0,
+        "the removed entry's reason history went with it"
+    );
+    let recent = entry(&db, "RET-RECENT").await.unwrap();
+    assert!(recent.body.contains("RET-RECENT") && recent.body_dropped_at.is_none());
+    // The partner records themselves are not the log's to remove.
+    assert_eq!(db.count("SELECT COUNT(*) FROM calls").await, 3);
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&BrokerConfig::from_env(&env).unwrap().prefix).await;
+    db.drop().await;
+}
+
+/// The log entry of the Tata call `call`.
+async fn entry(db: &TestDb, call: &str) -> Option<webhook_log::Model> {
+    webhook_log::Entity::find()
+        .filter(webhook_log::Column::PartnerRef.eq(call))
+        .one(&db.conn)
+        .await
+        .unwrap()
 }
