@@ -76,12 +76,15 @@ fn text_of(text: Option<String>, kind: Option<String>) -> String {
     }
 }
 
-/// Every conversation, newest first, optionally only those whose number or
-/// name contains `search`.
+/// Every conversation `staff` may see (those of the leads the desk shows
+/// them; one with no lead, only to managers and operators), newest first,
+/// optionally only those whose number or name contains `search`.
 pub async fn conversations(
     db: &DatabaseConnection,
+    staff: &Staff,
     search: Option<&str>,
 ) -> Result<Vec<Conversation>, sea_orm::DbErr> {
+    let sight = crate::desk::Sight::of(db, staff).await?;
     let backend = db.get_database_backend();
     let rows = |sql: &'static str| db.query_all_raw(Statement::from_string(backend, sql));
     // The newest incoming message of each number.
@@ -164,13 +167,18 @@ pub async fn conversations(
             .all(db)
             .await?
         {
-            if let Some(conversation) = by_phone.get_mut(&lead.phone) {
+            if !sight.sees(&lead) {
+                by_phone.remove(&lead.phone);
+            } else if let Some(conversation) = by_phone.get_mut(&lead.phone) {
                 conversation.lead_id = Some(lead.id);
                 if lead.name.is_some() {
                     conversation.name = lead.name;
                 }
             }
         }
+    }
+    if !sight.sees_unattached() {
+        by_phone.retain(|_, conversation| conversation.lead_id.is_some());
     }
     let needle = search
         .map(str::trim)
@@ -202,9 +210,10 @@ pub struct ListQuery {
 /// `GET /ajax/tata-conversations/`: the conversation list as JSON.
 pub async fn list_conversations(
     State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, JsonRefusal> {
-    let list = conversations(&state.db, query.q.as_deref())
+    let list = conversations(&state.db, &staff, query.q.as_deref())
         .await
         .map_err(unavailable)?;
     Ok(no_store(Json(json!({"conversations": list}))))
@@ -477,13 +486,41 @@ fn phone_param(raw: &str) -> Result<String, JsonRefusal> {
     })
 }
 
+/// The lead of the conversation with `phone`, when `staff` may see the
+/// conversation; 404 otherwise (someone else's customer looks like no
+/// conversation at all).
+async fn visible_conversation(
+    db: &DatabaseConnection,
+    staff: &Staff,
+    phone: &str,
+) -> Result<Option<leads::Model>, JsonRefusal> {
+    let lead = leads::Entity::find()
+        .filter(leads::Column::Phone.eq(phone))
+        .one(db)
+        .await
+        .map_err(unavailable)?;
+    let visible = match &lead {
+        Some(lead) => crate::desk::may_see(db, staff, lead).await?,
+        None => staff.role.sees_all_leads(),
+    };
+    if visible {
+        Ok(lead)
+    } else {
+        Err(JsonRefusal(Refusal::NotFound(
+            "No such conversation.".into(),
+        )))
+    }
+}
+
 /// `GET /ajax/tata-conversations/{phone}/`: one conversation's messages.
 pub async fn get_thread(
     State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
     Path(phone): Path<String>,
     Query(query): Query<ThreadQuery>,
 ) -> Result<Response, JsonRefusal> {
     let phone = phone_param(&phone)?;
+    let lead = visible_conversation(&state.db, &staff, &phone).await?;
     let before = match query.before.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(
@@ -498,11 +535,6 @@ pub async fn get_thread(
         ),
     };
     let (messages, more) = thread(&state.db, &phone, before)
-        .await
-        .map_err(unavailable)?;
-    let lead = leads::Entity::find()
-        .filter(leads::Column::Phone.eq(phone.as_str()))
-        .one(&state.db)
         .await
         .map_err(unavailable)?;
     let window = last_inbound_at(&state.db, &phone)
@@ -530,16 +562,11 @@ pub async fn mark_read(
     Path(phone): Path<String>,
 ) -> Result<StatusCode, JsonRefusal> {
     let phone = phone_param(&phone)?;
+    let lead = visible_conversation(&state.db, &staff, &phone)
+        .await?
+        .map(|lead| lead.id);
     // Their "a customer wrote" notices about this conversation are read
     // too: they have read it.
-    let lead = leads::Entity::find()
-        .select_only()
-        .column(leads::Column::Id)
-        .filter(leads::Column::Phone.eq(phone.as_str()))
-        .into_tuple::<Uuid>()
-        .one(&state.db)
-        .await
-        .map_err(unavailable)?;
     if let Some(lead) = lead {
         staff_notifications::Entity::update_many()
             .col_expr(staff_notifications::Column::ReadAt, Expr::value(Utc::now()))
@@ -612,6 +639,7 @@ pub async fn send_reply(
             "message has {chars} characters; WhatsApp takes at most {MAX_REPLY_CHARS}"
         ))));
     }
+    visible_conversation(&state.db, &staff, &phone).await?;
     let Some(last) = last_inbound_at(&state.db, &phone)
         .await
         .map_err(unavailable)?

@@ -81,16 +81,64 @@ pub(crate) async fn visible_lead(
     }
 }
 
+/// Whether `staff` sees `lead` by role, ownership or team alone (see the
+/// module's doc); the follow-ups are the rest of the rule.
+fn sees_without_tasks(staff: &Staff, lead: &leads::Model) -> bool {
+    staff.role.sees_all_leads()
+        || lead.owner_id == Some(staff.user_id)
+        || (lead.owner_id.is_none() && lead.team_id.is_none_or(|t| staff.teams.contains(&t)))
+}
+
+/// Which leads one member of staff may see, read once for a whole list
+/// (the WhatsApp conversations): the same rule as [`may_see`].
+pub(crate) struct Sight<'a> {
+    staff: &'a Staff,
+    /// Leads with a follow-up assigned to them.
+    tasks: std::collections::HashSet<Uuid>,
+}
+
+impl<'a> Sight<'a> {
+    /// Reads what the rule needs beyond the session.
+    pub(crate) async fn of(
+        db: &DatabaseConnection,
+        staff: &'a Staff,
+    ) -> Result<Self, sea_orm::DbErr> {
+        use sea_orm::QuerySelect;
+        let tasks = if staff.role.sees_all_leads() {
+            Default::default()
+        } else {
+            follow_ups::Entity::find()
+                .select_only()
+                .column(follow_ups::Column::LeadId)
+                .filter(follow_ups::Column::AssigneeId.eq(staff.user_id))
+                .into_tuple::<Uuid>()
+                .all(db)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        Ok(Self { staff, tasks })
+    }
+
+    /// Whether they may see `lead`.
+    pub(crate) fn sees(&self, lead: &leads::Model) -> bool {
+        sees_without_tasks(self.staff, lead) || self.tasks.contains(&lead.id)
+    }
+
+    /// Whether they may see what belongs to no lead (managers and
+    /// operators only).
+    pub(crate) fn sees_unattached(&self) -> bool {
+        self.staff.role.sees_all_leads()
+    }
+}
+
 /// Whether `staff` may see `lead` (see the module's doc).
 pub(crate) async fn may_see(
     db: &DatabaseConnection,
     staff: &Staff,
     lead: &leads::Model,
 ) -> Result<bool, Refusal> {
-    if staff.role.sees_all_leads() || lead.owner_id == Some(staff.user_id) {
-        return Ok(true);
-    }
-    if lead.owner_id.is_none() && lead.team_id.is_none_or(|t| staff.teams.contains(&t)) {
+    if sees_without_tasks(staff, lead) {
         return Ok(true);
     }
     let tasks = follow_ups::Entity::find()

@@ -85,6 +85,37 @@ async fn the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_request
         hidden.status, 404,
         "a salesperson cannot see another's lead"
     );
+    // The WhatsApp inbox follows the desk: the owner and the manager have
+    // the conversation; to Kiran and to Ravi (same team, not his lead) it
+    // does not exist: not listed, not readable, not answerable.
+    let listed = |list: serde_json::Value| {
+        list["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["phone"] == "+919833300001")
+    };
+    assert!(listed(asha.get("/ajax/tata-conversations/").await.json()));
+    assert!(listed(mona.get("/ajax/tata-conversations/").await.json()));
+    let thread = "/ajax/tata-conversations/+919833300001/";
+    assert_eq!(asha.get(thread).await.status, 200);
+    for outsider in [&kiran, &ravi] {
+        assert!(!listed(
+            outsider.get("/ajax/tata-conversations/").await.json()
+        ));
+        assert_eq!(outsider.get(thread).await.status, 404);
+        let read = outsider
+            .post_json("/ajax/tata-conversations/+919833300001/read", &json!({}))
+            .await;
+        assert_eq!(read.status, 404);
+        let reply = outsider
+            .post_json(
+                "/ajax/tata-send-reply/",
+                &json!({"phone": "+919833300001", "message": "Hello"}),
+            )
+            .await;
+        assert_eq!(reply.status, 404, "{}", error_of(&reply));
+    }
     // An incoming message never counts as a response.
     let detail = asha.get(&format!("/ajax/leads/{id}")).await.json();
     assert_eq!(detail["first_response_seconds"], Value::Null);
