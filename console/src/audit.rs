@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use store::access_log::{Action, Actor, number_subject, record};
+use store::access_log::{Action, Actor, number_subject, record, record_view};
 use store::entities::leads;
 use uuid::Uuid;
 
@@ -83,6 +83,20 @@ async fn subject(
     })
 }
 
+/// Views of the same subject by the same person closer together than this
+/// are one entry: a chat refreshed by every pushed message, a lead page
+/// reloaded.
+const REPEATED_VIEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Whether `action` looks at something (recorded once per
+/// [`REPEATED_VIEW`]); exports and sign-ins are recorded every time.
+fn is_view(action: Action) -> bool {
+    matches!(
+        action,
+        Action::LeadViewed | Action::ConversationViewed | Action::DeliveryViewed
+    )
+}
+
 /// The middleware (inside the session check: the staff member is known).
 pub async fn record_access(
     State(state): State<Arc<AppState>>,
@@ -113,6 +127,11 @@ pub async fn record_access(
             address,
         };
         let recorded = match subject(&state, action, &path, query.as_deref()).await {
+            Ok(about) if is_view(action) => {
+                record_view(&state.db, &actor, action, about, REPEATED_VIEW)
+                    .await
+                    .map(|_| ())
+            }
             Ok(about) => record(&state.db, &actor, action, about).await,
             Err(error) => Err(error),
         };

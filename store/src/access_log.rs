@@ -17,6 +17,9 @@ pub const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(365 * 2
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     SignedIn,
+    /// A sign-in refused: wrong user name or password, or too many
+    /// failures from the address.
+    SignInFailed,
     LeadViewed,
     ConversationViewed,
     DeliveryViewed,
@@ -29,6 +32,7 @@ impl Action {
     pub fn name(self) -> &'static str {
         match self {
             Action::SignedIn => "signed_in",
+            Action::SignInFailed => "sign_in_failed",
             Action::LeadViewed => "lead_viewed",
             Action::ConversationViewed => "conversation_viewed",
             Action::DeliveryViewed => "delivery_viewed",
@@ -41,7 +45,7 @@ impl Action {
 /// Who did it.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    /// The account (`None`: the command line).
+    /// The account (`None`: the command line, or a failed sign-in).
     pub user: Option<Uuid>,
     pub username: String,
     /// The client's address, when over the network.
@@ -54,6 +58,54 @@ pub fn number_subject(e164: &str) -> String {
         "sha256:{}",
         &hex::encode(Sha256::digest(e164.as_bytes()))[..32]
     )
+}
+
+/// The name a failed sign-in is recorded under: the account's, when one
+/// has it; otherwise a placeholder, since what was typed may be anything
+/// (a number, or a password typed in the wrong box).
+pub async fn attempted_name(db: &impl ConnectionTrait, typed: &str) -> Result<String, DbErr> {
+    use crate::entities::staff_users;
+    let exists = staff_users::Entity::find()
+        .filter(staff_users::Column::Username.eq(typed))
+        .one(db)
+        .await?
+        .is_some();
+    Ok(if exists {
+        typed.to_owned()
+    } else {
+        "(no such account)".to_owned()
+    })
+}
+
+/// Records a view unless the same person already viewed the same subject
+/// within `within`: an open conversation that refreshes on every pushed
+/// change, or a lead page reloaded, is one entry (the first), not one per
+/// refresh. Whether it recorded.
+pub async fn record_view(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    action: Action,
+    subject: Option<String>,
+    within: chrono::Duration,
+) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    let mut recent = staff_access_log::Entity::find()
+        .filter(staff_access_log::Column::At.gt(Utc::now() - within))
+        .filter(staff_access_log::Column::Action.eq(action.name()))
+        .filter(staff_access_log::Column::Username.eq(actor.username.as_str()));
+    recent = match actor.user {
+        Some(user) => recent.filter(staff_access_log::Column::UserId.eq(user)),
+        None => recent.filter(staff_access_log::Column::UserId.is_null()),
+    };
+    recent = match &subject {
+        Some(subject) => recent.filter(staff_access_log::Column::Subject.eq(subject.as_str())),
+        None => recent.filter(staff_access_log::Column::Subject.is_null()),
+    };
+    if recent.count(db).await? > 0 {
+        return Ok(false);
+    }
+    record(db, actor, action, subject).await?;
+    Ok(true)
 }
 
 /// Records one access.

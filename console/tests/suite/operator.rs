@@ -57,17 +57,38 @@ async fn every_view_of_personal_data_is_in_the_access_audit(backend: Backend) {
         asha.get("/leads/export.csv?view=unassigned").await.status,
         200
     );
+    // Looked at again at once (a reload, a chat refreshed by a push): the
+    // audit keeps the first view, not one per refresh.
+    assert_eq!(asha.get(&format!("/ajax/leads/{lead}")).await.status, 200);
+    assert_eq!(
+        asha.get("/ajax/tata-conversations/+919833300077/")
+            .await
+            .status,
+        200
+    );
     let nobody = "0190a4f3-0000-7000-8000-000000000000";
     assert_eq!(asha.get(&format!("/ajax/leads/{nobody}")).await.status, 404);
     assert_eq!(asha.get("/operator/access").await.status, 403);
     assert_eq!(asha.get("/operator/access.csv").await.status, 403);
 
+    // Failed sign-ins are recorded too: under the account's name when it
+    // exists, never under what was typed otherwise.
+    let wrong = testkit::post_login(console.addr, "asha", "not her password", None).await;
+    assert_eq!(wrong.status, 401);
+    let typo = testkit::post_login(console.addr, "9833300077", PASSWORD, None).await;
+    assert_eq!(typo.status, 401);
+
     let omar = StaffClient::sign_in(console.addr, "omar", PASSWORD).await;
+    let failures = text(&omar.get("/operator/access").await);
+    assert_eq!(failures.matches("sign_in_failed").count(), 2, "{failures}");
+    assert!(failures.contains("(no such account)"));
+    assert!(!failures.contains("9833300077"), "never what was typed");
     let page = omar.get("/operator/access?staff=asha").await;
     assert_eq!(page.status, 200);
     let page = text(&page);
     for action in [
         "signed_in",
+        "sign_in_failed",
         "lead_viewed",
         "conversation_viewed",
         "leads_exported",
@@ -81,7 +102,8 @@ async fn every_view_of_personal_data_is_in_the_access_audit(backend: Backend) {
         !page.contains(nobody),
         "a view that found nothing is no view"
     );
-    // The lead's entries, as CSV: her two views of it.
+    // The lead's entries, as CSV: her two views of it (each viewed twice
+    // within minutes, recorded once).
     let csv = omar
         .get(&format!("/operator/access.csv?subject={lead}"))
         .await;
