@@ -8,8 +8,9 @@
 //! and the webhook log's entries for those deliveries, with their bodies
 //! and reason history.
 //!
-//! Not yet searched, and said so in the document: the broker's dead-letter
-//! and retry queues and the edges' spools.
+//! [`export_everywhere`] adds what waits about them in the broker's
+//! dead-letter queues (by ingest id, with each body). Not yet searched,
+//! and said so in the document: the retry queues and the edges' spools.
 
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
@@ -368,6 +369,93 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
             "the edges' spools",
         ],
     }))
+}
+
+/// How long the broker may take to be reached for an export.
+const BROKER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`export`], plus the dead letters about the person in every source's
+/// dead-letter queue (section `dead_letters`). A broker that cannot be
+/// read leaves the database's part whole and says so in `not_searched`.
+pub async fn export_everywhere(
+    db: &DatabaseConnection,
+    broker: &shared::config::BrokerConfig,
+    phone: &str,
+) -> Result<Value, ExportError> {
+    let mut document = export(db, phone).await?;
+    let e164 = document["phone"].as_str().unwrap_or_default().to_owned();
+    let searched = async {
+        let queues = tokio::time::timeout(
+            BROKER_PATIENCE,
+            shared::broker::DeadLetterQueues::connect(broker),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no broker connection within {BROKER_PATIENCE:?}"))??;
+        let mut found = Vec::new();
+        for &source in shared::Source::ALL {
+            for message in queues.browse(source).await? {
+                if mentions(&message.body, &e164) {
+                    let summary = ::dead_letters::summarize(&message);
+                    found.push(json!({
+                        "ingest_id": message.ingest_id,
+                        "source": source.name(),
+                        "where": format!("the {} dead-letter queue", source.name()),
+                        "reason": summary.reason,
+                        "received_at": summary.received_at,
+                        "last_failed_at": summary.last_failed_at,
+                        "body": String::from_utf8_lossy(&message.body),
+                    }));
+                }
+            }
+        }
+        anyhow::Ok(found)
+    }
+    .await;
+    let mut not_searched = vec![json!(
+        "the broker's retry queues (a message waits there minutes at most before its next try)"
+    )];
+    match searched {
+        Ok(found) => {
+            document["dead_letters"] = Value::Array(found);
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "a person's export could not read the dead-letter queues"
+            );
+            not_searched.push(json!(format!(
+                "the broker's dead-letter queues (they could not be read: {error})"
+            )));
+        }
+    }
+    not_searched.push(json!("the edges' spools"));
+    document["not_searched"] = Value::Array(not_searched);
+    Ok(document)
+}
+
+/// Whether a JSON body holds the number `e164` in any field, in any
+/// spelling a partner uses (read as the worker reads numbers). A body that
+/// is not JSON is searched as text for the number's digits.
+fn mentions(body: &[u8], e164: &str) -> bool {
+    fn walk(value: &Value, e164: &str) -> bool {
+        match value {
+            Value::String(s) => {
+                s.chars().filter(char::is_ascii_digit).count() >= 10
+                    && shared::phone::to_e164(s).as_deref() == Some(e164)
+            }
+            Value::Number(n) => shared::phone::to_e164(&n.to_string()).as_deref() == Some(e164),
+            Value::Array(items) => items.iter().any(|v| walk(v, e164)),
+            Value::Object(map) => map.values().any(|v| walk(v, e164)),
+            _ => false,
+        }
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => walk(&value, e164),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            spellings(e164).iter().any(|s| text.contains(s.as_str()))
+        }
+    }
 }
 
 fn json(rows: Vec<Value>) -> Value {

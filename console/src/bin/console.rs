@@ -239,7 +239,7 @@ async fn users(config: &ConsoleConfig, command: UserCommand) -> anyhow::Result<(
 async fn person(config: &ConsoleConfig, command: PersonCommand) -> anyhow::Result<()> {
     let db = console::open_database(config.database_url.expose()).await?;
     let PersonCommand::Export { phone } = command;
-    let exported = console::person::export(&db, &phone).await;
+    let exported = console::person::export_everywhere(&db, &config.broker, &phone).await;
     // In the audit like an export from a page: who (the command line and
     // the system user running it), about whom (a hash of the number).
     let recorded = match &exported {

@@ -45,7 +45,7 @@ pub async fn export(
     Query(query): Query<PersonQuery>,
 ) -> Response {
     let phone = query.phone.unwrap_or_default();
-    let document = match crate::person::export(&state.db, &phone).await {
+    let document = match crate::person::export_everywhere(&state.db, &state.broker, &phone).await {
         Ok(document) => document,
         Err(crate::person::ExportError::NotAPhone(_)) => {
             return Refusal::BadRequest(

@@ -206,6 +206,9 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_console"))
         .args(["person", "export", "+91 98123 45678"])
         .env("DATABASE_URL", &rig.stack.db.url)
+        // Its dead-letter queues are searched too: this test's own.
+        .env("AMQP_URL", testkit::amqp_url())
+        .env("AMQP_PREFIX", &rig.stack.prefix)
         .output()
         .expect("run console person export");
     assert!(
@@ -229,6 +232,7 @@ async fn a_lead_timeline_holds_every_partner_for_one_number(backend: Backend) {
             .collect::<Vec<_>>()
     };
     assert_eq!(names(&printed), names(&exported));
+    assert_eq!(printed["dead_letters"], serde_json::json!([]), "none waits");
     // The export is in the access audit, under a hash of the number.
     assert_eq!(
         rig.stack.db

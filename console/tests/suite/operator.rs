@@ -166,8 +166,7 @@ fn text(response: &testkit::HttpResponse) -> String {
 /// A CRM status change for a lead the CRM never sent: retried once, then
 /// dead-lettered (`RETRY_MAX_ATTEMPTS=1`).
 async fn dead_letter_for(edge: &Edge, lead: &str) {
-    let body =
-        json!({"event": "lead_status_update", "source": "crm", "data": {"lead_status": "won"}});
+    let body = json!({"event": "lead_status_update", "source": "crm", "data": {"lead_status": "won", "phone": "+91 98765 11111"}});
     let response = edge
         .post_json(
             &format!("/api/v1/webhooks/incoming/lead/{lead}/status/update"),
@@ -234,6 +233,26 @@ async fn only_operators_replay_and_purge_dead_letters_after_a_dry_run(backend: B
 
     // The operator sees the last hour per source and the dead letters.
     let operator = StaffClient::sign_in(console.addr, "omar", PASSWORD).await;
+    // A person's export finds what waits about them in a dead-letter queue
+    // (issue 24), by another spelling of their number, and nothing for
+    // someone else.
+    let person = operator
+        .get("/operator/person/export.json?phone=09876511111")
+        .await;
+    assert_eq!(person.status, 200);
+    let person = person.json();
+    let waiting = person["dead_letters"].as_array().expect("dead_letters");
+    assert_eq!(waiting.len(), 1, "{person}");
+    assert_eq!(waiting[0]["ingest_id"], dead_id.as_str());
+    assert_eq!(waiting[0]["where"], "the crm_events dead-letter queue");
+    assert!(waiting[0]["body"].as_str().unwrap().contains("98765 11111"));
+    let searched = person["not_searched"].to_string();
+    assert!(!searched.contains("dead-letter"), "{searched}");
+    let other = operator
+        .get("/operator/person/export.json?phone=%2B919876522222")
+        .await
+        .json();
+    assert_eq!(other["dead_letters"], json!([]));
     assert!(text(&operator.get("/tata-chat/").await).contains(r#"href="/operator/""#));
     let overview = operator.get("/operator/").await;
     assert_eq!(overview.status, 200);
