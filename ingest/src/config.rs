@@ -1,44 +1,11 @@
 //! The edge's configuration: its listener and limits, the partners'
 //! secrets, TLS, the spool, read from environment variables at start-up.
 
-use crate::partners::Partner;
-use shared::Source;
+use crate::partners::PartnerSecrets;
 use shared::config::{AdminConfig, BrokerConfig, ConfigError, Env, log_format};
-use shared::secret::SecretList;
 use shared::telemetry::LogFormat;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// The partners' accepted secrets, by source, read from the variables
-/// each partner's declaration names ([`crate::partners`]). A source with
-/// none configured is absent: there are no default secrets.
-#[derive(Debug, Clone, Default)]
-pub struct PartnerSecrets(HashMap<Source, SecretList>);
-
-impl PartnerSecrets {
-    /// Reads every partner's secret variable.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Self::read(env, crate::partners::PARTNERS)
-    }
-
-    /// Reads the secret variables `partners` declare.
-    pub(crate) fn read(env: &Env, partners: &[&Partner]) -> Result<Self, ConfigError> {
-        let mut secrets = HashMap::new();
-        for partner in partners {
-            if let Some(list) = env.secrets(partner.secret.variable)? {
-                secrets.insert(partner.source, list);
-            }
-        }
-        Ok(Self(secrets))
-    }
-
-    /// The secrets accepted from `source`; `None` while its variable is
-    /// unset.
-    pub fn get(&self, source: Source) -> Option<&SecretList> {
-        self.0.get(&source)
-    }
-}
 
 /// Everything the edge needs.
 #[derive(Debug, Clone)]
@@ -247,6 +214,7 @@ fn trusted_proxies(env: &Env) -> Result<Vec<ipnet::IpNet>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::Source;
     use shared::config::DEFAULT_AMQP_URL;
 
     fn env(pairs: &[(&str, &str)]) -> Env {

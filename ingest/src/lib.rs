@@ -27,10 +27,11 @@ mod tls;
 pub use routes::partner_routes;
 
 use anyhow::Context as _;
-use config::{IngestConfig, PartnerSecrets};
+use config::IngestConfig;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+pub use partners::PartnerSecrets;
 use shared::Source;
 use shared::broker::Publisher;
 use shared::serve::{Limits, accept_loop};

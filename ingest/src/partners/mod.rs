@@ -18,12 +18,14 @@ mod tata_whatsapp;
 use crate::AppState;
 use crate::auth::api_key;
 use crate::caller::{Caller, Credential};
-use crate::config::PartnerSecrets;
 use crate::http::Reply;
 use crate::refusal::{ErrorShape, Refusal};
 use hyper::Request;
 use hyper::body::Incoming;
 use shared::Source;
+use shared::config::{ConfigError, Env};
+use shared::secret::SecretList;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -80,6 +82,36 @@ impl Partner {
                 format!("{variable} is not set: every request to its endpoint is refused")
             }
         })
+    }
+}
+
+/// The partners' accepted secrets, by source, read from the variables
+/// each partner's declaration names ([`crate::partners`]). A source with
+/// none configured is absent: there are no default secrets.
+#[derive(Debug, Clone, Default)]
+pub struct PartnerSecrets(HashMap<Source, SecretList>);
+
+impl PartnerSecrets {
+    /// Reads every partner's secret variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Self::read(env, PARTNERS)
+    }
+
+    /// Reads the secret variables `partners` declare.
+    pub(crate) fn read(env: &Env, partners: &[&Partner]) -> Result<Self, ConfigError> {
+        let mut secrets = HashMap::new();
+        for partner in partners {
+            if let Some(list) = env.secrets(partner.secret.variable)? {
+                secrets.insert(partner.source, list);
+            }
+        }
+        Ok(Self(secrets))
+    }
+
+    /// The secrets accepted from `source`; `None` while its variable is
+    /// unset.
+    pub fn get(&self, source: Source) -> Option<&SecretList> {
+        self.0.get(&source)
     }
 }
 
