@@ -84,7 +84,7 @@ pub async fn conversations(
     staff: &Staff,
     search: Option<&str>,
 ) -> Result<Vec<Conversation>, sea_orm::DbErr> {
-    let sight = crate::desk::Sight::of(db, staff).await?;
+    let sight = crate::desk::visibility::Sight::of(db, staff).await?;
     let backend = db.get_database_backend();
     let rows = |sql: &'static str| db.query_all_raw(Statement::from_string(backend, sql));
     // The newest incoming message of each number.
@@ -500,7 +500,7 @@ async fn visible_conversation(
         .await
         .map_err(unavailable)?;
     let visible = match &lead {
-        Some(lead) => crate::desk::may_see(db, staff, lead).await?,
+        Some(lead) => crate::desk::visibility::may_see(db, staff, lead).await?,
         None => staff.role.sees_all_leads(),
     };
     if visible {
