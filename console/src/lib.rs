@@ -198,6 +198,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(chat::mark_read),
         )
         .route("/ajax/tata-send-reply/", post(chat::send_reply))
+        // A lead's page: the desk's panel above the person's timeline.
+        .route("/leads/{id}", get(leads::timeline))
         .route("/follow-ups/", get(follow_ups::list))
         .route("/follow-ups/{id}/done", post(follow_ups::done))
         .route("/notifications/", get(notifications::list))
