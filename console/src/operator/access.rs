@@ -53,21 +53,27 @@ fn select(query: &AccessQuery) -> Result<Select<staff_access_log::Entity>, Refus
     Ok(select)
 }
 
+/// The newest `limit` entries the filters select (400 for a bad filter,
+/// 503 when the database is unavailable).
+async fn entries(
+    state: &AppState,
+    query: &AccessQuery,
+    limit: u64,
+) -> Result<Vec<staff_access_log::Model>, Refusal> {
+    select(query)?
+        .limit(limit)
+        .all(&state.db)
+        .await
+        .map_err(database_unavailable)
+}
+
 /// `GET /operator/access`.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(staff): Extension<Staff>,
     Query(query): Query<AccessQuery>,
 ) -> Response {
-    let found = match select(&query) {
-        Ok(select) => select
-            .limit(PAGE_ROWS)
-            .all(&state.db)
-            .await
-            .map_err(database_unavailable),
-        Err(refusal) => Err(refusal),
-    };
-    let found = match found {
+    let found = match entries(&state, &query, PAGE_ROWS).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -111,15 +117,7 @@ pub async fn list(
 
 /// `GET /operator/access.csv` with the page's filters.
 pub async fn csv(State(state): State<Arc<AppState>>, Query(query): Query<AccessQuery>) -> Response {
-    let found = match select(&query) {
-        Ok(select) => select
-            .limit(CSV_ROWS)
-            .all(&state.db)
-            .await
-            .map_err(database_unavailable),
-        Err(refusal) => Err(refusal),
-    };
-    let found = match found {
+    let found = match entries(&state, &query, CSV_ROWS).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
