@@ -12,6 +12,7 @@
 //! dead-letter queues (by ingest id, with each body). Not yet searched,
 //! and said so in the document: the retry queues and the edges' spools.
 
+use sea_orm::sea_query::IntoCondition;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -66,16 +67,7 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
         .into_tuple()
         .all(db)
         .await?;
-    out.insert(
-        "leads".into(),
-        json(
-            leads::Entity::find()
-                .filter(leads::Column::Id.is_in(lead_ids.clone()))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
+    add::<leads::Entity>(db, &mut out, leads::Column::Id.is_in(lead_ids.clone())).await?;
     let touchpoints = lead_touchpoints::Entity::find()
         .filter(lead_touchpoints::Column::LeadId.is_in(lead_ids.clone()))
         .into_json()
@@ -86,60 +78,38 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
         .filter_map(|t| t["ingest_id"].as_str()?.parse::<Uuid>().ok())
         .collect();
     out.insert("lead_touchpoints".into(), json(touchpoints));
-    out.insert(
-        "lead_notes".into(),
-        json(
-            lead_notes::Entity::find()
-                .filter(lead_notes::Column::LeadId.is_in(lead_ids.clone()))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "lead_stage_history".into(),
-        json(
-            lead_stage_history::Entity::find()
-                .filter(lead_stage_history::Column::LeadId.is_in(lead_ids.clone()))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "follow_ups".into(),
-        json(
-            follow_ups::Entity::find()
-                .filter(
-                    Condition::any()
-                        .add(follow_ups::Column::LeadId.is_in(lead_ids.clone()))
-                        .add(follow_ups::Column::Phone.is_in(spelled.clone())),
-                )
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "staff_notifications".into(),
-        json(
-            staff_notifications::Entity::find()
-                .filter(staff_notifications::Column::LeadId.is_in(lead_ids.clone()))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "live_changes".into(),
-        json(
-            live_changes::Entity::find()
-                .filter(live_changes::Column::LeadId.is_in(lead_ids.clone()))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
+    add::<lead_notes::Entity>(
+        db,
+        &mut out,
+        lead_notes::Column::LeadId.is_in(lead_ids.clone()),
+    )
+    .await?;
+    add::<lead_stage_history::Entity>(
+        db,
+        &mut out,
+        lead_stage_history::Column::LeadId.is_in(lead_ids.clone()),
+    )
+    .await?;
+    add::<follow_ups::Entity>(
+        db,
+        &mut out,
+        Condition::any()
+            .add(follow_ups::Column::LeadId.is_in(lead_ids.clone()))
+            .add(follow_ups::Column::Phone.is_in(spelled.clone())),
+    )
+    .await?;
+    add::<staff_notifications::Entity>(
+        db,
+        &mut out,
+        staff_notifications::Column::LeadId.is_in(lead_ids.clone()),
+    )
+    .await?;
+    add::<live_changes::Entity>(
+        db,
+        &mut out,
+        live_changes::Column::LeadId.is_in(lead_ids.clone()),
+    )
+    .await?;
 
     let call_rows = calls::Entity::find()
         .filter(calls::Column::CallerNumber.is_in(spelled.clone()))
@@ -168,40 +138,26 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
             .filter_map(|m| m["ingest_id"].as_str()?.parse::<Uuid>().ok()),
     );
     out.insert("whatsapp_messages".into(), json(messages));
-    out.insert(
-        "whatsapp_replies".into(),
-        json(
-            whatsapp_replies::Entity::find()
-                .filter(whatsapp_replies::Column::Phone.eq(e164.as_str()))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "conversation_reads".into(),
-        json(
-            conversation_reads::Entity::find()
-                .filter(conversation_reads::Column::Phone.eq(e164.as_str()))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "digital_leads".into(),
-        json(
-            digital_leads::Entity::find()
-                .filter(
-                    Condition::any()
-                        .add(digital_leads::Column::Phone.is_in(spelled.clone()))
-                        .add(digital_leads::Column::LeadId.is_in(lead_ids.clone())),
-                )
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
+    add::<whatsapp_replies::Entity>(
+        db,
+        &mut out,
+        whatsapp_replies::Column::Phone.eq(e164.as_str()),
+    )
+    .await?;
+    add::<conversation_reads::Entity>(
+        db,
+        &mut out,
+        conversation_reads::Column::Phone.eq(e164.as_str()),
+    )
+    .await?;
+    add::<digital_leads::Entity>(
+        db,
+        &mut out,
+        Condition::any()
+            .add(digital_leads::Column::Phone.is_in(spelled.clone()))
+            .add(digital_leads::Column::LeadId.is_in(lead_ids.clone())),
+    )
+    .await?;
     let records = call_records::Entity::find()
         .filter(
             Condition::any()
@@ -217,16 +173,12 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
         .filter_map(|r| r["id"].as_str()?.parse::<Uuid>().ok())
         .collect();
     out.insert("call_records".into(), json(records));
-    out.insert(
-        "call_record_aliases".into(),
-        json(
-            call_record_aliases::Entity::find()
-                .filter(call_record_aliases::Column::CallRecordId.is_in(record_ids))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
+    add::<call_record_aliases::Entity>(
+        db,
+        &mut out,
+        call_record_aliases::Column::CallRecordId.is_in(record_ids),
+    )
+    .await?;
 
     // The CRM's records carry the number as the CRM sent it.
     let pre_leads = crm_pre_leads::Entity::find()
@@ -252,90 +204,62 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
     let records = (pre_lead_ids.as_slice(), crm_lead_ids.as_slice());
     out.insert("crm_pre_leads".into(), json(pre_leads));
     out.insert("crm_leads".into(), json(crm_lead_rows));
-    out.insert(
-        "crm_contacts".into(),
-        json(
-            crm_contacts::Entity::find()
-                .filter(
-                    Condition::any()
-                        .add(crm_contacts::Column::Phone.is_in(spelled.clone()))
-                        .add(children_of(
-                            crm_contacts::Column::SubjectKind,
-                            crm_contacts::Column::SubjectId,
-                            records,
-                        )),
-                )
-                .into_json()
-                .all(db)
-                .await?,
+    add::<crm_contacts::Entity>(
+        db,
+        &mut out,
+        Condition::any()
+            .add(crm_contacts::Column::Phone.is_in(spelled.clone()))
+            .add(children_of(
+                crm_contacts::Column::SubjectKind,
+                crm_contacts::Column::SubjectId,
+                records,
+            )),
+    )
+    .await?;
+    add::<crm_memos::Entity>(
+        db,
+        &mut out,
+        children_of(
+            crm_memos::Column::SubjectKind,
+            crm_memos::Column::SubjectId,
+            records,
         ),
-    );
-    out.insert(
-        "crm_memos".into(),
-        json(
-            crm_memos::Entity::find()
-                .filter(children_of(
-                    crm_memos::Column::SubjectKind,
-                    crm_memos::Column::SubjectId,
-                    records,
-                ))
-                .into_json()
-                .all(db)
-                .await?,
+    )
+    .await?;
+    add::<crm_activities::Entity>(
+        db,
+        &mut out,
+        children_of(
+            crm_activities::Column::SubjectKind,
+            crm_activities::Column::SubjectId,
+            records,
         ),
-    );
-    out.insert(
-        "crm_activities".into(),
-        json(
-            crm_activities::Entity::find()
-                .filter(children_of(
-                    crm_activities::Column::SubjectKind,
-                    crm_activities::Column::SubjectId,
-                    records,
-                ))
-                .into_json()
-                .all(db)
-                .await?,
+    )
+    .await?;
+    add::<crm_status_history::Entity>(
+        db,
+        &mut out,
+        children_of(
+            crm_status_history::Column::SubjectKind,
+            crm_status_history::Column::SubjectId,
+            records,
         ),
-    );
-    out.insert(
-        "crm_status_history".into(),
-        json(
-            crm_status_history::Entity::find()
-                .filter(children_of(
-                    crm_status_history::Column::SubjectKind,
-                    crm_status_history::Column::SubjectId,
-                    records,
-                ))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "crm_qualified_profiles".into(),
-        json(
-            crm_qualified_profiles::Entity::find()
-                .filter(
-                    Condition::any()
-                        .add(crm_qualified_profiles::Column::LeadId.is_in(crm_lead_ids.clone()))
-                        .add(crm_qualified_profiles::Column::Phone.is_in(spelled.clone())),
-                )
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
-    out.insert(
-        "crm_customers".into(),
-        json(
-            crm_customers::Entity::find()
-                .filter(crm_customers::Column::LeadId.is_in(crm_lead_ids))
-                .into_json()
-                .all(db)
-                .await?,
-        ),
-    );
+    )
+    .await?;
+    add::<crm_qualified_profiles::Entity>(
+        db,
+        &mut out,
+        Condition::any()
+            .add(crm_qualified_profiles::Column::LeadId.is_in(crm_lead_ids.clone()))
+            .add(crm_qualified_profiles::Column::Phone.is_in(spelled.clone())),
+    )
+    .await?;
+    add::<crm_customers::Entity>(
+        db,
+        &mut out,
+        crm_customers::Column::LeadId.is_in(crm_lead_ids),
+    )
+    .await?;
 
     // The deliveries behind all of it, with their bodies and histories.
     let ingest_ids: Vec<Uuid> = ingest_ids.into_iter().collect();
@@ -456,6 +380,18 @@ fn mentions(body: &[u8], e164: &str) -> bool {
             spellings(e164).iter().any(|s| text.contains(s.as_str()))
         }
     }
+}
+
+/// Adds `E`'s section, under its table's name: its rows matching
+/// `condition`, each whole.
+async fn add<E: EntityTrait>(
+    db: &DatabaseConnection,
+    out: &mut Map<String, Value>,
+    condition: impl IntoCondition,
+) -> Result<(), DbErr> {
+    let rows = E::find().filter(condition).into_json().all(db).await?;
+    out.insert(E::default().table_name().to_owned(), Value::Array(rows));
+    Ok(())
 }
 
 fn json(rows: Vec<Value>) -> Value {
