@@ -45,12 +45,12 @@ struct Unrouted {
 }
 
 /// Where a lead went.
-struct Routed {
-    id: Uuid,
-    team: Option<Uuid>,
-    owner: Option<Uuid>,
+pub(crate) struct Routed {
+    pub id: Uuid,
+    pub team: Option<Uuid>,
+    pub owner: Option<Uuid>,
     /// Whether its owner is told (not when the owner was set before).
-    notify: bool,
+    pub notify: bool,
 }
 
 /// Leads one round routes at most.
@@ -107,38 +107,67 @@ pub(crate) async fn route_pending(
     Ok(count)
 }
 
+/// The routing rules and the teams, as one round reads them.
+pub(crate) struct Rules {
+    /// In the order they are tried.
+    rules: Vec<routing_rules::Model>,
+    teams: HashMap<Uuid, teams::Model>,
+    default_team: Option<Uuid>,
+}
+
+impl Rules {
+    /// Reads the rules and teams (a few rows each).
+    pub(crate) async fn load(conn: &impl ConnectionTrait) -> Result<Self, DbErr> {
+        let rules = routing_rules::Entity::find()
+            .order_by_asc(routing_rules::Column::Position)
+            .all(conn)
+            .await?;
+        let teams: HashMap<Uuid, teams::Model> = teams::Entity::find()
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect();
+        let default_team = teams.values().find(|t| t.is_default).map(|t| t.id);
+        Ok(Self {
+            rules,
+            teams,
+            default_team,
+        })
+    }
+
+    /// The team of a lead first seen from `source` on `line`: the first
+    /// rule that matches, else the default team (none when there is none).
+    pub(crate) fn team_for(&self, source: &str, line: Option<&str>) -> Option<Uuid> {
+        self.rules
+            .iter()
+            .find(|r| {
+                r.source.as_deref().is_none_or(|s| s == source)
+                    && r.line.as_deref().is_none_or(|l| Some(l) == line)
+            })
+            .map(|r| r.team_id)
+            .filter(|team| self.teams.contains_key(team))
+            .or(self.default_team)
+    }
+
+    /// A team by its id.
+    pub(crate) fn team(&self, id: Uuid) -> Option<&teams::Model> {
+        self.teams.get(&id)
+    }
+}
+
 /// Routes and assigns `unrouted`, in `txn`.
 async fn route(
     txn: &DatabaseTransaction,
     unrouted: Vec<Unrouted>,
     desk: &DeskConfig,
 ) -> Result<(), DbErr> {
-    let rules = routing_rules::Entity::find()
-        .order_by_asc(routing_rules::Column::Position)
-        .all(txn)
-        .await?;
-    let all_teams: HashMap<Uuid, teams::Model> = teams::Entity::find()
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    let default_team = all_teams.values().find(|t| t.is_default).map(|t| t.id);
+    let rules = Rules::load(txn).await?;
     // Teams in key order: the lock order every worker takes.
     let mut by_team: BTreeMap<Option<Uuid>, Vec<Uuid>> = BTreeMap::new();
     let mut routed = Vec::with_capacity(unrouted.len());
     for lead in &unrouted {
-        let team = rules
-            .iter()
-            .find(|r| {
-                r.source.as_deref().is_none_or(|s| s == lead.source)
-                    && r.line
-                        .as_deref()
-                        .is_none_or(|l| Some(l) == lead.line.as_deref())
-            })
-            .map(|r| r.team_id)
-            .filter(|team| all_teams.contains_key(team))
-            .or(default_team);
+        let team = rules.team_for(&lead.source, lead.line.as_deref());
         match lead.owner {
             // Owned already: it joins the team, its owner stays.
             Some(owner) => routed.push(Routed {
@@ -151,7 +180,7 @@ async fn route(
         }
     }
     for (team, leads) in by_team {
-        let owners = match team.and_then(|t| all_teams.get(&t)) {
+        let owners = match team.and_then(|t| rules.team(t)) {
             Some(team) => assign(txn, team, leads.len(), None).await?,
             None => vec![None; leads.len()],
         };
@@ -163,7 +192,14 @@ async fn route(
         }));
     }
     write(txn, &routed, desk).await?;
-    // Created and assigned: open desks show it.
+    announce(txn, &routed).await
+}
+
+/// Tells open desks of routed leads, and each new owner of their lead.
+pub(crate) async fn announce(txn: &impl ConnectionTrait, routed: &[Routed]) -> Result<(), DbErr> {
+    if routed.is_empty() {
+        return Ok(());
+    }
     store::live::record(
         txn,
         routed.iter().map(|r| Change::lead(ChangeKind::Lead, r.id)),
