@@ -196,6 +196,19 @@ impl WorkerConfig {
         let filling = u16::try_from(batch_size * batches_in_flight).unwrap_or(u16::MAX);
         let prefetch: u16 = env.ranged("WORKER_PREFETCH", filling, 1..=u16::MAX)?;
         let database_max_connections: u32 = env.ranged("DATABASE_MAX_CONNECTIONS", 10, 1..=500)?;
+        // On PostgreSQL a batch may hold a second connection while it takes
+        // its new leads' turns, and the desk's timers hold one: fewer would
+        // leave batches waiting for connections held by each other.
+        let needed = u32::try_from(2 * batches_in_flight + 1).unwrap_or(u32::MAX);
+        if !database_url.expose().starts_with("sqlite:") && database_max_connections < needed {
+            return Err(ConfigError {
+                name: "DATABASE_MAX_CONNECTIONS",
+                message: format!(
+                    "must be at least 2 × WORKER_BATCHES_IN_FLIGHT + 1 ({needed}) on PostgreSQL: each batch in flight may use two connections, and the desk's timers one"
+                ),
+                value: database_max_connections.to_string(),
+            });
+        }
         let retry_max_attempts: u32 =
             env.parse("RETRY_MAX_ATTEMPTS", 8, "a whole number of attempts")?;
         let database_timeout: u64 = env.ranged("DATABASE_TIMEOUT_SECS", 30, 1..=3_600)?;
@@ -265,6 +278,32 @@ mod tests {
         assert_eq!(err.name, "LOG_RETENTION_DAYS");
         let err = WorkerConfig::from_env(&env(&[("RAW_BODY_RETENTION_DAYS", "0")])).unwrap_err();
         assert_eq!(err.name, "RAW_BODY_RETENTION_DAYS");
+    }
+
+    #[test]
+    fn a_postgres_pool_too_small_for_the_batches_in_flight_is_refused() {
+        let postgres = ("DATABASE_URL", "postgres://leadpipe@127.0.0.1/leadpipe");
+        let err = WorkerConfig::from_env(&env(&[
+            postgres,
+            ("WORKER_BATCHES_IN_FLIGHT", "8"),
+            ("DATABASE_MAX_CONNECTIONS", "16"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.name, "DATABASE_MAX_CONNECTIONS");
+        assert!(err.message.contains("(17)"), "{}", err.message);
+        let config = WorkerConfig::from_env(&env(&[
+            postgres,
+            ("WORKER_BATCHES_IN_FLIGHT", "8"),
+            ("DATABASE_MAX_CONNECTIONS", "17"),
+        ]))
+        .unwrap();
+        assert_eq!(config.database_max_connections, 17);
+        // SQLite has one connection whatever the setting.
+        WorkerConfig::from_env(&env(&[
+            ("WORKER_BATCHES_IN_FLIGHT", "8"),
+            ("DATABASE_MAX_CONNECTIONS", "1"),
+        ]))
+        .unwrap();
     }
 
     #[test]

@@ -203,7 +203,10 @@ async fn consume(
         duplicate_window: config.duplicate_window,
         retry_max_attempts: config.retry_max_attempts,
         dealer_numbers: std::sync::Arc::new(config.dealer_numbers.iter().cloned().collect()),
-        desk: config.desk.clone(),
+        desk: crate::desk::Desk {
+            config: config.desk.clone(),
+            turns: crate::desk::Turns::for_pool(db),
+        },
     };
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

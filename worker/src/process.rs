@@ -22,7 +22,7 @@ pub struct Settings {
     /// `DEALER_NUMBERS` (E.164): never a customer.
     pub dealer_numbers: std::sync::Arc<std::collections::HashSet<String>>,
     /// The lead desk's response target and business hours.
-    pub desk: shared::config::DeskConfig,
+    pub(crate) desk: crate::desk::Desk,
 }
 
 impl Default for Settings {

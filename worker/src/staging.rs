@@ -59,7 +59,7 @@ impl<'a> Staging<'a> {
     ) -> Result<Vec<(usize, String)>, DbErr> {
         let window = settings.duplicate_window;
         persist::crm::create_batch(txn, &mut self.writes, &self.creations).await?;
-        self.writes.flush_leads(txn).await?;
+        self.writes.flush_leads(txn, &settings.desk).await?;
         let judged: Vec<_> = self
             .digital
             .iter()

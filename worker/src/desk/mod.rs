@@ -1,18 +1,21 @@
 //! The lead desk's part of a batch, in the transaction that writes the
-//! batch's leads: outbound calls answer a lead (its first response), the
-//! CRM's statuses move the lead's stage, and an owner hears that their
-//! customer wrote ([`wrote`]). On timers that survive restarts
-//! ([`timers`]): new leads are routed to a team and assigned round-robin,
-//! exactly once ([`route`]), unanswered ones escalate ([`escalate`]), and
+//! batch's leads: new leads are routed to a team and assigned round-robin,
+//! exactly once, as they are written ([`new_leads`]); outbound calls
+//! answer a lead (its first response), the CRM's statuses move the lead's
+//! stage, and an owner hears that their customer wrote ([`wrote`]). On
+//! timers that survive restarts ([`timers`]): leads left unrouted are
+//! routed ([`route`]), unanswered ones escalate ([`escalate`]), and
 //! follow-ups coming due are announced ([`follow_ups_due`]).
 
 pub(crate) mod escalate;
 pub(crate) mod follow_ups_due;
+pub(crate) mod new_leads;
 pub(crate) mod respond;
 pub(crate) mod route;
 pub(crate) mod timers;
 pub(crate) mod wrote;
 
+pub(crate) use new_leads::Turns;
 pub(crate) use respond::{PartnerStaff, Response};
 
 use sea_orm::{DatabaseTransaction, DbErr};
@@ -21,6 +24,14 @@ use shared::contracts::crm_events::{CrmWebhook, Event};
 use shared::desk::Stage;
 use store::desk::{MovedBy, StageMove, move_stage};
 use uuid::Uuid;
+
+/// What a batch needs of the desk: its settings, and where the batch's
+/// new leads take their turns.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Desk {
+    pub config: DeskConfig,
+    pub turns: Turns,
+}
 
 /// What a CRM event says of the lead's stage and owner.
 pub(crate) struct CrmStatus {

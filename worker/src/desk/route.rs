@@ -1,21 +1,20 @@
-//! Routing and assignment of new leads, once each, in short transactions
-//! of their own a moment after the batch that wrote them commits.
+//! Routing: which team a lead goes to ([`Rules`]), whose turn it is
+//! ([`assign`]), and a sweep for leads left unrouted ([`route_pending`]).
 //!
-//! Not in the batch's transaction: assignment takes a team's turn counter,
-//! a row every new lead of the team needs, and a batch holding it until its
-//! commit made the batches in flight wait for each other (the drain lost
-//! half its rate). Here each worker's router takes the unrouted leads
-//! (`routed_at` empty; on PostgreSQL `FOR UPDATE SKIP LOCKED`, so two
-//! routers never take the same lead), assigns them, and commits at once.
+//! A batch routes its own new leads as it writes them
+//! ([`super::new_leads`]). The sweep takes what that leaves: leads written
+//! before routing moved into the batch (`routed_at` empty). Each worker's
+//! sweep takes the unrouted leads (on PostgreSQL `FOR UPDATE SKIP LOCKED`,
+//! so two sweeps never take the same lead), assigns them, and commits at
+//! once.
 //!
 //! Exactly once: a lead is written routed only if it still is not (a
-//! concurrent router's commit rolls this round back, to be tried again).
-//! Durable: an unrouted lead stays in the database until a router takes
-//! it, whatever stops meanwhile. Fair: a team's members on duty take turns
-//! by `last_assigned_seq` (the team's turn counter at their last lead), and
-//! bumping the counter locks the team's row, so two routers' turns never
-//! interleave. A member over the team's cap of open leads is skipped; with
-//! nobody left, the lead stays unassigned in the team.
+//! concurrent sweep's commit rolls this round back, to be tried again).
+//! Fair: a team's members on duty take turns by `last_assigned_seq` (the
+//! team's turn counter at their last lead), and bumping the counter locks
+//! the team's row, so two rounds' turns never interleave. A member over
+//! the team's cap of open leads is skipped; with nobody left, the lead
+//! stays unassigned in the team.
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};

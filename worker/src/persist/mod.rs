@@ -83,7 +83,7 @@ fn lead_row(seen: &Sighting<'_>) -> (Uuid, leads::ActiveModel) {
         updated_at: Set(now),
         line: Set(seen.line.map(str::to_owned)),
         vehicle: Set(seen.vehicle.map(|v| v.chars().take(128).collect())),
-        // Routing (in `desk::route`, same transaction) fills these once.
+        // Filled when the lead is new (`desk::new_leads`, before the insert).
         team_id: Set(None),
         owner_id: Set(None),
         routed_at: Set(None),

@@ -26,9 +26,9 @@
 //!   the batch size, and the cache keeps hitting.
 
 use super::{Sighting, Touchpoint, lead_merge, lead_row, touchpoint_merge, touchpoint_row};
+use crate::desk::Desk;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
-use shared::config::DeskConfig;
 use std::collections::HashMap;
 use std::hash::Hash;
 use store::entities::{calls, digital_leads, lead_touchpoints, leads, whatsapp_messages};
@@ -122,8 +122,18 @@ impl Writes {
     /// Writes the staged leads now, ahead of the rest: their upserts lock
     /// each person's row until commit, which makes a read that follows
     /// (the digital leads' duplicate window) safe from concurrent workers.
-    pub(crate) async fn flush_leads(&mut self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
-        upsert_in_rounds(txn, std::mem::take(&mut self.leads).0, lead_merge()).await
+    /// New leads are routed and assigned first, so each is written once
+    /// with its team, owner and deadlines (see [`crate::desk::new_leads`]).
+    pub(crate) async fn flush_leads(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        desk: &Desk,
+    ) -> Result<(), DbErr> {
+        let mut rows = std::mem::take(&mut self.leads).0;
+        let routed =
+            crate::desk::new_leads::route(txn, desk, &mut rows, &self.desk.crm_statuses).await?;
+        upsert_in_rounds(txn, rows, lead_merge()).await?;
+        crate::desk::route::announce(txn, &routed).await
     }
 
     /// Writes everything staged, table by table in a fixed order (leads
@@ -133,9 +143,9 @@ impl Writes {
     pub(crate) async fn flush(
         mut self,
         txn: &DatabaseTransaction,
-        desk: &DeskConfig,
+        desk: &Desk,
     ) -> Result<(), DbErr> {
-        self.flush_leads(txn).await?;
+        self.flush_leads(txn, desk).await?;
         upsert_in_rounds(txn, self.calls.0, super::calls::merge()).await?;
         upsert_in_rounds(
             txn,
@@ -155,7 +165,7 @@ impl Writes {
         upsert_in_rounds(txn, self.digital_leads.0, keep_first).await?;
         super::call_capture::flush(txn, self.call_records).await?;
         upsert_in_rounds(txn, self.touchpoints.0, touchpoint_merge()).await?;
-        crate::desk::apply(txn, self.desk, desk).await
+        crate::desk::apply(txn, self.desk, &desk.config).await
     }
 }
 

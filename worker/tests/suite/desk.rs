@@ -479,8 +479,8 @@ async fn a_lead_is_routed_and_escalated_across_restarts_of_the_worker_and_consol
             ("DESK_SWEEP_MILLIS", "200"),
         ],
     );
-    // The first worker routes only at start (its next round is an hour
-    // away): the lead it writes waits unrouted in the database.
+    // The first worker's sweep for unrouted leads runs only at start (its
+    // next round is an hour away).
     let first_env = test_env(
         &prefix,
         Some(&db.url),
@@ -535,14 +535,22 @@ async fn a_lead_is_routed_and_escalated_across_restarts_of_the_worker_and_consol
         processed(&db).await == 1
     })
     .await;
+    // Routed and assigned by the batch that wrote it, in the same commit.
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NULL")
+        db.count("SELECT COUNT(*) FROM leads WHERE routed_at IS NOT NULL AND owner_id IS NOT NULL AND escalate_at IS NOT NULL")
             .await,
         1,
-        "written, not routed yet"
+        "routed as it was written"
     );
-    // Its worker stops; the next one routes it.
+    // A lead left unrouted, as a version that routed after the batch could
+    // leave one when it stopped: the next worker's sweep routes it.
     worker.stop().await;
+    db.conn
+        .execute_unprepared(
+            "UPDATE leads SET routed_at = NULL, team_id = NULL, owner_id = NULL, response_due_at = NULL, escalate_at = NULL",
+        )
+        .await
+        .unwrap();
     let worker = Worker::start(&env);
     eventually("the lead assigned", WAIT, || async {
         db.count("SELECT COUNT(*) FROM leads WHERE owner_id IS NOT NULL")

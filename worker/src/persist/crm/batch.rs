@@ -16,7 +16,7 @@ pub(super) async fn join_unified_lead(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     hook: &CrmWebhook,
-    desk: &shared::config::DeskConfig,
+    desk: &crate::desk::Desk,
 ) -> Result<(), DbErr> {
     let Some((kind, id)) = subject(envelope, hook) else {
         return Ok(());

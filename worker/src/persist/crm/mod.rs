@@ -95,7 +95,7 @@ pub(crate) async fn apply(
     txn: &DatabaseTransaction,
     envelope: &Envelope,
     hook: &CrmWebhook,
-    desk: &shared::config::DeskConfig,
+    desk: &crate::desk::Desk,
 ) -> Result<Applied, DbErr> {
     let applied = apply_event(txn, envelope, hook).await?;
     if applied == Applied::Written {

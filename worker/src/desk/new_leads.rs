@@ -1,0 +1,261 @@
+//! A batch's new leads are routed and assigned as the batch writes them:
+//! each lead's row is written once, with its team, owner and deadlines.
+//!
+//! They used to be written bare and routed a moment later by an `UPDATE`
+//! of every new lead. That second write cost PostgreSQL more than
+//! everything else the batch wrote for the lead (BENCHMARKS.md, night of
+//! 2026-12-07), so it is gone; [`super::route::route_pending`] remains
+//! only for leads left unrouted (written by an older version).
+//!
+//! **Exactly once.** Which of the batch's people are new is read under a
+//! lock on each one's lead id: on PostgreSQL a transaction-scoped advisory
+//! lock per id, taken in id order; on SQLite the batch holds the
+//! database's only write lock. Of two batches that see a new person at the
+//! same moment, the second waits for the first to commit, then finds the
+//! lead there: one turn is taken for the person, never two, never none.
+//!
+//! **Turns without waiting.** Taking a turn locks the team's row. On
+//! PostgreSQL the turns are taken in a short transaction of their own, on
+//! another pooled connection, so no batch holds the row until its commit:
+//! when one did, the batches in flight waited for each other and the drain
+//! lost half its rate. The price: a batch that fails after taking turns
+//! leaves them taken. Its messages are retried and their leads take new
+//! turns, so each member it named skips one turn (a database error or a
+//! crash mid-batch, not a race). On SQLite the batch already holds the
+//! only write lock, so the turns are taken in it and go back with it.
+
+use super::route::{Routed, Rules, assign};
+use super::{CrmStatus, Desk};
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, TransactionTrait,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use store::entities::{leads, staff_users, teams};
+use uuid::Uuid;
+
+/// Where a batch takes its new leads' turns.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Turns {
+    /// In the batch's own transaction (SQLite, where it holds the only
+    /// write lock anyway; and code that has no pool at hand).
+    #[default]
+    InBatch,
+    /// In a short transaction of their own on this pool (PostgreSQL).
+    OwnTransaction(DatabaseConnection),
+}
+
+impl Turns {
+    /// The right place for `db`'s backend.
+    pub(crate) fn for_pool(db: &DatabaseConnection) -> Self {
+        match db.get_database_backend() {
+            DbBackend::Postgres => Self::OwnTransaction(db.clone()),
+            _ => Self::InBatch,
+        }
+    }
+
+    /// Takes `count` turns of `team` (see [`assign`]).
+    async fn take(
+        &self,
+        batch: &impl ConnectionTrait,
+        team: &teams::Model,
+        count: usize,
+    ) -> Result<Vec<Option<Uuid>>, DbErr> {
+        match self {
+            Self::InBatch => assign(batch, team, count, None).await,
+            Self::OwnTransaction(db) => {
+                let turns = db.begin().await?;
+                // Safe without waiting for the disk: the batch that uses
+                // these turns commits after this, and its commit flushes
+                // the log up to and past this one. If this is lost, so is
+                // the batch.
+                turns
+                    .execute_unprepared("SET LOCAL synchronous_commit = off")
+                    .await?;
+                let owners = assign(&turns, team, count, None).await?;
+                turns.commit().await?;
+                Ok(owners)
+            }
+        }
+    }
+}
+
+/// Advisory-lock class of a lead id's lock (the first key of
+/// `pg_advisory_xact_lock(int, int)`; ours alone: "LEAD" in ASCII).
+const LEAD_LOCK_CLASS: i32 = 0x4c45_4144;
+
+/// Routes and assigns the leads among `rows` (staged lead rows, in
+/// message order) that do not exist yet: fills their team, owner, routing
+/// time and deadlines on every row of theirs, so the insert writes them.
+/// `crm` holds the batch's CRM statuses: a new lead whose CRM event names
+/// an account's CRM user is that account's, and takes no turn. Returns
+/// where each new lead went, to [`super::route::announce`] once written.
+pub(crate) async fn route(
+    txn: &impl ConnectionTrait,
+    desk: &Desk,
+    rows: &mut [(Uuid, leads::ActiveModel)],
+    crm: &[CrmStatus],
+) -> Result<Vec<Routed>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    lock_ids(txn, &ids).await?;
+    let known = existing(txn, &ids).await?;
+    let new: HashSet<Uuid> = ids.into_iter().filter(|id| !known.contains(id)).collect();
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rules = Rules::load(txn).await?;
+    let preset = crm_owners(txn, crm, &new).await?;
+
+    // Each new lead's team, from its first sighting; teams in key order
+    // (the order every worker takes their rows in).
+    let mut team_of: HashMap<Uuid, Option<Uuid>> = HashMap::with_capacity(new.len());
+    let mut order: Vec<Uuid> = Vec::with_capacity(new.len());
+    for (id, row) in rows.iter() {
+        if !new.contains(id) || team_of.contains_key(id) {
+            continue;
+        }
+        let source = row.first_source.try_as_ref().map_or("", String::as_str);
+        let line = row.line.try_as_ref().and_then(Option::as_deref);
+        team_of.insert(*id, rules.team_for(source, line));
+        order.push(*id);
+    }
+    let mut routed = Vec::with_capacity(order.len());
+    let mut by_team: BTreeMap<Option<Uuid>, Vec<Uuid>> = BTreeMap::new();
+    for id in order {
+        let team = team_of[&id];
+        match preset.get(&id) {
+            Some(&owner) => routed.push(Routed {
+                id,
+                team,
+                owner: Some(owner),
+                notify: false,
+            }),
+            None => by_team.entry(team).or_default().push(id),
+        }
+    }
+    for (team, leads) in by_team {
+        let owners = match team.and_then(|t| rules.team(t)) {
+            Some(team) => desk.turns.take(txn, team, leads.len()).await?,
+            None => vec![None; leads.len()],
+        };
+        routed.extend(leads.into_iter().zip(owners).map(|(id, owner)| Routed {
+            id,
+            team,
+            owner,
+            notify: true,
+        }));
+    }
+
+    // The desk learns of the lead now: its deadlines count from here, so a
+    // partner's old event time does not make a lead overdue on arrival.
+    let now = Utc::now();
+    let (due, escalate) = desk.config.deadlines(now);
+    let by_id: HashMap<Uuid, &Routed> = routed.iter().map(|r| (r.id, r)).collect();
+    for (id, row) in rows.iter_mut() {
+        let Some(lead) = by_id.get(id) else {
+            continue;
+        };
+        row.team_id = sea_orm::Set(lead.team);
+        row.owner_id = sea_orm::Set(lead.owner);
+        row.routed_at = sea_orm::Set(Some(now));
+        row.response_due_at = sea_orm::Set(Some(due));
+        row.escalate_at = sea_orm::Set(Some(escalate));
+    }
+    Ok(routed)
+}
+
+/// Locks `ids` (sorted) until the batch ends, so that whether each exists
+/// cannot change under it (see the module's comment).
+async fn lock_ids(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
+    match txn.get_database_backend() {
+        DbBackend::Postgres => {
+            // Keys in id order, so two batches never wait for each other
+            // in a circle. Two ids sharing a key only wait for each other.
+            let mut keys: Vec<i32> = ids.iter().map(|id| lock_key(*id)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let list = keys
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            // Unprepared: the text changes with every batch, and a
+            // prepared statement per text would only fill the cache.
+            txn.execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({LEAD_LOCK_CLASS}, k) FROM unnest(ARRAY[{list}]::int[]) WITH ORDINALITY AS u(k, n) ORDER BY n"
+            ))
+            .await?;
+        }
+        _ => {
+            // Takes SQLite's write lock (waiting for it like any writer)
+            // if the batch does not hold it yet: until then another
+            // process could write one of these leads after we looked.
+            txn.execute_unprepared("UPDATE teams SET assign_seq = assign_seq WHERE 1 = 0")
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A lead id's advisory-lock key: its first four bytes.
+fn lock_key(id: Uuid) -> i32 {
+    let bytes = id.as_bytes();
+    i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// Which of `ids` (sorted) are leads already.
+async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
+    let mut known = HashSet::new();
+    let mut rest = ids;
+    // Power-of-two chunks: a handful of statement texts, whatever the
+    // batch size, so prepared statements keep being reused.
+    for size in crate::persist::writes::chunk_sizes(ids.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let found: Vec<Uuid> = leads::Entity::find()
+            .select_only()
+            .column(leads::Column::Id)
+            .filter(leads::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        known.extend(found);
+    }
+    Ok(known)
+}
+
+/// The owners the batch's CRM events name for its new leads: the accounts
+/// carrying those CRM user ids (`console user change --crm-user-id`).
+async fn crm_owners(
+    txn: &impl ConnectionTrait,
+    crm: &[CrmStatus],
+    new: &HashSet<Uuid>,
+) -> Result<HashMap<Uuid, Uuid>, DbErr> {
+    let named: Vec<(Uuid, &str)> = crm
+        .iter()
+        .filter(|s| new.contains(&s.lead))
+        .filter_map(|s| Some((s.lead, s.assigned_to.as_deref()?)))
+        .collect();
+    if named.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let accounts: HashMap<String, Uuid> = staff_users::Entity::find()
+        .filter(staff_users::Column::CrmUserId.is_in(named.iter().map(|(_, user)| *user)))
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter_map(|u| Some((u.crm_user_id?, u.id)))
+        .collect();
+    // The last event in message order names the owner, as applying them
+    // one after another would.
+    Ok(named
+        .into_iter()
+        .filter_map(|(lead, user)| Some((lead, *accounts.get(user)?)))
+        .collect())
+}
