@@ -96,6 +96,9 @@ pub(crate) struct DeskWork {
     pub crm_statuses: Vec<CrmStatus>,
     /// What open pages should hear of once the batch commits.
     pub changes: Vec<store::live::Change>,
+    /// Leads this batch created and assigned: their owner is told of the
+    /// assignment, not again that the customer wrote.
+    pub assigned: std::collections::HashSet<Uuid>,
 }
 
 /// Does the batch's desk work, after its leads are written.
@@ -110,6 +113,7 @@ pub(crate) async fn apply(
         .iter()
         .filter(|c| c.kind == store::live::ChangeKind::Message)
         .filter_map(|c| c.lead)
+        .filter(|lead| !work.assigned.contains(lead))
         .collect();
     store::live::record(txn, work.changes).await?;
     wrote::tell_owners(txn, wrote).await?;

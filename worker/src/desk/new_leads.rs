@@ -211,6 +211,15 @@ fn lock_key(id: Uuid) -> i32 {
 
 /// Which of `ids` (sorted) are leads already.
 async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
+    let postgres = txn.get_database_backend() == DbBackend::Postgres;
+    if postgres {
+        // A prepared statement's generic plan, made while `leads` was
+        // small, scans the whole table for these ids, and keeps doing so
+        // as it grows (the drain fell to half its rate). Plans made for
+        // the values at hand look them up by key.
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?;
+    }
     let mut known = HashSet::new();
     let mut rest = ids;
     // Power-of-two chunks: a handful of statement texts, whatever the
@@ -226,6 +235,9 @@ async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uu
             .all(txn)
             .await?;
         known.extend(found);
+    }
+    if postgres {
+        txn.execute_unprepared("RESET plan_cache_mode").await?;
     }
     Ok(known)
 }

@@ -133,6 +133,9 @@ impl Writes {
         let routed =
             crate::desk::new_leads::route(txn, desk, &mut rows, &self.desk.crm_statuses).await?;
         upsert_in_rounds(txn, rows, lead_merge()).await?;
+        self.desk
+            .assigned
+            .extend(routed.iter().filter(|r| r.owner.is_some()).map(|r| r.id));
         crate::desk::route::announce(txn, &routed).await
     }
 
