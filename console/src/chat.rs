@@ -659,6 +659,7 @@ pub async fn send_reply(
         phone,
         message,
         requested_by: staff.username.clone(),
+        template: None,
     };
     let body = serde_json::to_vec(&request).map_err(unavailable)?;
     let mut envelope = Envelope::new(Source::WhatsappReplies, Vec::new());

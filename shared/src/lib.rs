@@ -21,6 +21,7 @@ pub mod serve;
 pub mod shutdown;
 pub mod source;
 pub mod telemetry;
+pub mod templates;
 pub mod time;
 pub mod topology;
 

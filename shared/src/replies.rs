@@ -24,7 +24,20 @@ pub struct SendRequest {
     pub message: String,
     /// The staff member who sent it.
     pub requested_by: String,
+    /// A template to send instead of free text (outside the 24-hour
+    /// window, or to a number that never wrote); `message` is then its
+    /// body with the fields filled, as the thread shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::templates::TemplateSend>,
 }
+
+/// The envelope's assigned id that marks work other than a reply on the
+/// replies queue (the queue of work for Tata's WhatsApp API).
+pub const WORK: &str = "work";
+
+/// [`WORK`]'s value asking a worker to fetch Tata's template list now
+/// (a manager's "refresh" in the console).
+pub const REFRESH_TEMPLATES: &str = "refresh_templates";
 
 impl SendRequest {
     /// Reads a published request, checking what the console checked.
@@ -39,6 +52,9 @@ impl SendRequest {
             return Err(format!(
                 "message must have 1 to {MAX_REPLY_CHARS} characters, not {chars}"
             ));
+        }
+        if let Some(template) = &request.template {
+            template.check()?;
         }
         Ok(request)
     }
@@ -60,9 +76,20 @@ mod tests {
             phone: "+919876543210".into(),
             message: "Hello".into(),
             requested_by: "asha".into(),
+            template: None,
         };
         let body = serde_json::to_vec(&request).unwrap();
         assert_eq!(SendRequest::parse(&body).unwrap(), request);
+        // A request queued before templates existed reads as free text.
+        let older = br#"{"reply_id": "0193a1d2-0000-7000-8000-000000000001", "phone": "+919876543210", "message": "Hi", "requested_by": "asha"}"#;
+        assert_eq!(SendRequest::parse(older).unwrap().template, None);
+        let mut templated = request.clone();
+        templated.template = Some(crate::templates::TemplateSend {
+            name: "test_drive_invite".into(),
+            language: "en".into(),
+            parameters: vec!["two\nlines".into()],
+        });
+        assert!(SendRequest::parse(&serde_json::to_vec(&templated).unwrap()).is_err());
         assert_eq!(request.to_digits(), "919876543210");
         let mut bad = request.clone();
         bad.phone = "12".into();

@@ -316,6 +316,9 @@ async fn claim(
         sent_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        template: Set(request.template.as_ref().map(|t| {
+            serde_json::json!({"name": t.name, "language": t.language, "parameters": t.parameters})
+        })),
     };
     whatsapp_replies::Entity::insert(row)
         .on_conflict(OnConflict::column(R::Id).do_nothing().to_owned())

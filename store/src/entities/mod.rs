@@ -30,3 +30,4 @@ pub mod webhook_log;
 pub mod webhook_log_events;
 pub mod whatsapp_messages;
 pub mod whatsapp_replies;
+pub mod whatsapp_templates;

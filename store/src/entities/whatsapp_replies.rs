@@ -27,6 +27,10 @@ pub struct Model {
     pub sent_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The template it was sent as (`name`, `language`, `parameters`);
+    /// `body` is then the template's body with the fields filled.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub template: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
