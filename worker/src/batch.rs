@@ -72,7 +72,7 @@ pub(crate) struct Context {
     /// `DATABASE_TIMEOUT_SECS`: one processing attempt's limit.
     pub(crate) database_timeout: Duration,
     /// Tata's WhatsApp API, for replies (unset: replies wait).
-    pub(crate) tata: Option<outbound::TataClient>,
+    pub(crate) tata: Option<crate::tata::TataClient>,
 }
 
 /// Keeps the in-flight gauge true whichever way a task ends.
@@ -203,7 +203,7 @@ async fn handle_reply(cx: &Context, delivery: Delivery) {
         let call = cx
             .tata
             .as_ref()
-            .map_or(Duration::ZERO, outbound::TataClient::timeout);
+            .map_or(Duration::ZERO, crate::tata::TataClient::timeout);
         match tokio::time::timeout(cx.database_timeout * 2 + call, attempt).await {
             Ok(Ok(outcome)) => break outcome,
             Ok(Err(Transient(error, _))) => {

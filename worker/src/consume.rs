@@ -99,7 +99,7 @@ pub(crate) async fn work(
     let tata = config
         .tata_whatsapp
         .clone()
-        .map(outbound::TataClient::new)
+        .map(crate::tata::TataClient::new)
         .transpose()
         .map_err(|error| error.context("setting up the client for Tata's WhatsApp API"))?;
 
@@ -178,7 +178,7 @@ fn look_every(stall_timeout: Duration) -> Duration {
 async fn consume(
     config: &WorkerConfig,
     db: &DatabaseConnection,
-    tata: Option<&outbound::TataClient>,
+    tata: Option<&crate::tata::TataClient>,
     metrics: &WorkerMetrics,
     state: &WorkerAdmin,
     sessions: &mut u64,

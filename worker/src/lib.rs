@@ -33,6 +33,7 @@ mod retention;
 mod retry;
 mod settle;
 mod staging;
+pub mod tata;
 
 pub use persist::lead_id;
 
