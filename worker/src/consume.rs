@@ -7,7 +7,6 @@ use crate::admin::WorkerAdmin;
 use crate::batch::{Context, handle_batch};
 use crate::config::WorkerConfig;
 use crate::metrics::WorkerMetrics;
-use crate::outbound;
 use crate::process::Settings;
 use crate::retry::{backoff, wait_to_retry};
 use futures_util::StreamExt;
