@@ -15,6 +15,11 @@
   const form = document.getElementById("reply-form");
   const reply = document.getElementById("reply");
   const status = document.getElementById("send-status");
+  const templateForm = document.getElementById("template-form");
+  const templateName = document.getElementById("template-name");
+  const templateFields = document.getElementById("template-fields");
+  const templatePreview = document.getElementById("template-preview");
+  let templates = null; // the approved templates, read once a page needs them
   // Pushed changes come in bursts (a batch of messages): one redraw each
   // this often at most.
   const COALESCE_MS = 150;
@@ -134,8 +139,14 @@
     windowNote.className = data.window_open ? "" : "closed";
     windowNote.textContent = data.window_open
       ? "Replies possible until " + data.window_closes_at_ist
-      : "Outside WhatsApp's 24-hour window: free text cannot be sent.";
+      : data.window_closes_at
+        ? "Outside WhatsApp's 24-hour window: only an approved template can be sent."
+        : "This customer has not written on WhatsApp: only an approved template can be sent.";
+    // Free text inside the window; outside it, the template picker.
+    form.hidden = !data.window_open;
+    templateForm.hidden = data.window_open;
     lastThread = data;
+    if (!data.window_open && templates === null) loadTemplates().catch(showError);
     drawMessages();
   }
 
@@ -181,9 +192,14 @@
   }
 
   async function send(text) {
+    return queue({ phone: current, message: text }, text);
+  }
+
+  // Queues a reply (free text or a template) and shows it at once.
+  async function queue(request, text) {
     status.className = "";
     status.textContent = "Sending…";
-    const response = await post("/ajax/tata-send-reply/", { phone: current, message: text });
+    const response = await post("/ajax/tata-send-reply/", request);
     const body = await response.json().catch(() => ({}));
     if (response.status === 202) {
       pending.set(body.reply_id, { text, at: "now" });
@@ -203,6 +219,84 @@
     if (!text.trim() || !current) return;
     if (await send(text).catch((e) => { showError(e); return false; })) reply.value = "";
   });
+  // The template picker: the approved templates, a field per {{n}}
+  // (prefilled with the lead's name and vehicle), and the body as the
+  // customer will read it.
+  async function loadTemplates() {
+    const data = await getJSON("/ajax/whatsapp/templates");
+    templates = data.templates;
+    const first = el("option", null, templates.length ? "Choose a template" : "No approved templates yet");
+    first.value = "";
+    templateName.replaceChildren(first, ...templates.map((t, i) => {
+      const option = el("option", null, t.name + " (" + t.language + ")");
+      option.value = String(i);
+      return option;
+    }));
+    document.getElementById("template-refresh").hidden = !data.can_refresh;
+    document.getElementById("template-list-state").textContent = data.fetched_at_ist
+      ? "Templates as Tata listed them on " + data.fetched_at_ist
+      : "Tata's template list has not been fetched yet.";
+    drawTemplate();
+  }
+
+  function chosenTemplate() {
+    return templates && templateName.value !== "" ? templates[Number(templateName.value)] : null;
+  }
+
+  function templateValues() {
+    return [...templateFields.querySelectorAll("input")].map((input) => input.value);
+  }
+
+  function previewTemplate() {
+    const t = chosenTemplate();
+    const values = templateValues();
+    templatePreview.textContent = t
+      ? (t.body || "").replace(/\{\{(\d+)\}\}/g, (field, n) => values[Number(n) - 1] || field)
+      : "";
+  }
+
+  function drawTemplate() {
+    const t = chosenTemplate();
+    templateFields.replaceChildren();
+    const lead = (lastThread && lastThread.lead) || {};
+    const prefill = [lead.name, lead.vehicle];
+    for (let i = 1; t && i <= t.parameters; i++) {
+      const label = el("label", null, "{{" + i + "}} ");
+      const input = el("input");
+      input.type = "text";
+      input.required = true;
+      input.maxLength = 1024;
+      input.value = prefill[i - 1] || "";
+      input.addEventListener("input", previewTemplate);
+      label.append(input);
+      templateFields.append(label);
+    }
+    previewTemplate();
+  }
+
+  templateName.addEventListener("change", drawTemplate);
+  templateForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const t = chosenTemplate();
+    if (!t || !current) return;
+    const request = { phone: current, template: { name: t.name, language: t.language, parameters: templateValues() } };
+    if (await queue(request, templatePreview.textContent).catch((e) => { showError(e); return false; })) {
+      templateName.value = "";
+      drawTemplate();
+    }
+  });
+  document.getElementById("template-refresh").addEventListener("click", async () => {
+    const response = await post("/ajax/whatsapp/templates/refresh");
+    const body = await response.json().catch(() => ({}));
+    if (response.status !== 202) {
+      showError(new Error(body.error || "Not refreshed (" + response.status + ")"));
+      return;
+    }
+    status.className = "";
+    status.textContent = "A worker is fetching Tata's list…";
+    setTimeout(() => loadTemplates().then(() => { status.textContent = ""; }).catch(showError), 3000);
+  });
+
   document.getElementById("back").addEventListener("click", () => {
     current = null;
     chat.classList.remove("reading");

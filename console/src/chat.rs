@@ -546,7 +546,7 @@ pub async fn get_thread(
         .flatten();
     Ok(no_store(Json(json!({
         "phone": phone,
-        "lead": lead.map(|l| json!({"id": l.id, "name": l.name, "email": l.email})),
+        "lead": lead.map(|l| json!({"id": l.id, "name": l.name, "email": l.email, "vehicle": l.vehicle})),
         "window_open": window.is_some_and(|w| w > Utc::now()),
         "window_closes_at": window,
         "window_closes_at_ist": window.map(ist),
@@ -607,11 +607,13 @@ async fn last_inbound_at(
         .and_then(|m| m.sent_at))
 }
 
-/// The body of `POST /ajax/tata-send-reply/`.
+/// The body of `POST /ajax/tata-send-reply/`: free text (`message`) or an
+/// approved template (`template`: `name`, `language`, `parameters`).
 #[derive(Deserialize)]
 pub struct ReplyBody {
     phone: Option<String>,
     message: Option<String>,
+    template: Option<crate::templates::TemplateChoice>,
 }
 
 /// `POST /ajax/tata-send-reply/`: checks the reply, publishes it (persistent,
@@ -629,6 +631,18 @@ pub async fn send_reply(
         )))
     })?;
     let phone = phone_param(body.phone.as_deref().unwrap_or(""))?;
+    if let Some(choice) = body.template {
+        if body.message.is_some() {
+            return Err(JsonRefusal(Refusal::BadRequest(
+                "send either a message or a template, not both".into(),
+            )));
+        }
+        visible_conversation(&state.db, &staff, &phone).await?;
+        // Templates need no window: they are how a lead who never wrote,
+        // or wrote more than a day ago, is reached.
+        let (template, message) = crate::templates::chosen(&state, choice).await?;
+        return queue(&state, &staff, phone, message, Some(template)).await;
+    }
     let message = body.message.unwrap_or_default();
     if message.trim().is_empty() {
         return Err(JsonRefusal(Refusal::BadRequest("message is empty".into())));
@@ -654,12 +668,24 @@ pub async fn send_reply(
             ist(last)
         ))));
     }
+    queue(&state, &staff, phone, message, None).await
+}
+
+/// Publishes a checked reply (persistent, confirmed) for a worker to send;
+/// 202 with its id once the broker has it.
+async fn queue(
+    state: &AppState,
+    staff: &Staff,
+    phone: String,
+    message: String,
+    template: Option<shared::templates::TemplateSend>,
+) -> Result<Response, JsonRefusal> {
     let request = SendRequest {
         reply_id: Uuid::now_v7(),
         phone,
         message,
         requested_by: staff.username.clone(),
-        template: None,
+        template,
     };
     let body = serde_json::to_vec(&request).map_err(unavailable)?;
     let mut envelope = Envelope::new(Source::WhatsappReplies, Vec::new());

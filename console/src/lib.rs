@@ -23,6 +23,7 @@ pub mod reports;
 pub mod routing;
 pub mod spreadsheet;
 pub mod teams;
+pub mod templates;
 pub mod throttle;
 pub mod users;
 mod views;
@@ -198,6 +199,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(chat::mark_read),
         )
         .route("/ajax/tata-send-reply/", post(chat::send_reply))
+        .route("/ajax/whatsapp/templates", get(templates::list))
+        .route("/ajax/whatsapp/templates/refresh", post(templates::refresh))
         // A lead's page: the desk's panel above the person's timeline.
         .route("/leads/{id}", get(leads::timeline))
         .route("/follow-ups/", get(follow_ups::list))

@@ -118,6 +118,16 @@ pub fn chat(staff: &Staff) -> Markup {
                         textarea #reply rows="3" maxlength="4096" placeholder="Type a reply" {}
                         button #send type="submit" { "Send" }
                     }
+                    // Outside the window: an approved template, its fields
+                    // filled (console.js draws them).
+                    form #template-form hidden {
+                        label { "Template " select #template-name {} }
+                        div #template-fields {}
+                        p #template-preview {}
+                        button #template-send type="submit" { "Send template" }
+                        button #template-refresh type="button" hidden { "Fetch the list again" }
+                        p.muted #template-list-state {}
+                    }
                     p #send-status role="status" {}
                 }
                 section.empty #empty { p { "Choose a conversation." } }

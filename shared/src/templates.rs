@@ -119,13 +119,13 @@ fn fields(text: &str) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
                 .count();
             let close = digits_start + digits;
             from = open + 2;
-            if digits > 0 && text[close..].starts_with("}}") {
-                if let Ok(n) = text[digits_start..close].parse::<usize>() {
-                    if n >= 1 {
-                        from = close + 2;
-                        return Some((open, n, close + 2));
-                    }
-                }
+            if digits > 0
+                && text[close..].starts_with("}}")
+                && let Ok(n) = text[digits_start..close].parse::<usize>()
+                && n >= 1
+            {
+                from = close + 2;
+                return Some((open, n, close + 2));
             }
         }
         None

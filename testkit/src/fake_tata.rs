@@ -1,4 +1,6 @@
-//! Tata's WhatsApp send API as a real HTTP server on loopback.
+//! Tata's WhatsApp send API as a real HTTP server on loopback: messages
+//! sent (`POST /v1/whatsapp/messages`, answered as told) and the template
+//! list (`GET /v1/whatsapp/templates`, whatever the test set).
 
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,8 +41,13 @@ pub struct FakeTata {
     pub url: String,
     calls: std::sync::Arc<std::sync::Mutex<Vec<TataCall>>>,
     answers: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<TataAnswer>>>,
+    templates: Templates,
     stop: CancellationToken,
 }
+
+/// The template list the fake answers with, how many times it was asked
+/// for, and the key it wants (401 for any other).
+type Templates = std::sync::Arc<std::sync::Mutex<(serde_json::Value, usize, String)>>;
 
 impl FakeTata {
     /// Listens on a free loopback port.
@@ -52,7 +59,17 @@ impl FakeTata {
         let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let answers = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let stop = CancellationToken::new();
-        let (recorded, queued, stopped) = (calls.clone(), answers.clone(), stop.clone());
+        let templates: Templates = std::sync::Arc::new(std::sync::Mutex::new((
+            serde_json::json!({"templates": []}),
+            0,
+            String::new(),
+        )));
+        let (recorded, queued, listed, stopped) = (
+            calls.clone(),
+            answers.clone(),
+            templates.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tokio::select! {
@@ -62,12 +79,16 @@ impl FakeTata {
                         Err(_) => continue,
                     },
                 };
-                let (recorded, queued, stopped) =
-                    (recorded.clone(), queued.clone(), stopped.clone());
+                let (recorded, queued, listed, stopped) = (
+                    recorded.clone(),
+                    queued.clone(),
+                    listed.clone(),
+                    stopped.clone(),
+                );
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = stopped.cancelled() => {}
-                        _ = Self::serve(stream, recorded, queued) => {}
+                        _ = Self::serve(stream, recorded, queued, listed) => {}
                     }
                 });
             }
@@ -76,6 +97,7 @@ impl FakeTata {
             url,
             calls,
             answers,
+            templates,
             stop,
         }
     }
@@ -84,6 +106,7 @@ impl FakeTata {
         mut stream: TcpStream,
         recorded: std::sync::Arc<std::sync::Mutex<Vec<TataCall>>>,
         queued: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<TataAnswer>>>,
+        listed: Templates,
     ) {
         let mut raw = Vec::new();
         let mut buf = [0u8; 4096];
@@ -119,6 +142,25 @@ impl FakeTata {
             }
         }
         let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        if head.starts_with("GET ") && path == "/v1/whatsapp/templates" {
+            let response = {
+                let mut list = listed.lock().expect("templates");
+                list.1 += 1;
+                if header("authorization").as_deref() == Some(list.2.as_str()) {
+                    list.0.to_string()
+                } else {
+                    String::new()
+                }
+            };
+            let reply = format!(
+                "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{response}",
+                if response.is_empty() { 401 } else { 200 },
+                response.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         let answer = queued
             .lock()
             .expect("answers")
@@ -163,7 +205,20 @@ impl FakeTata {
         self.answers.lock().expect("answers").extend(answers);
     }
 
-    /// Every request received so far.
+    /// Sets the template list `GET /v1/whatsapp/templates` answers with
+    /// (`{"templates": [...]}`) to requests carrying `key`.
+    pub fn set_templates(&self, key: &str, templates: serde_json::Value) {
+        let mut list = self.templates.lock().expect("templates");
+        list.0 = serde_json::json!({"templates": templates});
+        list.2 = key.to_owned();
+    }
+
+    /// How many times the template list was asked for.
+    pub fn template_requests(&self) -> usize {
+        self.templates.lock().expect("templates").1
+    }
+
+    /// Every message sent so far (`POST /v1/whatsapp/messages`).
     pub fn calls(&self) -> Vec<TataCall> {
         self.calls.lock().expect("calls").clone()
     }

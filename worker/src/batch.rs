@@ -189,6 +189,21 @@ async fn handle_reply(cx: &Context, delivery: Delivery) {
     let Ok(envelope) = delivery.envelope.as_ref().map(Envelope::clone) else {
         return reject_unreadable(delivery).await;
     };
+    if crate::templates::is_refresh_request(&envelope) {
+        let refresh =
+            crate::templates::requested(&cx.db, cx.tata.as_ref(), &cx.settings, &envelope);
+        // Bounded: one call to Tata and one database write.
+        let call = cx
+            .tata
+            .as_ref()
+            .map_or(Duration::ZERO, crate::tata::TataClient::timeout);
+        let outcome = tokio::time::timeout(cx.database_timeout + call, refresh)
+            .await
+            .unwrap_or_else(|_| {
+                Outcome::RetryLater("fetching Tata's template list took too long".into())
+            });
+        return settle(&cx.metrics, envelope, delivery, outcome).await;
+    }
     let mut delays = backoff();
     let outcome = loop {
         let attempt = outbound::handle(

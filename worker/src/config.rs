@@ -141,6 +141,9 @@ pub struct TataWhatsappApi {
     /// `TATA_WHATSAPP_TIMEOUT_MS` (default 15000): one call's limit,
     /// connecting included; past it the reply is retried.
     pub timeout: Duration,
+    /// `TATA_TEMPLATES_REFRESH_SECS` (default 600): how often the worker
+    /// fetches the account's WhatsApp templates (also at start).
+    pub templates_refresh: Duration,
 }
 
 impl TataWhatsappApi {
@@ -173,6 +176,11 @@ impl TataWhatsappApi {
                     base_url: url,
                     api_key: Secret::new(key.trim().to_owned()),
                     timeout: env.millis("TATA_WHATSAPP_TIMEOUT_MS", 15_000)?,
+                    templates_refresh: Duration::from_secs(env.ranged(
+                        "TATA_TEMPLATES_REFRESH_SECS",
+                        600,
+                        10..=86_400,
+                    )?),
                 }))
             }
         }

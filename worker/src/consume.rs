@@ -101,6 +101,18 @@ pub(crate) async fn work(
         .map(crate::tata::TataClient::new)
         .transpose()
         .map_err(|error| error.context("setting up the client for Tata's WhatsApp API"))?;
+    // Tata's template list, at start and on a schedule: stopped the same way.
+    let templates = tata
+        .clone()
+        .zip(config.tata_whatsapp.as_ref())
+        .map(|(client, api)| {
+            tokio::spawn(crate::templates::run(
+                db.clone(),
+                client,
+                api.templates_refresh,
+                sweeper_stop.clone(),
+            ))
+        });
 
     let mut delays = backoff();
     let mut sessions = 0u64;
@@ -150,6 +162,12 @@ pub(crate) async fn work(
     }
     if let Err(error) = retention.await {
         tracing::warn!(%error, "the retention task ended abnormally");
+    }
+    if let Some(Err(error)) = match templates {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::warn!(%error, "the template refresh ended abnormally");
     }
     liveness.beat("closing the database pool");
     if tokio::time::timeout(Duration::from_secs(5), db.close())

@@ -34,6 +34,7 @@ mod retry;
 mod settle;
 mod staging;
 pub mod tata;
+mod templates;
 
 pub use persist::lead_id;
 

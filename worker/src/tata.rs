@@ -10,11 +10,16 @@ use std::time::Duration;
 /// Longest part of Tata's error answer kept as the reason.
 const MAX_REASON_CHARS: usize = 500;
 
+/// Largest template list read (a few hundred templates take a few
+/// hundred kilobytes).
+const MAX_TEMPLATE_LIST_BYTES: usize = 4 * 1024 * 1024;
+
 /// Tata's send API, ready to call.
 #[derive(Clone)]
 pub struct TataClient {
     http: reqwest::Client,
     messages_url: String,
+    templates_url: String,
     api: TataWhatsappApi,
 }
 
@@ -28,6 +33,7 @@ impl TataClient {
         Ok(Self {
             http,
             messages_url: format!("{}/v1/whatsapp/messages", api.base_url),
+            templates_url: format!("{}/v1/whatsapp/templates", api.base_url),
             api,
         })
     }
@@ -39,11 +45,18 @@ impl TataClient {
 
     /// One send, as Tata's send API describes it.
     pub(crate) async fn send(&self, request: &SendRequest) -> CallResult {
-        let body = serde_json::json!({
-            "to": request.to_digits(),
-            "type": "text",
-            "text": {"body": request.message, "preview_url": false},
-        });
+        let body = match &request.template {
+            Some(template) => serde_json::json!({
+                "to": request.to_digits(),
+                "type": "template",
+                "template": template.to_api(),
+            }),
+            None => serde_json::json!({
+                "to": request.to_digits(),
+                "type": "text",
+                "text": {"body": request.message, "preview_url": false},
+            }),
+        };
         let answer = self
             .http
             .post(&self.messages_url)
@@ -86,6 +99,84 @@ impl TataClient {
             CallResult::Transient(format!("Tata failed ({status}): {snippet}"))
         }
     }
+}
+
+impl TataClient {
+    /// The account's templates, as Tata's template API lists them.
+    pub(crate) async fn templates(&self) -> ListResult {
+        let answer = self
+            .http
+            .get(&self.templates_url)
+            .header("Authorization", self.api.api_key.expose())
+            .send()
+            .await;
+        let mut response = match answer {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return ListResult::Transient(format!(
+                    "Tata did not answer within {:?}",
+                    self.api.timeout
+                ));
+            }
+            Err(error) => return ListResult::Transient(format!("cannot reach Tata: {error}")),
+        };
+        let status = response.status();
+        let mut body = Vec::new();
+        let read = tokio::time::timeout(self.api.timeout, async {
+            while let Some(chunk) = response.chunk().await? {
+                if body.len() + chunk.len() > MAX_TEMPLATE_LIST_BYTES {
+                    return Ok(false);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<bool, reqwest::Error>(true)
+        })
+        .await;
+        let snippet: String = String::from_utf8_lossy(&body)
+            .chars()
+            .take(MAX_REASON_CHARS)
+            .collect();
+        if status.is_client_error() {
+            return ListResult::Refused(format!(
+                "Tata refused the template list ({status}): {snippet}"
+            ));
+        }
+        if !status.is_success() {
+            return ListResult::Transient(format!("Tata failed ({status}): {snippet}"));
+        }
+        match read {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                return ListResult::Transient(format!(
+                    "Tata's template list is over {MAX_TEMPLATE_LIST_BYTES} bytes"
+                ));
+            }
+            Ok(Err(error)) => {
+                return ListResult::Transient(format!("reading Tata's template list: {error}"));
+            }
+            Err(_) => {
+                return ListResult::Transient(format!(
+                    "Tata's template list did not arrive within {:?}",
+                    self.api.timeout
+                ));
+            }
+        }
+        match serde_json::from_slice::<shared::templates::TemplateList>(&body) {
+            Ok(list) => ListResult::Listed(list.templates),
+            Err(error) => ListResult::Transient(format!(
+                "Tata's template list does not read ({error}): {snippet}"
+            )),
+        }
+    }
+}
+
+/// What asking for the template list came to.
+pub(crate) enum ListResult {
+    Listed(Vec<shared::templates::Template>),
+    /// Refused for good (4xx: a wrong key).
+    Refused(String),
+    /// May pass later (timeout, connection, 5xx, an unreadable answer).
+    Transient(String),
 }
 
 /// What one call to Tata came to.

@@ -14,6 +14,7 @@ use testkit::{
 };
 
 const PASSWORD: &str = "a long enough password";
+const PARTNER_KEY: &str = "partner-key-for-tests-0001";
 const WAIT: Duration = Duration::from_secs(60);
 const HOSTILE: &str = r#"<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> Is the Harrier in stock?"#;
 
@@ -65,7 +66,13 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         &[
             ("TATA_WHATSAPP_API_URL", &tata.url),
             ("TATA_WHATSAPP_API_KEY", "tata-account-key-0001"),
+            ("LEAD_API_KEY_CARDEKHO", PARTNER_KEY),
         ],
+    );
+    tata.set_templates(
+        "tata-account-key-0001",
+        json!([{"name": "test_drive_invite", "language": "en", "status": "APPROVED", "category": "MARKETING",
+                "components": [{"type": "BODY", "text": "Hi {{1}}, your {{2}} test drive is ready. Reply YES to book."}]}]),
     );
     let edge = Edge::start(&env).await;
     let worker = Worker::start(&env);
@@ -291,6 +298,74 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     browser.screenshot("console-chat-phone").await;
     browser.assert_accessible("console-chat-phone").await;
     assert_eq!(tata.calls().len(), 1, "sent once");
+
+    // A CarDekho lead who never wrote on WhatsApp: the composer is the
+    // template picker, its fields prefilled from the lead, at phone width.
+    let portal =
+        json!({"name": "Ravi Kumar", "phone_number": "+919876599999", "car_model": "MG Windsor EV"});
+    let posted = edge
+        .post(
+            "/admin/mg-digital-leads/source/cardekho",
+            &[("X-API-Key", PARTNER_KEY)],
+            &portal.to_string(),
+        )
+        .await;
+    assert_eq!(posted.status, 201);
+    eventually("the portal lead written", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919876599999'")
+            .await
+            == 1
+    })
+    .await;
+    page.goto(&format!("{base}/tata-chat/#%2B919876599999"))
+        .await
+        .unwrap();
+    page.refresh().await.unwrap();
+    until(
+        &browser,
+        "the template picker",
+        "const f = document.getElementById('template-form'); return f && !f.hidden && document.getElementById('reply-form').hidden && document.querySelectorAll('#template-name option').length;",
+        |v| v == 2,
+    )
+    .await;
+    page.execute(
+        "const s = document.getElementById('template-name'); s.value = '0'; s.dispatchEvent(new Event('change')); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let filled = page
+        .execute(
+            "return [...document.querySelectorAll('#template-fields input')].map((i) => i.value).concat([document.getElementById('template-preview').textContent]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        filled,
+        json!([
+            "Ravi Kumar",
+            "MG Windsor EV",
+            "Hi Ravi Kumar, your MG Windsor EV test drive is ready. Reply YES to book."
+        ])
+    );
+    browser.screenshot("console-chat-template-phone").await;
+    browser.assert_accessible("console-chat-template-phone").await;
+    page.find(Locator::Id("template-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(&browser, "the template sent", state, |v| v == "sent").await;
+    let calls = tata.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[1].body["type"], "template");
+    assert_eq!(
+        calls[1].body["template"]["components"][0]["parameters"][0]["text"],
+        "Ravi Kumar"
+    );
+    browser.screenshot("console-chat-template-sent-phone").await;
 
     browser.stop().await;
     console.stop().await;

@@ -17,6 +17,7 @@ use testkit::{
 const PASSWORD: &str = "a long enough password";
 const KEY: &str = "tata-account-key-0001";
 const ADMIN: &str = "admin-token-for-tests-0001";
+const PARTNER_KEY: &str = "partner-key-for-tests-0001";
 const WAIT: Duration = Duration::from_secs(60);
 
 fn inbound(from: &str, wamid: &str) -> String {
@@ -56,6 +57,7 @@ impl Rig {
             ("TATA_WHATSAPP_API_KEY".into(), KEY.into()),
             ("TATA_WHATSAPP_TIMEOUT_MS".into(), timeout_ms.into()),
             ("ADMIN_TOKEN".into(), ADMIN.into()),
+            ("LEAD_API_KEY_CARDEKHO".into(), PARTNER_KEY.into()),
         ];
         let env = Self::env_of(&prefix, &db, &env_pairs);
         let edge = Edge::start(&env).await;
@@ -291,7 +293,200 @@ testkit::on_both_backends!(
     tata_down_then_hanging_is_retried_and_the_reply_sent_once,
     a_refusal_marks_the_reply_failed_with_tatas_reason,
     messages_beyond_text_show_as_what_they_are_and_a_failed_receipt_says_why,
+    a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_their_fields_go,
 );
+
+/// Issue 23, templates: Tata's list is fetched at start and on a manager's
+/// request (through the broker), only approved templates the panel can fill
+/// are offered, and one reaches a CarDekho lead who never wrote on WhatsApp
+/// with exactly the body the contract shows; free text to them is refused,
+/// and a template with the wrong fields never leaves the console.
+async fn a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_their_fields_go(
+    backend: Backend,
+) {
+    let rig = Rig::start(backend, "reply-template", "5000").await;
+    rig.tata.set_templates(KEY, json!([
+        {"name": "test_drive_invite", "language": "en", "status": "APPROVED", "category": "MARKETING",
+         "components": [{"type": "BODY", "text": "Hi {{1}}, your {{2}} test drive is ready. Reply YES to book."}]},
+        {"name": "festive_offer", "language": "en", "status": "PENDING", "category": "MARKETING",
+         "components": [{"type": "BODY", "text": "Our Diwali offers are here"}]},
+        {"name": "brochure", "language": "en", "status": "APPROVED", "category": "MARKETING",
+         "components": [{"type": "HEADER", "format": "DOCUMENT"}, {"type": "BODY", "text": "Here is the brochure"}]},
+    ]));
+    let worker = Worker::start(&rig.env());
+    eventually("the templates fetched at start", WAIT, || async {
+        rig.db
+            .count("SELECT COUNT(*) FROM whatsapp_templates")
+            .await
+            == 3
+    })
+    .await;
+    let offered = rig.staff.get("/ajax/whatsapp/templates").await.json();
+    let names: Vec<&str> = offered["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["test_drive_invite"], "{offered}");
+    assert_eq!(offered["templates"][0]["parameters"], 2);
+    assert_eq!(offered["can_refresh"], false);
+
+    // A CarDekho lead who never wrote on WhatsApp.
+    let portal = json!({"name": "Ravi Kumar", "phone_number": "+919876544444", "car_model": "MG Windsor EV"});
+    let posted = rig
+        .edge
+        .post(
+            "/admin/mg-digital-leads/source/cardekho",
+            &[("X-API-Key", PARTNER_KEY)],
+            &portal.to_string(),
+        )
+        .await;
+    assert_eq!(posted.status, 201);
+    eventually("the lead written", WAIT, || async {
+        rig.db
+            .count("SELECT COUNT(*) FROM leads WHERE phone = '+919876544444'")
+            .await
+            == 1
+    })
+    .await;
+    let thread = rig
+        .staff
+        .get("/ajax/tata-conversations/+919876544444/")
+        .await
+        .json();
+    assert_eq!(thread["window_open"], false);
+    assert_eq!(thread["lead"]["vehicle"], "MG Windsor EV");
+    let free = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": "+919876544444", "message": "Hello"}),
+        )
+        .await;
+    assert_eq!(
+        free.status, 404,
+        "free text needs the customer to write first"
+    );
+
+    let send = |template: Value| {
+        let staff = &rig.staff;
+        async move {
+            staff
+                .post_json(
+                    "/ajax/tata-send-reply/",
+                    &json!({"phone": "+919876544444", "template": template}),
+                )
+                .await
+        }
+    };
+    for (template, says) in [
+        (
+            json!({"name": "test_drive_invite", "language": "en", "parameters": ["Ravi"]}),
+            "takes 2 field(s), not 1",
+        ),
+        (
+            json!({"name": "festive_offer", "language": "en", "parameters": []}),
+            "PENDING",
+        ),
+        (
+            json!({"name": "brochure", "language": "en", "parameters": []}),
+            "header",
+        ),
+        (
+            json!({"name": "no_such", "language": "en", "parameters": []}),
+            "no template",
+        ),
+        (
+            json!({"name": "test_drive_invite", "language": "en", "parameters": ["Ravi", "two\nlines"]}),
+            "line break",
+        ),
+    ] {
+        let refused = send(template.clone()).await;
+        assert_eq!(refused.status, 400, "{template}");
+        let error = refused.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(says), "{template}: {error}");
+    }
+    assert!(
+        rig.tata
+            .calls()
+            .iter()
+            .all(|c| c.path != "/v1/whatsapp/messages")
+    );
+
+    let accepted = send(json!({"name": "test_drive_invite", "language": "en", "parameters": ["Ravi", "MG Windsor EV"]})).await;
+    assert_eq!(accepted.status, 202, "{:?}", accepted.json());
+    let id = accepted.json()["reply_id"].as_str().unwrap().to_owned();
+    let sent = rig.wait_for_state("+919876544444", &id, "sent").await;
+    assert_eq!(
+        sent["text"],
+        "Hi Ravi, your MG Windsor EV test drive is ready. Reply YES to book."
+    );
+    let messages: Vec<_> = rig
+        .tata
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/v1/whatsapp/messages")
+        .collect();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].body,
+        json!({"to": "919876544444", "type": "template",
+               "template": {"name": "test_drive_invite", "language": {"code": "en"},
+                            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ravi"}, {"type": "text", "text": "MG Windsor EV"}]}]}})
+    );
+    // Accepted by Tata: the lead's first response.
+    assert_eq!(
+        rig.db
+            .count("SELECT COUNT(*) FROM leads WHERE phone = '+919876544444' AND first_response_at IS NOT NULL")
+            .await,
+        1
+    );
+
+    // Tata's list changes; a manager asks for it again (a salesperson may not).
+    rig.tata.set_templates(KEY, json!([
+        {"name": "test_drive_invite", "language": "en", "status": "PAUSED", "category": "MARKETING",
+         "components": [{"type": "BODY", "text": "Hi {{1}}, your {{2}} test drive is ready. Reply YES to book."}]},
+        {"name": "service_reminder", "language": "hi", "status": "APPROVED", "category": "UTILITY",
+         "components": [{"type": "BODY", "text": "Namaste {{1}}"}]},
+    ]));
+    assert_eq!(
+        rig.staff
+            .post_json("/ajax/whatsapp/templates/refresh", &json!({}))
+            .await
+            .status,
+        403
+    );
+    testkit::add_staff(&rig.db.url, "mona", PASSWORD, Role::Manager).await;
+    let manager = StaffClient::sign_in(rig.console.addr, "mona", PASSWORD).await;
+    assert_eq!(
+        manager.get("/ajax/whatsapp/templates").await.json()["can_refresh"],
+        true
+    );
+    assert_eq!(
+        manager
+            .post_json("/ajax/whatsapp/templates/refresh", &json!({}))
+            .await
+            .status,
+        202
+    );
+    eventually("the new list stored", WAIT, || async {
+        rig.db
+            .count("SELECT COUNT(*) FROM whatsapp_templates WHERE name IN ('service_reminder') OR (name = 'test_drive_invite' AND status = 'PAUSED')")
+            .await
+            == 2
+            && rig.db.count("SELECT COUNT(*) FROM whatsapp_templates").await == 2
+    })
+    .await;
+    let offered = rig.staff.get("/ajax/whatsapp/templates").await.json();
+    assert_eq!(
+        offered["templates"][0]["name"], "service_reminder",
+        "{offered}"
+    );
+    assert_eq!(offered["templates"].as_array().unwrap().len(), 1);
+    worker.stop().await;
+    rig.stop().await;
+}
 
 /// Issue 23, inbound beyond text: every type the media contract lists is
 /// stored and shown as what it is (a location with a map link, a contact
