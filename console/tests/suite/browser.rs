@@ -301,8 +301,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
 
     // A CarDekho lead who never wrote on WhatsApp: the composer is the
     // template picker, its fields prefilled from the lead, at phone width.
-    let portal =
-        json!({"name": "Ravi Kumar", "phone_number": "+919876599999", "car_model": "MG Windsor EV"});
+    let portal = json!({"name": "Ravi Kumar", "phone_number": "+919876599999", "car_model": "MG Windsor EV"});
     let posted = edge
         .post(
             "/admin/mg-digital-leads/source/cardekho",
@@ -350,7 +349,9 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         ])
     );
     browser.screenshot("console-chat-template-phone").await;
-    browser.assert_accessible("console-chat-template-phone").await;
+    browser
+        .assert_accessible("console-chat-template-phone")
+        .await;
     page.find(Locator::Id("template-send"))
         .await
         .unwrap()

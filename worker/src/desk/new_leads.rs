@@ -55,15 +55,21 @@ impl Turns {
         }
     }
 
-    /// Takes `count` turns of `team` (see [`assign`]).
+    /// Takes each team's count of turns (see [`assign`]), teams in the
+    /// order given (the lock order every worker takes): their owners, team
+    /// by team.
     async fn take(
         &self,
         batch: &impl ConnectionTrait,
-        team: &teams::Model,
-        count: usize,
-    ) -> Result<Vec<Option<Uuid>>, DbErr> {
+        wanted: &[(&teams::Model, usize)],
+    ) -> Result<Vec<Vec<Option<Uuid>>>, DbErr> {
+        let mut owners = Vec::with_capacity(wanted.len());
         match self {
-            Self::InBatch => assign(batch, team, count, None).await,
+            Self::InBatch => {
+                for (team, count) in wanted {
+                    owners.push(assign(batch, team, *count, None).await?);
+                }
+            }
             Self::OwnTransaction(db) => {
                 let turns = db.begin().await?;
                 // Safe without waiting for the disk: the batch that uses
@@ -73,11 +79,13 @@ impl Turns {
                 turns
                     .execute_unprepared("SET LOCAL synchronous_commit = off")
                     .await?;
-                let owners = assign(&turns, team, count, None).await?;
+                for (team, count) in wanted {
+                    owners.push(assign(&turns, team, *count, None).await?);
+                }
                 turns.commit().await?;
-                Ok(owners)
             }
         }
+        Ok(owners)
     }
 }
 
@@ -139,9 +147,20 @@ pub(crate) async fn route(
             None => by_team.entry(team).or_default().push(id),
         }
     }
+    // Every team's turns at once (one short transaction on PostgreSQL).
+    let wanted: Vec<(&teams::Model, usize)> = by_team
+        .iter()
+        .filter_map(|(team, leads)| Some((rules.team((*team)?)?, leads.len())))
+        .collect();
+    let mut taken = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        desk.turns.take(txn, &wanted).await?
+    }
+    .into_iter();
     for (team, leads) in by_team {
         let owners = match team.and_then(|t| rules.team(t)) {
-            Some(team) => desk.turns.take(txn, team, leads.len()).await?,
+            Some(_) => taken.next().unwrap_or_else(|| vec![None; leads.len()]),
             None => vec![None; leads.len()],
         };
         routed.extend(leads.into_iter().zip(owners).map(|(id, owner)| Routed {

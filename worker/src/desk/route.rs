@@ -221,13 +221,16 @@ pub(crate) async fn announce(txn: &impl ConnectionTrait, routed: &[Routed]) -> R
 
 /// Takes `count` turns of `team`'s round-robin: the owner of each (or none
 /// when nobody on duty is under the cap), never `exclude` (an escalated
-/// lead's owner). Routing and escalation both take turns here.
+/// lead's owner). Routing and escalation both take turns here, in three
+/// statements (four with a cap): bump the counter, read who is on duty,
+/// record each member's last turn.
 pub(crate) async fn assign(
     txn: &impl ConnectionTrait,
     team: &teams::Model,
     count: usize,
     exclude: Option<Uuid>,
 ) -> Result<Vec<Option<Uuid>>, DbErr> {
+    use store::entities::{staff_users::Column as U, team_members::Column as M};
     let count_i64 = i64::try_from(count).unwrap_or(i64::MAX);
     // Locks the team's row until commit: the turns are ours alone.
     let bump = Query::update()
@@ -237,37 +240,40 @@ pub(crate) async fn assign(
             Expr::col(teams::Column::AssignSeq).add(count_i64),
         )
         .and_where(Expr::col(teams::Column::Id).eq(team.id))
+        .returning_col(teams::Column::AssignSeq)
         .to_owned();
-    txn.execute(&bump).await?;
-    let last = teams::Entity::find_by_id(team.id)
-        .one(txn)
+    let last: i64 = txn
+        .query_one(&bump)
         .await?
-        .map(|t| t.assign_seq)
-        .ok_or_else(|| DbErr::RecordNotFound(format!("team {} vanished", team.id)))?;
+        .ok_or_else(|| DbErr::RecordNotFound(format!("team {} vanished", team.id)))?
+        .try_get("", "assign_seq")?;
     let first_turn = last - count_i64 + 1;
-    let members = team_members::Entity::find()
-        .filter(team_members::Column::TeamId.eq(team.id))
-        .all(txn)
-        .await?;
-    let on_duty: Vec<Uuid> = staff_users::Entity::find()
-        .filter(staff_users::Column::Id.is_in(members.iter().map(|m| m.user_id)))
-        .filter(staff_users::Column::OnDuty.eq(true))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|u| u.id)
-        .collect();
-    // (last turn, user): the smallest goes next; ties by account id.
-    let mut queue: Vec<(i64, Uuid)> = members
-        .iter()
-        .filter(|m| on_duty.contains(&m.user_id) && Some(m.user_id) != exclude)
-        .map(|m| (m.last_assigned_seq, m.user_id))
-        .collect();
+    // The members on duty, with their last turns.
+    let on_duty = Query::select()
+        .column((team_members::Entity, M::UserId))
+        .column((team_members::Entity, M::LastAssignedSeq))
+        .from(team_members::Entity)
+        .inner_join(
+            staff_users::Entity,
+            Expr::col((staff_users::Entity, U::Id)).equals((team_members::Entity, M::UserId)),
+        )
+        .and_where(Expr::col((team_members::Entity, M::TeamId)).eq(team.id))
+        .and_where(Expr::col((staff_users::Entity, U::OnDuty)).eq(true))
+        .to_owned();
+    let mut queue: Vec<(i64, Uuid)> = Vec::new();
+    for row in txn.query_all(&on_duty).await? {
+        let user: Uuid = row.try_get("", "user_id")?;
+        if Some(user) != exclude {
+            queue.push((row.try_get("", "last_assigned_seq")?, user));
+        }
+    }
     let mut open: HashMap<Uuid, i64> = HashMap::new();
     if let Some(cap) = team.max_open_leads {
-        open = open_leads(txn, &on_duty).await?;
+        let users: Vec<Uuid> = queue.iter().map(|(_, user)| *user).collect();
+        open = open_leads(txn, &users).await?;
         queue.retain(|(_, user)| open.get(user).copied().unwrap_or(0) < i64::from(cap));
     }
+    // (last turn, user): the smallest goes next; ties by account id.
     let mut owners = Vec::with_capacity(count);
     let mut taken: BTreeMap<Uuid, i64> = BTreeMap::new();
     for turn in first_turn..=last {
@@ -288,13 +294,21 @@ pub(crate) async fn assign(
             }
         }
     }
-    for (user, turn) in taken {
-        team_members::Entity::update_many()
-            .col_expr(team_members::Column::LastAssignedSeq, Expr::value(turn))
-            .filter(team_members::Column::TeamId.eq(team.id))
-            .filter(team_members::Column::UserId.eq(user))
-            .exec(txn)
-            .await?;
+    if let Some((&first, _)) = taken.iter().next() {
+        let mut turns = Expr::case(Expr::col(M::UserId).eq(first), taken[&first]);
+        for (user, turn) in taken.iter().skip(1) {
+            turns = turns.case(Expr::col(M::UserId).eq(*user), *turn);
+        }
+        let record = Query::update()
+            .table(team_members::Entity)
+            .value(
+                M::LastAssignedSeq,
+                turns.finally(Expr::col(M::LastAssignedSeq)),
+            )
+            .and_where(Expr::col(M::TeamId).eq(team.id))
+            .and_where(Expr::col(M::UserId).is_in(taken.keys().copied()))
+            .to_owned();
+        txn.execute(&record).await?;
     }
     Ok(owners)
 }
