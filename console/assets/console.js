@@ -20,6 +20,9 @@
   const templateFields = document.getElementById("template-fields");
   const templatePreview = document.getElementById("template-preview");
   let templates = null; // the approved templates, read once a page needs them
+  let view = "all"; // whose conversations: mine, unassigned or all
+  const noteBox = document.getElementById("note-box");
+  const note = document.getElementById("note");
   // Pushed changes come in bursts (a batch of messages): one redraw each
   // this often at most.
   const COALESCE_MS = 150;
@@ -53,7 +56,12 @@
 
   async function refreshList() {
     const q = search.value.trim();
-    const data = await getJSON("/ajax/tata-conversations/" + (q ? "?q=" + encodeURIComponent(q) : ""));
+    const data = await getJSON("/ajax/tata-conversations/?view=" + view + (q ? "&q=" + encodeURIComponent(q) : ""));
+    for (const button of document.querySelectorAll("#views button")) {
+      button.querySelector(".count").textContent = data.counts[button.dataset.view];
+      button.classList.toggle("current", button.dataset.view === view);
+      button.setAttribute("aria-pressed", button.dataset.view === view ? "true" : "false");
+    }
     list.replaceChildren(...data.conversations.map((c) => {
       const item = el("li", c.phone === current ? "conversation open" : "conversation");
       item.dataset.phone = c.phone;
@@ -62,6 +70,7 @@
         el("span", "time", c.last_message_at_ist),
         el("span", "last", (c.last_direction === "outbound" ? "You: " : "") + c.last_message),
       );
+      if (c.owner) item.append(el("span", "owner", c.owner));
       if (c.unread > 0 && c.phone !== current) item.append(el("span", "unread", c.unread));
       item.addEventListener("click", () => open(c.phone));
       return item;
@@ -102,6 +111,16 @@
   }
 
   function messageNode(m) {
+    if (m.direction === "note") {
+      const note = el("div", "message note");
+      note.dataset.id = m.id;
+      note.append(
+        el("span", "note-label", "Private note · never sent"),
+        el("span", "text", m.text),
+        el("span", "meta", m.at_ist + " · " + m.sent_by),
+      );
+      return note;
+    }
     const node = el("div", "message " + m.direction);
     node.dataset.id = m.id;
     if (m.quoted) {
@@ -145,6 +164,7 @@
     // Free text inside the window; outside it, the template picker.
     form.hidden = !data.window_open;
     templateForm.hidden = data.window_open;
+    noteBox.hidden = !data.lead;
     lastThread = data;
     if (!data.window_open && templates === null) loadTemplates().catch(showError);
     drawMessages();
@@ -274,6 +294,23 @@
     previewTemplate();
   }
 
+  // A private note on the lead: shown in the thread, never sent.
+  document.getElementById("note-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const lead = lastThread && lastThread.lead;
+    if (!lead || !note.value.trim()) return;
+    const response = await post("/ajax/leads/" + encodeURIComponent(lead.id) + "/notes", { text: note.value });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      showError(new Error(body.error || "Note not added (" + response.status + ")"));
+      return;
+    }
+    note.value = "";
+    status.className = "";
+    status.textContent = "Note added; only staff see it.";
+    refreshThread().catch(showError);
+  });
+
   templateName.addEventListener("change", drawTemplate);
   templateForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -305,6 +342,12 @@
     history.replaceState(null, "", location.pathname);
   });
   search.addEventListener("input", () => refreshList().catch(showError));
+  for (const button of document.querySelectorAll("#views button")) {
+    button.addEventListener("click", () => {
+      view = button.dataset.view;
+      refreshList().catch(showError);
+    });
+  }
 
   if (current) open(current);
   refreshList().catch(showError);

@@ -23,7 +23,8 @@ use shared::{Envelope, Source};
 use std::collections::HashMap;
 use std::sync::Arc;
 use store::entities::{
-    conversation_reads, leads, staff_notifications, whatsapp_messages, whatsapp_replies,
+    conversation_reads, lead_notes, leads, staff_notifications, staff_users, whatsapp_messages,
+    whatsapp_replies,
 };
 use uuid::Uuid;
 
@@ -57,6 +58,8 @@ pub struct Conversation {
     pub unread: i64,
     /// Whether free text may be sent (within 24 h of the customer's last message).
     pub window_open: bool,
+    /// Whose conversation it is: its lead's owner (sign-in name), if any.
+    pub owner: Option<String>,
     /// When the window closes (or closed).
     pub window_closes_at: Option<DateTime<Utc>>,
 }
@@ -76,14 +79,36 @@ fn text_of(text: Option<String>, kind: Option<String>) -> String {
     }
 }
 
+/// The inbox's views: a conversation belongs to its lead's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// Those whose lead `staff` owns.
+    Mine,
+    /// Those whose lead nobody owns (or with no lead).
+    Unassigned,
+    /// Every one `staff` may see.
+    All,
+}
+
+/// How many conversations each view holds.
+#[derive(Debug, Default, Serialize)]
+pub struct ViewCounts {
+    pub mine: usize,
+    pub unassigned: usize,
+    pub all: usize,
+}
+
 /// Every conversation `staff` may see (those of the leads the desk shows
 /// them; one with no lead, only to managers and operators), newest first,
-/// optionally only those whose number or name contains `search`.
+/// optionally only those whose number or name contains `search`, then
+/// only those in `view`; with each view's count (search applied).
 pub async fn conversations(
     db: &DatabaseConnection,
     staff: &Staff,
     search: Option<&str>,
-) -> Result<Vec<Conversation>, sea_orm::DbErr> {
+    view: View,
+) -> Result<(Vec<Conversation>, ViewCounts), sea_orm::DbErr> {
     let sight = crate::desk::visibility::Sight::of(db, staff).await?;
     let backend = db.get_database_backend();
     let rows = |sql: &'static str| db.query_all_raw(Statement::from_string(backend, sql));
@@ -131,6 +156,7 @@ pub async fn conversations(
                 unread: unread_by_phone.get(&phone).copied().unwrap_or(0),
                 window_open: closes > now,
                 window_closes_at: Some(closes),
+                owner: None,
                 phone,
             },
         );
@@ -151,6 +177,7 @@ pub async fn conversations(
                 unread: 0,
                 window_open: false,
                 window_closes_at: None,
+                owner: None,
                 phone,
             });
         if at >= conversation.last_message_at || conversation.last_message.is_empty() {
@@ -161,6 +188,7 @@ pub async fn conversations(
         }
     }
     let phones: Vec<String> = by_phone.keys().cloned().collect();
+    let mut owner_of: HashMap<String, Uuid> = HashMap::new();
     for chunk in phones.chunks(500) {
         for lead in leads::Entity::find()
             .filter(leads::Column::Phone.is_in(chunk.iter().cloned()))
@@ -171,6 +199,9 @@ pub async fn conversations(
                 by_phone.remove(&lead.phone);
             } else if let Some(conversation) = by_phone.get_mut(&lead.phone) {
                 conversation.lead_id = Some(lead.id);
+                if let Some(owner) = lead.owner_id {
+                    owner_of.insert(lead.phone.clone(), owner);
+                }
                 if lead.name.is_some() {
                     conversation.name = lead.name;
                 }
@@ -196,15 +227,42 @@ pub async fn conversations(
             })
         })
         .collect();
+    let mut owners: Vec<Uuid> = owner_of.values().copied().collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let names: HashMap<Uuid, String> = staff_users::Entity::find()
+        .filter(staff_users::Column::Id.is_in(owners))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect();
+    let mut counts = ViewCounts::default();
+    for conversation in &mut list {
+        let owner = owner_of.get(&conversation.phone).copied();
+        conversation.owner = owner.and_then(|id| names.get(&id).cloned());
+        counts.all += 1;
+        match owner {
+            Some(id) if id == staff.user_id => counts.mine += 1,
+            Some(_) => {}
+            None => counts.unassigned += 1,
+        }
+    }
+    list.retain(|c| match view {
+        View::All => true,
+        View::Mine => owner_of.get(&c.phone) == Some(&staff.user_id),
+        View::Unassigned => !owner_of.contains_key(&c.phone),
+    });
     list.sort_by_key(|c| std::cmp::Reverse(c.last_message_at));
     list.truncate(MAX_CONVERSATIONS);
-    Ok(list)
+    Ok((list, counts))
 }
 
-/// `?q=` on the conversation list.
+/// `?q=` and `?view=` on the conversation list.
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
+    view: Option<String>,
 }
 
 /// `GET /ajax/tata-conversations/`: the conversation list as JSON.
@@ -213,10 +271,22 @@ pub async fn list_conversations(
     Extension(staff): Extension<Staff>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, JsonRefusal> {
-    let list = conversations(&state.db, &staff, query.q.as_deref())
+    let view = match query.view.as_deref() {
+        None | Some("") | Some("all") => View::All,
+        Some("mine") => View::Mine,
+        Some("unassigned") => View::Unassigned,
+        Some(other) => {
+            return Err(JsonRefusal(Refusal::BadRequest(format!(
+                "view must be mine, unassigned or all, not {other:?}"
+            ))));
+        }
+    };
+    let (list, counts) = conversations(&state.db, &staff, query.q.as_deref(), view)
         .await
         .map_err(unavailable)?;
-    Ok(no_store(Json(json!({"conversations": list}))))
+    Ok(no_store(Json(
+        json!({"conversations": list, "view": view, "counts": counts}),
+    )))
 }
 
 /// Live data must never come from a cache.
@@ -233,7 +303,8 @@ fn no_store(body: impl IntoResponse) -> Response {
 pub struct ThreadMessage {
     /// The `wamid` of an incoming message, the reply id of a reply.
     pub id: String,
-    /// `inbound` or `outbound`.
+    /// `inbound`, `outbound`, or `note` (a private note on the lead:
+    /// staff only, never sent).
     pub direction: &'static str,
     /// The text (a message without text: its kind in brackets).
     pub text: String,
@@ -246,7 +317,7 @@ pub struct ThreadMessage {
     pub state: Option<String>,
     /// Why a reply failed, or why its outcome is unknown.
     pub reason: Option<String>,
-    /// Who sent a reply.
+    /// Who sent a reply, or wrote a note.
     pub sent_by: Option<String>,
     /// An incoming message's content by type (what the panel draws).
     pub content: Option<Content>,
@@ -319,10 +390,12 @@ pub async fn receipts(
 }
 
 /// A page of one conversation: the newest [`PAGE`] messages before
-/// `before` (all, when `None`), oldest first.
+/// `before` (all, when `None`), oldest first, with the staff's private
+/// notes on its lead (`lead`) among them (direction `note`: never sent).
 pub async fn thread(
     db: &DatabaseConnection,
     phone: &str,
+    lead: Option<Uuid>,
     before: Option<DateTime<Utc>>,
 ) -> Result<(Vec<ThreadMessage>, bool), sea_orm::DbErr> {
     let mut inbound = whatsapp_messages::Entity::find()
@@ -340,6 +413,33 @@ pub async fn thread(
     }
     let inbound = inbound.all(db).await?;
     let replies = replies.all(db).await?;
+    let notes = match lead {
+        Some(lead) => {
+            let mut notes = lead_notes::Entity::find()
+                .filter(lead_notes::Column::LeadId.eq(lead))
+                .order_by_desc(lead_notes::Column::CreatedAt)
+                .limit(PAGE + 1);
+            if let Some(before) = before {
+                notes = notes.filter(lead_notes::Column::CreatedAt.lt(before));
+            }
+            notes.all(db).await?
+        }
+        None => Vec::new(),
+    };
+    let mut authors: Vec<Uuid> = notes.iter().map(|n| n.author_id).collect();
+    authors.sort_unstable();
+    authors.dedup();
+    let author_names: HashMap<Uuid, String> = if authors.is_empty() {
+        HashMap::new()
+    } else {
+        staff_users::Entity::find()
+            .filter(staff_users::Column::Id.is_in(authors))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.username))
+            .collect()
+    };
     let receipts = receipts(db, &replies).await?;
     let mut quotes: Vec<(usize, String)> = Vec::new();
     let mut messages: Vec<ThreadMessage> = inbound
@@ -387,6 +487,27 @@ pub async fn thread(
             quoted: None,
             reaction: None,
             wamid: r.wamid,
+        }
+    }));
+    messages.extend(notes.into_iter().map(|n| {
+        ThreadMessage {
+            id: n.id.to_string(),
+            direction: "note",
+            text: n.text,
+            at: n.created_at,
+            at_ist: ist(n.created_at),
+            state: None,
+            reason: None,
+            sent_by: Some(
+                author_names
+                    .get(&n.author_id)
+                    .cloned()
+                    .unwrap_or_else(|| "(removed account)".into()),
+            ),
+            content: None,
+            quoted: None,
+            reaction: None,
+            wamid: None,
         }
     }));
     messages.sort_by_key(|m| std::cmp::Reverse(m.at));
@@ -534,7 +655,7 @@ pub async fn get_thread(
                 .with_timezone(&Utc),
         ),
     };
-    let (messages, more) = thread(&state.db, &phone, before)
+    let (messages, more) = thread(&state.db, &phone, lead.as_ref().map(|l| l.id), before)
         .await
         .map_err(unavailable)?;
     let window = last_inbound_at(&state.db, &phone)

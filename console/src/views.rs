@@ -100,7 +100,13 @@ pub fn chat(staff: &Staff) -> Markup {
         html! {
             div.chat {
                 section.conversations {
-                    input #search type="search" placeholder="Search name or number" autocomplete="off";
+                    // Whose conversations: console.js fills the counts.
+                    div.views #views {
+                        button type="button" data-view="mine" { "Mine " span.count {} }
+                        button type="button" data-view="unassigned" { "Unassigned " span.count {} }
+                        button.current type="button" data-view="all" { "All " span.count {} }
+                    }
+                    input #search type="search" aria-label="Search conversations" placeholder="Search name or number" autocomplete="off";
                     ul #conversations {}
                 }
                 section.thread #thread hidden {
@@ -127,6 +133,14 @@ pub fn chat(staff: &Staff) -> Markup {
                         button #template-send type="submit" { "Send template" }
                         button #template-refresh type="button" hidden { "Fetch the list again" }
                         p.muted #template-list-state {}
+                    }
+                    // A private note on the lead, in the thread for staff.
+                    details #note-box hidden {
+                        summary { "Private note" }
+                        form #note-form {
+                            textarea #note rows="2" maxlength="4000" aria-label="Private note" placeholder="Only staff see it; never sent (@name to mention)" {}
+                            button #note-send type="submit" { "Add note" }
+                        }
                     }
                     p #send-status role="status" {}
                 }

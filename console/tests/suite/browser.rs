@@ -368,6 +368,43 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     );
     browser.screenshot("console-chat-template-sent-phone").await;
 
+    // A private note in the thread: shown to staff, marked, never sent.
+    page.execute(
+        "document.getElementById('note-box').open = true; return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    page.find(Locator::Id("note"))
+        .await
+        .unwrap()
+        .send_keys("Wants the <b>top</b> variant; call after 6")
+        .await
+        .unwrap();
+    page.find(Locator::Id("note-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let noted = until(
+        &browser,
+        "the note in the thread",
+        "const n = document.querySelector('#messages .message.note'); return n ? [n.querySelector('.note-label').textContent, n.querySelector('.text').textContent] : null;",
+        |v| v.is_array(),
+    )
+    .await;
+    assert_eq!(
+        noted,
+        json!([
+            "Private note · never sent",
+            "Wants the <b>top</b> variant; call after 6"
+        ])
+    );
+    assert_eq!(tata.calls().len(), 2, "a note is never sent to Tata");
+    browser.screenshot("console-chat-note-phone").await;
+    browser.assert_accessible("console-chat-note-phone").await;
+
     browser.stop().await;
     console.stop().await;
     worker.stop().await;

@@ -97,6 +97,28 @@ async fn the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_request
     };
     assert!(listed(asha.get("/ajax/tata-conversations/").await.json()));
     assert!(listed(mona.get("/ajax/tata-conversations/").await.json()));
+    // The inbox's views: the conversation is its lead's owner's.
+    let asha_mine = asha.get("/ajax/tata-conversations/?view=mine").await.json();
+    assert!(listed(asha_mine.clone()));
+    assert_eq!(asha_mine["conversations"][0]["owner"], "asha");
+    assert_eq!(
+        asha_mine["counts"],
+        json!({"mine": 1, "unassigned": 0, "all": 1})
+    );
+    assert!(!listed(
+        mona.get("/ajax/tata-conversations/?view=mine").await.json()
+    ));
+    assert!(!listed(
+        mona.get("/ajax/tata-conversations/?view=unassigned")
+            .await
+            .json()
+    ));
+    assert_eq!(
+        mona.get("/ajax/tata-conversations/?view=theirs")
+            .await
+            .status,
+        400
+    );
     let thread = "/ajax/tata-conversations/+919833300001/";
     assert_eq!(asha.get(thread).await.status, 200);
     for outsider in [&kiran, &ravi] {

@@ -50,6 +50,8 @@ async fn every_route_refuses_without_a_session(backend: Backend) {
         ("GET", "/ajax/tata-conversations/+919876543210/"),
         ("POST", "/ajax/tata-send-reply/"),
         ("POST", "/ajax/tata-conversations/+919876543210/read"),
+        ("GET", "/ajax/whatsapp/templates"),
+        ("POST", "/ajax/whatsapp/templates/refresh"),
     ] {
         let response = http(
             addr,
@@ -121,15 +123,10 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_every_post_needs_the_csrf_to
             headers.push(("X-CSRF-Token", token));
         }
         let body = json!({"phone": "+919876543210", "message": "hi"}).to_string();
-        let refused = http(
-            addr,
-            "POST",
-            "/ajax/tata-send-reply/",
-            &headers,
-            body.as_bytes(),
-        )
-        .await;
-        assert_eq!(refused.status, 403, "token {token:?}");
+        for path in ["/ajax/tata-send-reply/", "/ajax/whatsapp/templates/refresh"] {
+            let refused = http(addr, "POST", path, &headers, body.as_bytes()).await;
+            assert_eq!(refused.status, 403, "{path}, token {token:?}");
+        }
     }
     let logout = http(
         addr,
