@@ -10,6 +10,7 @@
 //! both depend on this one.
 
 pub mod access_log;
+pub mod chunks;
 pub mod connect;
 pub mod delivery_log;
 pub mod desk;

@@ -194,20 +194,9 @@ pub(crate) fn rounds<K: Ord + Hash + Clone, A>(rows: Vec<(K, A)>) -> Vec<Vec<(K,
 }
 
 /// The sizes, powers of two and at most [`MAX_ROWS`], that `rows` rows are
-/// written in.
-pub(crate) fn chunk_sizes(mut rows: usize) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        if rows == 0 {
-            return None;
-        }
-        let size = if rows >= MAX_ROWS {
-            MAX_ROWS
-        } else {
-            1 << rows.ilog2()
-        };
-        rows -= size;
-        Some(size)
-    })
+/// written in (see [`store::chunks`]).
+pub(crate) fn chunk_sizes(rows: usize) -> impl Iterator<Item = usize> {
+    store::chunks::sizes(rows, MAX_ROWS)
 }
 
 /// Upserts a table's staged rows (each with its conflict key, in message
@@ -237,17 +226,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_are_powers_of_two_and_cover_every_row() {
-        for rows in 0..300 {
-            let sizes: Vec<usize> = chunk_sizes(rows).collect();
-            assert_eq!(sizes.iter().sum::<usize>(), rows);
-            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
-        }
-        assert_eq!(chunk_sizes(64).collect::<Vec<_>>(), [64]);
-        assert_eq!(chunk_sizes(45).collect::<Vec<_>>(), [32, 8, 4, 1]);
-    }
 
     #[test]
     fn a_key_appears_once_per_round_in_message_order() {
