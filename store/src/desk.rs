@@ -204,7 +204,7 @@ pub async fn notify(db: &impl ConnectionTrait, notices: Vec<Notice<'_>>) -> Resu
         })
         .collect();
     crate::live::record(db, changes).await?;
-    let rows = notices
+    let rows: Vec<staff_notifications::ActiveModel> = notices
         .into_iter()
         .map(|n| staff_notifications::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -214,9 +214,13 @@ pub async fn notify(db: &impl ConnectionTrait, notices: Vec<Notice<'_>>) -> Resu
             text: Set(n.text),
             created_at: Set(now),
             read_at: Set(None),
-        });
-    staff_notifications::Entity::insert_many(rows)
-        .exec_without_returning(db)
-        .await?;
+        })
+        .collect();
+    // Power-of-two chunks: a handful of statement texts, prepared once.
+    for chunk in crate::chunks::split(&rows, 256) {
+        staff_notifications::Entity::insert_many(chunk.iter().cloned())
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }

@@ -74,8 +74,9 @@ impl Change {
     }
 }
 
-/// Rows per insert: well under both databases' bound on parameters.
-const ROWS_PER_STATEMENT: usize = 500;
+/// Most rows per insert (a power of two, well under both databases' bound
+/// on parameters); fewer go in power-of-two chunks ([`crate::chunks`]).
+const ROWS_PER_STATEMENT: usize = 256;
 
 /// Records `changes` in the caller's transaction, each once (a batch that
 /// touches a lead twice records it once).
@@ -89,7 +90,7 @@ pub async fn record(
         return Ok(());
     }
     let now = Utc::now();
-    for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+    for chunk in crate::chunks::split(&unique, ROWS_PER_STATEMENT) {
         let rows = chunk.iter().map(|c| live_changes::ActiveModel {
             id: NotSet,
             kind: Set(c.kind.name().to_owned()),

@@ -12,8 +12,9 @@ use uuid::Uuid;
 /// The notification's kind.
 const KIND: &str = store::desk::CUSTOMER_WROTE;
 
-/// Ids per `IN (…)` list.
-const CHUNK: usize = 500;
+/// Most ids per `IN (…)` list; fewer go in power-of-two chunks, so the
+/// statements' texts are few and stay prepared ([`store::chunks`]).
+const CHUNK: usize = 256;
 
 /// Tells the owners of `leads` (those owned) that their customer wrote.
 pub(crate) async fn tell_owners(
@@ -23,7 +24,7 @@ pub(crate) async fn tell_owners(
     leads.sort_unstable();
     leads.dedup();
     let mut owned: Vec<(Uuid, Uuid)> = Vec::new();
-    for chunk in leads.chunks(CHUNK) {
+    for chunk in store::chunks::split(&leads, CHUNK) {
         let found: Vec<(Uuid, Option<Uuid>)> = leads::Entity::find()
             .select_only()
             .columns([leads::Column::Id, leads::Column::OwnerId])
@@ -42,7 +43,7 @@ pub(crate) async fn tell_owners(
         return Ok(());
     }
     let mut unread: HashSet<(Uuid, Uuid)> = HashSet::new();
-    for chunk in owned.chunks(CHUNK) {
+    for chunk in store::chunks::split(&owned, CHUNK) {
         let found: Vec<(Uuid, Option<Uuid>)> = staff_notifications::Entity::find()
             .select_only()
             .columns([
