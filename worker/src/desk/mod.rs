@@ -15,8 +15,8 @@ pub(crate) mod route;
 pub(crate) mod timers;
 pub(crate) mod wrote;
 
-pub(crate) use new_leads::Turns;
 pub(crate) use respond::{PartnerStaff, Response};
+pub(crate) use route::Turns;
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use shared::config::DeskConfig;

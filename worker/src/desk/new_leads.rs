@@ -24,70 +24,15 @@
 //! crash mid-batch, not a race). On SQLite the batch already holds the
 //! only write lock, so the turns are taken in it and go back with it.
 
-use super::route::{Routed, Rules, assign};
+use super::route::{Routed, Rules, place};
 use super::{CrmStatus, Desk};
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
-use store::entities::{leads, staff_users, teams};
+use std::collections::{HashMap, HashSet};
+use store::entities::{leads, staff_users};
 use uuid::Uuid;
-
-/// Where a batch takes its new leads' turns.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum Turns {
-    /// In the batch's own transaction (SQLite, where it holds the only
-    /// write lock anyway; and code that has no pool at hand).
-    #[default]
-    InBatch,
-    /// In a short transaction of their own on this pool (PostgreSQL).
-    OwnTransaction(DatabaseConnection),
-}
-
-impl Turns {
-    /// The right place for `db`'s backend.
-    pub(crate) fn for_pool(db: &DatabaseConnection) -> Self {
-        match db.get_database_backend() {
-            DbBackend::Postgres => Self::OwnTransaction(db.clone()),
-            _ => Self::InBatch,
-        }
-    }
-
-    /// Takes each team's count of turns (see [`assign`]), teams in the
-    /// order given (the lock order every worker takes): their owners, team
-    /// by team.
-    async fn take(
-        &self,
-        batch: &impl ConnectionTrait,
-        wanted: &[(&teams::Model, usize)],
-    ) -> Result<Vec<Vec<Option<Uuid>>>, DbErr> {
-        let mut owners = Vec::with_capacity(wanted.len());
-        match self {
-            Self::InBatch => {
-                for (team, count) in wanted {
-                    owners.push(assign(batch, team, *count, None).await?);
-                }
-            }
-            Self::OwnTransaction(db) => {
-                let turns = db.begin().await?;
-                // Safe without waiting for the disk: the batch that uses
-                // these turns commits after this, and its commit flushes
-                // the log up to and past this one. If this is lost, so is
-                // the batch.
-                turns
-                    .execute_unprepared("SET LOCAL synchronous_commit = off")
-                    .await?;
-                for (team, count) in wanted {
-                    owners.push(assign(&turns, team, *count, None).await?);
-                }
-                turns.commit().await?;
-            }
-        }
-        Ok(owners)
-    }
-}
 
 /// Advisory-lock class of a lead id's lock (the first key of
 /// `pg_advisory_xact_lock(int, int)`; ours alone: "LEAD" in ASCII).
@@ -133,43 +78,11 @@ pub(crate) async fn route(
         team_of.insert(*id, rules.team_for(source, line));
         order.push(*id);
     }
-    let mut routed = Vec::with_capacity(order.len());
-    let mut by_team: BTreeMap<Option<Uuid>, Vec<Uuid>> = BTreeMap::new();
-    for id in order {
-        let team = team_of[&id];
-        match preset.get(&id) {
-            Some(&owner) => routed.push(Routed {
-                id,
-                team,
-                owner: Some(owner),
-                notify: false,
-            }),
-            None => by_team.entry(team).or_default().push(id),
-        }
-    }
-    // Every team's turns at once (one short transaction on PostgreSQL).
-    let wanted: Vec<(&teams::Model, usize)> = by_team
-        .iter()
-        .filter_map(|(team, leads)| Some((rules.team((*team)?)?, leads.len())))
+    let placed: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = order
+        .into_iter()
+        .map(|id| (id, team_of[&id], preset.get(&id).copied()))
         .collect();
-    let mut taken = if wanted.is_empty() {
-        Vec::new()
-    } else {
-        desk.turns.take(txn, &wanted).await?
-    }
-    .into_iter();
-    for (team, leads) in by_team {
-        let owners = match team.and_then(|t| rules.team(t)) {
-            Some(_) => taken.next().unwrap_or_else(|| vec![None; leads.len()]),
-            None => vec![None; leads.len()],
-        };
-        routed.extend(leads.into_iter().zip(owners).map(|(id, owner)| Routed {
-            id,
-            team,
-            owner,
-            notify: true,
-        }));
-    }
+    let routed = place(txn, &rules, placed, &desk.turns).await?;
 
     // The desk learns of the lead now: its deadlines count from here, so a
     // partner's old event time does not make a lead overdue on arrival.

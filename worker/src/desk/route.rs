@@ -20,8 +20,8 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use shared::config::DeskConfig;
 use std::collections::{BTreeMap, HashMap};
@@ -162,34 +162,14 @@ async fn route(
     desk: &DeskConfig,
 ) -> Result<(), DbErr> {
     let rules = Rules::load(txn).await?;
-    // Teams in key order: the lock order every worker takes.
-    let mut by_team: BTreeMap<Option<Uuid>, Vec<Uuid>> = BTreeMap::new();
-    let mut routed = Vec::with_capacity(unrouted.len());
-    for lead in &unrouted {
-        let team = rules.team_for(&lead.source, lead.line.as_deref());
-        match lead.owner {
-            // Owned already: it joins the team, its owner stays.
-            Some(owner) => routed.push(Routed {
-                id: lead.id,
-                team,
-                owner: Some(owner),
-                notify: false,
-            }),
-            None => by_team.entry(team).or_default().push(lead.id),
-        }
-    }
-    for (team, leads) in by_team {
-        let owners = match team.and_then(|t| rules.team(t)) {
-            Some(team) => assign(txn, team, leads.len(), None).await?,
-            None => vec![None; leads.len()],
-        };
-        routed.extend(leads.into_iter().zip(owners).map(|(id, owner)| Routed {
-            id,
-            team,
-            owner,
-            notify: true,
-        }));
-    }
+    let placed = unrouted
+        .iter()
+        .map(|lead| {
+            let team = rules.team_for(&lead.source, lead.line.as_deref());
+            (lead.id, team, lead.owner)
+        })
+        .collect();
+    let routed = place(txn, &rules, placed, &Turns::InBatch).await?;
     write(txn, &routed, desk).await?;
     announce(txn, &routed).await
 }
@@ -217,6 +197,109 @@ pub(crate) async fn announce(txn: &impl ConnectionTrait, routed: &[Routed]) -> R
         })
         .collect();
     notify(txn, notices).await
+}
+
+/// Where each lead goes: `(lead, its team, an owner set before)`. A lead
+/// with an owner keeps it and takes no turn; the others take their team's
+/// turns through `turns` (teams in key order: the lock order every worker
+/// takes), or stay unassigned with no team.
+pub(crate) async fn place(
+    txn: &impl ConnectionTrait,
+    rules: &Rules,
+    leads: Vec<(Uuid, Option<Uuid>, Option<Uuid>)>,
+    turns: &Turns,
+) -> Result<Vec<Routed>, DbErr> {
+    let mut routed = Vec::with_capacity(leads.len());
+    let mut by_team: BTreeMap<Option<Uuid>, Vec<Uuid>> = BTreeMap::new();
+    for (id, team, owner) in leads {
+        match owner {
+            // Owned already: it joins the team, its owner stays.
+            Some(owner) => routed.push(Routed {
+                id,
+                team,
+                owner: Some(owner),
+                notify: false,
+            }),
+            None => by_team.entry(team).or_default().push(id),
+        }
+    }
+    let wanted: Vec<(&teams::Model, usize)> = by_team
+        .iter()
+        .filter_map(|(team, leads)| Some((rules.team((*team)?)?, leads.len())))
+        .collect();
+    let mut taken = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        turns.take(txn, &wanted).await?
+    }
+    .into_iter();
+    for (team, leads) in by_team {
+        let owners = match team.and_then(|t| rules.team(t)) {
+            Some(_) => taken.next().unwrap_or_else(|| vec![None; leads.len()]),
+            None => vec![None; leads.len()],
+        };
+        routed.extend(leads.into_iter().zip(owners).map(|(id, owner)| Routed {
+            id,
+            team,
+            owner,
+            notify: true,
+        }));
+    }
+    Ok(routed)
+}
+
+/// Where a batch takes its new leads' turns.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Turns {
+    /// In the batch's own transaction (SQLite, where it holds the only
+    /// write lock anyway; and code that has no pool at hand).
+    #[default]
+    InBatch,
+    /// In a short transaction of their own on this pool (PostgreSQL).
+    OwnTransaction(DatabaseConnection),
+}
+
+impl Turns {
+    /// The right place for `db`'s backend.
+    pub(crate) fn for_pool(db: &DatabaseConnection) -> Self {
+        match db.get_database_backend() {
+            DbBackend::Postgres => Self::OwnTransaction(db.clone()),
+            _ => Self::InBatch,
+        }
+    }
+
+    /// Takes each team's count of turns (see [`assign`]), teams in the
+    /// order given (the lock order every worker takes): their owners, team
+    /// by team.
+    async fn take(
+        &self,
+        batch: &impl ConnectionTrait,
+        wanted: &[(&teams::Model, usize)],
+    ) -> Result<Vec<Vec<Option<Uuid>>>, DbErr> {
+        let mut owners = Vec::with_capacity(wanted.len());
+        match self {
+            Self::InBatch => {
+                for (team, count) in wanted {
+                    owners.push(assign(batch, team, *count, None).await?);
+                }
+            }
+            Self::OwnTransaction(db) => {
+                let turns = db.begin().await?;
+                // Safe without waiting for the disk: the batch that uses
+                // these turns commits after this, and its commit flushes
+                // the log up to and past this one. If this is lost, so is
+                // the batch.
+                turns
+                    .execute_unprepared("SET LOCAL synchronous_commit = off")
+                    .await?;
+                for (team, count) in wanted {
+                    owners.push(assign(&turns, team, *count, None).await?);
+                }
+                turns.commit().await?;
+            }
+        }
+        Ok(owners)
+    }
 }
 
 /// Takes `count` turns of `team`'s round-robin: the owner of each (or none
