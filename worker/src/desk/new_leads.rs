@@ -156,7 +156,7 @@ async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uu
     let mut rest = ids;
     // Power-of-two chunks: a handful of statement texts, whatever the
     // batch size, so prepared statements keep being reused.
-    for size in crate::persist::writes::chunk_sizes(ids.len()) {
+    for size in store::chunks::sizes(ids.len(), 64) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let found: Vec<Uuid> = leads::Entity::find()
