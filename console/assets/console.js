@@ -157,7 +157,7 @@
     const windowNote = document.getElementById("window");
     windowNote.className = data.window_open ? "" : "closed";
     windowNote.textContent = data.window_open
-      ? "Replies possible until " + data.window_closes_at_ist
+      ? "Free text possible for " + remaining(data.window_closes_at) + " more (until " + data.window_closes_at_ist + ")"
       : data.window_closes_at
         ? "Outside WhatsApp's 24-hour window: only an approved template can be sent."
         : "This customer has not written on WhatsApp: only an approved template can be sent.";
@@ -168,6 +168,13 @@
     lastThread = data;
     if (!data.window_open && templates === null) loadTemplates().catch(showError);
     drawMessages();
+  }
+
+  // What is left of WhatsApp's 24-hour window, in words.
+  function remaining(closesAt) {
+    const minutes = Math.max(0, Math.floor((Date.parse(closesAt) - Date.now()) / 60000));
+    const hours = Math.floor(minutes / 60);
+    return hours > 0 ? hours + " h " + (minutes % 60) + " min" : minutes + " min";
   }
 
   // The thread's messages, plus replies accepted but not yet seen from

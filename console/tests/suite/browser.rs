@@ -147,6 +147,18 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     // The message is text, never markup: nothing ran, nothing rendered.
     let shown = until(&browser, "the thread", "const m = document.querySelector('#messages .message.inbound .text'); return m ? m.textContent : null;", |v| v.is_string()).await;
     assert_eq!(shown, HOSTILE);
+    // The composer says how long free text remains possible.
+    let window = page
+        .find(Locator::Id("window"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        window.starts_with("Free text possible for 23 h"),
+        "{window}"
+    );
     assert_eq!(
         page.execute(
             "return document.querySelectorAll('#messages img, #messages script').length",
