@@ -21,6 +21,8 @@
   const templatePreview = document.getElementById("template-preview");
   let templates = null; // the approved templates, read once a page needs them
   let view = "all"; // whose conversations: mine, unassigned or all
+  const cannedList = document.getElementById("canned");
+  let canned = null; // the canned replies this person may use, read when first wanted
   const noteBox = document.getElementById("note-box");
   const note = document.getElementById("note");
   // Pushed changes come in bursts (a batch of messages): one redraw each
@@ -316,6 +318,50 @@
     status.className = "";
     status.textContent = "Note added; only staff see it.";
     refreshThread().catch(showError);
+  });
+
+  // Canned replies: "/" and a shortcut in the reply box offers the team's
+  // answers; choosing one puts its text in, {name} and {vehicle} filled.
+  function fillCanned(text) {
+    const lead = (lastThread && lastThread.lead) || {};
+    return text.replace(/\{name\}/g, lead.name || "{name}").replace(/\{vehicle\}/g, lead.vehicle || "{vehicle}");
+  }
+
+  function chooseCanned(item) {
+    reply.value = fillCanned(item.text);
+    cannedList.hidden = true;
+    reply.focus();
+  }
+
+  async function suggestCanned() {
+    const typed = /^\/([a-z0-9_-]*)$/i.exec(reply.value);
+    if (!typed) {
+      cannedList.hidden = true;
+      return;
+    }
+    if (canned === null) canned = (await getJSON("/ajax/canned-replies")).replies;
+    const prefix = typed[1].toLowerCase();
+    const found = canned.filter((c) => c.shortcut.startsWith(prefix));
+    cannedList.replaceChildren(...found.map((c) => {
+      const item = el("li");
+      const pick = el("button", "canned-pick");
+      pick.type = "button";
+      pick.append(el("strong", null, "/" + c.shortcut), " ", el("span", null, fillCanned(c.text)));
+      pick.addEventListener("click", () => chooseCanned(c));
+      item.append(pick);
+      return item;
+    }));
+    cannedList.hidden = found.length === 0;
+  }
+
+  reply.addEventListener("input", () => suggestCanned().catch(showError));
+  reply.addEventListener("keydown", (event) => {
+    if (cannedList.hidden || (event.key !== "Enter" && event.key !== "Tab")) return;
+    const first = cannedList.querySelector("button");
+    if (first) {
+      event.preventDefault();
+      first.click();
+    }
   });
 
   templateName.addEventListener("change", drawTemplate);

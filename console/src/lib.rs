@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod canned;
 pub mod chat;
 pub mod config;
 pub mod desk;
@@ -200,6 +201,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/ajax/tata-send-reply/", post(chat::send_reply))
         .route("/ajax/whatsapp/templates", get(templates::list))
+        .route("/ajax/canned-replies", get(canned::list))
+        .route("/desk/canned", get(canned::show).post(canned::add))
+        .route("/desk/canned/{id}/delete", post(canned::delete))
         .route("/ajax/whatsapp/templates/refresh", post(templates::refresh))
         // A lead's page: the desk's panel above the person's timeline.
         .route("/leads/{id}", get(leads::timeline))

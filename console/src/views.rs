@@ -48,6 +48,7 @@ pub fn page(title: &str, staff: &Staff, active: &str, body: Markup) -> Markup {
                         }
                         @if staff.role == Role::Manager {
                             a #nav-rules href="/desk/rules" class=[(active == "rules").then_some("active")] { "Routing" }
+                            a #nav-canned href="/desk/canned" class=[(active == "canned").then_some("active")] { "Canned" }
                         }
                         @if staff.role == Role::Operator {
                             a #nav-operator href="/operator/" class=[(active == "operator").then_some("active")] { "Operations" }
@@ -120,8 +121,10 @@ pub fn chat(staff: &Staff) -> Markup {
                     }
                     p #window {}
                     div #messages {}
+                    // Canned replies matching what follows a typed "/".
+                    ul #canned hidden aria-label="Canned replies" {}
                     form #reply-form {
-                        textarea #reply rows="3" maxlength="4096" placeholder="Type a reply" {}
+                        textarea #reply rows="3" maxlength="4096" aria-label="Reply" placeholder="Type a reply, or / for a canned one" {}
                         button #send type="submit" { "Send" }
                     }
                     // Outside the window: an approved template, its fields

@@ -21,6 +21,7 @@ mod m20261207_000015_whatsapp_quotes_and_errors;
 mod m20261207_000016_staff_access_log;
 mod m20261207_000017_webhook_log_body_retention;
 mod m20261207_000018_whatsapp_templates;
+mod m20261207_000019_canned_replies;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_staff_access_log::Migration),
             Box::new(m20261207_000017_webhook_log_body_retention::Migration),
             Box::new(m20261207_000018_whatsapp_templates::Migration),
+            Box::new(m20261207_000019_canned_replies::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 
 use console::auth::Role;
 use fantoccini::Locator;
+use sea_orm::EntityTrait;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use testkit::{
@@ -77,7 +78,25 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     let edge = Edge::start(&env).await;
     let worker = Worker::start(&env);
     let console = Console::start(&env).await;
-    testkit::add_staff(&db.url, "asha", PASSWORD, Role::Sales).await;
+    // Asha's team has a canned reply.
+    testkit::add_team(&db.url, "MG sales", false).await;
+    testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], false).await;
+    let team = store::entities::teams::Entity::find()
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    store::entities::canned_replies::Entity::insert(store::entities::canned_replies::ActiveModel {
+        id: sea_orm::Set(uuid::Uuid::now_v7()),
+        team_id: sea_orm::Set(team.id),
+        shortcut: sea_orm::Set("welcome".into()),
+        text: sea_orm::Set("Hi {name}, thanks for writing to Raam MG!".into()),
+        created_by: sea_orm::Set("mona".into()),
+        created_at: sea_orm::Set(chrono::Utc::now()),
+    })
+    .exec_without_returning(&db.conn)
+    .await
+    .unwrap();
     let base = format!("http://{}", console.addr);
     let browser = Browser::start().await;
     let page = &browser.client;
@@ -174,6 +193,43 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
             .unwrap(),
         true
     );
+
+    // A canned reply: "/" and the shortcut offer it; choosing it fills the
+    // box with the customer's name; nothing is sent until Send.
+    page.find(Locator::Id("reply"))
+        .await
+        .unwrap()
+        .send_keys("/wel")
+        .await
+        .unwrap();
+    until(
+        &browser,
+        "the canned reply offered",
+        "const c = document.getElementById('canned'); return c && !c.hidden ? c.querySelectorAll('button').length : 0;",
+        |v| v == 1,
+    )
+    .await;
+    browser.screenshot("console-chat-canned").await;
+    browser.assert_accessible("console-chat-canned").await;
+    page.find(Locator::Css("#canned button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.execute("return document.getElementById('reply').value", vec![])
+            .await
+            .unwrap(),
+        "Hi Kavya Nair, thanks for writing to Raam MG!"
+    );
+    page.execute(
+        "document.getElementById('reply').value = ''; return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(tata.calls().is_empty(), "choosing is not sending");
 
     // Reply: queued → sent (Tata answered) → delivered (a receipt through
     // the edge). With no worker running, it stays queued on the broker.

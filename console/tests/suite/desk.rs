@@ -6,6 +6,7 @@
 //! 404, 400, with a message).
 
 use console::auth::Role;
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use std::time::Duration;
 use testkit::{Backend, StaffClient, eventually, http};
@@ -16,6 +17,7 @@ const WAIT: Duration = Duration::from_secs(60);
 testkit::on_both_backends!(
     the_desk_moves_a_lead_through_owners_and_stages_and_refuses_bad_requests,
     a_crm_status_moves_the_stage_unless_a_later_change_was_made,
+    managers_keep_their_teams_canned_replies_and_their_teams_read_them,
 );
 
 fn error_of(response: &testkit::HttpResponse) -> String {
@@ -461,5 +463,126 @@ async fn a_crm_status_moves_the_stage_unless_a_later_change_was_made(backend: Ba
     assert_eq!(history[2]["by"], "CRM: lead_status_update");
     assert_eq!(history[1]["by"], "ravi");
 
+    stack.stop().await;
+}
+
+/// A manager's form adding a canned reply.
+async fn add_canned(
+    who: &StaffClient,
+    team: &str,
+    shortcut: &str,
+    text: &str,
+) -> testkit::HttpResponse {
+    who.post_fields(
+        "/desk/canned",
+        Some(&who.csrf),
+        &[("team", team), ("shortcut", shortcut), ("text", text)],
+    )
+    .await
+}
+
+async fn managers_keep_their_teams_canned_replies_and_their_teams_read_them(backend: Backend) {
+    let stack = testkit::Stack::start(backend, "desk-canned", &[]).await;
+    let (db, console) = (&stack.db, &stack.console);
+    testkit::add_team(&db.url, "MG sales", true).await;
+    testkit::add_team(&db.url, "Tata sales", false).await;
+    testkit::add_member(&db.url, "asha", PASSWORD, Role::Sales, &["MG sales"], true).await;
+    testkit::add_member(
+        &db.url,
+        "ravi",
+        PASSWORD,
+        Role::Sales,
+        &["Tata sales"],
+        true,
+    )
+    .await;
+    testkit::add_member(
+        &db.url,
+        "mona",
+        PASSWORD,
+        Role::Manager,
+        &["MG sales"],
+        false,
+    )
+    .await;
+    let asha = StaffClient::sign_in(console.addr, "asha", PASSWORD).await;
+    let ravi = StaffClient::sign_in(console.addr, "ravi", PASSWORD).await;
+    let mona = StaffClient::sign_in(console.addr, "mona", PASSWORD).await;
+    let teams = console::teams::names(&db.conn).await.unwrap();
+    let team_id = |name: &str| {
+        teams
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| id.to_string())
+            .unwrap()
+    };
+    let (mg, tata) = (team_id("MG sales"), team_id("Tata sales"));
+    let text = "Hi {name}, your {vehicle} test drive is confirmed for tomorrow.";
+    let add = |who, team, shortcut| add_canned(who, team, shortcut, text);
+    assert_eq!(mona.get("/desk/canned").await.status, 200);
+    assert_eq!(asha.get("/desk/canned").await.status, 403, "managers only");
+    let added = add(&mona, &mg, "/TestDrive").await;
+    assert_eq!(
+        added.status,
+        303,
+        "{:?}",
+        String::from_utf8_lossy(&added.body)
+    );
+    assert_eq!(
+        add(&mona, &mg, "testdrive").await.status,
+        409,
+        "one per team"
+    );
+    assert_eq!(add(&mona, &mg, "test drive").await.status, 400);
+    assert_eq!(
+        add(&mona, &tata, "testdrive").await.status,
+        403,
+        "not her team"
+    );
+    assert_eq!(add(&ravi, &tata, "testdrive").await.status, 403, "sales");
+    let refused = mona
+        .post_fields(
+            "/desk/canned",
+            None,
+            &[("team", &mg), ("shortcut", "x"), ("text", "y")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "no CSRF token");
+
+    // Her team uses it; another team does not see it.
+    let mine = asha.get("/ajax/canned-replies").await.json();
+    assert_eq!(
+        mine["replies"],
+        json!([{"shortcut": "testdrive", "text": text, "team": "MG sales"}])
+    );
+    assert_eq!(
+        ravi.get("/ajax/canned-replies").await.json()["replies"],
+        json!([])
+    );
+    let page = String::from_utf8_lossy(&mona.get("/desk/canned").await.body).into_owned();
+    assert!(page.contains("/testdrive"), "{page}");
+
+    let id = store::entities::canned_replies::Entity::find()
+        .one(&db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(
+        ravi.post_form(&format!("/desk/canned/{id}/delete"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        mona.post_form(&format!("/desk/canned/{id}/delete"))
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        asha.get("/ajax/canned-replies").await.json()["replies"],
+        json!([])
+    );
     stack.stop().await;
 }

@@ -222,6 +222,62 @@ async fn the_desk_works_at_desktop_and_phone_widths() {
         browser.assert_accessible(name).await;
     }
 
+    // The manager keeps the team's canned replies, on a phone too.
+    page.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("form.login"))
+        .await
+        .unwrap();
+    page.goto(&format!("{base}/desk/canned")).await.unwrap();
+    browser.submit_sign_in("mona", PASSWORD).await;
+    page.goto(&format!("{base}/desk/canned")).await.unwrap();
+    let form = page
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("canned-form"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=shortcut]"))
+        .await
+        .unwrap()
+        .send_keys("testdrive")
+        .await
+        .unwrap();
+    form.find(Locator::Css("textarea[name=text]"))
+        .await
+        .unwrap()
+        .send_keys("Hi {name}, your {vehicle} test drive is booked.")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let listed = page
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#canned-replies tbody tr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("/testdrive"), "{listed}");
+    assert!(
+        !overflows(&browser).await,
+        "the canned replies fit a phone's width"
+    );
+    browser.screenshot("canned-phone").await;
+    browser.assert_accessible("canned-phone").await;
+
     browser.stop().await;
     stack.stop().await;
 }

@@ -3,6 +3,7 @@
 pub mod call_record_aliases;
 pub mod call_records;
 pub mod calls;
+pub mod canned_replies;
 pub mod conversation_reads;
 pub mod crm_activities;
 pub mod crm_contacts;
