@@ -58,7 +58,9 @@
 
   async function refreshList() {
     const q = search.value.trim();
-    const data = await getJSON("/ajax/tata-conversations/?view=" + view + (q ? "&q=" + encodeURIComponent(q) : ""));
+    const wanted = document.getElementById("status-filter").value;
+    const data = await getJSON("/ajax/tata-conversations/?view=" + view
+      + (wanted ? "&status=" + wanted : "") + (q ? "&q=" + encodeURIComponent(q) : ""));
     for (const button of document.querySelectorAll("#views button")) {
       button.querySelector(".count").textContent = data.counts[button.dataset.view];
       button.classList.toggle("current", button.dataset.view === view);
@@ -73,6 +75,7 @@
         el("span", "last", (c.last_direction === "outbound" ? "You: " : "") + c.last_message),
       );
       if (c.owner) item.append(el("span", "owner", c.owner));
+      if (c.status !== "open") item.append(el("span", "status " + c.status, c.status));
       if (c.unread > 0 && c.phone !== current) item.append(el("span", "unread", c.unread));
       item.addEventListener("click", () => open(c.phone));
       return item;
@@ -156,6 +159,9 @@
     const lead = document.getElementById("thread-lead");
     lead.hidden = !data.lead;
     if (data.lead) lead.href = "/leads/" + data.lead.id;
+    const statusPick = document.getElementById("thread-status");
+    statusPick.value = data.status;
+    statusPick.title = data.snoozed_until ? "Snoozed until " + new Date(data.snoozed_until).toLocaleString() : "";
     const windowNote = document.getElementById("window");
     windowNote.className = data.window_open ? "" : "closed";
     windowNote.textContent = data.window_open
@@ -363,6 +369,29 @@
       first.click();
     }
   });
+
+  // The conversation's status: open, pending, resolved, or snoozed (until
+  // the customer writes, for an hour, or until 10:00 tomorrow).
+  document.getElementById("thread-status").addEventListener("change", async (event) => {
+    if (!current) return;
+    let status = event.target.value;
+    let until = null;
+    if (status === "snooze-1h") until = new Date(Date.now() + 3600 * 1000);
+    if (status === "snooze-tomorrow") {
+      until = new Date();
+      until.setDate(until.getDate() + 1);
+      until.setHours(10, 0, 0, 0);
+    }
+    if (until) status = "snoozed";
+    const body = { status };
+    if (until) body.snoozed_until = until.toISOString();
+    const response = await post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/status", body);
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) showError(new Error(answer.error || "Status not changed (" + response.status + ")"));
+    refreshThread().catch(showError);
+    refreshList().catch(showError);
+  });
+  document.getElementById("status-filter").addEventListener("change", () => refreshList().catch(showError));
 
   templateName.addEventListener("change", drawTemplate);
   templateForm.addEventListener("submit", async (event) => {

@@ -23,8 +23,8 @@ use shared::{Envelope, Source};
 use std::collections::HashMap;
 use std::sync::Arc;
 use store::entities::{
-    conversation_reads, lead_notes, leads, staff_notifications, staff_users, whatsapp_messages,
-    whatsapp_replies,
+    conversation_reads, conversation_states, lead_notes, leads, staff_notifications, staff_users,
+    whatsapp_messages, whatsapp_replies,
 };
 use uuid::Uuid;
 
@@ -60,6 +60,9 @@ pub struct Conversation {
     pub window_open: bool,
     /// Whose conversation it is: its lead's owner (sign-in name), if any.
     pub owner: Option<String>,
+    /// `open`, `pending`, `resolved` or `snoozed` (see
+    /// [`store::conversations`]).
+    pub status: &'static str,
     /// When the window closes (or closed).
     pub window_closes_at: Option<DateTime<Utc>>,
 }
@@ -101,12 +104,14 @@ pub struct ViewCounts {
 
 /// Every conversation `staff` may see (those of the leads the desk shows
 /// them; one with no lead, only to managers and operators), newest first,
-/// optionally only those whose number or name contains `search`, then
-/// only those in `view`; with each view's count (search applied).
+/// optionally only those whose number or name contains `search` and those
+/// in `status`, then only those in `view`; with each view's count (search
+/// and status applied).
 pub async fn conversations(
     db: &DatabaseConnection,
     staff: &Staff,
     search: Option<&str>,
+    status: Option<&str>,
     view: View,
 ) -> Result<(Vec<Conversation>, ViewCounts), sea_orm::DbErr> {
     let sight = crate::desk::visibility::Sight::of(db, staff).await?;
@@ -157,6 +162,7 @@ pub async fn conversations(
                 window_open: closes > now,
                 window_closes_at: Some(closes),
                 owner: None,
+                status: store::conversations::OPEN,
                 phone,
             },
         );
@@ -178,6 +184,7 @@ pub async fn conversations(
                 window_open: false,
                 window_closes_at: None,
                 owner: None,
+                status: store::conversations::OPEN,
                 phone,
             });
         if at >= conversation.last_message_at || conversation.last_message.is_empty() {
@@ -227,6 +234,23 @@ pub async fn conversations(
             })
         })
         .collect();
+    let mut states: HashMap<String, conversation_states::Model> = HashMap::new();
+    let listed: Vec<String> = list.iter().map(|c| c.phone.clone()).collect();
+    for chunk in store::chunks::split(&listed, 256) {
+        for row in conversation_states::Entity::find()
+            .filter(conversation_states::Column::Phone.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            states.insert(row.phone.clone(), row);
+        }
+    }
+    for conversation in &mut list {
+        conversation.status = store::conversations::effective(states.get(&conversation.phone), now);
+    }
+    if let Some(wanted) = status {
+        list.retain(|c| c.status == wanted);
+    }
     let mut owners: Vec<Uuid> = owner_of.values().copied().collect();
     owners.sort_unstable();
     owners.dedup();
@@ -258,11 +282,12 @@ pub async fn conversations(
     Ok((list, counts))
 }
 
-/// `?q=` and `?view=` on the conversation list.
+/// `?q=`, `?view=` and `?status=` on the conversation list.
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
     view: Option<String>,
+    status: Option<String>,
 }
 
 /// `GET /ajax/tata-conversations/`: the conversation list as JSON.
@@ -281,7 +306,20 @@ pub async fn list_conversations(
             ))));
         }
     };
-    let (list, counts) = conversations(&state.db, &staff, query.q.as_deref(), view)
+    let status = match query.status.as_deref() {
+        None | Some("") | Some("any") => None,
+        Some(wanted) => Some(
+            store::conversations::ALL
+                .into_iter()
+                .find(|s| *s == wanted)
+                .ok_or_else(|| {
+                    JsonRefusal(Refusal::BadRequest(format!(
+                        "status must be open, pending, resolved or snoozed, not {wanted:?}"
+                    )))
+                })?,
+        ),
+    };
+    let (list, counts) = conversations(&state.db, &staff, query.q.as_deref(), status, view)
         .await
         .map_err(unavailable)?;
     Ok(no_store(Json(
@@ -599,7 +637,7 @@ pub struct ThreadQuery {
     before: Option<String>,
 }
 
-fn phone_param(raw: &str) -> Result<String, JsonRefusal> {
+pub(crate) fn phone_param(raw: &str) -> Result<String, JsonRefusal> {
     shared::phone::to_e164(raw).ok_or_else(|| {
         JsonRefusal(Refusal::BadRequest(
             "phone must be a valid phone number, such as +919876543210".into(),
@@ -610,7 +648,7 @@ fn phone_param(raw: &str) -> Result<String, JsonRefusal> {
 /// The lead of the conversation with `phone`, when `staff` may see the
 /// conversation; 404 otherwise (someone else's customer looks like no
 /// conversation at all).
-async fn visible_conversation(
+pub(crate) async fn visible_conversation(
     db: &DatabaseConnection,
     staff: &Staff,
     phone: &str,
@@ -665,12 +703,19 @@ pub async fn get_thread(
     let next_before = more
         .then(|| messages.first().map(|m| m.at.to_rfc3339()))
         .flatten();
+    let status_row = conversation_states::Entity::find_by_id(phone.clone())
+        .one(&state.db)
+        .await
+        .map_err(unavailable)?;
+    let status = store::conversations::effective(status_row.as_ref(), Utc::now());
     Ok(no_store(Json(json!({
         "phone": phone,
         "lead": lead.map(|l| json!({"id": l.id, "name": l.name, "email": l.email, "vehicle": l.vehicle})),
         "window_open": window.is_some_and(|w| w > Utc::now()),
         "window_closes_at": window,
         "window_closes_at_ist": window.map(ist),
+        "status": status,
+        "snoozed_until": status_row.as_ref().and_then(|r| r.snoozed_until).filter(|_| status == store::conversations::SNOOZED),
         "messages": messages,
         "next_before": next_before,
     }))))

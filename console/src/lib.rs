@@ -12,6 +12,7 @@ pub mod auth;
 pub mod canned;
 pub mod chat;
 pub mod config;
+pub mod conversation_status;
 pub mod desk;
 pub mod follow_ups;
 pub mod leads;
@@ -200,6 +201,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(chat::mark_read),
         )
         .route("/ajax/tata-send-reply/", post(chat::send_reply))
+        .route(
+            "/ajax/tata-conversations/{phone}/status",
+            post(conversation_status::set),
+        )
         .route("/ajax/whatsapp/templates", get(templates::list))
         .route("/ajax/canned-replies", get(canned::list))
         .route("/desk/canned", get(canned::show).post(canned::add))

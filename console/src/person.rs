@@ -19,11 +19,11 @@ use sea_orm::{
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use store::entities::{
-    call_record_aliases, call_records, calls, conversation_reads, crm_activities, crm_contacts,
-    crm_customers, crm_leads, crm_memos, crm_pre_leads, crm_qualified_profiles, crm_status_history,
-    digital_leads, follow_ups, lead_notes, lead_stage_history, lead_touchpoints, leads,
-    live_changes, staff_notifications, webhook_log, webhook_log_events, whatsapp_messages,
-    whatsapp_replies,
+    call_record_aliases, call_records, calls, conversation_reads, conversation_states,
+    crm_activities, crm_contacts, crm_customers, crm_leads, crm_memos, crm_pre_leads,
+    crm_qualified_profiles, crm_status_history, digital_leads, follow_ups, lead_notes,
+    lead_stage_history, lead_touchpoints, leads, live_changes, staff_notifications, webhook_log,
+    webhook_log_events, whatsapp_messages, whatsapp_replies,
 };
 use uuid::Uuid;
 
@@ -148,6 +148,12 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
         db,
         &mut out,
         conversation_reads::Column::Phone.eq(e164.as_str()),
+    )
+    .await?;
+    add::<conversation_states::Entity>(
+        db,
+        &mut out,
+        conversation_states::Column::Phone.eq(e164.as_str()),
     )
     .await?;
     add::<digital_leads::Entity>(

@@ -108,6 +108,13 @@ pub fn chat(staff: &Staff) -> Markup {
                         button.current type="button" data-view="all" { "All " span.count {} }
                     }
                     input #search type="search" aria-label="Search conversations" placeholder="Search name or number" autocomplete="off";
+                    select #status-filter aria-label="Status" {
+                        option value="" { "Any status" }
+                        option value="open" { "Open" }
+                        option value="pending" { "Pending" }
+                        option value="resolved" { "Resolved" }
+                        option value="snoozed" { "Snoozed" }
+                    }
                     ul #conversations {}
                 }
                 section.thread #thread hidden {
@@ -118,6 +125,14 @@ pub fn chat(staff: &Staff) -> Markup {
                             span #thread-phone {}
                         }
                         a #thread-lead href="#" { "Lead timeline" }
+                        select #thread-status aria-label="Conversation status" {
+                            option value="open" { "Open" }
+                            option value="pending" { "Pending" }
+                            option value="resolved" { "Resolved" }
+                            option value="snoozed" { "Snoozed until they write" }
+                            option value="snooze-1h" { "Snooze 1 hour" }
+                            option value="snooze-tomorrow" { "Snooze until tomorrow 10:00" }
+                        }
                     }
                     p #window {}
                     div #messages {}

@@ -22,6 +22,7 @@ mod m20261207_000016_staff_access_log;
 mod m20261207_000017_webhook_log_body_retention;
 mod m20261207_000018_whatsapp_templates;
 mod m20261207_000019_canned_replies;
+mod m20261207_000020_conversation_states;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_webhook_log_body_retention::Migration),
             Box::new(m20261207_000018_whatsapp_templates::Migration),
             Box::new(m20261207_000019_canned_replies::Migration),
+            Box::new(m20261207_000020_conversation_states::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@
 pub mod access_log;
 pub mod chunks;
 pub mod connect;
+pub mod conversations;
 pub mod delivery_log;
 pub mod desk;
 pub mod entities;

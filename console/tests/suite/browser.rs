@@ -363,6 +363,16 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         |v| v == "none",
     )
     .await;
+    assert_eq!(
+        page.execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        true,
+        "the thread fits a phone's width"
+    );
     browser.screenshot("console-chat-phone").await;
     browser.assert_accessible("console-chat-phone").await;
     assert_eq!(tata.calls().len(), 1, "sent once");

@@ -294,6 +294,7 @@ testkit::on_both_backends!(
     a_refusal_marks_the_reply_failed_with_tatas_reason,
     messages_beyond_text_show_as_what_they_are_and_a_failed_receipt_says_why,
     a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_their_fields_go,
+    a_resolved_or_snoozed_conversation_reopens_when_the_customer_writes_again,
 );
 
 /// Issue 23, templates: Tata's list is fetched at start and on a manager's
@@ -484,6 +485,123 @@ async fn a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_t
         "{offered}"
     );
     assert_eq!(offered["templates"].as_array().unwrap().len(), 1);
+    worker.stop().await;
+    rig.stop().await;
+}
+
+/// Issue 23, a team's inbox: staff set a conversation's status; a new
+/// message from the customer reopens a resolved or snoozed one, an older
+/// message arriving late does not; bad statuses are refused; the status is
+/// in the person's export.
+async fn a_resolved_or_snoozed_conversation_reopens_when_the_customer_writes_again(
+    backend: Backend,
+) {
+    let rig = Rig::start(backend, "conversation-status", "5000").await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876566666").await;
+    let phone = "+919876566666";
+    let path = format!("/ajax/tata-conversations/{phone}/status");
+    let future = (chrono::Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339();
+    let past = (chrono::Utc::now() - chrono::TimeDelta::hours(1)).to_rfc3339();
+    for body in [
+        json!({"status": "closed"}),
+        json!({"status": "snoozed", "snoozed_until": "tomorrow"}),
+        json!({"status": "snoozed", "snoozed_until": past}),
+        json!({"status": "open", "snoozed_until": future}),
+    ] {
+        let refused = rig.staff.post_json(&path, &body).await;
+        assert_eq!(refused.status, 400, "{body}");
+    }
+    let status_of = || async {
+        rig.staff
+            .get(&format!("/ajax/tata-conversations/{phone}/"))
+            .await
+            .json()["status"]
+            .clone()
+    };
+    let staff = &rig.staff;
+    let listed = |status: &'static str| async move {
+        staff
+            .get(&format!("/ajax/tata-conversations/?status={status}"))
+            .await
+            .json()["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["phone"] == phone)
+    };
+    assert_eq!(status_of().await, "open", "no status set: open");
+    assert_eq!(
+        rig.staff
+            .post_json(&path, &json!({"status": "resolved"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(status_of().await, "resolved");
+    assert!(listed("resolved").await && !listed("open").await);
+    assert_eq!(
+        rig.staff
+            .get("/ajax/tata-conversations/?status=closed")
+            .await
+            .status,
+        400
+    );
+
+    // A message the customer sent an hour ago, arriving late, changes nothing.
+    let late = json!({"messages": [{"from": "919876566666", "id": "wamid.late", "timestamp": (chrono::Utc::now().timestamp() - 3600).to_string(), "type": "text", "text": {"body": "sent earlier"}}]});
+    assert_eq!(
+        rig.edge
+            .post_json("/webhook/", &late.to_string())
+            .await
+            .status,
+        201
+    );
+    eventually("the late message stored", WAIT, || async {
+        rig.db
+            .count("SELECT COUNT(*) FROM whatsapp_messages WHERE wamid = 'wamid.late'")
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(status_of().await, "resolved");
+
+    // A new message reopens it.
+    assert_eq!(
+        rig.edge
+            .post_json("/webhook/", &inbound("919876566666", "wamid.again"))
+            .await
+            .status,
+        201
+    );
+    eventually("reopened", WAIT, || async { status_of().await == "open" }).await;
+
+    // Snoozed for an hour: listed as snoozed; a new message reopens it too.
+    let snoozed = rig
+        .staff
+        .post_json(
+            &path,
+            &json!({"status": "snoozed", "snoozed_until": future}),
+        )
+        .await;
+    assert_eq!(snoozed.status, 200);
+    assert!(listed("snoozed").await);
+    assert_eq!(
+        rig.edge
+            .post_json("/webhook/", &inbound("919876566666", "wamid.third"))
+            .await
+            .status,
+        201
+    );
+    eventually("reopened from a snooze", WAIT, || async {
+        status_of().await == "open"
+    })
+    .await;
+    let export = console::person::export(&rig.db.conn, phone).await.unwrap();
+    assert_eq!(
+        export["tables"]["conversation_states"][0]["status"], "open",
+        "{export}"
+    );
     worker.stop().await;
     rig.stop().await;
 }

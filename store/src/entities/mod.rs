@@ -5,6 +5,7 @@ pub mod call_records;
 pub mod calls;
 pub mod canned_replies;
 pub mod conversation_reads;
+pub mod conversation_states;
 pub mod crm_activities;
 pub mod crm_contacts;
 pub mod crm_customers;

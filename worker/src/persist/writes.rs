@@ -150,12 +150,26 @@ impl Writes {
     ) -> Result<(), DbErr> {
         self.flush_leads(txn, desk).await?;
         upsert_in_rounds(txn, self.calls.0, super::calls::merge()).await?;
+        // Customers who wrote: their resolved or snoozed conversations
+        // reopen (the newest message per customer decides).
+        let mut wrote: HashMap<String, chrono::DateTime<chrono::Utc>> = HashMap::new();
+        for (_, row) in &self.whatsapp_inbound.0 {
+            if let (Some(Some(phone)), Some(Some(at))) =
+                (row.from_number.try_as_ref(), row.sent_at.try_as_ref())
+            {
+                let newest = wrote.entry(phone.clone()).or_insert(*at);
+                *newest = (*newest).max(*at);
+            }
+        }
         upsert_in_rounds(
             txn,
             self.whatsapp_inbound.0,
             super::whatsapp::inbound_merge(),
         )
         .await?;
+        let mut wrote: Vec<_> = wrote.into_iter().collect();
+        wrote.sort();
+        store::conversations::reopen(txn, &wrote).await?;
         upsert_in_rounds(
             txn,
             self.whatsapp_statuses.0,
