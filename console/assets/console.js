@@ -22,6 +22,7 @@
   let templates = null; // the approved templates, read once a page needs them
   let view = "all"; // whose conversations: mine, unassigned or all
   const cannedList = document.getElementById("canned");
+  let quoting = null; // {id, text}: the message the next reply quotes
   let canned = null; // the canned replies this person may use, read when first wanted
   const noteBox = document.getElementById("note-box");
   const note = document.getElementById("note");
@@ -134,6 +135,12 @@
     node.append(contentNode(m));
     if (m.reaction) node.append(el("span", "reaction", m.reaction));
     const meta = el("span", "meta", m.at_ist);
+    if (m.direction === "inbound") {
+      const quote = el("button", "quote", "Quote");
+      quote.type = "button";
+      quote.addEventListener("click", () => setQuoting({ id: m.id, text: m.text }));
+      meta.append(" ", quote);
+    }
     if (m.direction === "outbound") {
       meta.append(" · ");
       const state = el("span", "state " + m.state, m.state);
@@ -216,6 +223,7 @@
     thread.hidden = false;
     empty.hidden = true;
     chat.classList.add("reading");
+    setQuoting(null);
     status.textContent = "";
     refreshThread().catch(showError);
     refreshList().catch(showError);
@@ -230,13 +238,23 @@
     return queue({ phone: current, message: text }, text);
   }
 
+  // The message the next reply quotes, shown above the composer.
+  function setQuoting(message) {
+    quoting = message;
+    document.getElementById("quoting").hidden = !message;
+    document.getElementById("quoting-text").textContent = message ? "Quoting: " + message.text : "";
+    if (message) reply.focus();
+  }
+
   // Queues a reply (free text or a template) and shows it at once.
   async function queue(request, text) {
     status.className = "";
     status.textContent = "Sending…";
+    if (quoting) request.quote = quoting.id;
     const response = await post("/ajax/tata-send-reply/", request);
     const body = await response.json().catch(() => ({}));
     if (response.status === 202) {
+      setQuoting(null);
       pending.set(body.reply_id, { text, at: "now" });
       status.textContent = "Queued.";
       drawMessages();
@@ -392,6 +410,8 @@
     refreshList().catch(showError);
   });
   document.getElementById("status-filter").addEventListener("change", () => refreshList().catch(showError));
+
+  document.getElementById("quoting-cancel").addEventListener("click", () => setQuoting(null));
 
   templateName.addEventListener("change", drawTemplate);
   templateForm.addEventListener("submit", async (event) => {

@@ -522,7 +522,7 @@ pub async fn thread(
             reason,
             sent_by: Some(r.requested_by),
             content: None,
-            quoted: None,
+            quoted: r.quoted_wamid.map(|id| Quoted { id, text: None }),
             reaction: None,
             wamid: r.wamid,
         }
@@ -780,6 +780,8 @@ pub struct ReplyBody {
     phone: Option<String>,
     message: Option<String>,
     template: Option<crate::templates::TemplateChoice>,
+    /// The `wamid` of a message in this conversation the reply quotes.
+    quote: Option<String>,
 }
 
 /// `POST /ajax/tata-send-reply/`: checks the reply, publishes it (persistent,
@@ -804,10 +806,11 @@ pub async fn send_reply(
             )));
         }
         visible_conversation(&state.db, &staff, &phone).await?;
+        let quote = quoted(&state.db, &phone, body.quote).await?;
         // Templates need no window: they are how a lead who never wrote,
         // or wrote more than a day ago, is reached.
         let (template, message) = crate::templates::chosen(&state, choice).await?;
-        return queue(&state, &staff, phone, message, Some(template)).await;
+        return queue(&state, &staff, phone, message, Some(template), quote).await;
     }
     let message = body.message.unwrap_or_default();
     if message.trim().is_empty() {
@@ -834,7 +837,43 @@ pub async fn send_reply(
             ist(last)
         ))));
     }
-    queue(&state, &staff, phone, message, None).await
+    let quote = quoted(&state.db, &phone, body.quote).await?;
+    queue(&state, &staff, phone, message, None, quote).await
+}
+
+/// A quoted message's id, checked to be one of this conversation's (the
+/// customer's message or a reply Tata accepted); 400 otherwise.
+async fn quoted(
+    db: &DatabaseConnection,
+    phone: &str,
+    quote: Option<String>,
+) -> Result<Option<String>, JsonRefusal> {
+    let Some(quote) = quote.filter(|q| !q.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let theirs = whatsapp_messages::Entity::find()
+        .filter(whatsapp_messages::Column::Wamid.eq(quote.as_str()))
+        .filter(whatsapp_messages::Column::FromNumber.eq(phone))
+        .one(db)
+        .await
+        .map_err(unavailable)?
+        .is_some();
+    let ours = || async {
+        whatsapp_replies::Entity::find()
+            .filter(whatsapp_replies::Column::Wamid.eq(quote.as_str()))
+            .filter(whatsapp_replies::Column::Phone.eq(phone))
+            .one(db)
+            .await
+            .map_err(unavailable)
+            .map(|r| r.is_some())
+    };
+    if theirs || ours().await? {
+        Ok(Some(quote))
+    } else {
+        Err(JsonRefusal(Refusal::BadRequest(
+            "the quoted message is not one of this conversation's".into(),
+        )))
+    }
 }
 
 /// Publishes a checked reply (persistent, confirmed) for a worker to send;
@@ -845,6 +884,7 @@ async fn queue(
     phone: String,
     message: String,
     template: Option<shared::templates::TemplateSend>,
+    quote: Option<String>,
 ) -> Result<Response, JsonRefusal> {
     let request = SendRequest {
         reply_id: Uuid::now_v7(),
@@ -852,6 +892,7 @@ async fn queue(
         message,
         requested_by: staff.username.clone(),
         template,
+        quote,
     };
     let body = serde_json::to_vec(&request).map_err(unavailable)?;
     let mut envelope = Envelope::new(Source::WhatsappReplies, Vec::new());

@@ -136,6 +136,11 @@ pub fn chat(staff: &Staff) -> Markup {
                     }
                     p #window {}
                     div #messages {}
+                    // The message the next reply quotes (console.js).
+                    div #quoting hidden {
+                        span #quoting-text {}
+                        button #quoting-cancel type="button" aria-label="Do not quote" { "✕" }
+                    }
                     // Canned replies matching what follows a typed "/".
                     ul #canned hidden aria-label="Canned replies" {}
                     form #reply-form {

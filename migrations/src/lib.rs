@@ -23,6 +23,7 @@ mod m20261207_000017_webhook_log_body_retention;
 mod m20261207_000018_whatsapp_templates;
 mod m20261207_000019_canned_replies;
 mod m20261207_000020_conversation_states;
+mod m20261207_000021_reply_quotes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_whatsapp_templates::Migration),
             Box::new(m20261207_000019_canned_replies::Migration),
             Box::new(m20261207_000020_conversation_states::Migration),
+            Box::new(m20261207_000021_reply_quotes::Migration),
         ]
     }
 }

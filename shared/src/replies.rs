@@ -29,6 +29,10 @@ pub struct SendRequest {
     /// body with the fields filled, as the thread shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<crate::templates::TemplateSend>,
+    /// The message it quotes (a `wamid` of the conversation), sent as the
+    /// send's `context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 /// The envelope's assigned id that marks work other than a reply on the
@@ -56,6 +60,11 @@ impl SendRequest {
         if let Some(template) = &request.template {
             template.check()?;
         }
+        if let Some(quote) = &request.quote
+            && (quote.trim().is_empty() || quote.len() > 255)
+        {
+            return Err("a quoted message's id has 1 to 255 characters".into());
+        }
         Ok(request)
     }
 
@@ -77,6 +86,7 @@ mod tests {
             message: "Hello".into(),
             requested_by: "asha".into(),
             template: None,
+            quote: None,
         };
         let body = serde_json::to_vec(&request).unwrap();
         assert_eq!(SendRequest::parse(&body).unwrap(), request);

@@ -223,6 +223,7 @@ async fn claim(
         sent_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        quoted_wamid: Set(request.quote.clone()),
         template: Set(request.template.as_ref().map(|t| {
             serde_json::json!({"name": t.name, "language": t.language, "parameters": t.parameters})
         })),

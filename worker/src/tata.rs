@@ -45,7 +45,7 @@ impl TataClient {
 
     /// One send, as Tata's send API describes it.
     pub(crate) async fn send(&self, request: &SendRequest) -> CallResult {
-        let body = match &request.template {
+        let mut body = match &request.template {
             Some(template) => serde_json::json!({
                 "to": request.to_digits(),
                 "type": "template",
@@ -57,6 +57,9 @@ impl TataClient {
                 "text": {"body": request.message, "preview_url": false},
             }),
         };
+        if let Some(quote) = &request.quote {
+            body["context"] = serde_json::json!({"message_id": quote});
+        }
         let answer = self
             .http
             .post(&self.messages_url)

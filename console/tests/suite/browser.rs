@@ -235,6 +235,21 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     // the edge). With no worker running, it stays queued on the broker.
     worker.stop().await;
     tata.answer([TataAnswer::SentAfter(Duration::from_secs(1))]);
+    // The reply quotes the customer's message.
+    page.find(Locator::Css("#messages .message.inbound button.quote"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let quoting = page
+        .execute(
+            "const q = document.getElementById('quoting'); return q.hidden ? null : document.getElementById('quoting-text').textContent;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(quoting, format!("Quoting: {HOSTILE}"));
     page.find(Locator::Id("reply"))
         .await
         .unwrap()
@@ -280,6 +295,11 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     browser.screenshot("console-chat-sent").await;
     browser.assert_accessible("console-chat-sent").await;
     let wamid = tata.calls()[0].wamid.clone().unwrap();
+    assert_eq!(
+        tata.calls()[0].body["context"]["message_id"],
+        "wamid.browser-1",
+        "sent quoting the customer's message"
+    );
     let receipt = json!({"statuses": [{"id": wamid, "status": "delivered", "timestamp": chrono::Utc::now().timestamp().to_string(), "recipient_id": "919876512345"}]});
     assert_eq!(
         edge.post_json("/webhook/", &receipt.to_string())

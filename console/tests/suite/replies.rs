@@ -295,6 +295,7 @@ testkit::on_both_backends!(
     messages_beyond_text_show_as_what_they_are_and_a_failed_receipt_says_why,
     a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_their_fields_go,
     a_resolved_or_snoozed_conversation_reopens_when_the_customer_writes_again,
+    a_quoted_reply_carries_its_context_and_shows_the_quote,
 );
 
 /// Issue 23, templates: Tata's list is fetched at start and on a manager's
@@ -601,6 +602,45 @@ async fn a_resolved_or_snoozed_conversation_reopens_when_the_customer_writes_aga
     assert_eq!(
         export["tables"]["conversation_states"][0]["status"], "open",
         "{export}"
+    );
+    worker.stop().await;
+    rig.stop().await;
+}
+
+/// Issue 23, quoted replies: a reply quoting the customer's message goes to
+/// Tata with the message as its `context` and shows the quote above it; a
+/// quote from outside the conversation is refused.
+async fn a_quoted_reply_carries_its_context_and_shows_the_quote(backend: Backend) {
+    let rig = Rig::start(backend, "reply-quote", "5000").await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876577777").await;
+    rig.customer_writes("919876588888").await;
+    let phone = "+919876577777";
+    let refused = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": phone, "message": "Yes", "quote": "wamid.in-919876588888"}),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "another conversation's message");
+    let accepted = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": phone, "message": "₹25L on road", "quote": "wamid.in-919876577777"}),
+        )
+        .await;
+    assert_eq!(accepted.status, 202);
+    let id = accepted.json()["reply_id"].as_str().unwrap().to_owned();
+    let sent = rig.wait_for_state(phone, &id, "sent").await;
+    assert_eq!(sent["quoted"]["text"], "Price of the Harrier?");
+    let calls = rig.tata.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        calls[0].body,
+        json!({"to": "919876577777", "type": "text", "text": {"body": "₹25L on road", "preview_url": false},
+               "context": {"message_id": "wamid.in-919876577777"}})
     );
     worker.stop().await;
     rig.stop().await;

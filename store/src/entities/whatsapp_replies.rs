@@ -31,6 +31,8 @@ pub struct Model {
     /// `body` is then the template's body with the fields filled.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub template: Option<Json>,
+    /// The message it quotes (its `wamid`), if any.
+    pub quoted_wamid: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
