@@ -146,16 +146,18 @@ async fn retry_or_give_up(
     settings: &Settings,
     reason: &str,
 ) -> Result<Outcome, Transient> {
-    let spent = job.envelope.retry_attempt;
-    if spent >= settings.retry_max_attempts {
-        let reason = format!("{reason} (gave up after {spent} retries)");
-        job.record(state::FAILED, LogStatus::DeadLettered, None, Some(&reason))
-            .await?;
-        return Ok(Outcome::DeadLetter(reason));
+    let outcome = settings.retry_or_give_up(job.envelope, reason.to_owned());
+    match &outcome {
+        Outcome::DeadLetter(reason) => {
+            job.record(state::FAILED, LogStatus::DeadLettered, None, Some(reason))
+                .await?
+        }
+        _ => {
+            job.record(state::RETRYING, LogStatus::Retrying, None, Some(reason))
+                .await?
+        }
     }
-    job.record(state::RETRYING, LogStatus::Retrying, None, Some(reason))
-        .await?;
-    Ok(Outcome::RetryLater(reason.to_owned()))
+    Ok(outcome)
 }
 
 /// One send request being handled: what recording its outcome needs.

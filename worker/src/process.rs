@@ -36,6 +36,21 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// A failure that may pass: retried later through the retry queues,
+    /// or dead-lettered once `RETRY_MAX_ATTEMPTS` retries are spent.
+    pub(crate) fn retry_or_give_up(&self, envelope: &Envelope, reason: String) -> Outcome {
+        if envelope.retry_attempt >= self.retry_max_attempts {
+            Outcome::DeadLetter(format!(
+                "{reason} (gave up after {} retries)",
+                envelope.retry_attempt
+            ))
+        } else {
+            Outcome::RetryLater(reason)
+        }
+    }
+}
+
 /// What became of a message, and so what to tell the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -292,12 +307,7 @@ where
         },
     };
     let outcome = match outcome {
-        Outcome::RetryLater(reason) if envelope.retry_attempt >= settings.retry_max_attempts => {
-            Outcome::DeadLetter(format!(
-                "{reason} (gave up after {} retries)",
-                envelope.retry_attempt
-            ))
-        }
+        Outcome::RetryLater(reason) => settings.retry_or_give_up(envelope, reason),
         other => other,
     };
     let (status, reason) = match &outcome {

@@ -151,14 +151,6 @@ pub(crate) async fn requested(
             Outcome::Persisted
         }
         Err(RefreshError::Refused(reason)) => Outcome::DeadLetter(reason),
-        Err(RefreshError::Transient(reason))
-            if envelope.retry_attempt >= settings.retry_max_attempts =>
-        {
-            Outcome::DeadLetter(format!(
-                "{reason} (gave up after {} retries)",
-                envelope.retry_attempt
-            ))
-        }
-        Err(RefreshError::Transient(reason)) => Outcome::RetryLater(reason),
+        Err(RefreshError::Transient(reason)) => settings.retry_or_give_up(envelope, reason),
     }
 }
