@@ -163,10 +163,9 @@ pub(crate) async fn work(
     if let Err(error) = retention.await {
         tracing::warn!(%error, "the retention task ended abnormally");
     }
-    if let Some(Err(error)) = match templates {
-        Some(task) => Some(task.await),
-        None => None,
-    } {
+    if let Some(task) = templates
+        && let Err(error) = task.await
+    {
         tracing::warn!(%error, "the template refresh ended abnormally");
     }
     liveness.beat("closing the database pool");

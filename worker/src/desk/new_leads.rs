@@ -65,23 +65,16 @@ pub(crate) async fn route(
     let rules = Rules::load(txn).await?;
     let preset = crm_owners(txn, crm, &new).await?;
 
-    // Each new lead's team, from its first sighting; teams in key order
-    // (the order every worker takes their rows in).
-    let mut team_of: HashMap<Uuid, Option<Uuid>> = HashMap::with_capacity(new.len());
-    let mut order: Vec<Uuid> = Vec::with_capacity(new.len());
+    // Each new lead's team, from its first sighting.
+    let mut unplaced = new;
+    let mut placed = Vec::with_capacity(unplaced.len());
     for (id, row) in rows.iter() {
-        if !new.contains(id) || team_of.contains_key(id) {
-            continue;
+        if unplaced.remove(id) {
+            let source = row.first_source.try_as_ref().map_or("", String::as_str);
+            let line = row.line.try_as_ref().and_then(Option::as_deref);
+            placed.push((*id, rules.team_for(source, line), preset.get(id).copied()));
         }
-        let source = row.first_source.try_as_ref().map_or("", String::as_str);
-        let line = row.line.try_as_ref().and_then(Option::as_deref);
-        team_of.insert(*id, rules.team_for(source, line));
-        order.push(*id);
     }
-    let placed: Vec<(Uuid, Option<Uuid>, Option<Uuid>)> = order
-        .into_iter()
-        .map(|id| (id, team_of[&id], preset.get(&id).copied()))
-        .collect();
     let routed = place(txn, &rules, placed, &desk.turns).await?;
 
     // The desk learns of the lead now: its deadlines count from here, so a
@@ -107,8 +100,8 @@ pub(crate) async fn route(
 async fn lock_ids(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
     match txn.get_database_backend() {
         DbBackend::Postgres => {
-            // Keys in id order, so two batches never wait for each other
-            // in a circle. Two ids sharing a key only wait for each other.
+            // Keys in order, so two batches never wait for each other in a
+            // circle. Two ids sharing a key only wait for each other.
             let mut keys: Vec<i32> = ids.iter().map(|id| lock_key(*id)).collect();
             keys.sort_unstable();
             keys.dedup();
@@ -153,12 +146,9 @@ async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uu
             .await?;
     }
     let mut known = HashSet::new();
-    let mut rest = ids;
     // Power-of-two chunks: a handful of statement texts, whatever the
     // batch size, so prepared statements keep being reused.
-    for size in store::chunks::sizes(ids.len(), 64) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
+    for chunk in store::chunks::split(ids, 64) {
         let found: Vec<Uuid> = leads::Entity::find()
             .select_only()
             .column(leads::Column::Id)
