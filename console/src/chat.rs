@@ -23,7 +23,7 @@ use shared::{Envelope, Source};
 use std::collections::HashMap;
 use std::sync::Arc;
 use store::entities::{
-    conversation_reads, conversation_states, lead_notes, leads, staff_notifications, staff_users,
+    conversation_reads, conversation_states, lead_notes, leads, staff_notifications,
     whatsapp_messages, whatsapp_replies,
 };
 use uuid::Uuid;
@@ -251,16 +251,7 @@ pub async fn conversations(
     if let Some(wanted) = status {
         list.retain(|c| c.status == wanted);
     }
-    let mut owners: Vec<Uuid> = owner_of.values().copied().collect();
-    owners.sort_unstable();
-    owners.dedup();
-    let names: HashMap<Uuid, String> = staff_users::Entity::find()
-        .filter(staff_users::Column::Id.is_in(owners))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect();
+    let names = crate::users::names(db).await?;
     let mut counts = ViewCounts::default();
     for conversation in &mut list {
         let owner = owner_of.get(&conversation.phone).copied();
@@ -308,16 +299,7 @@ pub async fn list_conversations(
     };
     let status = match query.status.as_deref() {
         None | Some("") | Some("any") => None,
-        Some(wanted) => Some(
-            store::conversations::ALL
-                .into_iter()
-                .find(|s| *s == wanted)
-                .ok_or_else(|| {
-                    JsonRefusal(Refusal::BadRequest(format!(
-                        "status must be open, pending, resolved or snoozed, not {wanted:?}"
-                    )))
-                })?,
-        ),
+        Some(wanted) => Some(status_param(wanted)?),
     };
     let (list, counts) = conversations(&state.db, &staff, query.q.as_deref(), status, view)
         .await
@@ -325,6 +307,18 @@ pub async fn list_conversations(
     Ok(no_store(Json(
         json!({"conversations": list, "view": view, "counts": counts}),
     )))
+}
+
+/// A conversation status as a request names it (400 for another).
+pub(crate) fn status_param(wanted: &str) -> Result<&'static str, JsonRefusal> {
+    store::conversations::ALL
+        .into_iter()
+        .find(|s| *s == wanted)
+        .ok_or_else(|| {
+            JsonRefusal(Refusal::BadRequest(format!(
+                "status must be open, pending, resolved or snoozed, not {wanted:?}"
+            )))
+        })
 }
 
 /// Live data must never come from a cache.
@@ -464,19 +458,10 @@ pub async fn thread(
         }
         None => Vec::new(),
     };
-    let mut authors: Vec<Uuid> = notes.iter().map(|n| n.author_id).collect();
-    authors.sort_unstable();
-    authors.dedup();
-    let author_names: HashMap<Uuid, String> = if authors.is_empty() {
+    let author_names = if notes.is_empty() {
         HashMap::new()
     } else {
-        staff_users::Entity::find()
-            .filter(staff_users::Column::Id.is_in(authors))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.username))
-            .collect()
+        crate::users::names(db).await?
     };
     let receipts = receipts(db, &replies).await?;
     let mut quotes: Vec<(usize, String)> = Vec::new();

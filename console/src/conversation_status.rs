@@ -7,7 +7,7 @@
 
 use crate::AppState;
 use crate::auth::Staff;
-use crate::chat::{phone_param, visible_conversation};
+use crate::chat::{phone_param, status_param, visible_conversation};
 use crate::refusal::{JsonRefusal, Refusal};
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -17,7 +17,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use store::conversations::{ALL, SNOOZED};
+use store::conversations::SNOOZED;
 use store::entities::conversation_states::{self, Column as C};
 
 /// The body of the status change.
@@ -42,12 +42,7 @@ pub async fn set(
         ))
     })?;
     let phone = phone_param(&phone)?;
-    let wanted = body.status.unwrap_or_default();
-    let status = ALL.into_iter().find(|s| *s == wanted).ok_or_else(|| {
-        bad(format!(
-            "status must be open, pending, resolved or snoozed, not {wanted:?}"
-        ))
-    })?;
+    let status = status_param(&body.status.unwrap_or_default())?;
     let now = Utc::now();
     let until = match (status, body.snoozed_until.as_deref()) {
         (SNOOZED, None | Some("")) => None,

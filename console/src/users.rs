@@ -10,8 +10,19 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     TransactionTrait,
 };
+use std::collections::HashMap;
 use store::entities::{staff_sessions, staff_users, team_members};
 use uuid::Uuid;
+
+/// Every account's user name by id (a dealer has tens of staff).
+pub async fn names(db: &DatabaseConnection) -> Result<HashMap<Uuid, String>, sea_orm::DbErr> {
+    Ok(staff_users::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect())
+}
 
 fn check_username(name: &str) -> anyhow::Result<()> {
     let ok = (1..=64).contains(&name.len())

@@ -26,10 +26,10 @@ use crate::AppState;
 use crate::refusal::Refusal;
 use axum::Router;
 use axum::routing::{get, post};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
-use store::entities::{leads, staff_users};
+use store::entities::leads;
 use uuid::Uuid;
 
 /// The desk's routes (inside the session check).
@@ -66,13 +66,7 @@ pub(crate) fn lead_id(raw: &str) -> Result<Uuid, Refusal> {
 
 /// Every account's user name by id (a dealer has tens of staff).
 pub(crate) async fn usernames(db: &DatabaseConnection) -> Result<HashMap<Uuid, String>, Refusal> {
-    Ok(staff_users::Entity::find()
-        .all(db)
-        .await
-        .map_err(unavailable)?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect())
+    crate::users::names(db).await.map_err(unavailable)
 }
 
 /// Every team's name by id.
