@@ -13,10 +13,11 @@ pub(crate) mod new_leads;
 pub(crate) mod respond;
 pub(crate) mod route;
 pub(crate) mod timers;
+pub(crate) mod turns;
 pub(crate) mod wrote;
 
 pub(crate) use respond::{PartnerStaff, Response};
-pub(crate) use route::Turns;
+pub(crate) use turns::Turns;
 
 use sea_orm::{DatabaseTransaction, DbErr};
 use shared::config::DeskConfig;

@@ -16,12 +16,13 @@
 //! the team's cap of open leads is skipped; with nobody left, the lead
 //! stays unassigned in the team.
 
+use super::Turns;
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use shared::config::DeskConfig;
 use std::collections::{BTreeMap, HashMap};
@@ -246,60 +247,6 @@ pub(crate) async fn place(
         }));
     }
     Ok(routed)
-}
-
-/// Where a batch takes its new leads' turns.
-#[derive(Debug, Clone, Default)]
-pub(crate) enum Turns {
-    /// In the batch's own transaction (SQLite, where it holds the only
-    /// write lock anyway; and code that has no pool at hand).
-    #[default]
-    InBatch,
-    /// In a short transaction of their own on this pool (PostgreSQL).
-    OwnTransaction(DatabaseConnection),
-}
-
-impl Turns {
-    /// The right place for `db`'s backend.
-    pub(crate) fn for_pool(db: &DatabaseConnection) -> Self {
-        match db.get_database_backend() {
-            DbBackend::Postgres => Self::OwnTransaction(db.clone()),
-            _ => Self::InBatch,
-        }
-    }
-
-    /// Takes each team's count of turns (see [`assign`]), teams in the
-    /// order given (the lock order every worker takes): their owners, team
-    /// by team.
-    async fn take(
-        &self,
-        batch: &impl ConnectionTrait,
-        wanted: &[(&teams::Model, usize)],
-    ) -> Result<Vec<Vec<Option<Uuid>>>, DbErr> {
-        let mut owners = Vec::with_capacity(wanted.len());
-        match self {
-            Self::InBatch => {
-                for (team, count) in wanted {
-                    owners.push(assign(batch, team, *count, None).await?);
-                }
-            }
-            Self::OwnTransaction(db) => {
-                let turns = db.begin().await?;
-                // Safe without waiting for the disk: the batch that uses
-                // these turns commits after this, and its commit flushes
-                // the log up to and past this one. If this is lost, so is
-                // the batch.
-                turns
-                    .execute_unprepared("SET LOCAL synchronous_commit = off")
-                    .await?;
-                for (team, count) in wanted {
-                    owners.push(assign(&turns, team, *count, None).await?);
-                }
-                turns.commit().await?;
-            }
-        }
-        Ok(owners)
-    }
 }
 
 /// Takes `count` turns of `team`'s round-robin: the owner of each (or none
