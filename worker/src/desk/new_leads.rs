@@ -16,7 +16,8 @@
 //!
 //! **Turns without waiting.** Taking a turn locks the team's row. On
 //! PostgreSQL the turns are taken in a short transaction of their own, on
-//! another pooled connection, so no batch holds the row until its commit:
+//! another pooled connection and in one round trip ([`super::turns`]), so
+//! no batch holds the row until its commit:
 //! when one did, the batches in flight waited for each other and the drain
 //! lost half its rate. The price: a batch that fails after taking turns
 //! leaves them taken. Its messages are retried and their leads take new
@@ -111,9 +112,12 @@ async fn lock_ids(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr>
                 .collect::<Vec<_>>()
                 .join(",");
             // Unprepared: the text changes with every batch, and a
-            // prepared statement per text would only fill the cache.
+            // prepared statement per text would only fill the cache. The
+            // plan setting is for [`existing`], sent along to save a round
+            // trip.
             txn.execute_unprepared(&format!(
-                "SELECT pg_advisory_xact_lock({LEAD_LOCK_CLASS}, k) FROM unnest(ARRAY[{list}]::int[]) WITH ORDINALITY AS u(k, n) ORDER BY n"
+                "SET LOCAL plan_cache_mode = force_custom_plan; \
+                 SELECT pg_advisory_xact_lock({LEAD_LOCK_CLASS}, k) FROM unnest(ARRAY[{list}]::int[]) WITH ORDINALITY AS u(k, n) ORDER BY n"
             ))
             .await?;
         }
@@ -135,16 +139,13 @@ fn lock_key(id: Uuid) -> i32 {
 }
 
 /// Which of `ids` (sorted) are leads already.
+///
+/// On PostgreSQL, a prepared statement's generic plan, made while `leads`
+/// was small, scans the whole table for these ids, and keeps doing so as
+/// it grows (the drain fell to half its rate). Plans made for the values
+/// at hand look them up by key: [`lock_ids`] sets `plan_cache_mode` so,
+/// and this resets it once read.
 async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
-    let postgres = txn.get_database_backend() == DbBackend::Postgres;
-    if postgres {
-        // A prepared statement's generic plan, made while `leads` was
-        // small, scans the whole table for these ids, and keeps doing so
-        // as it grows (the drain fell to half its rate). Plans made for
-        // the values at hand look them up by key.
-        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
-            .await?;
-    }
     let mut known = HashSet::new();
     // Power-of-two chunks: a handful of statement texts, whatever the
     // batch size, so prepared statements keep being reused.
@@ -158,7 +159,7 @@ async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uu
             .await?;
         known.extend(found);
     }
-    if postgres {
+    if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("RESET plan_cache_mode").await?;
     }
     Ok(known)

@@ -1,9 +1,27 @@
-//! Where a batch takes its new leads' turns of the round-robin: in the
-//! batch (SQLite) or in a short transaction of its own (PostgreSQL); see
-//! [`super::new_leads`] for why.
+//! Where and how a batch takes its new leads' turns of the round-robin.
+//!
+//! On SQLite the batch holds the database's only write lock, so its turns
+//! are taken in it ([`super::route::assign`]) and roll back with it.
+//!
+//! On PostgreSQL taking a turn locks the team's row, and a batch that held
+//! it until its commit made the batches in flight wait for each other (the
+//! drain lost half its rate). So the turns are taken in a transaction of
+//! their own on another pooled connection, and, for teams without a cap
+//! on open leads, in one round trip: a single simple-protocol message
+//! whose statements PostgreSQL runs as one implicit transaction. Each
+//! statement still reads the database as it is when it starts, so the
+//! members' last turns are read after the team's row is locked, exactly as
+//! [`super::route::assign`] reads them. The batch's commit comes after
+//! this one in the log, so turns need not wait for the disk: if they are
+//! lost, so is the batch. A team with a cap counts its members' open leads
+//! between the statements and goes through [`super::route::assign`] in a
+//! short transaction.
 
 use super::route::assign;
+use sea_orm::sqlx::{self, AssertSqlSafe, PgPool, Row};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use store::entities::teams;
 use uuid::Uuid;
 
@@ -14,7 +32,7 @@ pub(crate) enum Turns {
     /// write lock anyway; and code that has no pool at hand).
     #[default]
     InBatch,
-    /// In a short transaction of their own on this pool (PostgreSQL).
+    /// In a transaction of their own on this pool (PostgreSQL).
     OwnTransaction(DatabaseConnection),
 }
 
@@ -42,12 +60,12 @@ impl Turns {
                     owners.push(assign(batch, team, *count, None).await?);
                 }
             }
+            Self::OwnTransaction(db) if wanted.iter().all(|(t, _)| t.max_open_leads.is_none()) => {
+                owners = uncapped(db.get_postgres_connection_pool(), wanted).await?;
+            }
             Self::OwnTransaction(db) => {
                 let turns = db.begin().await?;
-                // Safe without waiting for the disk: the batch that uses
-                // these turns commits after this, and its commit flushes
-                // the log up to and past this one. If this is lost, so is
-                // the batch.
+                // Not waiting for the disk: see the module's comment.
                 turns
                     .execute_unprepared("SET LOCAL synchronous_commit = off")
                     .await?;
@@ -59,4 +77,82 @@ impl Turns {
         }
         Ok(owners)
     }
+}
+
+/// Takes the turns of teams without a cap in one round trip (PostgreSQL):
+/// bump each team's counter (locking its row, teams in the order given),
+/// then give the turns to its members on duty in the order of their last
+/// turns (ties by account id), recording each one's last.
+///
+/// Turn `first + i` goes to the member at position `i mod k` of the `k` on
+/// duty: what [`assign`] gives one turn at a time. A member at position
+/// `p < n` of a team taking `n` turns last takes `first + p + k·⌊(n−1−p)/k⌋`.
+async fn uncapped(
+    pool: &PgPool,
+    wanted: &[(&teams::Model, usize)],
+) -> Result<Vec<Vec<Option<Uuid>>>, DbErr> {
+    // Only uuids and counts are written into the text, so it cannot carry
+    // anything but what it says. Sent unprepared: it changes with every
+    // batch.
+    let mut sql = String::from("SET LOCAL synchronous_commit = off;");
+    let mut values = Vec::with_capacity(wanted.len());
+    for (team, count) in wanted {
+        let _ = write!(
+            sql,
+            "UPDATE teams SET assign_seq = assign_seq + {count} WHERE id = '{id}';",
+            id = team.id
+        );
+        values.push(format!("('{}'::uuid, {count}::bigint)", team.id));
+    }
+    let _ = write!(
+        sql,
+        "WITH wanted(team_id, n) AS (VALUES {values}), \
+         duty AS ( \
+           SELECT m.team_id, m.user_id, w.n, t.assign_seq - w.n + 1 AS first, \
+             row_number() OVER (PARTITION BY m.team_id ORDER BY m.last_assigned_seq, m.user_id) - 1 AS pos, \
+             count(*) OVER (PARTITION BY m.team_id) AS k \
+           FROM team_members m \
+           JOIN staff_users u ON u.id = m.user_id AND u.on_duty \
+           JOIN wanted w ON w.team_id = m.team_id \
+           JOIN teams t ON t.id = m.team_id) \
+         UPDATE team_members m \
+           SET last_assigned_seq = d.first + d.pos + d.k * ((d.n - 1 - d.pos) / d.k) \
+           FROM duty d \
+           WHERE m.team_id = d.team_id AND m.user_id = d.user_id AND d.pos < d.n \
+           RETURNING m.team_id, m.user_id, d.pos, d.k;",
+        values = values.join(",")
+    );
+    let rows = sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .map_err(|e| DbErr::Custom(format!("taking turns: {e}")))?;
+    // Each team's members by position, and how many are on duty.
+    let mut members: HashMap<Uuid, (Vec<(i64, Uuid)>, i64)> = HashMap::new();
+    for row in rows {
+        let read = |e: sqlx::Error| DbErr::Custom(format!("reading turns: {e}"));
+        let team: Uuid = row.try_get("team_id").map_err(read)?;
+        let entry = members.entry(team).or_default();
+        entry.0.push((
+            row.try_get("pos").map_err(read)?,
+            row.try_get("user_id").map_err(read)?,
+        ));
+        entry.1 = row.try_get("k").map_err(read)?;
+    }
+    Ok(wanted
+        .iter()
+        .map(|(team, count)| {
+            let Some((mut on_duty, k)) = members.remove(&team.id) else {
+                return vec![None; *count];
+            };
+            on_duty.sort_unstable();
+            (0..*count)
+                .map(|i| {
+                    let pos = i64::try_from(i).unwrap_or(i64::MAX) % k.max(1);
+                    on_duty
+                        .get(usize::try_from(pos).unwrap_or(usize::MAX))
+                        .map(|(_, user)| *user)
+                })
+                .collect()
+        })
+        .collect())
 }
