@@ -24,6 +24,7 @@ mod m20261207_000018_whatsapp_templates;
 mod m20261207_000019_canned_replies;
 mod m20261207_000020_conversation_states;
 mod m20261207_000021_reply_quotes;
+mod m20261207_000022_whatsapp_media;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_canned_replies::Migration),
             Box::new(m20261207_000020_conversation_states::Migration),
             Box::new(m20261207_000021_reply_quotes::Migration),
+            Box::new(m20261207_000022_whatsapp_media::Migration),
         ]
     }
 }

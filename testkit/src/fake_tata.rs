@@ -1,6 +1,8 @@
 //! Tata's WhatsApp send API as a real HTTP server on loopback: messages
-//! sent (`POST /v1/whatsapp/messages`, answered as told) and the template
-//! list (`GET /v1/whatsapp/templates`, whatever the test set).
+//! sent (`POST /v1/whatsapp/messages`, answered as told), the template
+//! list (`GET /v1/whatsapp/templates`, whatever the test set) and media
+//! downloads (`GET /v1/whatsapp/media/{id}`: the files the test put there,
+//! `404` for any other, as for expired media).
 
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,8 +44,22 @@ pub struct FakeTata {
     calls: std::sync::Arc<std::sync::Mutex<Vec<TataCall>>>,
     answers: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<TataAnswer>>>,
     templates: Templates,
+    media: Media,
     stop: CancellationToken,
 }
+
+/// A media file the fake serves: its `Content-Type`, its bytes, and the
+/// statuses it fails with first.
+#[derive(Debug, Clone, Default)]
+struct MediaFile {
+    content_type: String,
+    bytes: Vec<u8>,
+    failures: std::collections::VecDeque<u16>,
+    requests: usize,
+}
+
+/// The fake's media files, by media id.
+type Media = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, MediaFile>>>;
 
 /// The template list the fake answers with, how many times it was asked
 /// for, and the key it wants (401 for any other).
@@ -64,10 +80,12 @@ impl FakeTata {
             0,
             String::new(),
         )));
-        let (recorded, queued, listed, stopped) = (
+        let media: Media = Default::default();
+        let (recorded, queued, listed, files, stopped) = (
             calls.clone(),
             answers.clone(),
             templates.clone(),
+            media.clone(),
             stop.clone(),
         );
         tokio::spawn(async move {
@@ -79,16 +97,17 @@ impl FakeTata {
                         Err(_) => continue,
                     },
                 };
-                let (recorded, queued, listed, stopped) = (
+                let (recorded, queued, listed, files, stopped) = (
                     recorded.clone(),
                     queued.clone(),
                     listed.clone(),
+                    files.clone(),
                     stopped.clone(),
                 );
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = stopped.cancelled() => {}
-                        _ = Self::serve(stream, recorded, queued, listed) => {}
+                        _ = Self::serve(stream, recorded, queued, listed, files) => {}
                     }
                 });
             }
@@ -98,6 +117,7 @@ impl FakeTata {
             calls,
             answers,
             templates,
+            media,
             stop,
         }
     }
@@ -107,6 +127,7 @@ impl FakeTata {
         recorded: std::sync::Arc<std::sync::Mutex<Vec<TataCall>>>,
         queued: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<TataAnswer>>>,
         listed: Templates,
+        files: Media,
     ) {
         let mut raw = Vec::new();
         let mut buf = [0u8; 4096];
@@ -161,6 +182,31 @@ impl FakeTata {
             let _ = stream.shutdown().await;
             return;
         }
+        if head.starts_with("GET ")
+            && let Some(id) = path.strip_prefix("/v1/whatsapp/media/")
+        {
+            let (status, content_type, bytes) = {
+                let mut files = files.lock().expect("media");
+                match files.get_mut(id) {
+                    Some(file) => {
+                        file.requests += 1;
+                        match file.failures.pop_front() {
+                            Some(status) => (status, "text/plain".to_owned(), b"failed".to_vec()),
+                            None => (200, file.content_type.clone(), file.bytes.clone()),
+                        }
+                    }
+                    None => (404, "text/plain".to_owned(), b"media not found".to_vec()),
+                }
+            };
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         let answer = queued
             .lock()
             .expect("answers")
@@ -211,6 +257,29 @@ impl FakeTata {
         let mut list = self.templates.lock().expect("templates");
         list.0 = serde_json::json!({"templates": templates});
         list.2 = key.to_owned();
+    }
+
+    /// Puts a media file at `id`, served with `content_type` after failing
+    /// with each of `failures` first.
+    pub fn set_media(&self, id: &str, content_type: &str, bytes: &[u8], failures: &[u16]) {
+        self.media.lock().expect("media").insert(
+            id.to_owned(),
+            MediaFile {
+                content_type: content_type.to_owned(),
+                bytes: bytes.to_vec(),
+                failures: failures.iter().copied().collect(),
+                requests: 0,
+            },
+        );
+    }
+
+    /// How many times media `id` was asked for.
+    pub fn media_requests(&self, id: &str) -> usize {
+        self.media
+            .lock()
+            .expect("media")
+            .get(id)
+            .map_or(0, |f| f.requests)
     }
 
     /// How many times the template list was asked for.

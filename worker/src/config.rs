@@ -144,6 +144,10 @@ pub struct TataWhatsappApi {
     /// `TATA_TEMPLATES_REFRESH_SECS` (default 600): how often the worker
     /// fetches the account's WhatsApp templates (also at start).
     pub templates_refresh: Duration,
+    /// `TATA_MEDIA_RETRY_SECS` (default 10): the pause before a media
+    /// download that failed for a reason that may pass is tried again;
+    /// each next pause doubles, up to an hour.
+    pub media_retry: Duration,
 }
 
 impl TataWhatsappApi {
@@ -180,6 +184,11 @@ impl TataWhatsappApi {
                         "TATA_TEMPLATES_REFRESH_SECS",
                         600,
                         10..=86_400,
+                    )?),
+                    media_retry: Duration::from_secs(env.ranged(
+                        "TATA_MEDIA_RETRY_SECS",
+                        10,
+                        1..=3_600,
                     )?),
                 }))
             }

@@ -114,6 +114,16 @@ pub(crate) async fn work(
             ))
         });
 
+    // Inbound media from Tata's media API: stopped the same way.
+    let media = tata.clone().map(|client| {
+        tokio::spawn(crate::media::run(
+            db.clone(),
+            client,
+            config.retry_max_attempts,
+            sweeper_stop.clone(),
+        ))
+    });
+
     let mut delays = backoff();
     let mut sessions = 0u64;
     while !shutdown.is_cancelled() {
@@ -167,6 +177,11 @@ pub(crate) async fn work(
         && let Err(error) = task.await
     {
         tracing::warn!(%error, "the template refresh ended abnormally");
+    }
+    if let Some(task) = media
+        && let Err(error) = task.await
+    {
+        tracing::warn!(%error, "the media fetcher ended abnormally");
     }
     liveness.beat("closing the database pool");
     if tokio::time::timeout(Duration::from_secs(5), db.close())

@@ -24,6 +24,7 @@ pub mod config;
 mod consume;
 mod desk;
 pub mod liveness;
+mod media;
 mod message;
 pub mod metrics;
 pub mod outbound;

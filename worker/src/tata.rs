@@ -4,8 +4,17 @@
 //! caller must do: done, refused for good, or try again later.
 
 use crate::config::TataWhatsappApi;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use shared::replies::SendRequest;
 use std::time::Duration;
+
+/// What a media id escapes in a URL path: all but RFC 3986's unreserved
+/// characters.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Longest part of Tata's error answer kept as the reason.
 const MAX_REASON_CHARS: usize = 500;
@@ -20,8 +29,14 @@ pub struct TataClient {
     http: reqwest::Client,
     messages_url: String,
     templates_url: String,
+    media_url: String,
     api: TataWhatsappApi,
 }
+
+/// Longest one media download may take (a 100 MB document on a slow
+/// link), whatever `TATA_WHATSAPP_TIMEOUT_MS` says for the API's quick
+/// calls.
+const MEDIA_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl TataClient {
     /// A client for the configured account.
@@ -34,6 +49,7 @@ impl TataClient {
             http,
             messages_url: format!("{}/v1/whatsapp/messages", api.base_url),
             templates_url: format!("{}/v1/whatsapp/templates", api.base_url),
+            media_url: format!("{}/v1/whatsapp/media/", api.base_url),
             api,
         })
     }
@@ -171,6 +187,104 @@ impl TataClient {
             )),
         }
     }
+}
+
+impl TataClient {
+    /// The pause before a failed media download is tried again (doubling
+    /// each time after).
+    pub(crate) fn media_retry_after(&self) -> Duration {
+        self.api.media_retry
+    }
+
+    /// Longest one media download may take.
+    pub(crate) fn media_timeout(&self) -> Duration {
+        MEDIA_TIMEOUT.max(self.api.timeout)
+    }
+
+    /// Downloads media `media_id` (`GET {base}/v1/whatsapp/media/{id}`),
+    /// reading at most `limit` bytes of it.
+    pub(crate) async fn media(&self, media_id: &str, limit: usize) -> MediaResult {
+        let url = format!(
+            "{}{}",
+            self.media_url,
+            utf8_percent_encode(media_id, PATH_SEGMENT)
+        );
+        let answer = self
+            .http
+            .get(url)
+            .header("Authorization", self.api.api_key.expose())
+            .timeout(self.media_timeout())
+            .send()
+            .await;
+        let mut response = match answer {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return MediaResult::Transient(format!(
+                    "Tata did not answer within {:?}",
+                    self.media_timeout()
+                ));
+            }
+            Err(error) => return MediaResult::Transient(format!("cannot reach Tata: {error}")),
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return MediaResult::Expired;
+        }
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            let snippet: String = text.chars().take(MAX_REASON_CHARS).collect();
+            return if status.is_client_error() {
+                MediaResult::Refused(format!("Tata refused the download ({status}): {snippet}"))
+            } else {
+                MediaResult::Transient(format!("Tata failed ({status}): {snippet}"))
+            };
+        }
+        let announced = response.content_length();
+        if announced.is_some_and(|n| n > limit as u64) {
+            return MediaResult::TooLarge {
+                size: announced.and_then(|n| usize::try_from(n).ok()),
+            };
+        }
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(255).collect::<String>());
+        let mut bytes = Vec::with_capacity(announced.map_or(0, |n| n as usize));
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if bytes.len() + chunk.len() > limit => {
+                    return MediaResult::TooLarge { size: None };
+                }
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(error) => {
+                    return MediaResult::Transient(format!("reading the file from Tata: {error}"));
+                }
+            }
+        }
+        MediaResult::Fetched {
+            content_type,
+            bytes,
+        }
+    }
+}
+
+/// What downloading one media file came to.
+pub(crate) enum MediaResult {
+    /// The file, with the type Tata gave it.
+    Fetched {
+        content_type: Option<String>,
+        bytes: Vec<u8>,
+    },
+    /// Tata no longer has it (`404`: media expires after 30 days).
+    Expired,
+    /// Over the size allowed for its kind (its size, when announced).
+    TooLarge { size: Option<usize> },
+    /// Refused for good (another 4xx: a wrong key, a malformed id).
+    Refused(String),
+    /// May pass later (timeout, connection, 5xx).
+    Transient(String),
 }
 
 /// What asking for the template list came to.

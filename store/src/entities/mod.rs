@@ -30,6 +30,7 @@ pub mod team_members;
 pub mod teams;
 pub mod webhook_log;
 pub mod webhook_log_events;
+pub mod whatsapp_media;
 pub mod whatsapp_messages;
 pub mod whatsapp_replies;
 pub mod whatsapp_templates;

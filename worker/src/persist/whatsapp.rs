@@ -102,6 +102,9 @@ fn inbound(
     row.ingest_id = Set(Some(envelope.ingest_id));
     row.quoted_wamid = Set(m.quoted.clone());
     writes.whatsapp_inbound(row, m.id.clone());
+    if let Some((media_id, file)) = crate::media::pending_row(&m.id, &m.kind, m.media.as_ref()) {
+        writes.whatsapp_media(file, media_id);
+    }
     if let Some(lead) = lead {
         writes.change(store::live::ChangeKind::Message, lead);
         writes.touchpoint(Touchpoint {

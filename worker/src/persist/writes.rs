@@ -31,7 +31,9 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait};
 use std::collections::HashMap;
 use std::hash::Hash;
-use store::entities::{calls, digital_leads, lead_touchpoints, leads, whatsapp_messages};
+use store::entities::{
+    calls, digital_leads, lead_touchpoints, leads, whatsapp_media, whatsapp_messages,
+};
 use uuid::Uuid;
 
 /// The most rows one statement carries: the widest table (calls, about 30
@@ -54,6 +56,7 @@ pub(crate) struct Writes {
     calls: Staged<String, calls::ActiveModel>,
     whatsapp_inbound: Staged<String, whatsapp_messages::ActiveModel>,
     whatsapp_statuses: Staged<String, whatsapp_messages::ActiveModel>,
+    whatsapp_media: Staged<String, whatsapp_media::ActiveModel>,
     digital_leads: Staged<Uuid, digital_leads::ActiveModel>,
     call_records: Vec<super::call_capture::StagedRecord>,
     touchpoints: Staged<Uuid, lead_touchpoints::ActiveModel>,
@@ -100,6 +103,13 @@ impl Writes {
     /// Stages an inbound WhatsApp message's row (merged on its `wamid`).
     pub(crate) fn whatsapp_inbound(&mut self, row: whatsapp_messages::ActiveModel, wamid: String) {
         self.whatsapp_inbound.0.push((wamid, row));
+    }
+
+    /// Stages the `pending` row of an inbound message's media file, for
+    /// the workers to fetch (see [`crate::media`]); one there already is
+    /// left as it is.
+    pub(crate) fn whatsapp_media(&mut self, row: whatsapp_media::ActiveModel, media_id: String) {
+        self.whatsapp_media.0.push((media_id, row));
     }
 
     /// Stages a WhatsApp status update's row (merged on its `wamid`).
@@ -170,6 +180,10 @@ impl Writes {
         let mut wrote: Vec<_> = wrote.into_iter().collect();
         wrote.sort();
         store::conversations::reopen(txn, &wrote).await?;
+        let media_once = OnConflict::column(whatsapp_media::Column::MediaId)
+            .do_nothing()
+            .to_owned();
+        upsert_in_rounds(txn, self.whatsapp_media.0, media_once).await?;
         upsert_in_rounds(
             txn,
             self.whatsapp_statuses.0,
