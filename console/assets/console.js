@@ -106,14 +106,62 @@
       }
       return box;
     }
-    if (c.type === "media") {
-      const name = c.filename ? " (" + c.filename + ")" : "";
-      return el("span", "text media", m.text + name + " · the file is not fetched yet");
-    }
+    if (c.type === "media") return mediaNode(m, c);
     if (c.type === "unsupported") {
       return el("span", "text notice", "WhatsApp could not show this message" + (c.reason ? " (" + c.reason + ")" : ""));
     }
     return el("span", "text", m.text); // a button pressed, a reaction, an unreadable one
+  }
+
+  // A photo, sticker, video, voice note or document: shown inline when
+  // the server says it may be (plain image, video and audio types),
+  // otherwise a download with its name and size; or why it is not here.
+  function mediaNode(m, c) {
+    const box = el("span", "text media");
+    const f = c.file;
+    if (f && f.state === "stored" && f.url) {
+      if (f.inline === "image") {
+        const img = el("img", "media-image");
+        img.src = f.url;
+        img.alt = m.text;
+        img.loading = "lazy";
+        const open = el("a", "media-open");
+        open.href = f.url;
+        open.target = "_blank";
+        open.rel = "noopener noreferrer";
+        open.append(img);
+        box.append(open);
+      } else if (f.inline === "video" || f.inline === "audio") {
+        const player = el(f.inline, "media-" + f.inline);
+        player.controls = true;
+        player.preload = "metadata";
+        player.src = f.url;
+        box.append(player);
+      } else {
+        const link = el("a", "media-download", "⬇ " + (c.filename || m.text) + (f.size ? " · " + bytesText(f.size) : ""));
+        link.href = f.url;
+        link.setAttribute("download", c.filename || "");
+        box.append(link);
+      }
+      if (f.inline) box.append(el("span", "caption", m.text));
+      return box;
+    }
+    const name = c.filename ? " (" + c.filename + ")" : "";
+    const why = !f || f.state === "pending"
+      ? "fetching the file from WhatsApp…"
+      : f.state === "expired"
+        ? "the file expired at WhatsApp before it could be fetched"
+        : f.state === "too_large"
+          ? "the file is too large to keep"
+          : "the file could not be fetched" + (f.reason ? " (" + f.reason + ")" : "");
+    box.append(m.text + name + " · " + why);
+    return box;
+  }
+
+  function bytesText(n) {
+    if (n >= 1048576) return (n / 1048576).toFixed(1) + " MB";
+    if (n >= 1024) return Math.round(n / 1024) + " KB";
+    return n + " bytes";
   }
 
   function messageNode(m) {

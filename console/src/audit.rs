@@ -23,7 +23,9 @@ use uuid::Uuid;
 fn action_of(route: &str) -> Option<Action> {
     match route {
         "/leads/{id}" | "/ajax/leads/{id}" => Some(Action::LeadViewed),
-        "/ajax/tata-conversations/{phone}/" => Some(Action::ConversationViewed),
+        "/ajax/tata-conversations/{phone}/" | "/whatsapp/media/{media_id}" => {
+            Some(Action::ConversationViewed)
+        }
         "/operator/log/{id}" => Some(Action::DeliveryViewed),
         "/leads/export.csv" => Some(Action::LeadsExported),
         "/operator/person/export.json" => Some(Action::PersonExported),
@@ -61,7 +63,12 @@ async fn subject(
             })
             .map(|phone| number_subject(&phone)),
         Action::ConversationViewed => {
-            let Some(phone) = parameter(path).and_then(|p| shared::phone::to_e164(&p)) else {
+            let phone = match path.strip_prefix("/whatsapp/media/") {
+                // A file's conversation: its message's sender.
+                Some(_) => sender_of_media(state, parameter(path)).await?,
+                None => parameter(path).and_then(|p| shared::phone::to_e164(&p)),
+            };
+            let Some(phone) = phone else {
                 return Ok(None);
             };
             let lead: Option<Uuid> = leads::Entity::find()
@@ -81,6 +88,33 @@ async fn subject(
         Action::LeadsExported => None,
         _ => parameter(path).filter(|p| Uuid::parse_str(p).is_ok()),
     })
+}
+
+/// Who sent the message that carried media `media_id`.
+async fn sender_of_media(
+    state: &AppState,
+    media_id: Option<String>,
+) -> Result<Option<String>, DbErr> {
+    use store::entities::{whatsapp_media, whatsapp_messages};
+    let Some(media_id) = media_id else {
+        return Ok(None);
+    };
+    let wamid: Option<String> = whatsapp_media::Entity::find_by_id(media_id)
+        .select_only()
+        .column(whatsapp_media::Column::Wamid)
+        .into_tuple()
+        .one(&state.db)
+        .await?;
+    let Some(wamid) = wamid else {
+        return Ok(None);
+    };
+    let sender: Option<Option<String>> = whatsapp_messages::Entity::find_by_id(wamid)
+        .select_only()
+        .column(whatsapp_messages::Column::FromNumber)
+        .into_tuple()
+        .one(&state.db)
+        .await?;
+    Ok(sender.flatten())
 }
 
 /// Views of the same subject by the same person closer together than this

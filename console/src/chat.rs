@@ -581,6 +581,20 @@ pub async fn thread(
         index += 1;
         keep
     });
+    // Files, as the workers fetched them.
+    let with_files: Vec<String> = messages
+        .iter()
+        .filter(|m| matches!(m.content, Some(Content::Media { .. })))
+        .filter_map(|m| m.wamid.clone())
+        .collect();
+    let files = crate::media::files_of(db, with_files).await?;
+    for message in &mut messages {
+        if let (Some(Content::Media { file, .. }), Some(wamid)) =
+            (message.content.as_mut(), message.wamid.as_ref())
+        {
+            *file = files.get(wamid).cloned();
+        }
+    }
     Ok((messages, more))
 }
 

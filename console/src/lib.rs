@@ -17,6 +17,7 @@ pub mod desk;
 pub mod follow_ups;
 pub mod leads;
 pub mod live;
+pub mod media;
 pub mod notifications;
 pub mod operator;
 pub mod person;
@@ -206,6 +207,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(conversation_status::set),
         )
         .route("/ajax/whatsapp/templates", get(templates::list))
+        .route("/whatsapp/media/{media_id}", get(media::serve))
         .route("/ajax/canned-replies", get(canned::list))
         .route("/desk/canned", get(canned::show).post(canned::add))
         .route("/desk/canned/{id}/delete", post(canned::delete))
@@ -250,14 +252,14 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Headers on every answer: no framing, no sniffing, no outside scripts.
+/// A route with a stricter policy of its own (a customer's file) keeps it.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
-        ),
-    );
+        ));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -23,7 +23,7 @@ use store::entities::{
     crm_activities, crm_contacts, crm_customers, crm_leads, crm_memos, crm_pre_leads,
     crm_qualified_profiles, crm_status_history, digital_leads, follow_ups, lead_notes,
     lead_stage_history, lead_touchpoints, leads, live_changes, staff_notifications, webhook_log,
-    webhook_log_events, whatsapp_messages, whatsapp_replies,
+    webhook_log_events, whatsapp_media, whatsapp_messages, whatsapp_replies,
 };
 use uuid::Uuid;
 
@@ -137,6 +137,23 @@ pub async fn export(db: &DatabaseConnection, phone: &str) -> Result<Value, Expor
             .iter()
             .filter_map(|m| m["ingest_id"].as_str()?.parse::<Uuid>().ok()),
     );
+    // Their media files, by reference (the bytes stay in the database,
+    // served to staff from the conversation).
+    let wamids: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m["wamid"].as_str().map(str::to_owned))
+        .collect();
+    let files = whatsapp_media::Entity::find()
+        .select_only()
+        .columns(
+            <whatsapp_media::Column as sea_orm::Iterable>::iter()
+                .filter(|c| !matches!(c, whatsapp_media::Column::Bytes)),
+        )
+        .filter(whatsapp_media::Column::Wamid.is_in(wamids))
+        .into_json()
+        .all(db)
+        .await?;
+    out.insert("whatsapp_media".into(), json(files));
     out.insert("whatsapp_messages".into(), json(messages));
     add::<whatsapp_replies::Entity>(
         db,

@@ -21,13 +21,14 @@ pub struct Card {
 pub enum Content {
     /// Text (the message's `text`).
     Text,
-    /// A photo, sticker, video, voice note or other audio, or a document:
-    /// its file is not fetched from Tata yet, so the panel names it.
+    /// A photo, sticker, video, voice note or other audio, or a document,
+    /// with its file as the workers fetched it (none: no file row yet).
     Media {
         kind: String,
         mime_type: Option<String>,
         filename: Option<String>,
         voice: bool,
+        file: Option<crate::media::MediaFile>,
     },
     /// A shared location, with a map link.
     Location {
@@ -80,6 +81,7 @@ pub fn content(kind: &str, media: Option<&Value>) -> Content {
             mime_type: text(m, "mime_type"),
             filename: text(m, "filename"),
             voice: m.get("voice").and_then(Value::as_bool).unwrap_or(false),
+            file: None,
         },
         ("location", Some(m)) => {
             let (Some(latitude), Some(longitude)) = (number(m, "latitude"), number(m, "longitude"))

@@ -15,6 +15,8 @@ use testkit::{
 };
 
 const PASSWORD: &str = "a long enough password";
+/// A photo a customer sends (96 × 64 pixels).
+const CAR_PNG: &[u8] = include_bytes!("car.png");
 const PARTNER_KEY: &str = "partner-key-for-tests-0001";
 const WAIT: Duration = Duration::from_secs(60);
 const HOSTILE: &str = r#"<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> Is the Harrier in stock?"#;
@@ -309,10 +311,14 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     );
     until(&browser, "the reply delivered", state, |v| v == "delivered").await;
 
-    // Beyond text: a location quoting the first message, and a reaction to
-    // it, appear as what they are.
+    // Beyond text: a location quoting the first message, a reaction to
+    // it, and a photo (fetched by the worker, drawn from the console)
+    // appear as what they are.
+    tata.set_media("media-browser-car", "image/png", CAR_PNG, &[]);
     let at = chrono::Utc::now().timestamp().to_string();
     let rich = json!({"messages": [
+        {"from": "919876512345", "id": "wamid.browser-car", "timestamp": at, "type": "image",
+         "image": {"id": "media-browser-car", "mime_type": "image/png", "sha256": "x", "caption": "my old car"}},
         {"from": "919876512345", "id": "wamid.browser-loc", "timestamp": at, "type": "location",
          "location": {"latitude": 19.076, "longitude": 72.8777, "name": "Andheri showroom"},
          "context": {"id": "wamid.browser-1"}},
@@ -340,6 +346,13 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         .await
         .unwrap();
     assert_eq!(quoted, HOSTILE, "the quoted message, as text");
+    until(
+        &browser,
+        "the photo drawn",
+        "const i = document.querySelector('#messages img.media-image'); return i && i.complete ? i.naturalWidth : 0;",
+        |v| v == 96,
+    )
+    .await;
     until(&browser, "the reaction on its message", "const r = document.querySelector('#messages .message[data-id=\"wamid.browser-1\"] .reaction'); return r ? r.textContent : null;", |v| v == "👍").await;
     browser.screenshot("console-chat-rich").await;
     browser.assert_accessible("console-chat-rich").await;

@@ -10,6 +10,7 @@ mod exports;
 mod http;
 mod leads;
 mod live;
+mod media;
 mod operator;
 mod operator_browser;
 mod replies;

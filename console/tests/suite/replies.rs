@@ -14,11 +14,11 @@ use testkit::{
     test_env, unique_prefix, within,
 };
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 const KEY: &str = "tata-account-key-0001";
 const ADMIN: &str = "admin-token-for-tests-0001";
 const PARTNER_KEY: &str = "partner-key-for-tests-0001";
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 fn inbound(from: &str, wamid: &str) -> String {
     json!({
@@ -36,18 +36,20 @@ fn receipt(wamid: &str, status: &str, to: &str) -> String {
     .to_string()
 }
 
-struct Rig {
-    db: TestDb,
+/// A console, an edge and a fake Tata on one database, with a sales
+/// account signed in (`asha`); workers are started by each test.
+pub(crate) struct Rig {
+    pub(crate) db: TestDb,
     prefix: String,
     env_pairs: Vec<(String, String)>,
-    edge: Edge,
-    console: Console,
-    tata: FakeTata,
-    staff: StaffClient,
+    pub(crate) edge: Edge,
+    pub(crate) console: Console,
+    pub(crate) tata: FakeTata,
+    pub(crate) staff: StaffClient,
 }
 
 impl Rig {
-    async fn start(backend: Backend, name: &str, timeout_ms: &str) -> Self {
+    pub(crate) async fn start(backend: Backend, name: &str, timeout_ms: &str) -> Self {
         testkit::init_logging();
         let db = TestDb::create(backend).await;
         let prefix = unique_prefix(name);
@@ -56,6 +58,7 @@ impl Rig {
             ("TATA_WHATSAPP_API_URL".into(), tata.url.clone()),
             ("TATA_WHATSAPP_API_KEY".into(), KEY.into()),
             ("TATA_WHATSAPP_TIMEOUT_MS".into(), timeout_ms.into()),
+            ("TATA_MEDIA_RETRY_SECS".into(), "1".into()),
             ("ADMIN_TOKEN".into(), ADMIN.into()),
             ("LEAD_API_KEY_CARDEKHO".into(), PARTNER_KEY.into()),
         ];
@@ -83,12 +86,12 @@ impl Rig {
         test_env(prefix, Some(&db.url), &extra)
     }
 
-    fn env(&self) -> shared::config::Env {
+    pub(crate) fn env(&self) -> shared::config::Env {
         Self::env_of(&self.prefix, &self.db, &self.env_pairs)
     }
 
     /// A customer writes in, so the 24-hour window is open.
-    async fn customer_writes(&self, digits: &str) {
+    pub(crate) async fn customer_writes(&self, digits: &str) {
         let wamid = format!("wamid.in-{digits}");
         assert_eq!(
             self.edge
@@ -158,7 +161,7 @@ impl Rig {
         })
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.console.stop().await;
         self.edge.stop().await;
         testkit::cleanup_prefix(&self.prefix).await;
