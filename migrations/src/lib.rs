@@ -25,6 +25,7 @@ mod m20261207_000019_canned_replies;
 mod m20261207_000020_conversation_states;
 mod m20261207_000021_reply_quotes;
 mod m20261207_000022_whatsapp_media;
+mod m20261207_000023_erasures;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_conversation_states::Migration),
             Box::new(m20261207_000021_reply_quotes::Migration),
             Box::new(m20261207_000022_whatsapp_media::Migration),
+            Box::new(m20261207_000023_erasures::Migration),
         ]
     }
 }

@@ -36,12 +36,29 @@ pub struct SendRequest {
 }
 
 /// The envelope's assigned id that marks work other than a reply on the
-/// replies queue (the queue of work for Tata's WhatsApp API).
+/// replies queue (the console's queue of work for the workers: replies to
+/// send through Tata's WhatsApp API, template refreshes, erasures).
 pub const WORK: &str = "work";
 
 /// [`WORK`]'s value asking a worker to fetch Tata's template list now
 /// (a manager's "refresh" in the console).
 pub const REFRESH_TEMPLATES: &str = "refresh_templates";
+
+/// [`WORK`]'s value asking a worker to erase one person (issue 24); the
+/// body is an [`EraseRequest`], and the envelope's ingest id names the
+/// erasure.
+pub const ERASE_PERSON: &str = "erase_person";
+
+/// An operator's request to erase everything held about one person.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EraseRequest {
+    /// Their number, E.164 (needed to find them; the erasure's record
+    /// keeps only a hash of it).
+    pub phone: String,
+    /// Who asked (a staff account's name, or the command line's user).
+    pub requested_by: String,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+}
 
 impl SendRequest {
     /// Reads a published request, checking what the console checked.

@@ -25,6 +25,8 @@ pub enum Action {
     DeliveryViewed,
     LeadsExported,
     PersonExported,
+    /// An erasure of a person was asked for.
+    PersonErased,
 }
 
 impl Action {
@@ -38,6 +40,7 @@ impl Action {
             Action::DeliveryViewed => "delivery_viewed",
             Action::LeadsExported => "leads_exported",
             Action::PersonExported => "person_exported",
+            Action::PersonErased => "person_erased",
         }
     }
 }

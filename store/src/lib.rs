@@ -20,6 +20,7 @@ pub mod errors;
 pub mod live;
 pub mod log_search;
 pub mod migrate;
+pub mod person;
 pub mod retention;
 
 pub use connect::connect;

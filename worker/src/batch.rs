@@ -73,7 +73,13 @@ pub(crate) struct Context {
     pub(crate) database_timeout: Duration,
     /// Tata's WhatsApp API, for replies (unset: replies wait).
     pub(crate) tata: Option<crate::tata::TataClient>,
+    /// The broker, for an erasure's purge of dead letters.
+    pub(crate) broker: shared::config::BrokerConfig,
 }
+
+/// Longest an erasure may take: one transaction, and a walk of every
+/// dead-letter queue.
+const ERASURE_LIMIT: Duration = Duration::from_secs(300);
 
 /// Keeps the in-flight gauge true whichever way a task ends.
 struct InFlight(WorkerMetrics, i64);
@@ -201,6 +207,16 @@ async fn handle_reply(cx: &Context, delivery: Delivery) {
             .await
             .unwrap_or_else(|_| {
                 Outcome::RetryLater("fetching Tata's template list took too long".into())
+            });
+        return settle(&cx.metrics, envelope, delivery, outcome).await;
+    }
+    if crate::erase::is_erase_request(&envelope) {
+        let erase =
+            crate::erase::requested(&cx.db, &cx.broker, &cx.settings, &envelope, &delivery.body);
+        let outcome = tokio::time::timeout(ERASURE_LIMIT, erase)
+            .await
+            .unwrap_or_else(|_| {
+                Outcome::RetryLater(format!("the erasure took over {ERASURE_LIMIT:?}"))
             });
         return settle(&cx.metrics, envelope, delivery, outcome).await;
     }

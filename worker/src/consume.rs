@@ -258,6 +258,7 @@ async fn consume(
                     stop: session_over.clone(),
                     database_timeout: config.database_timeout,
                     tata: tata.cloned(),
+                    broker: config.broker.clone(),
                 },
                 batch,
             ));

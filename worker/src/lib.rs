@@ -23,6 +23,7 @@ mod claim;
 pub mod config;
 mod consume;
 mod desk;
+mod erase;
 pub mod liveness;
 mod media;
 mod message;

@@ -44,6 +44,18 @@ enum PersonCommand {
         /// Their number: +91 98765 43210, 09876543210, 919876543210, …
         phone: String,
     },
+    /// Erase everything held about the person with this phone number:
+    /// without `--yes`, only list what would go (a dry run).
+    Erase {
+        /// Their number, in any spelling.
+        phone: String,
+        /// Erase for real (a worker does it, through the broker).
+        #[arg(long)]
+        yes: bool,
+        /// How long to wait for a worker to report the erasure done.
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,9 +248,25 @@ async fn users(config: &ConsoleConfig, command: UserCommand) -> anyhow::Result<(
     Ok(())
 }
 
+/// Who the audit and an erasure's record name for the command line: the
+/// system user running it.
+fn command_line_user() -> String {
+    format!(
+        "command line ({})",
+        std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
+    )
+}
+
 async fn person(config: &ConsoleConfig, command: PersonCommand) -> anyhow::Result<()> {
+    let phone = match command {
+        PersonCommand::Export { phone } => phone,
+        PersonCommand::Erase {
+            phone,
+            yes,
+            wait_secs,
+        } => return erase_person(config, &phone, yes, wait_secs).await,
+    };
     let db = console::open_database(config.database_url.expose()).await?;
-    let PersonCommand::Export { phone } = command;
     let exported = console::person::export_everywhere(&db, &config.broker, &phone).await;
     // In the audit like an export from a page: who (the command line and
     // the system user running it), about whom (a hash of the number).
@@ -246,10 +274,7 @@ async fn person(config: &ConsoleConfig, command: PersonCommand) -> anyhow::Resul
         Ok(document) => {
             let actor = store::access_log::Actor {
                 user: None,
-                username: format!(
-                    "command line ({})",
-                    std::env::var("USER").unwrap_or_else(|_| "unknown user".into())
-                ),
+                username: command_line_user(),
                 address: None,
             };
             let subject = document["phone"]
@@ -270,6 +295,82 @@ async fn person(config: &ConsoleConfig, command: PersonCommand) -> anyhow::Resul
     let document = exported?;
     recorded?;
     println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}
+
+/// `console person erase PHONE [--yes]`: lists what would go; with `--yes`
+/// queues the erasure, records it in the audit, and waits for a worker to
+/// report it done (the counts per table and the dead letters purged).
+async fn erase_person(
+    config: &ConsoleConfig,
+    phone: &str,
+    yes: bool,
+    wait_secs: u64,
+) -> anyhow::Result<()> {
+    let db = console::open_database(config.database_url.expose()).await?;
+    let document = console::person::export_everywhere(&db, &config.broker, phone).await?;
+    let e164 = document["phone"].as_str().unwrap_or_default().to_owned();
+    let would_go = console::person::what_would_go(&document);
+    if !yes {
+        println!("An erasure of {e164} would remove:");
+        for (what, count) in &would_go {
+            println!("  {what}: {count}");
+        }
+        if would_go.is_empty() {
+            println!("  nothing: nothing is held about this number");
+        }
+        println!("Nothing was erased. Run again with --yes to erase.");
+        db.close().await.ok();
+        return Ok(());
+    }
+    let publisher = shared::broker::Publisher::start(config.broker.clone());
+    if !publisher
+        .wait_connected(std::time::Duration::from_secs(10))
+        .await
+    {
+        publisher.close().await;
+        anyhow::bail!("cannot reach the broker at AMQP_URL: nothing was erased");
+    }
+    let requested_by = command_line_user();
+    let queued = console::person::request_erasure(&publisher, &e164, &requested_by).await;
+    publisher.close().await;
+    let id = queued?;
+    store::access_log::record(
+        &db,
+        &store::access_log::Actor {
+            user: None,
+            username: requested_by,
+            address: None,
+        },
+        store::access_log::Action::PersonErased,
+        Some(store::access_log::number_subject(&e164)),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("recording the erasure in the audit: {e}"))?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    loop {
+        let done = console::person::erasure(&db, id).await?;
+        if let Some(done) = done.filter(|d| d.dead_letters_purged.is_some()) {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "erasure": id,
+                    "erased_at": done.erased_at,
+                    "rows": done.counts,
+                    "dead_letters_purged": done.dead_letters_purged,
+                }))?
+            );
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            eprintln!(
+                "erasure {id} is queued; no worker reported it done within {wait_secs} s (it stays queued until one does)"
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    db.close().await.ok();
     Ok(())
 }
 

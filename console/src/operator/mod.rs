@@ -46,6 +46,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/operator/access.csv", get(access::csv))
         .route("/operator/person", get(person::form))
         .route("/operator/person/export.json", get(person::export))
+        .route(
+            "/operator/person/erase",
+            get(person::erase_preview).post(person::erase),
+        )
+        .route("/operator/person/erasures/{id}", get(person::erasure))
         .route_layer(axum::middleware::from_fn(require_operator))
 }
 

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod desk;
 mod desk_browser;
+mod erasure;
 mod exports;
 mod http;
 mod leads;

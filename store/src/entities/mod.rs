@@ -15,6 +15,7 @@ pub mod crm_pre_leads;
 pub mod crm_qualified_profiles;
 pub mod crm_status_history;
 pub mod digital_leads;
+pub mod erasures;
 pub mod follow_ups;
 pub mod lead_notes;
 pub mod lead_stage_history;
