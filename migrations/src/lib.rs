@@ -26,6 +26,7 @@ mod m20261207_000020_conversation_states;
 mod m20261207_000021_reply_quotes;
 mod m20261207_000022_whatsapp_media;
 mod m20261207_000023_erasures;
+mod m20261207_000024_dead_letter_purges;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_reply_quotes::Migration),
             Box::new(m20261207_000022_whatsapp_media::Migration),
             Box::new(m20261207_000023_erasures::Migration),
+            Box::new(m20261207_000024_dead_letter_purges::Migration),
         ]
     }
 }

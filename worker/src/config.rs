@@ -106,6 +106,17 @@ pub struct Retention {
     /// `RETENTION_EVERY_SECS` (default 600): how often a worker looks for
     /// what has grown too old.
     pub every: Duration,
+    /// `DEAD_LETTER_RETENTION_DAYS` (default 30): a dead letter whose last
+    /// failure is older is purged, with a record of how many went by
+    /// source and reason (no bodies). 0 purges every dead letter at the
+    /// next round.
+    pub dead_letter_days: u32,
+    /// `LEAD_RETENTION_DAYS` (default off): a lead with no activity for
+    /// this long, and not won, is erased with everything held about its
+    /// person (as an operator's erasure). At least
+    /// `DEAD_LETTER_RETENTION_DAYS`: dead letters about them are gone by
+    /// then.
+    pub lead_days: Option<u32>,
 }
 
 impl Retention {
@@ -122,10 +133,28 @@ impl Retention {
             });
         }
         let every: u64 = env.ranged("RETENTION_EVERY_SECS", 600, 1..=86_400)?;
+        let dead_letter_days: u32 = env.ranged("DEAD_LETTER_RETENTION_DAYS", 30, 0..=36_500)?;
+        let lead_days = match env.get("LEAD_RETENTION_DAYS").as_deref().map(str::trim) {
+            None | Some("" | "off") => None,
+            Some(_) => Some(env.ranged("LEAD_RETENTION_DAYS", 0, 1..=36_500)?),
+        };
+        if let Some(days) = lead_days
+            && days < dead_letter_days
+        {
+            return Err(ConfigError {
+                name: "LEAD_RETENTION_DAYS",
+                message: format!(
+                    "must be at least DEAD_LETTER_RETENTION_DAYS ({dead_letter_days}): a lead erased by retention leaves its dead letters to their own retention"
+                ),
+                value: days.to_string(),
+            });
+        }
         Ok(Self {
             raw_body_days,
             log_days,
             every: Duration::from_secs(every),
+            dead_letter_days,
+            lead_days,
         })
     }
 }

@@ -91,6 +91,7 @@ pub(crate) async fn work(
     // Retention of the webhook log: stopped the same way.
     let retention = tokio::spawn(crate::retention::run(
         db.clone(),
+        config.broker.clone(),
         config.retention,
         metrics.clone(),
         sweeper_stop.clone(),

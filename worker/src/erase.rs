@@ -94,7 +94,7 @@ pub(crate) async fn requested(
 
 /// Deletes what the database holds about `e164` and records the erasure
 /// (once: a second run keeps the first counts); the counts by table.
-async fn erase_rows(
+pub(crate) async fn erase_rows(
     db: &DatabaseConnection,
     e164: &str,
     id: Uuid,
@@ -239,7 +239,11 @@ async fn purge_dead_letters(broker: &BrokerConfig, e164: &str) -> anyhow::Result
 }
 
 /// Adds `purged` dead letters to erasure `id`'s record.
-async fn record_purged(db: &DatabaseConnection, id: Uuid, purged: u64) -> Result<(), DbErr> {
+pub(crate) async fn record_purged(
+    db: &DatabaseConnection,
+    id: Uuid,
+    purged: u64,
+) -> Result<(), DbErr> {
     erasures::Entity::update_many()
         .col_expr(
             erasures::Column::DeadLettersPurged,

@@ -22,7 +22,7 @@ pub struct MessageLabels {
 /// Labels of what retention removed.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RetentionLabels {
-    /// `webhook_bodies` or `webhook_log_entries`.
+    /// `webhook_bodies`, `webhook_log_entries`, `dead_letters` or `leads`.
     pub removed: &'static str,
 }
 

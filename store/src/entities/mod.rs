@@ -14,6 +14,7 @@ pub mod crm_memos;
 pub mod crm_pre_leads;
 pub mod crm_qualified_profiles;
 pub mod crm_status_history;
+pub mod dead_letter_purges;
 pub mod digital_leads;
 pub mod erasures;
 pub mod follow_ups;

@@ -18,6 +18,7 @@ testkit::on_both_backends!(
     a_partner_retry_with_the_same_idempotency_key_is_a_recorded_duplicate,
     every_outcome_is_logged_with_reason_attempts_and_body,
     retention_drops_old_bodies_and_removes_older_entries_and_keeps_the_rest,
+    retention_erases_idle_leads_and_purges_old_dead_letters_with_a_record,
 );
 
 async fn a_partner_retry_with_the_same_idempotency_key_is_a_recorded_duplicate(backend: Backend) {
@@ -233,6 +234,124 @@ async fn retention_drops_old_bodies_and_removes_older_entries_and_keeps_the_rest
     worker.stop().await;
     edge.stop().await;
     testkit::cleanup_prefix(&BrokerConfig::from_env(&env).unwrap().prefix).await;
+    db.drop().await;
+}
+
+/// Issue 24's retention of people: with `LEAD_RETENTION_DAYS` at 30, a
+/// lead idle for 40 days is erased with its records (recorded as
+/// retention's erasure), while a won one as old and a recent one stay; a
+/// dead letter younger than `DEAD_LETTER_RETENTION_DAYS` stays, and once
+/// the limit is 0 it is purged with a record by source and reason.
+async fn retention_erases_idle_leads_and_purges_old_dead_letters_with_a_record(backend: Backend) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("retention-people");
+    let env_with = |dead_letter_days: &str| {
+        test_env(
+            &prefix,
+            Some(&db.url),
+            &[
+                ("RETRY_MAX_ATTEMPTS", "1"),
+                ("RETENTION_EVERY_SECS", "1"),
+                ("LEAD_RETENTION_DAYS", "30"),
+                ("DEAD_LETTER_RETENTION_DAYS", dead_letter_days),
+            ],
+        )
+    };
+    let env = env_with("30");
+    let inspector = QueueInspector::connect(&BrokerConfig::from_env(&env).unwrap())
+        .await
+        .unwrap();
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    for (call, phone) in [
+        ("IDLE-1", "+919876500001"),
+        ("WON-1", "+919876500002"),
+        ("RECENT-1", "+919876500003"),
+    ] {
+        let body = json!({"call_id": call, "caller_number": phone, "call_start_time": "2025-11-07T16:30:00Z"}).to_string();
+        assert_eq!(edge.post("/api/webhook/", &[], &body).await.status, 201);
+    }
+    let dead = json!({"event": "lead_status_update", "source": "crm", "data": {"lead_status": "won", "phone": "+91 98765 11111"}});
+    assert_eq!(
+        edge.post_json(
+            "/api/v1/webhooks/incoming/lead/L-404/status/update",
+            &dead.to_string()
+        )
+        .await
+        .status,
+        201
+    );
+    eventually("three leads and a dead letter", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads").await == 3
+            && testkit::dead_letter_count(&inspector, Source::CrmEvents).await == 1
+    })
+    .await;
+    let forty_days_ago = chrono::Utc::now() - chrono::Duration::days(40);
+    for (phone, stage) in [("+919876500001", "new"), ("+919876500002", "won")] {
+        store::entities::leads::Entity::update_many()
+            .col_expr(
+                store::entities::leads::Column::UpdatedAt,
+                Expr::value(forty_days_ago),
+            )
+            .col_expr(
+                store::entities::leads::Column::LastSeenAt,
+                Expr::value(forty_days_ago),
+            )
+            .col_expr(store::entities::leads::Column::Stage, Expr::value(stage))
+            .filter(store::entities::leads::Column::Phone.eq(phone))
+            .exec(&db.conn)
+            .await
+            .unwrap();
+    }
+    eventually("the idle lead erased", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919876500001'")
+            .await
+            == 0
+    })
+    .await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM calls WHERE caller_number = '+919876500001'")
+            .await,
+        0,
+        "its records went with it"
+    );
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(*) FROM erasures WHERE requested_by = 'retention (LEAD_RETENTION_DAYS)'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM leads").await,
+        2,
+        "won and recent stay"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM calls").await, 2);
+    // Rounds have run: the dead letter, younger than 30 days, stays.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        testkit::dead_letter_count(&inspector, Source::CrmEvents).await,
+        1
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM dead_letter_purges").await, 0);
+    worker.stop().await;
+
+    let worker = Worker::start(&env_with("0"));
+    eventually("the dead letter purged", WAIT, || async {
+        testkit::dead_letter_count(&inspector, Source::CrmEvents).await == 0
+    })
+    .await;
+    eventually("the purge recorded", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM dead_letter_purges WHERE source = 'crm_events' AND count = 1 AND reason <> ''")
+            .await
+            == 1
+    })
+    .await;
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup(inspector).await;
     db.drop().await;
 }
 
