@@ -182,12 +182,26 @@
     }
     node.append(contentNode(m));
     if (m.reaction) node.append(el("span", "reaction", m.reaction));
+    if (m.our_reaction) {
+      const ours = el("span", "reaction ours", m.our_reaction.emoji);
+      ours.title = "Your team's reaction · " + (m.our_reaction.state || "");
+      node.append(ours, el("span", "reaction-state", m.our_reaction.state || ""));
+    }
     const meta = el("span", "meta", m.at_ist);
     if (m.direction === "inbound") {
       const quote = el("button", "quote", "Quote");
       quote.type = "button";
       quote.addEventListener("click", () => setQuoting({ id: m.id, text: m.text }));
       meta.append(" ", quote);
+      if (lastThread && lastThread.window_open) {
+        for (const emoji of ["👍", "🙏", "❤️"]) {
+          const react = el("button", "react", emoji);
+          react.type = "button";
+          react.setAttribute("aria-label", "React " + emoji);
+          react.addEventListener("click", () => reactTo(m.id, emoji).catch(showError));
+          meta.append(" ", react);
+        }
+      }
     }
     if (m.direction === "outbound") {
       meta.append(" · ");
@@ -292,6 +306,16 @@
     document.getElementById("quoting").hidden = !message;
     document.getElementById("quoting-text").textContent = message ? "Quoting: " + message.text : "";
     if (message) reply.focus();
+  }
+
+  // Puts an emoji on one of the customer's messages (sent like a reply).
+  async function reactTo(messageId, emoji) {
+    const response = await post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/reactions", { message_id: messageId, emoji });
+    const body = await response.json().catch(() => ({}));
+    if (response.status !== 202) throw new Error(body.error || "The reaction could not be sent.");
+    status.className = "";
+    status.textContent = "Reaction queued.";
+    refreshThread().catch(showError);
   }
 
   // Queues a reply (free text or a template) and shows it at once.

@@ -357,10 +357,24 @@ pub struct ThreadMessage {
     pub quoted: Option<Quoted>,
     /// The customer's reaction to it (an emoji).
     pub reaction: Option<String>,
+    /// Staff's reaction to it, with its delivery state.
+    pub our_reaction: Option<OurReaction>,
     /// Tata's id for it (a reply's once sent): what quotes and reactions
     /// name.
     #[serde(skip)]
     pub wamid: Option<String>,
+    /// For staff's reaction: the customer's message it is on.
+    #[serde(skip)]
+    pub reacts_to: Option<String>,
+}
+
+/// Staff's reaction on a customer's message.
+#[derive(Debug, Clone, Serialize)]
+pub struct OurReaction {
+    pub emoji: String,
+    /// As a reply's: queued, sending, sent, delivered, read, failed, …
+    pub state: Option<String>,
+    pub by: Option<String>,
 }
 
 /// A quoted message, as the panel shows it above the quoting one.
@@ -483,7 +497,9 @@ pub async fn thread(
                 content: Some(content),
                 quoted: m.quoted_wamid.map(|id| Quoted { id, text: None }),
                 reaction: None,
+                our_reaction: None,
                 wamid: Some(m.wamid),
+                reacts_to: None,
             })
         })
         .collect();
@@ -509,7 +525,9 @@ pub async fn thread(
             content: None,
             quoted: r.quoted_wamid.map(|id| Quoted { id, text: None }),
             reaction: None,
+            our_reaction: None,
             wamid: r.wamid,
+            reacts_to: r.reaction_to,
         }
     }));
     messages.extend(notes.into_iter().map(|n| {
@@ -530,7 +548,9 @@ pub async fn thread(
             content: None,
             quoted: None,
             reaction: None,
+            our_reaction: None,
             wamid: None,
+            reacts_to: None,
         }
     }));
     messages.sort_by_key(|m| std::cmp::Reverse(m.at));
@@ -551,6 +571,17 @@ pub async fn thread(
             && let Some(&target) = by_wamid.get(&to)
         {
             messages[target].reaction = (!emoji.is_empty()).then_some(emoji);
+            reacted.push(i);
+        }
+        // Staff's own, the same way.
+        if let Some(to) = messages[i].reacts_to.clone()
+            && let Some(&target) = by_wamid.get(&to)
+        {
+            messages[target].our_reaction = Some(OurReaction {
+                emoji: messages[i].text.clone(),
+                state: messages[i].state.clone(),
+                by: messages[i].sent_by.clone(),
+            });
             reacted.push(i);
         }
     }
@@ -759,7 +790,7 @@ pub async fn mark_read(
 }
 
 /// When the customer last wrote, if ever.
-async fn last_inbound_at(
+pub(crate) async fn last_inbound_at(
     db: &DatabaseConnection,
     phone: &str,
 ) -> Result<Option<DateTime<Utc>>, sea_orm::DbErr> {
@@ -885,14 +916,27 @@ async fn queue(
     template: Option<shared::templates::TemplateSend>,
     quote: Option<String>,
 ) -> Result<Response, JsonRefusal> {
-    let request = SendRequest {
-        reply_id: Uuid::now_v7(),
-        phone,
-        message,
-        requested_by: staff.username.clone(),
-        template,
-        quote,
-    };
+    queue_request(
+        state,
+        SendRequest {
+            reply_id: Uuid::now_v7(),
+            phone,
+            message,
+            requested_by: staff.username.clone(),
+            template,
+            quote,
+            reaction_to: None,
+        },
+    )
+    .await
+}
+
+/// Publishes a checked request (persistent, confirmed) for a worker to
+/// send; 202 with its id once the broker has it.
+pub(crate) async fn queue_request(
+    state: &AppState,
+    request: SendRequest,
+) -> Result<Response, JsonRefusal> {
     let body = serde_json::to_vec(&request).map_err(unavailable)?;
     let mut envelope = Envelope::new(Source::WhatsappReplies, Vec::new());
     envelope
@@ -906,7 +950,7 @@ async fn queue(
         )
         .json());
     }
-    tracing::info!(reply_id = %request.reply_id, staff = %staff.username, "reply queued");
+    tracing::info!(reply_id = %request.reply_id, staff = %request.requested_by, "reply queued");
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"reply_id": request.reply_id, "state": "queued"})),

@@ -21,6 +21,7 @@ pub mod media;
 pub mod notifications;
 pub mod operator;
 pub mod person;
+pub mod reactions;
 pub mod refusal;
 pub mod reports;
 pub mod routing;
@@ -205,6 +206,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/ajax/tata-conversations/{phone}/status",
             post(conversation_status::set),
+        )
+        .route(
+            "/ajax/tata-conversations/{phone}/reactions",
+            post(reactions::react),
         )
         .route("/ajax/whatsapp/templates", get(templates::list))
         .route("/whatsapp/media/{media_id}", get(media::serve))

@@ -27,6 +27,7 @@ mod m20261207_000021_reply_quotes;
 mod m20261207_000022_whatsapp_media;
 mod m20261207_000023_erasures;
 mod m20261207_000024_dead_letter_purges;
+mod m20261207_000025_reply_reactions;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_whatsapp_media::Migration),
             Box::new(m20261207_000023_erasures::Migration),
             Box::new(m20261207_000024_dead_letter_purges::Migration),
+            Box::new(m20261207_000025_reply_reactions::Migration),
         ]
     }
 }

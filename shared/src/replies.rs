@@ -33,6 +33,25 @@ pub struct SendRequest {
     /// send's `context`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<String>,
+    /// For a reaction: the customer's message (its `wamid`) that
+    /// `message`, one emoji, reacts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction_to: Option<String>,
+}
+
+/// Longest reaction (one emoji, with its modifiers and joiners), in
+/// characters.
+pub const MAX_REACTION_CHARS: usize = 16;
+
+/// Whether `emoji` can be a reaction: 1 to [`MAX_REACTION_CHARS`]
+/// characters, none of them a letter, a digit, punctuation or a space (so
+/// plain text is never sent as one).
+pub fn is_reaction(emoji: &str) -> bool {
+    let chars = emoji.chars().count();
+    (1..=MAX_REACTION_CHARS).contains(&chars)
+        && !emoji
+            .chars()
+            .any(|c| c.is_ascii() || c.is_whitespace() || c.is_alphanumeric())
 }
 
 /// The envelope's assigned id that marks work other than a reply on the
@@ -82,6 +101,14 @@ impl SendRequest {
         {
             return Err("a quoted message's id has 1 to 255 characters".into());
         }
+        if let Some(target) = &request.reaction_to
+            && (target.trim().is_empty()
+                || target.len() > 255
+                || !is_reaction(&request.message)
+                || request.template.is_some())
+        {
+            return Err("a reaction is one emoji on a message id of 1 to 255 characters".into());
+        }
         Ok(request)
     }
 
@@ -104,6 +131,7 @@ mod tests {
             requested_by: "asha".into(),
             template: None,
             quote: None,
+            reaction_to: None,
         };
         let body = serde_json::to_vec(&request).unwrap();
         assert_eq!(SendRequest::parse(&body).unwrap(), request);
@@ -121,6 +149,22 @@ mod tests {
         let mut bad = request.clone();
         bad.phone = "12".into();
         assert!(SendRequest::parse(&serde_json::to_vec(&bad).unwrap()).is_err());
+        // A reaction is one emoji, never text.
+        let mut reaction = request.clone();
+        reaction.reaction_to = Some("wamid.in-1".into());
+        reaction.message = "👍🏽".into();
+        assert_eq!(
+            SendRequest::parse(&serde_json::to_vec(&reaction).unwrap()).unwrap(),
+            reaction
+        );
+        for text in ["ok", "👍 ok", "", "🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏"]
+        {
+            reaction.message = text.into();
+            assert!(
+                SendRequest::parse(&serde_json::to_vec(&reaction).unwrap()).is_err(),
+                "{text:?}"
+            );
+        }
         bad = request;
         bad.message = "x".repeat(MAX_REPLY_CHARS + 1);
         assert!(SendRequest::parse(&serde_json::to_vec(&bad).unwrap()).is_err());

@@ -226,6 +226,7 @@ async fn claim(
         created_at: Set(now),
         updated_at: Set(now),
         quoted_wamid: Set(request.quote.clone()),
+        reaction_to: Set(request.reaction_to.clone()),
         template: Set(request.template.as_ref().map(|t| {
             serde_json::json!({"name": t.name, "language": t.language, "parameters": t.parameters})
         })),

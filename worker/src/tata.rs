@@ -61,13 +61,18 @@ impl TataClient {
 
     /// One send, as Tata's send API describes it.
     pub(crate) async fn send(&self, request: &SendRequest) -> CallResult {
-        let mut body = match &request.template {
-            Some(template) => serde_json::json!({
+        let mut body = match (&request.template, &request.reaction_to) {
+            (_, Some(target)) => serde_json::json!({
+                "to": request.to_digits(),
+                "type": "reaction",
+                "reaction": {"message_id": target, "emoji": request.message},
+            }),
+            (Some(template), None) => serde_json::json!({
                 "to": request.to_digits(),
                 "type": "template",
                 "template": template.to_api(),
             }),
-            None => serde_json::json!({
+            (None, None) => serde_json::json!({
                 "to": request.to_digits(),
                 "type": "text",
                 "text": {"body": request.message, "preview_url": false},

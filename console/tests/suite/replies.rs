@@ -299,7 +299,100 @@ testkit::on_both_backends!(
     a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_their_fields_go,
     a_resolved_or_snoozed_conversation_reopens_when_the_customer_writes_again,
     a_quoted_reply_carries_its_context_and_shows_the_quote,
+    a_reaction_goes_out_once_and_sits_on_its_message,
 );
+
+/// Issue 23, reactions: staff put an emoji on the customer's message; the
+/// worker sends it once as a WhatsApp reaction, and the thread shows it on
+/// that message with its state, not as a line of its own. Text, another
+/// conversation's message and a closed window are refused.
+async fn a_reaction_goes_out_once_and_sits_on_its_message(backend: Backend) {
+    let rig = Rig::start(backend, "reaction", "5000").await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876588888").await;
+    rig.customer_writes("919876599999").await;
+    let path = "/ajax/tata-conversations/+919876588888/reactions";
+    let theirs = "wamid.in-919876588888";
+    for (body, why) in [
+        (
+            json!({"message_id": theirs, "emoji": "ok"}),
+            "text is no reaction",
+        ),
+        (
+            json!({"message_id": "wamid.in-919876599999", "emoji": "👍"}),
+            "another conversation's message",
+        ),
+        (json!({"message_id": theirs}), "no emoji"),
+    ] {
+        assert_eq!(rig.staff.post_json(path, &body).await.status, 400, "{why}");
+    }
+    let answer = rig
+        .staff
+        .post_json(path, &json!({"message_id": theirs, "emoji": "👍"}))
+        .await;
+    assert_eq!(
+        answer.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let reaction_id = answer.json()["reply_id"].as_str().unwrap().to_owned();
+    eventually("the reaction sent", WAIT, || async {
+        let thread = rig
+            .staff
+            .get("/ajax/tata-conversations/+919876588888/")
+            .await
+            .json();
+        thread["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == theirs && m["our_reaction"]["state"] == "sent")
+    })
+    .await;
+    let calls = rig.tata.calls();
+    assert_eq!(calls.len(), 1, "sent once");
+    assert_eq!(
+        calls[0].body,
+        json!({"to": "919876588888", "type": "reaction", "reaction": {"message_id": theirs, "emoji": "👍"}})
+    );
+    let thread = rig
+        .staff
+        .get("/ajax/tata-conversations/+919876588888/")
+        .await
+        .json();
+    let messages = thread["messages"].as_array().unwrap();
+    let on = messages.iter().find(|m| m["id"] == theirs).unwrap();
+    assert_eq!(on["our_reaction"]["emoji"], "👍");
+    assert_eq!(on["our_reaction"]["by"], "asha");
+    assert!(
+        messages.iter().all(|m| m["id"] != reaction_id.as_str()),
+        "no line of its own: {thread}"
+    );
+    // A day and more later, WhatsApp takes no reaction.
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    {
+        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+        store::entities::whatsapp_messages::Entity::update_many()
+            .col_expr(
+                store::entities::whatsapp_messages::Column::SentAt,
+                Expr::value(long_ago),
+            )
+            .filter(store::entities::whatsapp_messages::Column::FromNumber.eq("+919876588888"))
+            .exec(&rig.db.conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        rig.staff
+            .post_json(path, &json!({"message_id": theirs, "emoji": "🙏"}))
+            .await
+            .status,
+        409
+    );
+    worker.stop().await;
+    rig.stop().await;
+}
 
 /// Issue 23, templates: Tata's list is fetched at start and on a manager's
 /// request (through the broker), only approved templates the panel can fill

@@ -33,6 +33,9 @@ pub struct Model {
     pub template: Option<Json>,
     /// The message it quotes (its `wamid`), if any.
     pub quoted_wamid: Option<String>,
+    /// For a reaction: the customer's message (its `wamid`) that `body`,
+    /// an emoji, reacts to.
+    pub reaction_to: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
