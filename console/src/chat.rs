@@ -618,7 +618,7 @@ pub async fn thread(
         .filter(|m| matches!(m.content, Some(Content::Media { .. })))
         .filter_map(|m| m.wamid.clone())
         .collect();
-    let files = crate::media::files_of(db, with_files).await?;
+    let files = crate::media_files::files_of(db, with_files).await?;
     for message in &mut messages {
         if let (Some(Content::Media { file, .. }), Some(wamid)) =
             (message.content.as_mut(), message.wamid.as_ref())

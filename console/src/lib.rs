@@ -18,6 +18,7 @@ pub mod follow_ups;
 pub mod leads;
 pub mod live;
 pub mod media;
+pub mod media_files;
 pub mod notifications;
 pub mod operator;
 pub mod person;

@@ -1,6 +1,6 @@
-//! Inbound WhatsApp media as staff see it: each file's state for the
-//! thread ([`files_of`]), and the file itself (`GET /whatsapp/media/{id}`),
-//! to signed-in staff who may see its conversation, from this origin only.
+//! Inbound WhatsApp media files (`GET /whatsapp/media/{id}`), served to
+//! signed-in staff who may see its conversation, from this origin only
+//! (what the thread shows of each file: [`crate::media_files`]).
 //!
 //! A customer chooses what they send, so a file is never trusted to be
 //! what it says: only photos, stickers, video and audio of a few plain
@@ -13,131 +13,15 @@
 use crate::AppState;
 use crate::auth::Staff;
 use crate::chat::visible_conversation;
+use crate::media_files::{UNRESERVED, inline_type};
 use crate::refusal::{JsonRefusal, Refusal};
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
-use serde::Serialize;
-use std::collections::HashMap;
+use percent_encoding::utf8_percent_encode;
+use sea_orm::{DbErr, EntityTrait};
 use std::sync::Arc;
 use store::entities::{whatsapp_media, whatsapp_messages};
-
-/// What a media id or a file name escapes in a URL path or an RFC 5987
-/// header value: all but RFC 3986's unreserved characters.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Types shown inline, by the message's kind; WhatsApp sends these
-/// (`docs/contracts/tata-whatsapp-media-and-templates.md`).
-fn inline_type(kind: &str, content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match kind {
-        "image" | "sticker" => matches!(
-            essence.as_str(),
-            "image/jpeg" | "image/png" | "image/webp" | "image/gif"
-        ),
-        "video" => matches!(essence.as_str(), "video/mp4" | "video/3gpp"),
-        "audio" => matches!(
-            essence.as_str(),
-            "audio/aac" | "audio/mp4" | "audio/mpeg" | "audio/amr" | "audio/ogg"
-        ),
-        _ => false,
-    }
-}
-
-/// What the thread shows of a message's file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MediaFile {
-    /// `pending`, `stored`, `expired`, `too_large` or `failed`.
-    pub state: String,
-    /// Where staff fetch it (stored files only).
-    pub url: Option<String>,
-    /// How the panel shows it: `image`, `video` or `audio` inline; none
-    /// for a download.
-    pub inline: Option<&'static str>,
-    pub size: Option<i64>,
-    /// Why it is not here, in plain words.
-    pub reason: Option<String>,
-}
-
-impl MediaFile {
-    fn of(row: &Listed) -> Self {
-        let stored = row.state == "stored";
-        let inline = row
-            .content_type
-            .as_deref()
-            .filter(|t| stored && inline_type(&row.kind, t))
-            .map(|_| match row.kind.as_str() {
-                "video" => "video",
-                "audio" => "audio",
-                _ => "image",
-            });
-        Self {
-            state: row.state.clone(),
-            url: stored.then(|| {
-                format!(
-                    "/whatsapp/media/{}",
-                    utf8_percent_encode(&row.media_id, UNRESERVED)
-                )
-            }),
-            inline,
-            size: row.size,
-            reason: row.reason.clone(),
-        }
-    }
-}
-
-/// A file's row without its bytes.
-#[derive(Debug, sea_orm::FromQueryResult)]
-struct Listed {
-    media_id: String,
-    wamid: String,
-    kind: String,
-    state: String,
-    content_type: Option<String>,
-    size: Option<i64>,
-    reason: Option<String>,
-}
-
-/// The files of messages `wamids`, by message.
-pub async fn files_of(
-    db: &DatabaseConnection,
-    wamids: Vec<String>,
-) -> Result<HashMap<String, MediaFile>, DbErr> {
-    if wamids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    use whatsapp_media::Column as M;
-    let rows = whatsapp_media::Entity::find()
-        .select_only()
-        .columns([
-            M::MediaId,
-            M::Wamid,
-            M::Kind,
-            M::State,
-            M::ContentType,
-            M::Size,
-            M::Reason,
-        ])
-        .filter(M::Wamid.is_in(wamids))
-        .into_model::<Listed>()
-        .all(db)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| (row.wamid.clone(), MediaFile::of(row)))
-        .collect())
-}
 
 /// A file name safe in a header: letters, digits, `.`, `-` and `_`.
 fn plain_name(name: &str) -> String {

@@ -28,7 +28,7 @@ pub enum Content {
         mime_type: Option<String>,
         filename: Option<String>,
         voice: bool,
-        file: Option<crate::media::MediaFile>,
+        file: Option<crate::media_files::MediaFile>,
     },
     /// A shared location, with a map link.
     Location {
