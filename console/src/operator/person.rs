@@ -54,23 +54,28 @@ pub async fn form(Extension(staff): Extension<Staff>) -> Response {
     .into_response()
 }
 
+/// Everything held about the person `?phone=` names (the export, and
+/// what an erasure would remove); 400 for a number that is not one.
+async fn everything(state: &AppState, phone: Option<&str>) -> Result<serde_json::Value, Refusal> {
+    match crate::person::export_everywhere(&state.db, &state.broker, phone.unwrap_or_default())
+        .await
+    {
+        Ok(document) => Ok(document),
+        Err(crate::person::ExportError::NotAPhone(_)) => Err(Refusal::BadRequest(
+            "phone must be a phone number, such as +91 98765 43210".into(),
+        )),
+        Err(crate::person::ExportError::Database(error)) => Err(super::database_unavailable(error)),
+    }
+}
+
 /// `GET /operator/person/export.json?phone=`.
 pub async fn export(
     State(state): State<Arc<AppState>>,
     Query(query): Query<PersonQuery>,
 ) -> Response {
-    let phone = query.phone.unwrap_or_default();
-    let document = match crate::person::export_everywhere(&state.db, &state.broker, &phone).await {
+    let document = match everything(&state, query.phone.as_deref()).await {
         Ok(document) => document,
-        Err(crate::person::ExportError::NotAPhone(_)) => {
-            return Refusal::BadRequest(
-                "phone must be a phone number, such as +91 98765 43210".into(),
-            )
-            .into_response();
-        }
-        Err(crate::person::ExportError::Database(error)) => {
-            return super::database_unavailable(error).into_response();
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     (
         [
@@ -95,18 +100,9 @@ pub async fn erase_preview(
     Extension(staff): Extension<Staff>,
     Query(query): Query<PersonQuery>,
 ) -> Response {
-    let phone = query.phone.unwrap_or_default();
-    let document = match crate::person::export_everywhere(&state.db, &state.broker, &phone).await {
+    let document = match everything(&state, query.phone.as_deref()).await {
         Ok(document) => document,
-        Err(crate::person::ExportError::NotAPhone(_)) => {
-            return Refusal::BadRequest(
-                "phone must be a phone number, such as +91 98765 43210".into(),
-            )
-            .into_response();
-        }
-        Err(crate::person::ExportError::Database(error)) => {
-            return super::database_unavailable(error).into_response();
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     let e164 = document["phone"].as_str().unwrap_or_default().to_owned();
     let would_go = crate::person::what_would_go(&document);
