@@ -28,6 +28,7 @@ mod m20261207_000022_whatsapp_media;
 mod m20261207_000023_erasures;
 mod m20261207_000024_dead_letter_purges;
 mod m20261207_000025_reply_reactions;
+mod m20261207_000026_erasure_lead_ids;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000023_erasures::Migration),
             Box::new(m20261207_000024_dead_letter_purges::Migration),
             Box::new(m20261207_000025_reply_reactions::Migration),
+            Box::new(m20261207_000026_erasure_lead_ids::Migration),
         ]
     }
 }

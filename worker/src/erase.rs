@@ -101,13 +101,12 @@ pub(crate) async fn erase_rows(
     request: &shared::replies::EraseRequest,
 ) -> Result<BTreeMap<String, u64>, DbErr> {
     let txn = db.begin().await?;
-    if txn.get_database_backend() == DbBackend::Sqlite {
-        // Take SQLite's write lock before reading (waiting for it like
-        // any writer): reading first would fail the first delete whenever
-        // a batch committed in between.
-        txn.execute_unprepared("UPDATE erasures SET id = id WHERE 1 = 0")
-            .await?;
-    }
+    // The person's lock, as a batch writing them takes it (on SQLite, the
+    // write lock): a batch that holds it commits first and its rows are
+    // erased here; one that waits for it finds this erasure recorded and
+    // refuses what it received before (see crate::desk::new_leads).
+    let lead_id = crate::persist::lead_id(e164);
+    crate::desk::new_leads::lock_ids(&txn, &[lead_id]).await?;
     let person = Person::find(&txn, e164).await?;
     let mut erase = Erase {
         txn: &txn,
@@ -124,6 +123,7 @@ pub(crate) async fn erase_rows(
         erased_at: Set(now),
         counts: Set(serde_json::to_value(&counts).unwrap_or_default()),
         dead_letters_purged: Set(None),
+        lead_id: Set(Some(lead_id)),
     })
     .on_conflict(
         OnConflict::column(erasures::Column::Id)

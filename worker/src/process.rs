@@ -151,6 +151,17 @@ pub async fn process_batch(
             one_by_one: false,
         }),
         Err(Grouped::Transient(transient)) => Err(transient),
+        Err(Grouped::Refused(error)) if persist::is_erased(&error) => {
+            tracing::info!(
+                messages = items.len(),
+                "a batch holds a message about a person erased after it was received; applying it one message at a time"
+            );
+            let outcomes = process_one_by_one(db, settings, items, &parsed).await?;
+            Ok(BatchOutcomes {
+                outcomes,
+                one_by_one: true,
+            })
+        }
         Err(Grouped::Refused(error)) => {
             tracing::warn!(
                 messages = items.len(),
@@ -235,6 +246,7 @@ async fn process_grouped(
         // `remove`: a second delivery of one ingest id in the batch takes
         // the one-message path, which finds it processed.
         if let (true, Ok(effects)) = (claimed.remove(&envelope.ingest_id), &parsed[i]) {
+            staging.writes().received(envelope.received_at);
             effects.stage(&mut staging, i, envelope, settings);
             outcomes[i] = Some(Outcome::Persisted);
         }
@@ -296,6 +308,21 @@ where
                     "already processed (same ingest id)".into(),
                 ));
             }
+            Ok(Some(Applied::Erased)) => {
+                // Logged as a duplicate, without the body that names them.
+                let reason = persist::ERASED;
+                record(
+                    conn,
+                    envelope,
+                    b"",
+                    LogStatus::Duplicate,
+                    reason,
+                    partner_ref,
+                )
+                .await
+                .map_err(Transient::from)?;
+                return Ok(Outcome::Duplicate(reason.into()));
+            }
             Ok(Some(Applied::Missing(reason))) => Outcome::RetryLater(reason),
             Ok(Some(Applied::Invalid(reason))) => Outcome::DeadLetter(reason),
             Err(error) if is_transient(&error) => return Err(error.into()),
@@ -348,17 +375,25 @@ async fn commit(
         // A batch of one: the batch's code.
         Route::Staged => {
             let mut staging = Staging::default();
+            staging.writes().received(envelope.received_at);
             effects.stage(&mut staging, 0, envelope, settings);
-            match staging.flush(&txn, settings).await?.pop() {
-                // Already marked as a repeat in the log by the flush.
-                Some((_, reason)) => {
-                    txn.commit().await?;
-                    return Ok(Some(Applied::PartnerDuplicate(reason)));
+            staging.flush(&txn, settings).await.map(|mut repeats| {
+                match repeats.pop() {
+                    // Already marked as a repeat in the log by the flush.
+                    Some((_, reason)) => Applied::PartnerDuplicate(reason),
+                    None => Applied::Written,
                 }
-                None => Applied::Written,
-            }
+            })
         }
-        Route::Alone(hook) => persist::crm::apply(&txn, envelope, hook, &settings.desk).await?,
+        Route::Alone(hook) => persist::crm::apply(&txn, envelope, hook, &settings.desk).await,
+    };
+    let applied = match applied {
+        // Nothing of it may be written, not even its body in the log.
+        Err(error) if persist::is_erased(&error) => {
+            txn.rollback().await?;
+            return Ok(Some(Applied::Erased));
+        }
+        other => other?,
     };
     match &applied {
         Applied::Missing(_) | Applied::Invalid(_) => {
@@ -369,7 +404,7 @@ async fn commit(
         Applied::PartnerDuplicate(reason) => {
             mark_duplicate(&txn, envelope.ingest_id, reason).await?
         }
-        Applied::Written => {}
+        Applied::Written | Applied::Erased => {}
     }
     txn.commit().await?;
     Ok(Some(applied))

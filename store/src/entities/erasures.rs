@@ -20,6 +20,10 @@ pub struct Model {
     /// Dead letters about the person purged (none yet: that step is not
     /// done).
     pub dead_letters_purged: Option<i64>,
+    /// The erased person's lead id (a hash of the number, like
+    /// `subject`): what a batch looks up to refuse a message received
+    /// before the erasure.
+    pub lead_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,12 +27,12 @@
 
 use super::route::{Routed, Rules, place};
 use super::{CrmStatus, Desk};
+use chrono::DateTime;
 use chrono::Utc;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
 use std::collections::{HashMap, HashSet};
-use store::entities::{leads, staff_users};
+use store::entities::{erasures, leads, staff_users};
 use uuid::Uuid;
 
 /// Advisory-lock class of a lead id's lock (the first key of
@@ -50,6 +50,7 @@ pub(crate) async fn route(
     desk: &Desk,
     rows: &mut [(Uuid, leads::ActiveModel)],
     crm: &[CrmStatus],
+    received: Option<DateTime<Utc>>,
 ) -> Result<Vec<Routed>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -58,7 +59,15 @@ pub(crate) async fn route(
     ids.sort_unstable();
     ids.dedup();
     lock_ids(txn, &ids).await?;
-    let known = existing(txn, &ids).await?;
+    let (known, erased) = existing(txn, &ids).await?;
+    // Someone erased after one of the batch's messages was received (a
+    // delivery queued, retried or spooled across the erasure): nothing of
+    // the batch is written (see [`crate::persist::ERASED`]).
+    if let Some(received) = received
+        && erased.iter().any(|at| *at > received)
+    {
+        return Err(DbErr::Custom(crate::persist::ERASED.into()));
+    }
     let new: HashSet<Uuid> = ids.into_iter().filter(|id| !known.contains(id)).collect();
     if new.is_empty() {
         return Ok(Vec::new());
@@ -98,7 +107,7 @@ pub(crate) async fn route(
 
 /// Locks `ids` (sorted) until the batch ends, so that whether each exists
 /// cannot change under it (see the module's comment).
-async fn lock_ids(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
+pub(crate) async fn lock_ids(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), DbErr> {
     match txn.get_database_backend() {
         DbBackend::Postgres => {
             // Keys in order, so two batches never wait for each other in a
@@ -138,31 +147,51 @@ fn lock_key(id: Uuid) -> i32 {
     i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
-/// Which of `ids` (sorted) are leads already.
+/// Which of `ids` (sorted) are leads already, and when any of them was
+/// erased (issue 24), in one read.
 ///
 /// On PostgreSQL, a prepared statement's generic plan, made while `leads`
 /// was small, scans the whole table for these ids, and keeps doing so as
 /// it grows (the drain fell to half its rate). Plans made for the values
 /// at hand look them up by key: [`lock_ids`] sets `plan_cache_mode` so,
 /// and this resets it once read.
-async fn existing(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashSet<Uuid>, DbErr> {
+async fn existing(
+    txn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<(HashSet<Uuid>, Vec<DateTime<Utc>>), DbErr> {
     let mut known = HashSet::new();
+    let mut erased = Vec::new();
     // Power-of-two chunks: a handful of statement texts, whatever the
     // batch size, so prepared statements keep being reused.
     for chunk in store::chunks::split(ids, 64) {
-        let found: Vec<Uuid> = leads::Entity::find()
-            .select_only()
+        let read = Query::select()
             .column(leads::Column::Id)
-            .filter(leads::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(txn)
-            .await?;
-        known.extend(found);
+            .expr_as(Expr::cust("NULL"), "erased_at")
+            .from(leads::Entity)
+            .and_where(Expr::col(leads::Column::Id).is_in(chunk.iter().copied()))
+            .union(
+                UnionType::All,
+                Query::select()
+                    .column(erasures::Column::LeadId)
+                    .column(erasures::Column::ErasedAt)
+                    .from(erasures::Entity)
+                    .and_where(Expr::col(erasures::Column::LeadId).is_in(chunk.iter().copied()))
+                    .to_owned(),
+            )
+            .to_owned();
+        for row in txn.query_all(&read).await? {
+            match row.try_get::<Option<DateTime<Utc>>>("", "erased_at")? {
+                Some(at) => erased.push(at),
+                None => {
+                    known.insert(row.try_get::<Uuid>("", "id")?);
+                }
+            }
+        }
     }
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("RESET plan_cache_mode").await?;
     }
-    Ok(known)
+    Ok((known, erased))
 }
 
 /// The owners the batch's CRM events name for its new leads: the accounts

@@ -14,7 +14,7 @@ pub(crate) use writes::Writes;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, IntoIden, OnConflict};
-use sea_orm::{ActiveValue::Set, IdenStatic};
+use sea_orm::{ActiveValue::Set, DbErr, IdenStatic};
 use shared::Source;
 use store::entities::{lead_touchpoints, leads};
 use uuid::Uuid;
@@ -33,6 +33,20 @@ pub(crate) enum Applied {
     /// It can never apply (a discarded lead converted, a final status
     /// left): nothing is committed, and the message is dead-lettered.
     Invalid(String),
+    /// It is about a person erased after it was received: nothing is
+    /// written, and its log row (without its body) says so.
+    Erased,
+}
+
+/// Why a batch or a message wrote nothing: one of its people was erased
+/// after it was received (issue 24). A batch refused for it is applied
+/// again one message at a time, where only the messages it is true of are
+/// left out, each recorded as a duplicate without its body.
+pub(crate) const ERASED: &str = "about a person erased after it was received";
+
+/// Whether a write was refused for [`ERASED`].
+pub(crate) fn is_erased(error: &DbErr) -> bool {
+    matches!(error, DbErr::Custom(reason) if reason == ERASED)
 }
 
 /// Namespace of ids derived from content (leads from phone numbers,

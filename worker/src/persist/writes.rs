@@ -62,9 +62,17 @@ pub(crate) struct Writes {
     touchpoints: Staged<Uuid, lead_touchpoints::ActiveModel>,
     /// What the batch asks of the lead desk.
     desk: crate::desk::DeskWork,
+    /// When the edge received the batch's oldest message: a person erased
+    /// after it refuses the batch (see [`super::ERASED`]).
+    oldest_received: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Writes {
+    /// Notes that a message the edge received at `at` is staged.
+    pub(crate) fn received(&mut self, at: chrono::DateTime<chrono::Utc>) {
+        self.oldest_received = Some(self.oldest_received.map_or(at, |oldest| oldest.min(at)));
+    }
+
     /// Stages a sighting of a person; returns their lead's id.
     pub(crate) fn lead(&mut self, seen: &Sighting<'_>) -> Uuid {
         let (id, row) = lead_row(seen);
@@ -140,8 +148,14 @@ impl Writes {
         desk: &Desk,
     ) -> Result<(), DbErr> {
         let mut rows = std::mem::take(&mut self.leads).0;
-        let routed =
-            crate::desk::new_leads::route(txn, desk, &mut rows, &self.desk.crm_statuses).await?;
+        let routed = crate::desk::new_leads::route(
+            txn,
+            desk,
+            &mut rows,
+            &self.desk.crm_statuses,
+            self.oldest_received,
+        )
+        .await?;
         upsert_in_rounds(txn, rows, lead_merge()).await?;
         self.desk
             .assigned

@@ -7,6 +7,7 @@ mod admin;
 mod crm;
 mod database;
 mod desk;
+mod erasure;
 mod faults;
 mod log;
 mod monitoring;

@@ -32,6 +32,7 @@ pub(super) async fn join_unified_lead(
     let status: String = row.try_get("", "status")?;
     let data = json_field(&row, "data")?;
     let mut writes = Writes::default();
+    writes.received(envelope.received_at);
     stage_join(&mut writes, envelope, hook, kind, &id, &status, &data);
     writes.flush(txn, desk).await
 }

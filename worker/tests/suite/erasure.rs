@@ -1,0 +1,115 @@
+//! Issue 24: a delivery received before its person's erasure, and
+//! processed after it (it waited in a queue, a retry queue or an edge's
+//! spool), does not bring the person back; it is logged as a duplicate
+//! without its body. Others in the same batch are written; a message
+//! received after the erasure is a new contact.
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use std::time::Duration;
+use store::entities::{erasures, leads};
+use testkit::{Backend, Edge, TestDb, Worker, eventually, test_env, unique_prefix};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+testkit::on_both_backends!(a_delivery_received_before_an_erasure_does_not_bring_the_person_back,);
+
+fn message(from: &str, wamid: &str, text: &str) -> String {
+    json!({"messages": [{"from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": {"body": text}}]})
+        .to_string()
+}
+
+async fn a_delivery_received_before_an_erasure_does_not_bring_the_person_back(backend: Backend) {
+    testkit::init_logging();
+    let db = TestDb::create(backend).await;
+    let prefix = unique_prefix("erased-later");
+    let env = test_env(&prefix, Some(&db.url), &[]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    let post = |body: String| {
+        let edge = &edge;
+        async move { assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201) }
+    };
+    post(message("919812377777", "wamid.E-1", "First")).await;
+    eventually("her lead", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads").await == 1
+    })
+    .await;
+    let lead = db.uuid("SELECT id FROM leads").await;
+    worker.stop().await;
+
+    // Received while no worker runs: queued, like a delivery in a retry
+    // queue or an edge's spool.
+    post(message(
+        "919812377777",
+        "wamid.E-2",
+        "Second, received before the erasure",
+    ))
+    .await;
+    post(message("919812388888", "wamid.O-1", "Someone else")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Then she is erased (her rows go; the erasure is recorded by her lead
+    // id, as the worker's erasure records it).
+    leads::Entity::delete_many()
+        .filter(leads::Column::Id.eq(lead))
+        .exec(&db.conn)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    erasures::Entity::insert(erasures::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        subject: Set(store::access_log::number_subject("+919812377777")),
+        requested_by: Set("omar".into()),
+        requested_at: Set(now),
+        erased_at: Set(now),
+        counts: Set(json!({"leads": 1})),
+        dead_letters_purged: Set(Some(0)),
+        lead_id: Set(Some(lead)),
+    })
+    .exec(&db.conn)
+    .await
+    .unwrap();
+
+    let worker = Worker::start(&env);
+    eventually("both queued deliveries settled", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM webhook_log").await == 3
+            && db.count("SELECT COUNT(*) FROM leads").await == 1
+    })
+    .await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919812388888'")
+            .await,
+        1,
+        "the other person in the batch is written"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919812377777'")
+            .await,
+        0,
+        "she is not brought back"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM whatsapp_messages WHERE wamid = 'wamid.E-2'")
+            .await,
+        0
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM webhook_log WHERE status = 'duplicate' AND body = '' AND reason LIKE '%erased after it was received%'")
+            .await,
+        1,
+        "logged as a duplicate, without the body that names her"
+    );
+
+    // Writing again after the erasure: a new contact.
+    post(message("919812377777", "wamid.E-3", "Hello again")).await;
+    eventually("her new lead", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919812377777'")
+            .await
+            == 1
+    })
+    .await;
+    worker.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
