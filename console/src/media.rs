@@ -19,7 +19,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::utf8_percent_encode;
-use sea_orm::{DbErr, EntityTrait};
+use sea_orm::{DbErr, EntityTrait, QuerySelect};
 use std::sync::Arc;
 use store::entities::{whatsapp_media, whatsapp_messages};
 
@@ -51,8 +51,9 @@ pub async fn serve(
 ) -> Result<Response, JsonRefusal> {
     let unavailable = |error: DbErr| JsonRefusal::from(Refusal::database("a media file", error));
     let missing = || JsonRefusal(Refusal::NotFound("No such file.".into()));
-    let file = whatsapp_media::Entity::find_by_id(media_id)
-        .one(&state.db)
+    // Its row without the bytes first: a file is read only for someone
+    // who may see it.
+    let file = crate::media_files::file(&state.db, &media_id)
         .await
         .map_err(unavailable)?
         .ok_or_else(missing)?;
@@ -63,11 +64,19 @@ pub async fn serve(
         .ok_or_else(missing)?;
     let phone = message.from_number.clone().ok_or_else(missing)?;
     visible_conversation(&state.db, &staff, &phone).await?;
-    let Some(bytes) = file.bytes.filter(|_| file.state == "stored") else {
+    if file.state != "stored" {
         return Err(JsonRefusal(Refusal::NotFound(file.reason.unwrap_or_else(
             || "The file has not been fetched from WhatsApp yet.".into(),
         ))));
-    };
+    }
+    let bytes: Option<Option<Vec<u8>>> = whatsapp_media::Entity::find_by_id(media_id)
+        .select_only()
+        .column(whatsapp_media::Column::Bytes)
+        .into_tuple()
+        .one(&state.db)
+        .await
+        .map_err(unavailable)?;
+    let bytes = bytes.flatten().ok_or_else(missing)?;
     let content_type = file
         .content_type
         .as_deref()

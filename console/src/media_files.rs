@@ -83,14 +83,37 @@ impl MediaFile {
 
 /// A file's row without its bytes.
 #[derive(Debug, sea_orm::FromQueryResult)]
-struct Listed {
-    media_id: String,
-    wamid: String,
-    kind: String,
-    state: String,
-    content_type: Option<String>,
-    size: Option<i64>,
-    reason: Option<String>,
+pub(crate) struct Listed {
+    pub media_id: String,
+    pub wamid: String,
+    pub kind: String,
+    pub state: String,
+    pub content_type: Option<String>,
+    pub size: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// The rows of files, without their bytes.
+fn listed() -> sea_orm::Select<whatsapp_media::Entity> {
+    use whatsapp_media::Column as M;
+    whatsapp_media::Entity::find().select_only().columns([
+        M::MediaId,
+        M::Wamid,
+        M::Kind,
+        M::State,
+        M::ContentType,
+        M::Size,
+        M::Reason,
+    ])
+}
+
+/// File `media_id`'s row, without its bytes.
+pub(crate) async fn file(db: &DatabaseConnection, media_id: &str) -> Result<Option<Listed>, DbErr> {
+    listed()
+        .filter(whatsapp_media::Column::MediaId.eq(media_id))
+        .into_model::<Listed>()
+        .one(db)
+        .await
 }
 
 /// The files of messages `wamids`, by message.
@@ -101,19 +124,8 @@ pub async fn files_of(
     if wamids.is_empty() {
         return Ok(HashMap::new());
     }
-    use whatsapp_media::Column as M;
-    let rows = whatsapp_media::Entity::find()
-        .select_only()
-        .columns([
-            M::MediaId,
-            M::Wamid,
-            M::Kind,
-            M::State,
-            M::ContentType,
-            M::Size,
-            M::Reason,
-        ])
-        .filter(M::Wamid.is_in(wamids))
+    let rows = listed()
+        .filter(whatsapp_media::Column::Wamid.is_in(wamids))
         .into_model::<Listed>()
         .all(db)
         .await?;

@@ -24,6 +24,12 @@
 //! turns, so each member it named skips one turn (a database error or a
 //! crash mid-batch, not a race). On SQLite the batch already holds the
 //! only write lock, so the turns are taken in it and go back with it.
+//!
+//! **Erased people stay erased** (issue 24). The same read returns the
+//! erasures of the batch's people, and an erasure takes the same lock on
+//! its person. A batch holding a message received before its person was
+//! erased is refused whole ([`crate::persist::ERASED`]) and applied again
+//! one message at a time, where only that message is left out.
 
 use super::route::{Routed, Rules, place};
 use super::{CrmStatus, Desk};
