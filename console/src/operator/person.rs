@@ -217,6 +217,7 @@ pub async fn erasure(
             counts
                 .iter()
                 .map(|(table, n)| (table.clone(), n.as_i64().unwrap_or(0)))
+                .filter(|(_, n)| *n > 0)
                 .collect()
         })
         .unwrap_or_default();
@@ -239,6 +240,9 @@ pub async fn erasure(
                         tbody {
                             @for (table, n) in &counts {
                                 tr { td { (table) } td { (n) } }
+                            }
+                            @if counts.is_empty() {
+                                tr { td { "rows" } td { "0: nothing was held" } }
                             }
                             tr { td { "dead letters" } td { (record.dead_letters_purged.map_or("not yet".to_owned(), |n| n.to_string())) } }
                         }

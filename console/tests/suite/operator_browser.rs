@@ -224,6 +224,57 @@ async fn an_operator_replays_a_dead_letter_in_the_browser_once_its_cause_is_fixe
         browser.assert_accessible(name).await;
     }
 
+    // Erasing a person from the browser, at phone width: the dry run, then
+    // the confirmation, then what went.
+    let message = json!({"messages": [{"from": "919876512399", "id": "wamid.OB-erase", "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": {"body": "Please forget me"}}]});
+    assert_eq!(
+        edge.post_json("/webhook/", &message.to_string())
+            .await
+            .status,
+        201
+    );
+    eventually("her lead", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919876512399'")
+            .await
+            == 1
+    })
+    .await;
+    page.goto(&format!(
+        "http://{}/operator/person/erase?phone=09876512399",
+        console.addr
+    ))
+    .await
+    .unwrap();
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("button.danger"))
+        .await
+        .unwrap();
+    browser.screenshot("operator-erase-dry-run-phone").await;
+    browser
+        .assert_accessible("operator-erase-dry-run-phone")
+        .await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919876512399'")
+            .await,
+        1,
+        "a dry run erases nothing"
+    );
+    click(&browser, "button.danger").await;
+    until_url(&browser, "/operator/person/erasures/").await;
+    eventually("the erasure done", WAIT, || async {
+        page.refresh().await.unwrap();
+        page.source().await.is_ok_and(|html| html.contains("Done"))
+    })
+    .await;
+    browser.screenshot("operator-erased-phone").await;
+    browser.assert_accessible("operator-erased-phone").await;
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM leads WHERE phone = '+919876512399'")
+            .await,
+        0
+    );
+
     browser.stop().await;
     console.stop().await;
     worker.stop().await;
