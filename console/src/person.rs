@@ -18,7 +18,6 @@ use sea_orm::{
 };
 use serde_json::{Map, Value, json};
 use shared::broker::Publisher;
-use shared::{Envelope, Source};
 use store::entities::{webhook_log, webhook_log_events, whatsapp_media};
 use store::person::{CHUNK, Person, Visitor, mentions};
 use uuid::Uuid;
@@ -198,11 +197,7 @@ pub async fn request_erasure(
 ) -> Result<Uuid, ErasureError> {
     let e164 =
         shared::phone::to_e164(phone).ok_or_else(|| ErasureError::NotAPhone(phone.to_owned()))?;
-    let mut envelope = Envelope::new(Source::WhatsappReplies, Vec::new());
-    envelope.assigned_ids.insert(
-        shared::replies::WORK.into(),
-        shared::replies::ERASE_PERSON.into(),
-    );
+    let envelope = shared::replies::work_envelope(shared::replies::ERASE_PERSON);
     let request = shared::replies::EraseRequest {
         phone: e164,
         requested_by: requested_by.to_owned(),

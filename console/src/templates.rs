@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::json;
 use shared::replies::MAX_REPLY_CHARS;
 use shared::templates::{TemplateSend, render};
-use shared::{Envelope, Source};
 use std::sync::Arc;
 use store::entities::whatsapp_templates;
 
@@ -84,11 +83,7 @@ pub async fn refresh(
             Refusal::Forbidden("Refreshing the template list is for managers.".into()).into(),
         );
     }
-    let mut envelope = Envelope::new(Source::WhatsappReplies, Vec::new());
-    envelope.assigned_ids.insert(
-        shared::replies::WORK.into(),
-        shared::replies::REFRESH_TEMPLATES.into(),
-    );
+    let envelope = shared::replies::work_envelope(shared::replies::REFRESH_TEMPLATES);
     let body = json!({"requested_by": staff.username}).to_string();
     if let Err(error) = state.publisher.publish(&envelope, body.as_bytes()).await {
         tracing::warn!(%error, "could not queue a template refresh");

@@ -68,6 +68,19 @@ pub const REFRESH_TEMPLATES: &str = "refresh_templates";
 /// erasure.
 pub const ERASE_PERSON: &str = "erase_person";
 
+/// An envelope for the replies queue asking for `work` ([`REFRESH_TEMPLATES`],
+/// [`ERASE_PERSON`]) rather than a reply.
+pub fn work_envelope(work: &str) -> crate::Envelope {
+    let mut envelope = crate::Envelope::new(crate::Source::WhatsappReplies, Vec::new());
+    envelope.assigned_ids.insert(WORK.into(), work.into());
+    envelope
+}
+
+/// Whether a delivery on the replies queue asks for `work`.
+pub fn asks_for(envelope: &crate::Envelope, work: &str) -> bool {
+    envelope.assigned_ids.get(WORK).is_some_and(|w| w == work)
+}
+
 /// An operator's request to erase everything held about one person.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EraseRequest {

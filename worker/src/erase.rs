@@ -37,10 +37,7 @@ use uuid::Uuid;
 
 /// Whether a delivery on the replies queue asks for an erasure.
 pub(crate) fn is_erase_request(envelope: &Envelope) -> bool {
-    envelope
-        .assigned_ids
-        .get(shared::replies::WORK)
-        .is_some_and(|work| work == shared::replies::ERASE_PERSON)
+    shared::replies::asks_for(envelope, shared::replies::ERASE_PERSON)
 }
 
 /// An erasure request, to its outcome: done; retried later while the

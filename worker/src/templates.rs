@@ -124,10 +124,7 @@ pub(crate) async fn run(
 
 /// Whether a delivery on the replies queue asks for a refresh.
 pub(crate) fn is_refresh_request(envelope: &Envelope) -> bool {
-    envelope
-        .assigned_ids
-        .get(shared::replies::WORK)
-        .is_some_and(|work| work == shared::replies::REFRESH_TEMPLATES)
+    shared::replies::asks_for(envelope, shared::replies::REFRESH_TEMPLATES)
 }
 
 /// A manager's refresh request, to its outcome: done, retried later while
