@@ -76,13 +76,15 @@ pub fn content(kind: &str, media: Option<&Value>) -> Content {
     };
     match (kind, media) {
         ("text", _) => Content::Text,
-        ("image" | "video" | "audio" | "document" | "sticker", Some(m)) => Content::Media {
-            kind: kind.to_owned(),
-            mime_type: text(m, "mime_type"),
-            filename: text(m, "filename"),
-            voice: m.get("voice").and_then(Value::as_bool).unwrap_or(false),
-            file: None,
-        },
+        (kind, Some(m)) if shared::contracts::tata_whatsapp::MEDIA_KINDS.contains(&kind) => {
+            Content::Media {
+                kind: kind.to_owned(),
+                mime_type: text(m, "mime_type"),
+                filename: text(m, "filename"),
+                voice: m.get("voice").and_then(Value::as_bool).unwrap_or(false),
+                file: None,
+            }
+        }
         ("location", Some(m)) => {
             let (Some(latitude), Some(longitude)) = (number(m, "latitude"), number(m, "longitude"))
             else {

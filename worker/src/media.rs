@@ -53,7 +53,7 @@ pub(crate) fn pending_row(
     member: Option<&serde_json::Value>,
 ) -> Option<(String, whatsapp_media::ActiveModel)> {
     use sea_orm::ActiveValue::Set;
-    if !matches!(kind, "image" | "video" | "audio" | "document" | "sticker") {
+    if !shared::contracts::tata_whatsapp::MEDIA_KINDS.contains(&kind) {
         return None;
     }
     let member = member?;

@@ -15,6 +15,10 @@ use super::{
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+/// Message types whose member names a media file Tata keeps for download
+/// (`tata-whatsapp-media-and-templates.md`).
+pub const MEDIA_KINDS: &[&str] = &["image", "video", "audio", "document", "sticker"];
+
 /// Delivery statuses, in the order a message moves through them.
 pub const STATUSES: &[&str] = &["sent", "delivered", "read", "failed"];
 
