@@ -314,6 +314,13 @@ pub async fn require_session(
     next.run(request).await
 }
 
+/// A form that carries nothing but its CSRF token (a button that removes,
+/// marks read or done).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf_token: Option<String>,
+}
+
 /// Checks a form's `csrf_token` field against the session's: the 403 to
 /// answer when it is missing or wrong.
 pub fn form_csrf_refusal(staff: &Staff, sent: Option<&str>) -> Option<Response> {

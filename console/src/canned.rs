@@ -247,18 +247,12 @@ pub async fn add(
     }
 }
 
-/// The remove form.
-#[derive(Deserialize)]
-pub struct DeleteForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /desk/canned/{id}/delete`: a manager removes one of their teams'.
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(staff): Extension<Staff>,
     Path(id): Path<String>,
-    Form(form): Form<DeleteForm>,
+    Form(form): Form<crate::auth::CsrfForm>,
 ) -> Response {
     if let Some(refusal) = form_csrf_refusal(&staff, form.csrf_token.as_deref()) {
         return refusal;

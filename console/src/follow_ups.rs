@@ -138,18 +138,12 @@ pub async fn list(
     .into_response()
 }
 
-/// The mark-done form.
-#[derive(Deserialize)]
-pub struct DoneForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /follow-ups/{id}/done`.
 pub async fn done(
     State(state): State<Arc<AppState>>,
     Extension(staff): Extension<Staff>,
     Path(id): Path<String>,
-    Form(form): Form<DoneForm>,
+    Form(form): Form<crate::auth::CsrfForm>,
 ) -> Response {
     if let Some(refusal) = form_csrf_refusal(&staff, form.csrf_token.as_deref()) {
         return refusal;

@@ -15,7 +15,6 @@ use chrono::Utc;
 use maud::html;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use store::entities::staff_notifications;
@@ -103,17 +102,11 @@ pub async fn list_json(
     Ok(Json(json!({"unread": unread, "notifications": items})))
 }
 
-/// The mark-read form.
-#[derive(Deserialize)]
-pub struct ReadForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /notifications/read`: marks every notification read.
 pub async fn mark_read(
     State(state): State<Arc<AppState>>,
     Extension(staff): Extension<Staff>,
-    Form(form): Form<ReadForm>,
+    Form(form): Form<crate::auth::CsrfForm>,
 ) -> Response {
     if let Some(refusal) = form_csrf_refusal(&staff, form.csrf_token.as_deref()) {
         return refusal;
