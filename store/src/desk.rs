@@ -190,20 +190,28 @@ pub struct Notice<'a> {
 
 /// Stores notifications (one statement for all of them).
 pub async fn notify(db: &impl ConnectionTrait, notices: Vec<Notice<'_>>) -> Result<(), DbErr> {
+    notify_along(db, notices, []).await
+}
+
+/// Stores notifications, and records `changes` in the same insert into the
+/// change feed as theirs: a worker's batch writes its feed once, whatever
+/// it notifies.
+pub async fn notify_along(
+    db: &impl ConnectionTrait,
+    notices: Vec<Notice<'_>>,
+    changes: impl IntoIterator<Item = Change>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    // Each one's addressee hears of it at once on their open pages.
+    let changes = changes.into_iter().chain(notices.iter().map(|n| Change {
+        kind: ChangeKind::Notification,
+        lead: n.lead,
+        user: Some(n.user),
+    }));
+    crate::live::record(db, changes).await?;
     if notices.is_empty() {
         return Ok(());
     }
-    let now = Utc::now();
-    // Each one's addressee hears of it at once on their open pages.
-    let changes: Vec<Change> = notices
-        .iter()
-        .map(|n| Change {
-            kind: ChangeKind::Notification,
-            lead: n.lead,
-            user: Some(n.user),
-        })
-        .collect();
-    crate::live::record(db, changes).await?;
     let rows: Vec<staff_notifications::ActiveModel> = notices
         .into_iter()
         .map(|n| staff_notifications::ActiveModel {

@@ -100,6 +100,8 @@ pub(crate) struct DeskWork {
     /// Leads this batch created and assigned: their owner is told of the
     /// assignment, not again that the customer wrote.
     pub assigned: std::collections::HashSet<Uuid>,
+    /// Notifications for staff (new owners of the batch's new leads).
+    pub notices: Vec<store::desk::Notice<'static>>,
 }
 
 /// Does the batch's desk work, after its leads are written.
@@ -116,19 +118,16 @@ pub(crate) async fn apply(
         .filter_map(|c| c.lead)
         .filter(|lead| !work.assigned.contains(lead))
         .collect();
-    store::live::record(txn, work.changes).await?;
-    wrote::tell_owners(txn, wrote).await?;
+    let mut notices = work.notices;
+    notices.extend(wrote::notices(txn, wrote).await?);
+    let mut changes = work.changes;
     for status in work.crm_statuses {
         if let Some(crm_user) = &status.assigned_to {
             assign_to_crm_user(txn, status.lead, crm_user).await?;
-            store::live::record(
-                txn,
-                [store::live::Change::lead(
-                    store::live::ChangeKind::Lead,
-                    status.lead,
-                )],
-            )
-            .await?;
+            changes.push(store::live::Change::lead(
+                store::live::ChangeKind::Lead,
+                status.lead,
+            ));
         }
         let Some((stage, lost_reason)) = status.stage else {
             continue;
@@ -148,7 +147,8 @@ pub(crate) async fn apply(
         )
         .await?;
     }
-    Ok(())
+    // The batch's change feed and notifications, one insert each.
+    store::desk::notify_along(txn, notices, changes).await
 }
 
 /// The CRM assigned the lead to one of its users: the account that

@@ -26,7 +26,7 @@ use sea_orm::{
 };
 use shared::config::DeskConfig;
 use std::collections::{BTreeMap, HashMap};
-use store::desk::{Notice, notify};
+use store::desk::{Notice, notify_along};
 use store::entities::{leads, routing_rules, staff_users, team_members, teams};
 use store::live::{Change, ChangeKind};
 use uuid::Uuid;
@@ -177,14 +177,17 @@ async fn route(
 
 /// Tells open desks of routed leads, and each new owner of their lead.
 pub(crate) async fn announce(txn: &impl ConnectionTrait, routed: &[Routed]) -> Result<(), DbErr> {
-    if routed.is_empty() {
-        return Ok(());
-    }
-    store::live::record(
-        txn,
-        routed.iter().map(|r| Change::lead(ChangeKind::Lead, r.id)),
-    )
-    .await?;
+    let (changes, notices) = announcements(routed);
+    notify_along(txn, notices, changes).await
+}
+
+/// What [`announce`] writes, for a batch that writes it along with the
+/// rest of its change feed and notifications ([`super::apply`]).
+pub(crate) fn announcements(routed: &[Routed]) -> (Vec<Change>, Vec<Notice<'static>>) {
+    let changes = routed
+        .iter()
+        .map(|r| Change::lead(ChangeKind::Lead, r.id))
+        .collect();
     let notices = routed
         .iter()
         .filter(|r| r.notify)
@@ -197,7 +200,7 @@ pub(crate) async fn announce(txn: &impl ConnectionTrait, routed: &[Routed]) -> R
             })
         })
         .collect();
-    notify(txn, notices).await
+    (changes, notices)
 }
 
 /// Where each lead goes: `(lead, its team, an owner set before)`. A lead

@@ -5,7 +5,7 @@
 
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use std::collections::HashSet;
-use store::desk::{Notice, notify};
+use store::desk::Notice;
 use store::entities::{leads, staff_notifications};
 use uuid::Uuid;
 
@@ -16,11 +16,12 @@ const KIND: &str = store::desk::CUSTOMER_WROTE;
 /// statements' texts are few and stay prepared ([`store::chunks`]).
 const CHUNK: usize = 256;
 
-/// Tells the owners of `leads` (those owned) that their customer wrote.
-pub(crate) async fn tell_owners(
+/// The notices telling the owners of `leads` (those owned) that their
+/// customer wrote, for the batch to store with its others.
+pub(crate) async fn notices(
     txn: &DatabaseTransaction,
     mut leads: Vec<Uuid>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<Notice<'static>>, DbErr> {
     leads.sort_unstable();
     leads.dedup();
     let mut owned: Vec<(Uuid, Uuid)> = Vec::new();
@@ -40,7 +41,7 @@ pub(crate) async fn tell_owners(
         );
     }
     if owned.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut unread: HashSet<(Uuid, Uuid)> = HashSet::new();
     for chunk in store::chunks::split(&owned, CHUNK) {
@@ -62,7 +63,7 @@ pub(crate) async fn tell_owners(
                 .filter_map(|(user, lead)| Some((user, lead?))),
         );
     }
-    let notices = owned
+    Ok(owned
         .into_iter()
         .filter(|(lead, owner)| !unread.contains(&(*owner, *lead)))
         .map(|(lead, owner)| Notice {
@@ -71,6 +72,5 @@ pub(crate) async fn tell_owners(
             kind: KIND,
             text: "A customer wrote on your lead.".into(),
         })
-        .collect();
-    notify(txn, notices).await
+        .collect())
 }

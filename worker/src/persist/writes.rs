@@ -160,7 +160,12 @@ impl Writes {
         self.desk
             .assigned
             .extend(routed.iter().filter(|r| r.owner.is_some()).map(|r| r.id));
-        crate::desk::route::announce(txn, &routed).await
+        // Written with the batch's other changes and notices, in one
+        // statement each ([`crate::desk::apply`]).
+        let (changes, notices) = crate::desk::route::announcements(&routed);
+        self.desk.changes.extend(changes);
+        self.desk.notices.extend(notices);
+        Ok(())
     }
 
     /// Writes everything staged, table by table in a fixed order (leads
