@@ -42,7 +42,8 @@
 #   as a dealer would (two teams, a routing rule, three members of each on
 #   duty: every new lead is routed and assigned). BENCH_BASELINE_WORKER is
 #   the baseline's binary (for example the build before the desk; default:
-#   this build, with no team set up).
+#   this build, with no team set up). BENCH_DESK_ROUNDS (default 2): how
+#   many such pairs of backlogs each database drains.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${BENCH_SECONDS:-20}
@@ -209,7 +210,7 @@ if scenario_wanted desk; then
     rm -f "$SQLITE_DIR/$1"*
     if [ -n "${2:-}" ]; then desk_setup "sqlite://$SQLITE_DIR/$1?mode=rwc"; fi
   }
-  for round in 1 2; do
+  for round in $(seq "${BENCH_DESK_ROUNDS:-2}"); do
     fresh_pg bench_base
     fill "desk-base-$round" "New people only, PostgreSQL, baseline ($baseline), round $round"
     drain "PostgreSQL, baseline" postgres://postgres@127.0.0.1/bench_base 1 "$baseline"
@@ -219,7 +220,7 @@ if scenario_wanted desk; then
     drain "PostgreSQL, desk on" postgres://postgres@127.0.0.1/bench_desk 1
     finish
   done
-  for round in 1 2; do
+  for round in $(seq "${BENCH_DESK_ROUNDS:-2}"); do
     fresh_sqlite base.db
     fill "desk-sqlite-base-$round" "New people only, SQLite, baseline, round $round"
     drain "SQLite, baseline" "sqlite://$SQLITE_DIR/base.db?mode=rwc" 1 "$baseline"
