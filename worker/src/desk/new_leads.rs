@@ -29,7 +29,10 @@
 //! erasures of the batch's people, and an erasure takes the same lock on
 //! its person. A batch holding a message received before its person was
 //! erased is refused whole ([`crate::persist::ERASED`]) and applied again
-//! one message at a time, where only that message is left out.
+//! one message at a time, where only that message is left out. A status
+//! receipt locks and reads its recipient the same way: one received after
+//! the erasure, while they have no lead again, is stored without their
+//! number.
 
 use super::route::{Routed, Rules, place};
 use super::{CrmStatus, Desk};
@@ -45,38 +48,65 @@ use uuid::Uuid;
 /// `pg_advisory_xact_lock(int, int)`; ours alone: "LEAD" in ASCII).
 const LEAD_LOCK_CLASS: i32 = 0x4c45_4144;
 
-/// Routes and assigns the leads among `rows` (staged lead rows, in
-/// message order) that do not exist yet: fills their team, owner, routing
-/// time and deadlines on every row of theirs, so the insert writes them.
-/// `crm` holds the batch's CRM statuses: a new lead whose CRM event names
-/// an account's CRM user is that account's, and takes no turn. Returns
-/// where each new lead went, to [`super::route::announce`] once written.
+/// What [`route`] found of a batch's people.
+pub(crate) struct People {
+    /// Where each new lead went, to [`super::route::announce`] once
+    /// written.
+    pub routed: Vec<Routed>,
+    /// Status receipts' recipients who were erased and have no lead now:
+    /// their receipts are stored without their number.
+    pub gone: HashSet<Uuid>,
+}
+
+/// Locks the batch's people (`rows`, staged lead rows in message order,
+/// and `recipients`, the lead ids of its status receipts' recipients) and
+/// routes and assigns the leads among `rows` that do not exist yet: fills
+/// their team, owner, routing time and deadlines on every row of theirs,
+/// so the insert writes them. `crm` holds the batch's CRM statuses: a new
+/// lead whose CRM event names an account's CRM user is that account's,
+/// and takes no turn.
 pub(crate) async fn route(
     txn: &impl ConnectionTrait,
     desk: &Desk,
     rows: &mut [(Uuid, leads::ActiveModel)],
+    recipients: Vec<Uuid>,
     crm: &[CrmStatus],
     received: Option<DateTime<Utc>>,
-) -> Result<Vec<Routed>, DbErr> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+) -> Result<People, DbErr> {
+    let mut ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).chain(recipients).collect();
     ids.sort_unstable();
     ids.dedup();
+    if ids.is_empty() {
+        return Ok(People {
+            routed: Vec::new(),
+            gone: HashSet::new(),
+        });
+    }
     lock_ids(txn, &ids).await?;
     let (known, erased) = existing(txn, &ids).await?;
     // Someone erased after one of the batch's messages was received (a
     // delivery queued, retried or spooled across the erasure): nothing of
     // the batch is written (see [`crate::persist::ERASED`]).
     if let Some(received) = received
-        && erased.iter().any(|at| *at > received)
+        && erased.iter().any(|(_, at)| *at > received)
     {
         return Err(DbErr::Custom(crate::persist::ERASED.into()));
     }
-    let new: HashSet<Uuid> = ids.into_iter().filter(|id| !known.contains(id)).collect();
+    let staged: HashSet<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    let gone = erased
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| !known.contains(id) && !staged.contains(id))
+        .collect();
+    let new: HashSet<Uuid> = staged
+        .into_iter()
+        .filter(|id| !known.contains(id))
+        .collect();
     if new.is_empty() {
-        return Ok(Vec::new());
+        return Ok(People {
+            routed: Vec::new(),
+            gone,
+        });
     }
     let rules = Rules::load(txn).await?;
     let preset = crm_owners(txn, crm, &new).await?;
@@ -108,7 +138,7 @@ pub(crate) async fn route(
         row.response_due_at = sea_orm::Set(Some(due));
         row.escalate_at = sea_orm::Set(Some(escalate));
     }
-    Ok(routed)
+    Ok(People { routed, gone })
 }
 
 /// Locks `ids` (sorted) until the batch ends, so that whether each exists
@@ -153,8 +183,8 @@ fn lock_key(id: Uuid) -> i32 {
     i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
-/// Which of `ids` (sorted) are leads already, and when any of them was
-/// erased (issue 24), in one read.
+/// Which of `ids` (sorted) are leads already, and which were erased and
+/// when (issue 24), in one read.
 ///
 /// On PostgreSQL, a prepared statement's generic plan, made while `leads`
 /// was small, scans the whole table for these ids, and keeps doing so as
@@ -164,7 +194,7 @@ fn lock_key(id: Uuid) -> i32 {
 async fn existing(
     txn: &impl ConnectionTrait,
     ids: &[Uuid],
-) -> Result<(HashSet<Uuid>, Vec<DateTime<Utc>>), DbErr> {
+) -> Result<(HashSet<Uuid>, Vec<(Uuid, DateTime<Utc>)>), DbErr> {
     let mut known = HashSet::new();
     let mut erased = Vec::new();
     // Power-of-two chunks: a handful of statement texts, whatever the
@@ -186,10 +216,11 @@ async fn existing(
             )
             .to_owned();
         for row in txn.query_all(&read).await? {
+            let id = row.try_get::<Uuid>("", "id")?;
             match row.try_get::<Option<DateTime<Utc>>>("", "erased_at")? {
-                Some(at) => erased.push(at),
+                Some(at) => erased.push((id, at)),
                 None => {
-                    known.insert(row.try_get::<Uuid>("", "id")?);
+                    known.insert(id);
                 }
             }
         }

@@ -161,10 +161,15 @@ fn status(writes: &mut Writes, hook: &WhatsappWebhook, s: &StatusUpdate) {
     row.error_code = Set(s.error.as_ref().map(|e| e.code));
     row.error_title = Set(s.error.as_ref().map(|e| e.title.clone()));
     // A receipt for a reply: its conversation's open pages show it.
-    if let Some(phone) = s.recipient_id.as_deref().and_then(shared::phone::to_e164) {
-        writes.change(store::live::ChangeKind::Reply, super::lead_id(&phone));
+    let person = s
+        .recipient_id
+        .as_deref()
+        .and_then(shared::phone::to_e164)
+        .map(|phone| super::lead_id(&phone));
+    if let Some(lead) = person {
+        writes.change(store::live::ChangeKind::Reply, lead);
     }
-    writes.whatsapp_status(row, s.id.clone());
+    writes.whatsapp_status(row, s.id.clone(), person);
 }
 
 /// How a status merges: only one that moves the message forward applies.

@@ -65,6 +65,9 @@ pub(crate) struct Writes {
     /// When the edge received the batch's oldest message: a person erased
     /// after it refuses the batch (see [`super::ERASED`]).
     oldest_received: Option<chrono::DateTime<chrono::Utc>>,
+    /// The status updates' recipients: (index of the staged status, the
+    /// recipient's lead id).
+    recipients: Vec<(usize, Uuid)>,
 }
 
 impl Writes {
@@ -120,8 +123,19 @@ impl Writes {
         self.whatsapp_media.0.push((media_id, row));
     }
 
-    /// Stages a WhatsApp status update's row (merged on its `wamid`).
-    pub(crate) fn whatsapp_status(&mut self, row: whatsapp_messages::ActiveModel, wamid: String) {
+    /// Stages a WhatsApp status update's row (merged on its `wamid`), with
+    /// its recipient's lead id when the recipient is a number: whether
+    /// they were erased is read with the batch's people.
+    pub(crate) fn whatsapp_status(
+        &mut self,
+        row: whatsapp_messages::ActiveModel,
+        wamid: String,
+        recipient: Option<Uuid>,
+    ) {
+        if let Some(person) = recipient {
+            self.recipients
+                .push((self.whatsapp_statuses.0.len(), person));
+        }
         self.whatsapp_statuses.0.push((wamid, row));
     }
 
@@ -148,14 +162,25 @@ impl Writes {
         desk: &Desk,
     ) -> Result<(), DbErr> {
         let mut rows = std::mem::take(&mut self.leads).0;
-        let routed = crate::desk::new_leads::route(
+        let recipients = std::mem::take(&mut self.recipients);
+        let people = crate::desk::new_leads::route(
             txn,
             desk,
             &mut rows,
+            recipients.iter().map(|(_, person)| *person).collect(),
             &self.desk.crm_statuses,
             self.oldest_received,
         )
         .await?;
+        // Receipts about people erased (and not back since) keep no number.
+        for (index, person) in recipients {
+            if people.gone.contains(&person)
+                && let Some((_, row)) = self.whatsapp_statuses.0.get_mut(index)
+            {
+                row.recipient = sea_orm::Set(None);
+            }
+        }
+        let routed = people.routed;
         upsert_in_rounds(txn, rows, lead_merge()).await?;
         self.desk
             .assigned
