@@ -35,15 +35,15 @@
 #   BENCH_SCENARIOS (default "mixed tata whatsapp cardekho capture crm
 #   hotspot"): the drain scenarios to run, for example BENCH_SCENARIOS=mixed.
 #   The scenario "desk" (not run by default) measures the lead desk's cost:
-#   backlogs of mixed sources, every message a new person, drained in turn
-#   (twice each, alternating, a backlog each) by a baseline worker into a
-#   database of its own and by this build's worker into a database with the
-#   desk set up
+#   a backlog of mixed sources, every message a new person, drained in turn
+#   (the order alternating by round) by a baseline worker into a database
+#   of its own and by this build's worker into a database with the desk
+#   set up
 #   as a dealer would (two teams, a routing rule, three members of each on
 #   duty: every new lead is routed and assigned). BENCH_BASELINE_WORKER is
 #   the baseline's binary (for example the build before the desk; default:
 #   this build, with no team set up). BENCH_DESK_ROUNDS (default 2): how
-#   many such pairs of backlogs each database drains.
+#   many such backlogs each database drains.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${BENCH_SECONDS:-20}
@@ -146,7 +146,7 @@ fill() {
   export AMQP_PREFIX=$prefix
   INGEST_ADDR=127.0.0.1:$EDGE_PORT ADMIN_ADDR=off target/release/ingest >/dev/null 2>&1 & edge=$!
   sleep 1.5
-  local fill=$((SECONDS_EACH * 3 / 2))
+  local fill=${FILL_SECONDS:-$((SECONDS_EACH * 3 / 2))}
   result=$(BENCH_SOURCE=${3:-} BENCH_HOTSPOT=${4:-} wrk -t2 -c64 -d"${fill}s" -s bench/mixed.lua "http://127.0.0.1:$EDGE_PORT" | grep '^RESULT')
   kill -TERM $edge; wait $edge || true
   get() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
@@ -155,8 +155,8 @@ fill() {
   echo
   echo "### $2: pre-filled by the edge in ${fill} s: $PREFILLED messages ($FILL_RATE/s)"
   echo
-  echo "| database | workers | messages/s | worker / edge | worker peak RSS |"
-  echo "| --- | --- | --- | --- | --- |"
+  echo "| database | workers | messages/s | worker / edge | worker CPU µs/msg | worker peak RSS |"
+  echo "| --- | --- | --- | --- | --- | --- |"
 }
 drain() { # label database-url workers [worker-binary]
   local label=$1 url=$2 n=$3 bin=${4:-target/release/worker} pids=() ports=()
@@ -166,8 +166,10 @@ drain() { # label database-url workers [worker-binary]
   done
   sleep 5   # connect, migrate, warm up
   total() { local s=0; for p in "${ports[@]}"; do s=$((s + $(metric "$p" leadpipe_worker_messages_total))); done; echo $s; }
-  local a t0 b t1
-  a=$(total); t0=$(date +%s.%N); sleep "$SECONDS_EACH"; b=$(total); t1=$(date +%s.%N)
+  # The workers' CPU time so far (user and system), in clock ticks.
+  ticks() { local s=0; for p in "${pids[@]}"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $s; }
+  local a t0 b t1 c0 c1
+  a=$(total); c0=$(ticks); t0=$(date +%s.%N); sleep "$SECONDS_EACH"; b=$(total); c1=$(ticks); t1=$(date +%s.%N)
   # Whatever is left in the scenario's work queues: none means the backlog
   # ran out during the window (or its warm-up), so the rate is a lower bound.
   local left; left=$(ctl list_queues name messages | awk -v p="$prefix." 'index($1,p)==1 && $1 !~ /dead|retry/ {s+=$2} END {print s+0}')
@@ -175,7 +177,8 @@ drain() { # label database-url workers [worker-binary]
   local rss=""; for p in "${pids[@]}"; do rss="$rss $(peak "$p")"; done
   kill -TERM "${pids[@]}"; wait "${pids[@]}" || true
   local rate; rate=$(echo "($b - $a) / ($t1 - $t0)" | bc)
-  echo "| $label | $n | $rate$dry | $(echo "scale=2; $rate / $FILL_RATE" | bc) |$rss |"
+  local cpu="n/a"; [ "$b" -gt "$a" ] && cpu=$(echo "($c1 - $c0) * 1000000 / $(getconf CLK_TCK) / ($b - $a)" | bc)
+  echo "| $label | $n | $rate$dry | $(echo "scale=2; $rate / $FILL_RATE" | bc) | $cpu |$rss |"
 }
 psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench" postgres >/dev/null
 SQLITE_DIR=$(mktemp -d)
@@ -210,24 +213,35 @@ if scenario_wanted desk; then
     rm -f "$SQLITE_DIR/$1"*
     if [ -n "${2:-}" ]; then desk_setup "sqlite://$SQLITE_DIR/$1?mode=rwc"; fi
   }
+  # Each round fills one backlog and drains it with both workers in turn
+  # (the order alternating by round), each into a database of its own:
+  # the same messages, the same broker, the same fill rate, so the pair
+  # differs only in the desk. The backlog is filled for three windows, so
+  # neither drain runs it dry.
   for round in $(seq "${BENCH_DESK_ROUNDS:-2}"); do
     fresh_pg bench_base
-    fill "desk-base-$round" "New people only, PostgreSQL, baseline ($baseline), round $round"
-    drain "PostgreSQL, baseline" postgres://postgres@127.0.0.1/bench_base 1 "$baseline"
-    finish
     fresh_pg bench_desk on
-    fill "desk-on-$round" "New people only, PostgreSQL, desk on, round $round"
-    drain "PostgreSQL, desk on" postgres://postgres@127.0.0.1/bench_desk 1
+    FILL_SECONDS=$((SECONDS_EACH * 3)) fill "desk-$round" "New people only, PostgreSQL, round $round (one backlog, both drains)"
+    if [ $((round % 2)) = 1 ]; then
+      drain "PostgreSQL, baseline" postgres://postgres@127.0.0.1/bench_base 1 "$baseline"
+      drain "PostgreSQL, desk on" postgres://postgres@127.0.0.1/bench_desk 1
+    else
+      drain "PostgreSQL, desk on" postgres://postgres@127.0.0.1/bench_desk 1
+      drain "PostgreSQL, baseline" postgres://postgres@127.0.0.1/bench_base 1 "$baseline"
+    fi
     finish
   done
   for round in $(seq "${BENCH_DESK_ROUNDS:-2}"); do
     fresh_sqlite base.db
-    fill "desk-sqlite-base-$round" "New people only, SQLite, baseline, round $round"
-    drain "SQLite, baseline" "sqlite://$SQLITE_DIR/base.db?mode=rwc" 1 "$baseline"
-    finish
     fresh_sqlite desk.db on
-    fill "desk-sqlite-on-$round" "New people only, SQLite, desk on, round $round"
-    drain "SQLite, desk on" "sqlite://$SQLITE_DIR/desk.db?mode=rwc" 1
+    FILL_SECONDS=$((SECONDS_EACH * 2)) fill "desk-sqlite-$round" "New people only, SQLite, round $round (one backlog, both drains)"
+    if [ $((round % 2)) = 1 ]; then
+      drain "SQLite, baseline" "sqlite://$SQLITE_DIR/base.db?mode=rwc" 1 "$baseline"
+      drain "SQLite, desk on" "sqlite://$SQLITE_DIR/desk.db?mode=rwc" 1
+    else
+      drain "SQLite, desk on" "sqlite://$SQLITE_DIR/desk.db?mode=rwc" 1
+      drain "SQLite, baseline" "sqlite://$SQLITE_DIR/base.db?mode=rwc" 1 "$baseline"
+    fi
     finish
   done
   for db in bench_base bench_desk; do
