@@ -32,6 +32,10 @@
   let current = decodeURIComponent(location.hash.slice(1)) || null;
   let pending = new Map(); // reply id -> {text, at}
   let lastRendered = "";
+  // Whether the thread follows its newest message (it was at the bottom,
+  // or staff just sent one).
+  let stickToBottom = true;
+  let followNext = false;
   let lastThread = null; // the newest thread data, for redrawing at once
 
   function el(tag, className, text) {
@@ -113,6 +117,12 @@
     return el("span", "text", m.text); // a button pressed, a reaction, an unreadable one
   }
 
+  function keepFollowing() {
+    if (stickToBottom) messages.scrollTop = messages.scrollHeight;
+  }
+  // A phone turned, a keyboard opened: the newest message stays in view.
+  window.addEventListener("resize", keepFollowing);
+
   // A photo, sticker, video, voice note or document: shown inline when
   // the server says it may be (plain image, video and audio types),
   // otherwise a download with its name and size; or why it is not here.
@@ -122,6 +132,9 @@
     if (f && f.state === "stored" && f.url) {
       if (f.inline === "image") {
         const img = el("img", "media-image");
+        // A photo that loads after the thread was drawn keeps the newest
+        // message in view, if it was.
+        img.addEventListener("load", keepFollowing);
         img.src = f.url;
         img.alt = m.text;
         img.loading = "lazy";
@@ -186,6 +199,13 @@
       const ours = el("span", "reaction ours", m.our_reaction.emoji);
       ours.title = "Your team's reaction · " + (m.our_reaction.state || "");
       node.append(ours, el("span", "reaction-state", m.our_reaction.state || ""));
+      if (lastThread && lastThread.window_open) {
+        const off = el("button", "react remove", "✕");
+        off.type = "button";
+        off.setAttribute("aria-label", "Take the reaction off");
+        off.addEventListener("click", () => reactTo(m.id, "").catch(showError));
+        node.append(off);
+      }
     }
     const meta = el("span", "meta", m.at_ist);
     if (m.direction === "inbound") {
@@ -211,7 +231,7 @@
       if (m.state === "failed" || m.state === "unknown") {
         const again = el("button", "resend", "Send again");
         again.type = "button";
-        again.addEventListener("click", () => send(m.text));
+        again.addEventListener("click", () => sendAgain(m.id).catch(showError));
         meta.append(again);
       }
     }
@@ -268,8 +288,10 @@
     const key = JSON.stringify(shown);
     if (key === lastRendered) return;
     const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
+    stickToBottom = atBottom || lastRendered === "" || followNext;
+    followNext = false;
     messages.replaceChildren(...shown.map(messageNode));
-    if (atBottom || lastRendered === "") messages.scrollTop = messages.scrollHeight;
+    if (stickToBottom) messages.scrollTop = messages.scrollHeight;
     lastRendered = key;
     post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/read")
       .then(() => { if (window.leadpipeLive) window.leadpipeLive.refreshUnread(); })
@@ -308,6 +330,17 @@
     if (message) reply.focus();
   }
 
+  // Sends a failed reply again as it was asked for (a template stays a
+  // template, a reaction a reaction).
+  async function sendAgain(replyId) {
+    const response = await post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/replies/" + encodeURIComponent(replyId) + "/again", {});
+    const body = await response.json().catch(() => ({}));
+    if (response.status !== 202) throw new Error(body.error || "The reply could not be sent again.");
+    status.className = "";
+    status.textContent = "Queued again.";
+    refreshThread().catch(showError);
+  }
+
   // Puts an emoji on one of the customer's messages (sent like a reply).
   async function reactTo(messageId, emoji) {
     const response = await post("/ajax/tata-conversations/" + encodeURIComponent(current) + "/reactions", { message_id: messageId, emoji });
@@ -326,6 +359,7 @@
     const response = await post("/ajax/tata-send-reply/", request);
     const body = await response.json().catch(() => ({}));
     if (response.status === 202) {
+      followNext = true;
       setQuoting(null);
       pending.set(body.reply_id, { text, at: "now" });
       status.textContent = "Queued.";
@@ -338,11 +372,40 @@
     return false;
   }
 
+  // A file to send: uploaded first, then sent like a reply with the
+  // text as its caption.
+  const attach = document.getElementById("attach");
+  const attached = document.getElementById("attached");
+  attach.addEventListener("change", () => {
+    const file = attach.files[0];
+    attached.textContent = file ? file.name + " · " + bytesText(file.size) : "";
+  });
+
+  async function sendFile(file, caption) {
+    status.className = "";
+    status.textContent = "Uploading " + file.name + "…";
+    const response = await fetch("/ajax/tata-conversations/" + encodeURIComponent(current) + "/files", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRF-Token": csrf, "X-File-Name": encodeURIComponent(file.name) },
+      body: file,
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.status !== 201) throw new Error(body.error || ("The file could not be uploaded (" + response.status + ")."));
+    return queue({ phone: current, file_id: body.file_id, message: caption }, caption || file.name);
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = reply.value;
-    if (!text.trim() || !current) return;
-    if (await send(text).catch((e) => { showError(e); return false; })) reply.value = "";
+    const file = attach.files[0];
+    if (!current || (!file && !text.trim())) return;
+    const sent = file ? sendFile(file, text) : send(text);
+    if (await sent.catch((e) => { showError(e); return false; })) {
+      reply.value = "";
+      attach.value = "";
+      attached.textContent = "";
+    }
   });
   // The template picker: the approved templates, a field per {{n}}
   // (prefilled with the lead's name and vehicle), and the body as the

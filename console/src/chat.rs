@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shared::replies::{MAX_REPLY_CHARS, REPLY_WINDOW, SendRequest};
+use shared::replies::{MAX_CAPTION_CHARS, MAX_REPLY_CHARS, REPLY_WINDOW, SendRequest};
 use shared::{Envelope, Source};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -478,6 +478,9 @@ pub async fn thread(
         crate::users::names(db).await?
     };
     let receipts = receipts(db, &replies).await?;
+    let sent_files =
+        crate::outbound_files::shown(db, replies.iter().filter_map(|r| r.file_id).collect())
+            .await?;
     let mut quotes: Vec<(usize, String)> = Vec::new();
     let mut messages: Vec<ThreadMessage> = inbound
         .into_iter()
@@ -522,7 +525,7 @@ pub async fn thread(
             state: Some(state),
             reason,
             sent_by: Some(r.requested_by),
-            content: None,
+            content: r.file_id.and_then(|id| sent_files.get(&id).cloned()),
             quoted: r.quoted_wamid.map(|id| Quoted { id, text: None }),
             reaction: None,
             our_reaction: None,
@@ -577,7 +580,7 @@ pub async fn thread(
         if let Some(to) = messages[i].reacts_to.clone()
             && let Some(&target) = by_wamid.get(&to)
         {
-            messages[target].our_reaction = Some(OurReaction {
+            messages[target].our_reaction = (!messages[i].text.is_empty()).then(|| OurReaction {
                 emoji: messages[i].text.clone(),
                 state: messages[i].state.clone(),
                 by: messages[i].sent_by.clone(),
@@ -615,11 +618,12 @@ pub async fn thread(
     // Files, as the workers fetched them.
     let with_files: Vec<String> = messages
         .iter()
+        .filter(|m| m.direction == "inbound")
         .filter(|m| matches!(m.content, Some(Content::Media { .. })))
         .filter_map(|m| m.wamid.clone())
         .collect();
     let files = crate::media_files::files_of(db, with_files).await?;
-    for message in &mut messages {
+    for message in messages.iter_mut().filter(|m| m.direction == "inbound") {
         if let (Some(Content::Media { file, .. }), Some(wamid)) =
             (message.content.as_mut(), message.wamid.as_ref())
         {
@@ -812,6 +816,9 @@ pub struct ReplyBody {
     template: Option<crate::templates::TemplateChoice>,
     /// The `wamid` of a message in this conversation the reply quotes.
     quote: Option<String>,
+    /// A file uploaded to this conversation to send, with `message` as its
+    /// caption (see [`crate::outbound_files`]).
+    file_id: Option<Uuid>,
 }
 
 /// `POST /ajax/tata-send-reply/`: checks the reply, publishes it (persistent,
@@ -842,6 +849,33 @@ pub async fn send_reply(
         let (template, message) = crate::templates::chosen(&state, choice).await?;
         return queue(&state, &staff, phone, message, Some(template), quote).await;
     }
+    if let Some(file_id) = body.file_id {
+        let caption = body.message.unwrap_or_default();
+        let chars = caption.chars().count();
+        if chars > MAX_CAPTION_CHARS {
+            return Err(JsonRefusal(Refusal::BadRequest(format!(
+                "the caption has {chars} characters; WhatsApp takes at most {MAX_CAPTION_CHARS}"
+            ))));
+        }
+        visible_conversation(&state.db, &staff, &phone).await?;
+        require_window(&state.db, &phone).await?;
+        let quote = quoted(&state.db, &phone, body.quote).await?;
+        let file = crate::outbound_files::to_send(&state, file_id, &phone).await?;
+        return queue_request(
+            &state,
+            SendRequest {
+                reply_id: Uuid::now_v7(),
+                phone,
+                message: caption,
+                requested_by: staff.username.clone(),
+                template: None,
+                quote,
+                reaction_to: None,
+                file: Some(file),
+            },
+        )
+        .await;
+    }
     let message = body.message.unwrap_or_default();
     if message.trim().is_empty() {
         return Err(JsonRefusal(Refusal::BadRequest("message is empty".into())));
@@ -853,10 +887,18 @@ pub async fn send_reply(
         ))));
     }
     visible_conversation(&state.db, &staff, &phone).await?;
-    let Some(last) = last_inbound_at(&state.db, &phone)
-        .await
-        .map_err(unavailable)?
-    else {
+    require_window(&state.db, &phone).await?;
+    let quote = quoted(&state.db, &phone, body.quote).await?;
+    queue(&state, &staff, phone, message, None, quote).await
+}
+
+/// Free text and files go only inside WhatsApp's 24-hour window: 404 when
+/// the customer never wrote, 409 when they last wrote too long ago.
+pub(crate) async fn require_window(
+    db: &DatabaseConnection,
+    phone: &str,
+) -> Result<(), JsonRefusal> {
+    let Some(last) = last_inbound_at(db, phone).await.map_err(unavailable)? else {
         return Err(JsonRefusal(Refusal::NotFound(
             "no WhatsApp conversation with this number: a customer must write first".into(),
         )));
@@ -867,8 +909,7 @@ pub async fn send_reply(
             ist(last)
         ))));
     }
-    let quote = quoted(&state.db, &phone, body.quote).await?;
-    queue(&state, &staff, phone, message, None, quote).await
+    Ok(())
 }
 
 /// A quoted message's id, checked to be one of this conversation's (the
@@ -926,6 +967,7 @@ async fn queue(
             template,
             quote,
             reaction_to: None,
+            file: None,
         },
     )
     .await

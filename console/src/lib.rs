@@ -21,11 +21,13 @@ pub mod media;
 pub mod media_files;
 pub mod notifications;
 pub mod operator;
+pub mod outbound_files;
 pub mod person;
 pub mod reactions;
 pub mod refusal;
 pub mod reports;
 pub mod routing;
+pub mod send_again;
 pub mod spreadsheet;
 pub mod teams;
 pub mod templates;
@@ -88,6 +90,9 @@ pub struct AppState {
     pub live: live::Feed,
     /// Cancelled on shutdown: open event streams end with it.
     pub shutdown: CancellationToken,
+    /// `CONSOLE_PUBLIC_URL`: where Tata fetches the files staff send
+    /// (none: files cannot be sent).
+    pub public_url: Option<String>,
 }
 
 /// A time as people in India read it: "22 Nov 2026, 14:05 IST".
@@ -147,6 +152,7 @@ pub async fn run(
         desk: config.desk.clone(),
         live: live::Feed::start(db.clone(), shutdown.clone()),
         shutdown: shutdown.clone(),
+        public_url: config.public_url.clone(),
     });
     let app = router(state.clone());
     tracing::info!(addr = %listener.local_addr().context("listener address")?, "console listening");
@@ -212,8 +218,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/ajax/tata-conversations/{phone}/reactions",
             post(reactions::react),
         )
+        .route(
+            "/ajax/tata-conversations/{phone}/replies/{id}/again",
+            post(send_again::send_again),
+        )
         .route("/ajax/whatsapp/templates", get(templates::list))
         .route("/whatsapp/media/{media_id}", get(media::serve))
+        .route(
+            "/whatsapp/sent-files/{id}",
+            get(outbound_files::serve_staff),
+        )
         .route("/ajax/canned-replies", get(canned::list))
         .route("/desk/canned", get(canned::show).post(canned::add))
         .route("/desk/canned/{id}/delete", post(canned::delete))
@@ -240,15 +254,42 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             auth::require_session,
         ));
+    // Files staff send: bodies up to a photo's size, on this route alone.
+    let uploads = Router::new()
+        .route(
+            "/ajax/tata-conversations/{phone}/files",
+            post(outbound_files::upload),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_access,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            outbound_files::MAX_FILE_BYTES,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            outbound_files::MAX_FILE_BYTES,
+        ));
     Router::new()
         .route("/login", get(login_page).post(login))
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
         .route("/assets/live.js", get(live_js))
+        // Tata fetches the files staff send here: no session, an
+        // unguessable token that expires.
+        .route(
+            "/public/whatsapp-files/{token}",
+            get(outbound_files::serve_public),
+        )
         .merge(signed_in)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
         ))
+        .merge(uploads)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use store::entities::{whatsapp_media, whatsapp_messages};
 
 /// A file name safe in a header: letters, digits, `.`, `-` and `_`.
-fn plain_name(name: &str) -> String {
+pub(crate) fn plain_name(name: &str) -> String {
     let plain: String = name
         .chars()
         .take(120)

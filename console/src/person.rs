@@ -13,12 +13,12 @@
 //! `erase` module), through the broker like other work.
 
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, Iterable, QueryFilter,
-    QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, IdenStatic, Iterable,
+    QueryFilter, QuerySelect,
 };
 use serde_json::{Map, Value, json};
 use shared::broker::Publisher;
-use store::entities::{webhook_log, webhook_log_events, whatsapp_media};
+use store::entities::{webhook_log, webhook_log_events};
 use store::person::{CHUNK, Person, Visitor, mentions};
 use uuid::Uuid;
 
@@ -47,21 +47,22 @@ impl Visitor for Export<'_> {
         Ok(())
     }
 
-    async fn media(&mut self, condition: Condition) -> Result<(), DbErr> {
+    async fn media<E: EntityTrait>(
+        &mut self,
+        condition: Condition,
+        bytes: E::Column,
+    ) -> Result<(), DbErr> {
         // By reference: the bytes stay in the database, served to staff
         // from the conversation.
-        let files = whatsapp_media::Entity::find()
+        let files = E::find()
             .select_only()
-            .columns(
-                whatsapp_media::Column::iter()
-                    .filter(|c| !matches!(c, whatsapp_media::Column::Bytes)),
-            )
+            .columns(E::Column::iter().filter(|c| c.as_str() != bytes.as_str()))
             .filter(condition)
             .into_json()
             .all(self.db)
             .await?;
         self.tables
-            .insert("whatsapp_media".into(), Value::Array(files));
+            .insert(E::default().table_name().to_owned(), Value::Array(files));
         Ok(())
     }
 

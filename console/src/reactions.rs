@@ -4,7 +4,8 @@
 //! messages. It goes out like a reply (recorded before Tata is called,
 //! sent once, retried only when Tata did not take it), as a WhatsApp
 //! reaction, and the thread shows it on that message with its state.
-//! WhatsApp takes reactions inside the 24-hour window only.
+//! WhatsApp takes reactions inside the 24-hour window only. An empty
+//! emoji takes the team's reaction off the message.
 
 use crate::AppState;
 use crate::auth::Staff;
@@ -30,7 +31,7 @@ pub struct ReactionBody {
 
 /// `POST /ajax/tata-conversations/{phone}/reactions`: 202 with the
 /// reaction's id once the broker has it; 400 for something that is not one
-/// emoji or a message not the customer's in this conversation, 409
+/// emoji (or none) or a message not the customer's in this conversation, 409
 /// outside the window.
 pub async fn react(
     State(state): State<Arc<AppState>>,
@@ -46,9 +47,16 @@ pub async fn react(
         )))
     })?;
     let phone = phone_param(&phone)?;
-    let emoji = body.emoji.unwrap_or_default();
-    if !is_reaction(&emoji) {
-        return Err(bad("emoji must be one emoji, such as 👍"));
+    // Missing is a mistake; empty, a reaction taken off.
+    let Some(emoji) = body.emoji else {
+        return Err(bad(
+            "emoji is missing: one emoji, such as 👍, or \"\" to take the reaction off",
+        ));
+    };
+    if !emoji.is_empty() && !is_reaction(&emoji) {
+        return Err(bad(
+            "emoji must be one emoji, such as 👍, or empty to take the reaction off",
+        ));
     }
     let message_id = body.message_id.unwrap_or_default();
     visible_conversation(&state.db, &staff, &phone).await?;
@@ -82,6 +90,7 @@ pub async fn react(
             template: None,
             quote: None,
             reaction_to: Some(message_id),
+            file: None,
         },
     )
     .await

@@ -145,6 +145,12 @@ pub fn chat(staff: &Staff) -> Markup {
                     ul #canned hidden aria-label="Canned replies" {}
                     form #reply-form {
                         textarea #reply rows="3" maxlength="4096" aria-label="Reply" placeholder="Type a reply, or / for a canned one" {}
+                        // A photo or a PDF to send, the text its caption.
+                        label.attach title="Attach a photo or a PDF" {
+                            "Attach"
+                            input #attach type="file" accept="image/jpeg,image/png,application/pdf" aria-label="Attach a photo or a PDF" {}
+                        }
+                        span #attached.muted {}
                         button #send type="submit" { "Send" }
                     }
                     // Outside the window: an approved template, its fields

@@ -29,6 +29,7 @@ mod m20261207_000023_erasures;
 mod m20261207_000024_dead_letter_purges;
 mod m20261207_000025_reply_reactions;
 mod m20261207_000026_erasure_lead_ids;
+mod m20261208_000027_outbound_files;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000024_dead_letter_purges::Migration),
             Box::new(m20261207_000025_reply_reactions::Migration),
             Box::new(m20261207_000026_erasure_lead_ids::Migration),
+            Box::new(m20261208_000027_outbound_files::Migration),
         ]
     }
 }

@@ -37,7 +37,28 @@ pub struct SendRequest {
     /// `message`, one emoji, reacts to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reaction_to: Option<String>,
+    /// A file to send (a photo or a document); `message` is then its
+    /// caption, which may be empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSend>,
 }
+
+/// A file staff send: Tata fetches it from `link` (the console's public
+/// address for it, unguessable and expiring).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSend {
+    /// The stored file (`outbound_files`), so the thread can show it.
+    pub id: Uuid,
+    /// `image` or `document`: the WhatsApp message type it goes as.
+    pub kind: String,
+    /// Where Tata fetches it (HTTPS in production).
+    pub link: String,
+    /// Its name, shown to the customer for a document.
+    pub filename: String,
+}
+
+/// Longest caption WhatsApp takes with a photo or a document.
+pub const MAX_CAPTION_CHARS: usize = 1_024;
 
 /// Longest reaction (one emoji, with its modifiers and joiners), in
 /// characters.
@@ -101,7 +122,12 @@ impl SendRequest {
             return Err("phone is not an E.164 number".into());
         }
         let chars = request.message.chars().count();
-        if request.message.trim().is_empty() || chars > MAX_REPLY_CHARS {
+        // A reaction's empty emoji takes the reaction off; a file may go
+        // without a caption.
+        let removal = request.reaction_to.is_some() && request.message.is_empty();
+        let bare_file = request.file.is_some() && request.message.is_empty();
+        if (request.message.trim().is_empty() && !removal && !bare_file) || chars > MAX_REPLY_CHARS
+        {
             return Err(format!(
                 "message must have 1 to {MAX_REPLY_CHARS} characters, not {chars}"
             ));
@@ -114,13 +140,27 @@ impl SendRequest {
         {
             return Err("a quoted message's id has 1 to 255 characters".into());
         }
+        if let Some(file) = &request.file
+            && (!matches!(file.kind.as_str(), "image" | "document")
+                || !(file.link.starts_with("https://") || file.link.starts_with("http://"))
+                || chars > MAX_CAPTION_CHARS
+                || request.template.is_some()
+                || request.reaction_to.is_some())
+        {
+            return Err(format!(
+                "a file is an image or a document at an http(s) link, with a caption of at most {MAX_CAPTION_CHARS} characters"
+            ));
+        }
         if let Some(target) = &request.reaction_to
             && (target.trim().is_empty()
                 || target.len() > 255
-                || !is_reaction(&request.message)
+                || !(removal || is_reaction(&request.message))
                 || request.template.is_some())
         {
-            return Err("a reaction is one emoji on a message id of 1 to 255 characters".into());
+            return Err(
+                "a reaction is one emoji (or none, to take it off) on a message id of 1 to 255 characters"
+                    .into(),
+            );
         }
         Ok(request)
     }
@@ -145,6 +185,7 @@ mod tests {
             template: None,
             quote: None,
             reaction_to: None,
+            file: None,
         };
         let body = serde_json::to_vec(&request).unwrap();
         assert_eq!(SendRequest::parse(&body).unwrap(), request);
@@ -170,7 +211,10 @@ mod tests {
             SendRequest::parse(&serde_json::to_vec(&reaction).unwrap()).unwrap(),
             reaction
         );
-        for text in ["ok", "👍 ok", "", "🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏"]
+        // An empty one takes the reaction off.
+        reaction.message = String::new();
+        assert!(SendRequest::parse(&serde_json::to_vec(&reaction).unwrap()).is_ok());
+        for text in ["ok", "👍 ok", " ", "🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏🙏"]
         {
             reaction.message = text.into();
             assert!(
@@ -178,6 +222,24 @@ mod tests {
                 "{text:?}"
             );
         }
+        // A file may go without a caption, never with one too long, nor
+        // as anything but a photo or a document.
+        let mut file = request.clone();
+        file.message = String::new();
+        file.file = Some(FileSend {
+            id: Uuid::now_v7(),
+            kind: "image".into(),
+            link: "https://console.dealer.example/public/whatsapp-files/t".into(),
+            filename: "car.png".into(),
+        });
+        assert!(SendRequest::parse(&serde_json::to_vec(&file).unwrap()).is_ok());
+        file.message = "x".repeat(MAX_CAPTION_CHARS + 1);
+        assert!(SendRequest::parse(&serde_json::to_vec(&file).unwrap()).is_err());
+        file.message = String::new();
+        if let Some(f) = file.file.as_mut() {
+            f.kind = "html".into();
+        }
+        assert!(SendRequest::parse(&serde_json::to_vec(&file).unwrap()).is_err());
         bad = request;
         bad.message = "x".repeat(MAX_REPLY_CHARS + 1);
         assert!(SendRequest::parse(&serde_json::to_vec(&bad).unwrap()).is_err());

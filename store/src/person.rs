@@ -18,8 +18,8 @@ use crate::entities::{
     call_record_aliases, call_records, calls, conversation_reads, conversation_states,
     crm_activities, crm_contacts, crm_customers, crm_leads, crm_memos, crm_pre_leads,
     crm_qualified_profiles, crm_status_history, digital_leads, follow_ups, lead_notes,
-    lead_stage_history, lead_touchpoints, leads, live_changes, staff_notifications, webhook_log,
-    whatsapp_media, whatsapp_messages, whatsapp_replies,
+    lead_stage_history, lead_touchpoints, leads, live_changes, outbound_files, staff_notifications,
+    webhook_log, whatsapp_media, whatsapp_messages, whatsapp_replies,
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
@@ -77,9 +77,13 @@ pub trait Visitor {
         condition: Condition,
     ) -> impl Future<Output = Result<(), DbErr>> + Send;
 
-    /// Their media files (kept apart: an export lists them without their
-    /// bytes).
-    fn media(&mut self, condition: Condition) -> impl Future<Output = Result<(), DbErr>> + Send;
+    /// Their files in `E` (kept apart: an export lists them without their
+    /// `bytes`).
+    fn media<E: EntityTrait>(
+        &mut self,
+        condition: Condition,
+        bytes: E::Column,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send;
 
     /// The webhook log's entries for deliveries `ingest_ids`, with their
     /// reason histories (an erasure keeps the entries' bookkeeping and
@@ -271,7 +275,18 @@ impl Person {
             )
             .await?;
         visitor
-            .media(Condition::all().add(whatsapp_media::Column::Wamid.is_in(self.wamids.clone())))
+            .media::<whatsapp_media::Entity>(
+                Condition::all().add(whatsapp_media::Column::Wamid.is_in(self.wamids.clone())),
+                whatsapp_media::Column::Bytes,
+            )
+            .await?;
+        visitor
+            .media::<outbound_files::Entity>(
+                Condition::any()
+                    .add(outbound_files::Column::Phone.eq(e164))
+                    .add(outbound_files::Column::LeadId.is_in(leads())),
+                outbound_files::Column::Bytes,
+            )
             .await?;
         visitor
             .rows::<whatsapp_messages::Entity>(Self::messages_of(e164, &self.lead_ids))

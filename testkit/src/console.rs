@@ -221,6 +221,30 @@ impl StaffClient {
         .await
     }
 
+    /// POSTs a file as the body (as the chat panel uploads one), with the
+    /// session and the CSRF header.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        content_type: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> HttpResponse {
+        http(
+            self.addr,
+            "POST",
+            path,
+            &[
+                ("Cookie", &self.cookie),
+                ("X-CSRF-Token", &self.csrf),
+                ("Content-Type", content_type),
+                ("X-File-Name", name),
+            ],
+            bytes,
+        )
+        .await
+    }
+
     /// POSTs a form with the session and its `csrf_token` field.
     pub async fn post_form(&self, path: &str) -> HttpResponse {
         self.post_fields(path, Some(&self.csrf), &[]).await

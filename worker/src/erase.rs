@@ -30,7 +30,7 @@ use shared::Envelope;
 use shared::broker::{DeadLetterQueues, Disposition};
 use shared::config::BrokerConfig;
 use std::collections::BTreeMap;
-use store::entities::{erasures, webhook_log, webhook_log_events, whatsapp_media};
+use store::entities::{erasures, webhook_log, webhook_log_events};
 use store::person::{CHUNK, Person, Visitor};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -165,8 +165,12 @@ impl Visitor for Erase<'_> {
         Ok(())
     }
 
-    async fn media(&mut self, condition: Condition) -> Result<(), DbErr> {
-        self.rows::<whatsapp_media::Entity>(condition).await
+    async fn media<E: EntityTrait>(
+        &mut self,
+        condition: Condition,
+        _bytes: E::Column,
+    ) -> Result<(), DbErr> {
+        self.rows::<E>(condition).await
     }
 
     async fn log(&mut self, ingest_ids: &[Uuid]) -> Result<(), DbErr> {

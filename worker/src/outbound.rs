@@ -227,6 +227,7 @@ async fn claim(
         updated_at: Set(now),
         quoted_wamid: Set(request.quote.clone()),
         reaction_to: Set(request.reaction_to.clone()),
+        file_id: Set(request.file.as_ref().map(|f| f.id)),
         template: Set(request.template.as_ref().map(|t| {
             serde_json::json!({"name": t.name, "language": t.language, "parameters": t.parameters})
         })),

@@ -61,18 +61,33 @@ impl TataClient {
 
     /// One send, as Tata's send API describes it.
     pub(crate) async fn send(&self, request: &SendRequest) -> CallResult {
-        let mut body = match (&request.template, &request.reaction_to) {
-            (_, Some(target)) => serde_json::json!({
+        let mut body = match (&request.template, &request.reaction_to, &request.file) {
+            (_, Some(target), _) => serde_json::json!({
                 "to": request.to_digits(),
                 "type": "reaction",
                 "reaction": {"message_id": target, "emoji": request.message},
             }),
-            (Some(template), None) => serde_json::json!({
+            (Some(template), None, _) => serde_json::json!({
                 "to": request.to_digits(),
                 "type": "template",
                 "template": template.to_api(),
             }),
-            (None, None) => serde_json::json!({
+            (None, None, Some(file)) => {
+                let mut media = serde_json::json!({"link": file.link});
+                if !request.message.is_empty() {
+                    media["caption"] = request.message.clone().into();
+                }
+                if file.kind == "document" {
+                    media["filename"] = file.filename.clone().into();
+                }
+                let mut body = serde_json::json!({
+                    "to": request.to_digits(),
+                    "type": file.kind,
+                });
+                body[file.kind.as_str()] = media;
+                body
+            }
+            (None, None, None) => serde_json::json!({
                 "to": request.to_digits(),
                 "type": "text",
                 "text": {"body": request.message, "preview_url": false},

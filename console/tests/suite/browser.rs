@@ -70,6 +70,8 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
             ("TATA_WHATSAPP_API_URL", &tata.url),
             ("TATA_WHATSAPP_API_KEY", "tata-account-key-0001"),
             ("LEAD_API_KEY_CARDEKHO", PARTNER_KEY),
+            // Where Tata would fetch the files staff send.
+            ("CONSOLE_PUBLIC_URL", "http://127.0.0.1:9"),
         ],
     );
     tata.set_templates(
@@ -410,6 +412,46 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
     browser.assert_accessible("console-chat-phone").await;
     assert_eq!(tata.calls().len(), 1, "sent once");
 
+    // A photo from the phone, its caption typed: sent, shown in the thread.
+    let photo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite/car.png");
+    page.find(Locator::Id("attach"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    page.find(Locator::Id("reply"))
+        .await
+        .unwrap()
+        .send_keys("Your car, as we saw it")
+        .await
+        .unwrap();
+    page.find(Locator::Id("send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#messages .message.outbound img.media-image"))
+        .await
+        .unwrap();
+    eventually("the photo sent", WAIT, || async { tata.calls().len() == 2 }).await;
+    assert_eq!(tata.calls()[1].body["type"], "image");
+    assert_eq!(
+        tata.calls()[1].body["image"]["caption"],
+        "Your car, as we saw it"
+    );
+    until(
+        &browser,
+        "the photo drawn",
+        "const img = document.querySelector('#messages .message.outbound img.media-image'); return img && img.complete && img.naturalWidth > 0",
+        |v| v == true,
+    )
+    .await;
+    browser.screenshot("console-chat-file-phone").await;
+
     // A CarDekho lead who never wrote on WhatsApp: the composer is the
     // template picker, its fields prefilled from the lead, at phone width.
     let portal = json!({"name": "Ravi Kumar", "phone_number": "+919876599999", "car_model": "MG Windsor EV"});
@@ -471,10 +513,10 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
         .unwrap();
     until(&browser, "the template sent", state, |v| v == "sent").await;
     let calls = tata.calls();
-    assert_eq!(calls.len(), 2, "{calls:?}");
-    assert_eq!(calls[1].body["type"], "template");
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls[2].body["type"], "template");
     assert_eq!(
-        calls[1].body["template"]["components"][0]["parameters"][0]["text"],
+        calls[2].body["template"]["components"][0]["parameters"][0]["text"],
         "Ravi Kumar"
     );
     browser.screenshot("console-chat-template-sent-phone").await;
@@ -512,7 +554,7 @@ async fn staff_read_and_answer_whatsapp_in_the_browser() {
             "Wants the <b>top</b> variant; call after 6"
         ])
     );
-    assert_eq!(tata.calls().len(), 2, "a note is never sent to Tata");
+    assert_eq!(tata.calls().len(), 3, "a note is never sent to Tata");
     browser.screenshot("console-chat-note-phone").await;
     browser.assert_accessible("console-chat-note-phone").await;
 

@@ -82,6 +82,7 @@ async fn a_person_is_erased_everywhere_and_comes_back_only_as_new(backend: Backe
         ("LEAD_API_KEY_CARDEKHO", KEY),
         ("CALL_CAPTURE_API_KEYS", KEY),
         ("RETRY_MAX_ATTEMPTS", "1"),
+        ("CONSOLE_PUBLIC_URL", "https://console.dealer.example"),
     ];
     let stack = Stack::start(backend, "erase", &extra).await;
     let db = &stack.db;
@@ -127,6 +128,17 @@ async fn a_person_is_erased_everywhere_and_comes_back_only_as_new(backend: Backe
         )
         .await;
     assert!(noted.status < 300, "{}", text(&noted));
+    // A quotation staff uploaded to send her (the bytes name her too).
+    let omar = StaffClient::sign_in(stack.console.addr, "omar", PASSWORD).await;
+    let uploaded = omar
+        .post_file(
+            &format!("/ajax/tata-conversations/{PHONE}/files"),
+            "application/pdf",
+            "quotation.pdf",
+            b"%PDF-1.4 Quotation for Meera Iyer, 9812345678",
+        )
+        .await;
+    assert_eq!(uploaded.status, 201, "{}", text(&uploaded));
     for spelling in SPELLINGS {
         assert!(
             !found_in_database(&stack, spelling).await.is_empty(),
@@ -151,7 +163,6 @@ async fn a_person_is_erased_everywhere_and_comes_back_only_as_new(backend: Backe
     assert_eq!(refused.status, 403);
 
     // The dry run lists what would go and erases nothing.
-    let omar = StaffClient::sign_in(stack.console.addr, "omar", PASSWORD).await;
     let preview = omar
         .get("/operator/person/erase?phone=098123%2045678")
         .await;
@@ -165,6 +176,7 @@ async fn a_person_is_erased_everywhere_and_comes_back_only_as_new(backend: Backe
         "call_records",
         "crm_leads",
         "lead_notes",
+        "outbound_files",
         "dead letters",
     ] {
         assert!(
@@ -194,6 +206,7 @@ async fn a_person_is_erased_everywhere_and_comes_back_only_as_new(backend: Backe
     .await;
     let done = text(&omar.get(&erasure_page).await);
     assert!(done.contains("<td>leads</td><td>1</td>"), "{done}");
+    assert!(done.contains("<td>outbound_files</td><td>1</td>"), "{done}");
     assert!(done.contains("<td>dead letters</td><td>1</td>"), "{done}");
     assert!(!done.contains("9812345678"), "never the number: {done}");
 

@@ -50,11 +50,21 @@ pub(crate) struct Rig {
 
 impl Rig {
     pub(crate) async fn start(backend: Backend, name: &str, timeout_ms: &str) -> Self {
+        Self::start_with(backend, name, timeout_ms, &[]).await
+    }
+
+    /// [`Rig::start`] with more variables.
+    pub(crate) async fn start_with(
+        backend: Backend,
+        name: &str,
+        timeout_ms: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         testkit::init_logging();
         let db = TestDb::create(backend).await;
         let prefix = unique_prefix(name);
         let tata = FakeTata::start().await;
-        let env_pairs: Vec<(String, String)> = vec![
+        let mut env_pairs: Vec<(String, String)> = vec![
             ("TATA_WHATSAPP_API_URL".into(), tata.url.clone()),
             ("TATA_WHATSAPP_API_KEY".into(), KEY.into()),
             ("TATA_WHATSAPP_TIMEOUT_MS".into(), timeout_ms.into()),
@@ -62,6 +72,7 @@ impl Rig {
             ("ADMIN_TOKEN".into(), ADMIN.into()),
             ("LEAD_API_KEY_CARDEKHO".into(), PARTNER_KEY.into()),
         ];
+        env_pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let env = Self::env_of(&prefix, &db, &env_pairs);
         let edge = Edge::start(&env).await;
         let console = Console::start(&env).await;
@@ -300,7 +311,324 @@ testkit::on_both_backends!(
     a_resolved_or_snoozed_conversation_reopens_when_the_customer_writes_again,
     a_quoted_reply_carries_its_context_and_shows_the_quote,
     a_reaction_goes_out_once_and_sits_on_its_message,
+    a_failed_reply_is_sent_again_as_it_was_asked_for,
+    a_photo_or_a_pdf_goes_out_at_a_link_only_tata_can_use_until_it_expires,
 );
+
+/// Issue 23, files: staff attach a photo or a PDF; it is stored, sent to
+/// Tata as a link on the console's public address that needs no session
+/// and stops working when it expires, and shown in the thread. What is
+/// not a JPEG, a PNG or a PDF (whatever it claims to be) is refused.
+async fn a_photo_or_a_pdf_goes_out_at_a_link_only_tata_can_use_until_it_expires(backend: Backend) {
+    const BASE: &str = "https://console.dealer.example";
+    let rig = Rig::start_with(
+        backend,
+        "send-file",
+        "5000",
+        &[("CONSOLE_PUBLIC_URL", BASE)],
+    )
+    .await;
+    let worker = Worker::start(&rig.env());
+    rig.customer_writes("919876555555").await;
+    rig.customer_writes("919876544445").await;
+    let files = "/ajax/tata-conversations/+919876555555/files";
+    let png: &[u8] = include_bytes!("car.png");
+    for (bytes, claimed, why) in [
+        (
+            &b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"[..],
+            "image/svg+xml",
+            "an SVG",
+        ),
+        (
+            &b"<!doctype html><script>alert(1)</script>"[..],
+            "image/png",
+            "HTML claiming to be a PNG",
+        ),
+        (&b""[..], "image/png", "an empty file"),
+    ] {
+        let refused = rig.staff.post_file(files, claimed, "x.png", bytes).await;
+        assert_eq!(refused.status, 400, "{why}");
+    }
+    let uploaded = rig
+        .staff
+        .post_file(files, "image/png", "exchange%20car.png", png)
+        .await;
+    assert_eq!(
+        uploaded.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&uploaded.body)
+    );
+    let photo = uploaded.json()["file_id"].as_str().unwrap().to_owned();
+    assert_eq!(uploaded.json()["name"], "exchange car.png");
+
+    // Another conversation cannot send it.
+    let elsewhere = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": "+919876544445", "file_id": photo}),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 400);
+
+    let sent = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": "+919876555555", "file_id": photo, "message": "Your car, as we saw it"}),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", String::from_utf8_lossy(&sent.body));
+    let reply = sent.json()["reply_id"].as_str().unwrap().to_owned();
+    let shown = rig.wait_for_state("+919876555555", &reply, "sent").await;
+    let call = rig
+        .tata
+        .calls()
+        .into_iter()
+        .find(|c| c.path == "/v1/whatsapp/messages")
+        .unwrap();
+    assert_eq!(call.body["type"], "image");
+    assert_eq!(call.body["to"], "919876555555");
+    assert_eq!(call.body["image"]["caption"], "Your car, as we saw it");
+    let link = call.body["image"]["link"].as_str().unwrap().to_owned();
+    let path = link
+        .strip_prefix(&format!("{BASE}/public/whatsapp-files/"))
+        .map(|token| format!("/public/whatsapp-files/{token}"))
+        .unwrap_or_else(|| panic!("a link on the public address: {link}"));
+    // Tata fetches it with no session.
+    let fetched = testkit::http(rig.console.addr, "GET", &path, &[], b"").await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.header("content-type"), Some("image/png"));
+    assert_eq!(fetched.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(fetched.body, png);
+    let guessed = testkit::http(
+        rig.console.addr,
+        "GET",
+        &format!("/public/whatsapp-files/{}", "0".repeat(64)),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(guessed.status, 404);
+    // The thread shows the photo, from a signed-in address.
+    let url = shown["content"]["file"]["url"].as_str().unwrap().to_owned();
+    assert_eq!(shown["content"]["file"]["inline"], "image");
+    assert_eq!(rig.staff.get(&url).await.body, png);
+    assert_eq!(
+        testkit::http(rig.console.addr, "GET", &url, &[], b"")
+            .await
+            .status,
+        303,
+        "not without a session"
+    );
+
+    // A PDF, without a caption: a document with its name.
+    let pdf = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n";
+    let uploaded = rig
+        .staff
+        .post_file(files, "application/pdf", "quotation.pdf", pdf)
+        .await;
+    assert_eq!(uploaded.status, 201);
+    let quotation = uploaded.json()["file_id"].as_str().unwrap().to_owned();
+    let sent = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": "+919876555555", "file_id": quotation}),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", String::from_utf8_lossy(&sent.body));
+    let reply = sent.json()["reply_id"].as_str().unwrap().to_owned();
+    rig.wait_for_state("+919876555555", &reply, "sent").await;
+    let call = rig
+        .tata
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/v1/whatsapp/messages")
+        .nth(1)
+        .unwrap();
+    assert_eq!(call.body["type"], "document");
+    assert_eq!(call.body["document"]["filename"], "quotation.pdf");
+    assert!(call.body["document"].get("caption").is_none());
+    let path = call.body["document"]["link"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(BASE)
+        .unwrap()
+        .to_owned();
+    let fetched = testkit::http(rig.console.addr, "GET", &path, &[], b"").await;
+    assert_eq!(fetched.header("content-type"), Some("application/pdf"));
+    assert!(
+        fetched
+            .header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment"))
+    );
+
+    // Once expired, the link answers 404 and the file is not sent again.
+    {
+        use sea_orm::{EntityTrait, sea_query::Expr};
+        store::entities::outbound_files::Entity::update_many()
+            .col_expr(
+                store::entities::outbound_files::Column::ExpiresAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)),
+            )
+            .exec(&rig.db.conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        testkit::http(rig.console.addr, "GET", &path, &[], b"")
+            .await
+            .status,
+        404
+    );
+    let late = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": "+919876555555", "file_id": quotation}),
+        )
+        .await;
+    assert_eq!(late.status, 409);
+    worker.stop().await;
+    rig.stop().await;
+}
+
+/// Issue 23: "Send again" on a failed template sends the template again
+/// (its fields and all) to a lead whose window is closed, never its text
+/// as free text; free text outside the window, a reply that did not fail
+/// and another conversation's reply are refused.
+async fn a_failed_reply_is_sent_again_as_it_was_asked_for(backend: Backend) {
+    let rig = Rig::start(backend, "send-again", "5000").await;
+    rig.tata.set_templates(KEY, json!([
+        {"name": "test_drive_invite", "language": "en", "status": "APPROVED", "category": "MARKETING",
+         "components": [{"type": "BODY", "text": "Hi {{1}}, your {{2}} test drive is ready."}]},
+    ]));
+    let worker = Worker::start(&rig.env());
+    eventually("the templates fetched", WAIT, || async {
+        rig.db
+            .count("SELECT COUNT(*) FROM whatsapp_templates")
+            .await
+            == 1
+    })
+    .await;
+    // A customer who wrote two days ago: free text is closed to them.
+    rig.customer_writes("919876577777").await;
+    rig.customer_writes("919876566666").await;
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    {
+        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+        store::entities::whatsapp_messages::Entity::update_many()
+            .col_expr(
+                store::entities::whatsapp_messages::Column::SentAt,
+                Expr::value(long_ago),
+            )
+            .filter(store::entities::whatsapp_messages::Column::FromNumber.eq("+919876577777"))
+            .exec(&rig.db.conn)
+            .await
+            .unwrap();
+    }
+    rig.tata.answer([TataAnswer::Status(
+        400,
+        r#"{"error": {"message": "Template paused"}}"#.into(),
+    )]);
+    let first = rig
+        .staff
+        .post_json(
+            "/ajax/tata-send-reply/",
+            &json!({"phone": "+919876577777", "template": {"name": "test_drive_invite", "language": "en", "parameters": ["Ravi", "Nexon"]}}),
+        )
+        .await;
+    assert_eq!(
+        first.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let failed_id = first.json()["reply_id"].as_str().unwrap().to_owned();
+    rig.wait_for_state("+919876577777", &failed_id, "failed")
+        .await;
+
+    let again_path =
+        |phone: &str, id: &str| format!("/ajax/tata-conversations/{phone}/replies/{id}/again");
+    assert_eq!(
+        rig.staff
+            .post_json(&again_path("+919876566666", &failed_id), &json!({}))
+            .await
+            .status,
+        404,
+        "another conversation's reply"
+    );
+    let again = rig
+        .staff
+        .post_json(&again_path("+919876577777", &failed_id), &json!({}))
+        .await;
+    assert_eq!(
+        again.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    let again_id = again.json()["reply_id"].as_str().unwrap().to_owned();
+    assert_ne!(again_id, failed_id, "a new reply");
+    let sent = rig.wait_for_state("+919876577777", &again_id, "sent").await;
+    assert_eq!(sent["text"], "Hi Ravi, your Nexon test drive is ready.");
+    let sends: Vec<_> = rig
+        .tata
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/v1/whatsapp/messages")
+        .collect();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(
+        sends[1].body, sends[0].body,
+        "the same template, fields and all"
+    );
+    assert_eq!(sends[1].body["type"], "template");
+    assert_eq!(
+        rig.staff
+            .post_json(&again_path("+919876577777", &again_id), &json!({}))
+            .await
+            .status,
+        409,
+        "a sent reply is not sent again"
+    );
+
+    // Free text that failed inside the window, then the window closed.
+    rig.tata.answer([TataAnswer::Status(
+        400,
+        r#"{"error": {"message": "Recipient unavailable"}}"#.into(),
+    )]);
+    let text_id = rig.reply("+919876566666", "Your quote is ready").await;
+    rig.wait_for_state("+919876566666", &text_id, "failed")
+        .await;
+    {
+        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+        store::entities::whatsapp_messages::Entity::update_many()
+            .col_expr(
+                store::entities::whatsapp_messages::Column::SentAt,
+                Expr::value(long_ago),
+            )
+            .filter(store::entities::whatsapp_messages::Column::FromNumber.eq("+919876566666"))
+            .exec(&rig.db.conn)
+            .await
+            .unwrap();
+    }
+    let closed = rig
+        .staff
+        .post_json(&again_path("+919876566666", &text_id), &json!({}))
+        .await;
+    assert_eq!(closed.status, 409);
+    assert!(
+        closed.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("24-hour window")
+    );
+    worker.stop().await;
+    rig.stop().await;
+}
 
 /// Issue 23, reactions: staff put an emoji on the customer's message; the
 /// worker sends it once as a WhatsApp reaction, and the thread shows it on
@@ -368,6 +696,51 @@ async fn a_reaction_goes_out_once_and_sits_on_its_message(backend: Backend) {
     assert!(
         messages.iter().all(|m| m["id"] != reaction_id.as_str()),
         "no line of its own: {thread}"
+    );
+    // Taken off again: an empty emoji, as WhatsApp takes it.
+    let off = rig
+        .staff
+        .post_json(path, &json!({"message_id": theirs, "emoji": ""}))
+        .await;
+    assert_eq!(off.status, 202, "{}", String::from_utf8_lossy(&off.body));
+    eventually("the reaction taken off", WAIT, || async {
+        rig.tata.calls().len() == 2
+    })
+    .await;
+    assert_eq!(
+        rig.tata.calls()[1].body,
+        json!({"to": "919876588888", "type": "reaction", "reaction": {"message_id": theirs, "emoji": ""}})
+    );
+    let thread = rig
+        .staff
+        .get("/ajax/tata-conversations/+919876588888/")
+        .await
+        .json();
+    let on = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == theirs)
+        .unwrap()
+        .clone();
+    assert!(on["our_reaction"].is_null(), "{on}");
+    // No public address for Tata to fetch files from: none is taken.
+    let png = include_bytes!("car.png");
+    let refused = rig
+        .staff
+        .post_file(
+            "/ajax/tata-conversations/+919876588888/files",
+            "image/png",
+            "car.png",
+            png,
+        )
+        .await;
+    assert_eq!(refused.status, 409);
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("CONSOLE_PUBLIC_URL")
     );
     // A day and more later, WhatsApp takes no reaction.
     let long_ago = chrono::Utc::now() - chrono::Duration::days(2);

@@ -23,6 +23,7 @@ pub mod lead_stage_history;
 pub mod lead_touchpoints;
 pub mod leads;
 pub mod live_changes;
+pub mod outbound_files;
 pub mod routing_rules;
 pub mod staff_access_log;
 pub mod staff_notifications;

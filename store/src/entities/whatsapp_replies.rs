@@ -36,6 +36,9 @@ pub struct Model {
     /// For a reaction: the customer's message (its `wamid`) that `body`,
     /// an emoji, reacts to.
     pub reaction_to: Option<String>,
+    /// The file it sends ([`super::outbound_files`]); `body` is then its
+    /// caption.
+    pub file_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
