@@ -6,7 +6,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 use std::collections::HashMap;
 use store::entities::{leads, routing_rules, team_members, teams};
@@ -34,7 +34,7 @@ pub async fn add(
     if max_open_leads.is_some_and(|cap| cap < 1) {
         bail!("--max-open is at least 1");
     }
-    let txn = db.begin().await?;
+    let txn = store::write::begin_write(db).await?;
     if find(&txn, name).await?.is_some() {
         bail!("team {name:?} exists already");
     }
@@ -83,7 +83,7 @@ pub struct Change {
 
 /// Changes a team.
 pub async fn change(db: &DatabaseConnection, name: &str, change: Change) -> anyhow::Result<()> {
-    let txn = db.begin().await?;
+    let txn = store::write::begin_write(db).await?;
     let team = find(&txn, name)
         .await?
         .with_context(|| format!("no team {name:?}"))?;
@@ -112,7 +112,7 @@ pub async fn change(db: &DatabaseConnection, name: &str, change: Change) -> anyh
 /// Removes a team: its memberships and routing rules go; its leads keep
 /// their owners and become team-less.
 pub async fn remove(db: &DatabaseConnection, name: &str) -> anyhow::Result<()> {
-    let txn = db.begin().await?;
+    let txn = store::write::begin_write(db).await?;
     let team = find(&txn, name)
         .await?
         .with_context(|| format!("no team {name:?}"))?;

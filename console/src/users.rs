@@ -8,7 +8,6 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use std::collections::HashMap;
 use store::entities::{staff_sessions, staff_users, team_members};
@@ -65,7 +64,7 @@ pub async fn add(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let txn = db.begin().await?;
+    let txn = store::write::begin_write(db).await?;
     staff_users::Entity::insert(staff_users::ActiveModel {
         id: Set(id),
         username: Set(username.to_owned()),
@@ -176,7 +175,7 @@ pub struct Change {
 /// Changes an account's role, teams or partner ids.
 pub async fn change(db: &DatabaseConnection, username: &str, change: Change) -> anyhow::Result<()> {
     let user = find(db, username).await?;
-    let txn = db.begin().await?;
+    let txn = store::write::begin_write(db).await?;
     let mut update = staff_users::Entity::update_many()
         .col_expr(staff_users::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(staff_users::Column::Id.eq(user.id));

@@ -22,6 +22,7 @@ pub mod log_search;
 pub mod migrate;
 pub mod person;
 pub mod retention;
+pub mod write;
 
 pub use connect::connect;
 pub use errors::{is_contention, is_transient};

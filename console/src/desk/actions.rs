@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, TransactionTrait,
+    QueryFilter,
 };
 use shared::desk::Stage;
 use store::desk::{Moved, MovedBy, Notice, StageMove, move_stage, notify};
@@ -77,7 +77,7 @@ pub async fn assign(
         }
         None => lead.team_id,
     };
-    let txn = db.begin().await.map_err(unavailable)?;
+    let txn = store::write::begin_write(db).await.map_err(unavailable)?;
     let updated = leads::Entity::update_many()
         .col_expr(
             leads::Column::OwnerId,
@@ -155,7 +155,9 @@ pub async fn stage(
         _ => {}
     }
     let lead = visible_lead(&state.db, staff, lead).await?;
-    let txn = state.db.begin().await.map_err(unavailable)?;
+    let txn = store::write::begin_write(&state.db)
+        .await
+        .map_err(unavailable)?;
     let moved = move_stage(
         &txn,
         &state.desk,
@@ -215,7 +217,9 @@ pub async fn note(state: &AppState, staff: &Staff, lead: Uuid, text: &str) -> Re
     }
     let lead = visible_lead(&state.db, staff, lead).await?;
     let mentions = mentioned(&state.db, staff, text).await?;
-    let txn = state.db.begin().await.map_err(unavailable)?;
+    let txn = store::write::begin_write(&state.db)
+        .await
+        .map_err(unavailable)?;
     lead_notes::Entity::insert(lead_notes::ActiveModel {
         id: Set(Uuid::now_v7()),
         lead_id: Set(lead.id),
@@ -297,7 +301,9 @@ pub async fn follow_up(
     let local = due.with_timezone(&shared::time::ist());
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let txn = state.db.begin().await.map_err(unavailable)?;
+    let txn = store::write::begin_write(&state.db)
+        .await
+        .map_err(unavailable)?;
     follow_ups::Entity::insert(follow_ups::ActiveModel {
         id: Set(id),
         call_record_id: Set(None),
