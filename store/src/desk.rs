@@ -202,10 +202,12 @@ pub async fn notify_along(
     changes: impl IntoIterator<Item = Change>,
 ) -> Result<(), DbErr> {
     let now = Utc::now();
-    // Each one's addressee hears of it at once on their open pages.
+    // Each one's addressee hears of it at once on their open pages: one
+    // change per person (their pages read their notifications again, so
+    // twenty new leads for one owner are one row of the feed, not twenty).
     let changes = changes.into_iter().chain(notices.iter().map(|n| Change {
         kind: ChangeKind::Notification,
-        lead: n.lead,
+        lead: None,
         user: Some(n.user),
     }));
     crate::live::record(db, changes).await?;

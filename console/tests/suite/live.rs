@@ -98,12 +98,14 @@ async fn open_pages_hear_what_their_user_may_see_and_resume_after_a_drop(backend
         .uuid("SELECT id FROM leads WHERE phone = '+919833300001'")
         .await
         .to_string();
-    let assigned = asha_page
+    asha_page
         .until("Asha's assignment notice", WAIT, |e| {
             e.event == "notification"
         })
         .await;
-    assert_eq!(assigned.data["lead"], lead.as_str());
+    // The event says she has news; her notifications say which.
+    let notices = asha.get("/ajax/notifications/").await.json();
+    assert_eq!(notices["notifications"][0]["lead_id"], lead.as_str());
     asha_page
         .heard("the lead's change", WAIT, |e| about(e, "lead", &lead))
         .await;
