@@ -6,8 +6,10 @@
 //! and reason history.
 //!
 //! [`export_everywhere`] adds what waits about them in the broker's
-//! dead-letter queues (by ingest id, with each body). Not yet searched,
-//! and said so in the document: the retry queues and the edges' spools.
+//! dead-letter queues and retry queues (by ingest id, with where it waits
+//! and each body). Not searched, and said so in the document: the edges'
+//! spools (each edge holds its own open; what they hold reaches the
+//! broker, and the erasure's record, once the broker is back).
 //!
 //! [`request_erasure`] asks a worker to erase them (see the worker's
 //! `erase` module), through the broker like other work.
@@ -135,6 +137,20 @@ pub async fn export_everywhere(
         .await
         .map_err(|_| anyhow::anyhow!("no broker connection within {BROKER_PATIENCE:?}"))??;
         let mut found = Vec::new();
+        let mut retrying = Vec::new();
+        for (queue, message) in queues.retrying().await? {
+            if mentions(&message.body, &e164) {
+                let summary = ::dead_letters::summarize(&message);
+                retrying.push(json!({
+                    "ingest_id": message.ingest_id,
+                    "source": message.source.name(),
+                    "where": format!("the broker's retry queue {queue}, waiting for its next try"),
+                    "received_at": summary.received_at,
+                    "last_failed_at": summary.last_failed_at,
+                    "body": String::from_utf8_lossy(&message.body),
+                }));
+            }
+        }
         for &source in shared::Source::ALL {
             for message in queues.browse(source).await? {
                 if mentions(&message.body, &e164) {
@@ -151,15 +167,15 @@ pub async fn export_everywhere(
                 }
             }
         }
-        anyhow::Ok(found)
+        queues.close().await;
+        anyhow::Ok((found, retrying))
     }
     .await;
-    let mut not_searched = vec![json!(
-        "the broker's retry queues (a message waits there minutes at most before its next try)"
-    )];
+    let mut not_searched = Vec::new();
     match searched {
-        Ok(found) => {
+        Ok((found, retrying)) => {
             document["dead_letters"] = Value::Array(found);
+            document["retrying"] = Value::Array(retrying);
         }
         Err(error) => {
             tracing::warn!(
@@ -167,7 +183,7 @@ pub async fn export_everywhere(
                 "a person's export could not read the dead-letter queues"
             );
             not_searched.push(json!(format!(
-                "the broker's dead-letter queues (they could not be read: {error})"
+                "the broker's dead-letter and retry queues (they could not be read: {error})"
             )));
         }
     }

@@ -114,6 +114,11 @@ impl Topology {
         self.retry_tier(&RETRY_DELAYS[tier])
     }
 
+    /// Every retry queue, shortest delay first.
+    pub fn retry_queues(&self) -> Vec<String> {
+        RETRY_DELAYS.iter().map(|d| self.retry_tier(d)).collect()
+    }
+
     fn retry_tier(&self, delay: &Duration) -> String {
         format!("{}.retry.{}s", self.prefix, delay.as_secs())
     }

@@ -22,6 +22,79 @@ testkit::on_both_backends!(
     every_view_of_personal_data_is_in_the_access_audit,
 );
 
+/// Issue 24: a person's export also finds what waits about them in the
+/// broker's retry queues (where, and its body), read without taking it
+/// out: the message is still retried afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_export_finds_what_waits_about_them_in_a_retry_queue() {
+    testkit::init_logging();
+    let db = TestDb::create(Backend::Sqlite).await;
+    let prefix = unique_prefix("export-retrying");
+    let env: Env = test_env(&prefix, Some(&db.url), &[("RETRY_MAX_ATTEMPTS", "4")]);
+    let edge = Edge::start(&env).await;
+    let worker = Worker::start(&env);
+    let console = Console::start(&env).await;
+    testkit::add_staff(&db.url, "omar", PASSWORD, Role::Operator).await;
+    let operator = StaffClient::sign_in(console.addr, "omar", PASSWORD).await;
+    // Retried: the CRM never sent lead L-88 (1 s, 5 s, then 30 s waits).
+    dead_letter_for(&edge, "L-88").await;
+    let retried = ingest_id(&db, "crm_events", "retrying").await;
+    let export = || async {
+        operator
+            .get("/operator/person/export.json?phone=%2B919876511111")
+            .await
+            .json()
+    };
+    eventually("the export lists it as retrying", WAIT, || async {
+        export().await["retrying"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1)
+    })
+    .await;
+    // Read again: it may have moved on to its next try meanwhile.
+    let mut found = export().await;
+    for _ in 0..50 {
+        if found["retrying"].as_array().is_some_and(|r| r.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        found = export().await;
+    }
+    let waiting = &found["retrying"][0];
+    assert_eq!(waiting["ingest_id"], retried.as_str(), "{found}");
+    assert_eq!(waiting["source"], "crm_events");
+    assert!(
+        waiting["where"].as_str().unwrap().contains("retry queue"),
+        "{waiting}"
+    );
+    assert!(waiting["body"].as_str().unwrap().contains("98765 11111"));
+    assert_eq!(found["dead_letters"], json!([]));
+    assert!(
+        !found["not_searched"].to_string().contains("retry"),
+        "{found}"
+    );
+    // Nobody else's.
+    let other = operator
+        .get("/operator/person/export.json?phone=%2B919876522222")
+        .await
+        .json();
+    assert_eq!(other["retrying"], json!([]));
+    // Still retried after being read: it is tried again (its attempts
+    // grow in the log).
+    let attempts =
+        || db.count("SELECT CAST(attempts AS BIGINT) FROM webhook_log WHERE source = 'crm_events'");
+    let before = attempts().await;
+    eventually("tried again after the export", WAIT, || async {
+        attempts().await > before
+    })
+    .await;
+    worker.stop().await;
+    console.stop().await;
+    edge.stop().await;
+    testkit::cleanup_prefix(&prefix).await;
+    db.drop().await;
+}
+
 /// Issue 24's audit: a salesperson's sign-in, her view of a lead and of a
 /// conversation, and her export are recorded (who, what, about which
 /// lead, from where; never the number); a view that found nothing is not;

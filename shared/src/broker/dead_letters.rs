@@ -217,6 +217,57 @@ impl DeadLetterQueues {
         self.until_ready(source, kept).await
     }
 
+    /// Every message waiting in the retry queues for its next try, each
+    /// with the queue it waits in, left in place (a person's export lists
+    /// those about them). Read as the dead-letter queues are: taken
+    /// unacknowledged, then returned when the channel closes. The retry
+    /// queues have no delivery limit, and a message's delay counts from
+    /// when it entered, so reading them neither loses nor delays a retry
+    /// by more than the read itself.
+    pub async fn retrying(&self) -> anyhow::Result<Vec<(String, DeadLetter)>> {
+        let channel = open_channel(&self.connection).await?;
+        let mut found = Vec::new();
+        let result = async {
+            for queue in self.topology.retry_queues() {
+                while let Some(got) = bounded(
+                    format!("reading {queue}"),
+                    channel.basic_get(
+                        queue.as_str().into(),
+                        lapin::options::BasicGetOptions { no_ack: false },
+                    ),
+                )
+                .await?
+                {
+                    let delivery = got.delivery;
+                    let envelope = envelope_from_properties(&delivery.properties).ok();
+                    let Some(source) = envelope.as_ref().map(|e| e.source) else {
+                        continue;
+                    };
+                    found.push((
+                        queue.clone(),
+                        DeadLetter {
+                            source,
+                            ingest_id: delivery
+                                .properties
+                                .message_id()
+                                .as_ref()
+                                .and_then(|id| Uuid::parse_str(id.as_str()).ok()),
+                            envelope,
+                            headers: headers_as_json(&delivery.properties),
+                            delivery_count: delivery_count(&delivery.properties),
+                            body: delivery.data,
+                        },
+                    ));
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        // Returns every message taken.
+        close_channel(&channel, "read").await;
+        result.map(|()| found)
+    }
+
     /// Waits (up to five seconds) until at least `kept` messages are ready
     /// in the source's dead-letter queue again.
     async fn until_ready(&self, source: Source, kept: u32) -> anyhow::Result<()> {
