@@ -24,7 +24,7 @@ use std::sync::Arc;
 use store::entities::{whatsapp_media, whatsapp_messages};
 
 /// A file name safe in a header: letters, digits, `.`, `-` and `_`.
-pub(crate) fn plain_name(name: &str) -> String {
+fn plain_name(name: &str) -> String {
     let plain: String = name
         .chars()
         .take(120)
@@ -40,6 +40,30 @@ pub(crate) fn plain_name(name: &str) -> String {
         "" => "whatsapp-file".to_owned(),
         name => name.to_owned(),
     }
+}
+
+/// A `Content-Disposition` (`inline` or `attachment`) naming the file
+/// `name`, plainly and in full (RFC 6266's `filename*`).
+pub(crate) fn disposition(kind: &str, name: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{kind}; filename=\"{}\"; filename*=UTF-8''{}",
+        plain_name(name),
+        utf8_percent_encode(name, UNRESERVED)
+    ))
+    .ok()
+}
+
+/// What every file served carries: the browser neither guesses its type
+/// nor runs anything in it.
+pub(crate) fn fence(headers: &mut axum::http::HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
 }
 
 /// `GET /whatsapp/media/{media_id}`: a stored file, to staff who may see
@@ -99,28 +123,16 @@ pub async fn serve(
                 .and_then(|f| f.as_str())
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("whatsapp-{}", file.kind));
-            let disposition = format!(
-                "attachment; filename=\"{}\"; filename*=UTF-8''{}",
-                plain_name(&name),
-                utf8_percent_encode(&name, UNRESERVED)
-            );
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             );
-            if let Ok(value) = HeaderValue::from_str(&disposition) {
+            if let Some(value) = disposition("attachment", &name) {
                 headers.insert(header::CONTENT_DISPOSITION, value);
             }
         }
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
+    fence(headers);
     headers.insert(
         "cross-origin-resource-policy",
         HeaderValue::from_static("same-origin"),

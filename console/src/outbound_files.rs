@@ -20,9 +20,7 @@
 use crate::AppState;
 use crate::auth::{Staff, random_token};
 use crate::chat::{phone_param, visible_conversation};
-use crate::media::plain_name;
 use crate::media_files::MediaFile;
-use crate::media_files::UNRESERVED;
 use crate::refusal::{JsonRefusal, Refusal};
 use crate::whatsapp_content::Content;
 use axum::Json;
@@ -31,7 +29,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use percent_encoding::{percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -279,26 +277,15 @@ fn file_response(file: outbound_files::Model) -> Response {
         "application/pdf" => "application/pdf",
         _ => "application/octet-stream",
     };
-    let disposition = format!(
-        "{}; filename=\"{}\"; filename*=UTF-8''{}",
-        if image { "inline" } else { "attachment" },
-        plain_name(&file.file_name),
-        utf8_percent_encode(&file.file_name, UNRESERVED)
-    );
+    let kind = if image { "inline" } else { "attachment" };
+    let disposition = crate::media::disposition(kind, &file.file_name);
     let mut response = file.bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
+    if let Some(value) = disposition {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
+    crate::media::fence(headers);
     // Personal data: not kept by anyone on the way.
     headers.insert(
         header::CACHE_CONTROL,

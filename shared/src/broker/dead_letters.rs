@@ -37,6 +37,29 @@ pub struct DeadLetter {
     pub delivery_count: i64,
 }
 
+impl DeadLetter {
+    /// A message of `source`'s as read from a queue: its `properties`
+    /// (and the envelope they carry, when readable) and its `body`.
+    fn read(
+        source: Source,
+        envelope: Option<Envelope>,
+        properties: &lapin::BasicProperties,
+        body: Vec<u8>,
+    ) -> Self {
+        Self {
+            source,
+            ingest_id: properties
+                .message_id()
+                .as_ref()
+                .and_then(|id| Uuid::parse_str(id.as_str()).ok()),
+            envelope,
+            headers: headers_as_json(properties),
+            delivery_count: delivery_count(properties),
+            body,
+        }
+    }
+}
+
 /// What a sweep does with one dead letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -145,18 +168,8 @@ impl DeadLetterQueues {
                 };
                 let delivery = got.delivery;
                 let envelope = envelope_from_properties(&delivery.properties).ok();
-                let message = DeadLetter {
-                    source,
-                    ingest_id: delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .and_then(|id| Uuid::parse_str(id.as_str()).ok()),
-                    envelope,
-                    headers: headers_as_json(&delivery.properties),
-                    delivery_count: delivery_count(&delivery.properties),
-                    body: delivery.data,
-                };
+                let message =
+                    DeadLetter::read(source, envelope, &delivery.properties, delivery.data);
                 let disposition = decide(&message);
                 let outcome = match disposition {
                     Disposition::Keep => {
@@ -245,18 +258,7 @@ impl DeadLetterQueues {
                     };
                     found.push((
                         queue.clone(),
-                        DeadLetter {
-                            source,
-                            ingest_id: delivery
-                                .properties
-                                .message_id()
-                                .as_ref()
-                                .and_then(|id| Uuid::parse_str(id.as_str()).ok()),
-                            envelope,
-                            headers: headers_as_json(&delivery.properties),
-                            delivery_count: delivery_count(&delivery.properties),
-                            body: delivery.data,
-                        },
+                        DeadLetter::read(source, envelope, &delivery.properties, delivery.data),
                     ));
                 }
             }
