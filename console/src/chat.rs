@@ -3,6 +3,7 @@
 //! and sending a reply (published to the broker; a worker sends it).
 
 use crate::auth::Staff;
+use crate::conversation::{last_inbound_at, phone_param, require_window, visible_conversation};
 use crate::refusal::{JsonRefusal, Refusal};
 use crate::whatsapp_content::Content;
 use crate::{AppState, ist};
@@ -671,40 +672,6 @@ pub struct ThreadQuery {
     before: Option<String>,
 }
 
-pub(crate) fn phone_param(raw: &str) -> Result<String, JsonRefusal> {
-    shared::phone::to_e164(raw).ok_or_else(|| {
-        JsonRefusal(Refusal::BadRequest(
-            "phone must be a valid phone number, such as +919876543210".into(),
-        ))
-    })
-}
-
-/// The lead of the conversation with `phone`, when `staff` may see the
-/// conversation; 404 otherwise (someone else's customer looks like no
-/// conversation at all).
-pub(crate) async fn visible_conversation(
-    db: &DatabaseConnection,
-    staff: &Staff,
-    phone: &str,
-) -> Result<Option<leads::Model>, JsonRefusal> {
-    let lead = leads::Entity::find()
-        .filter(leads::Column::Phone.eq(phone))
-        .one(db)
-        .await
-        .map_err(unavailable)?;
-    let visible = match &lead {
-        Some(lead) => crate::desk::visibility::may_see(db, staff, lead).await?,
-        None => staff.role.sees_all_leads(),
-    };
-    if visible {
-        Ok(lead)
-    } else {
-        Err(JsonRefusal(Refusal::NotFound(
-            "No such conversation.".into(),
-        )))
-    }
-}
-
 /// `GET /ajax/tata-conversations/{phone}/`: one conversation's messages.
 pub async fn get_thread(
     State(state): State<Arc<AppState>>,
@@ -793,20 +760,6 @@ pub async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// When the customer last wrote, if ever.
-pub(crate) async fn last_inbound_at(
-    db: &DatabaseConnection,
-    phone: &str,
-) -> Result<Option<DateTime<Utc>>, sea_orm::DbErr> {
-    Ok(whatsapp_messages::Entity::find()
-        .filter(whatsapp_messages::Column::FromNumber.eq(phone))
-        .filter(whatsapp_messages::Column::Direction.eq("inbound"))
-        .order_by_desc(whatsapp_messages::Column::SentAt)
-        .one(db)
-        .await?
-        .and_then(|m| m.sent_at))
-}
-
 /// The body of `POST /ajax/tata-send-reply/`: free text (`message`) or an
 /// approved template (`template`: `name`, `language`, `parameters`).
 #[derive(Deserialize)]
@@ -890,26 +843,6 @@ pub async fn send_reply(
     require_window(&state.db, &phone).await?;
     let quote = quoted(&state.db, &phone, body.quote).await?;
     queue(&state, &staff, phone, message, None, quote).await
-}
-
-/// Free text and files go only inside WhatsApp's 24-hour window: 404 when
-/// the customer never wrote, 409 when they last wrote too long ago.
-pub(crate) async fn require_window(
-    db: &DatabaseConnection,
-    phone: &str,
-) -> Result<(), JsonRefusal> {
-    let Some(last) = last_inbound_at(db, phone).await.map_err(unavailable)? else {
-        return Err(JsonRefusal(Refusal::NotFound(
-            "no WhatsApp conversation with this number: a customer must write first".into(),
-        )));
-    };
-    if last + REPLY_WINDOW <= Utc::now() {
-        return Err(JsonRefusal(Refusal::Conflict(format!(
-            "outside WhatsApp's 24-hour window: the customer last wrote on {}; only approved templates can be sent now",
-            ist(last)
-        ))));
-    }
-    Ok(())
 }
 
 /// A quoted message's id, checked to be one of this conversation's (the

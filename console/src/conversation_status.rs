@@ -7,7 +7,8 @@
 
 use crate::AppState;
 use crate::auth::Staff;
-use crate::chat::{phone_param, status_param, visible_conversation};
+use crate::chat::status_param;
+use crate::conversation::{phone_param, visible_conversation};
 use crate::refusal::{JsonRefusal, Refusal};
 use axum::Json;
 use axum::extract::{Extension, Path, State};

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod canned;
 pub mod chat;
 pub mod config;
+pub mod conversation;
 pub mod conversation_status;
 pub mod desk;
 pub mod follow_ups;

@@ -12,7 +12,7 @@
 
 use crate::AppState;
 use crate::auth::Staff;
-use crate::chat::visible_conversation;
+use crate::conversation::visible_conversation;
 use crate::media_files::{UNRESERVED, inline_type};
 use crate::refusal::{JsonRefusal, Refusal};
 use axum::extract::{Extension, Path, State};

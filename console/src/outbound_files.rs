@@ -19,7 +19,7 @@
 
 use crate::AppState;
 use crate::auth::{Staff, random_token};
-use crate::chat::{phone_param, visible_conversation};
+use crate::conversation::{phone_param, visible_conversation};
 use crate::media_files::MediaFile;
 use crate::refusal::{JsonRefusal, Refusal};
 use crate::whatsapp_content::Content;

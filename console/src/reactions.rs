@@ -9,7 +9,8 @@
 
 use crate::AppState;
 use crate::auth::Staff;
-use crate::chat::{last_inbound_at, phone_param, queue_request, visible_conversation};
+use crate::chat::queue_request;
+use crate::conversation::{last_inbound_at, phone_param, visible_conversation};
 use crate::refusal::{JsonRefusal, Refusal};
 use axum::Json;
 use axum::extract::{Extension, Path, State};

@@ -7,7 +7,8 @@
 
 use crate::AppState;
 use crate::auth::Staff;
-use crate::chat::{phone_param, queue_request, require_window, visible_conversation};
+use crate::chat::queue_request;
+use crate::conversation::{phone_param, require_window, visible_conversation};
 use crate::refusal::{JsonRefusal, Refusal};
 use axum::extract::{Extension, Path, State};
 use axum::response::Response;
