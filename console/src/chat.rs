@@ -795,12 +795,7 @@ pub async fn send_reply(
                 "send either a message or a template, not both".into(),
             )));
         }
-        visible_conversation(&state.db, &staff, &phone).await?;
-        let quote = quoted(&state.db, &phone, body.quote).await?;
-        // Templates need no window: they are how a lead who never wrote,
-        // or wrote more than a day ago, is reached.
-        let (template, message) = crate::templates::chosen(&state, choice).await?;
-        return queue(&state, &staff, phone, message, Some(template), quote).await;
+        return queue_template(&state, &staff, phone, choice, body.quote).await;
     }
     if let Some(file_id) = body.file_id {
         let caption = body.message.unwrap_or_default();
@@ -843,6 +838,51 @@ pub async fn send_reply(
     require_window(&state.db, &phone).await?;
     let quote = quoted(&state.db, &phone, body.quote).await?;
     queue(&state, &staff, phone, message, None, quote).await
+}
+
+/// The body of `POST /ajax/tata-send-template/`.
+#[derive(Deserialize)]
+pub struct TemplateBody {
+    phone: Option<String>,
+    #[serde(flatten)]
+    choice: crate::templates::TemplateChoice,
+    /// The `wamid` of a message in this conversation the template quotes.
+    quote: Option<String>,
+}
+
+/// `POST /ajax/tata-send-template/` `{"phone", "template", "language",
+/// "parameters"}`: an approved template, as `/ajax/tata-send-reply/`
+/// sends one; 202 with its id, 400 for an unknown template or a wrong
+/// count of fields, 409 for one not approved.
+pub async fn send_template(
+    State(state): State<Arc<AppState>>,
+    Extension(staff): Extension<Staff>,
+    body: Result<Json<TemplateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, JsonRefusal> {
+    let Json(body) = body.map_err(|rejection| {
+        JsonRefusal(Refusal::BadRequest(format!(
+            "expected a JSON body {{\"phone\": …, \"template\": …, \"language\": …, \"parameters\": […]}}: {}",
+            rejection.body_text()
+        )))
+    })?;
+    let phone = phone_param(body.phone.as_deref().unwrap_or(""))?;
+    queue_template(&state, &staff, phone, body.choice, body.quote).await
+}
+
+/// Checks and queues a template for `phone`. Templates need no window:
+/// they are how a lead who never wrote, or wrote more than a day ago, is
+/// reached.
+async fn queue_template(
+    state: &AppState,
+    staff: &Staff,
+    phone: String,
+    choice: crate::templates::TemplateChoice,
+    quote: Option<String>,
+) -> Result<Response, JsonRefusal> {
+    visible_conversation(&state.db, staff, &phone).await?;
+    let quote = quoted(&state.db, &phone, quote).await?;
+    let (template, message) = crate::templates::chosen(state, choice).await?;
+    queue(state, staff, phone, message, Some(template), quote).await
 }
 
 /// A quoted message's id, checked to be one of this conversation's (the

@@ -211,6 +211,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(chat::mark_read),
         )
         .route("/ajax/tata-send-reply/", post(chat::send_reply))
+        .route("/ajax/tata-send-template/", post(chat::send_template))
         .route(
             "/ajax/tata-conversations/{phone}/status",
             post(conversation_status::set),

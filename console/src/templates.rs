@@ -99,6 +99,8 @@ pub async fn refresh(
 /// A template as a send request names it.
 #[derive(Debug, Deserialize)]
 pub struct TemplateChoice {
+    /// Its name (`template` in `/ajax/tata-send-template/`'s body).
+    #[serde(alias = "template")]
     name: Option<String>,
     language: Option<String>,
     #[serde(default)]
@@ -130,15 +132,18 @@ pub async fn chosen(
     let template = row
         .template()
         .map_err(|error| unreadable(&row.name, error))?;
+    if template.status != shared::templates::APPROVED {
+        // Known, but WhatsApp has not approved it (yet): a state, not a
+        // mistake in the request.
+        return Err(JsonRefusal(Refusal::Conflict(format!(
+            "template {name:?} is {}; only approved templates can be sent",
+            template.status
+        ))));
+    }
     if !template.sendable() {
-        return Err(bad(if template.status == shared::templates::APPROVED {
-            format!("template {name:?} needs a header or button field, which the panel cannot fill")
-        } else {
-            format!(
-                "template {name:?} is {}; only approved templates can be sent",
-                template.status
-            )
-        }));
+        return Err(bad(format!(
+            "template {name:?} needs a header or button field, which the panel cannot fill"
+        )));
     }
     let wanted = template.parameters();
     if choice.parameters.len() != wanted {

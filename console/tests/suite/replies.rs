@@ -851,30 +851,35 @@ async fn a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_t
                 .await
         }
     };
-    for (template, says) in [
+    for (template, status, says) in [
         (
             json!({"name": "test_drive_invite", "language": "en", "parameters": ["Ravi"]}),
+            400,
             "takes 2 field(s), not 1",
         ),
         (
             json!({"name": "festive_offer", "language": "en", "parameters": []}),
+            409,
             "PENDING",
         ),
         (
             json!({"name": "brochure", "language": "en", "parameters": []}),
+            400,
             "header",
         ),
         (
             json!({"name": "no_such", "language": "en", "parameters": []}),
+            400,
             "no template",
         ),
         (
             json!({"name": "test_drive_invite", "language": "en", "parameters": ["Ravi", "two\nlines"]}),
+            400,
             "line break",
         ),
     ] {
         let refused = send(template.clone()).await;
-        assert_eq!(refused.status, 400, "{template}");
+        assert_eq!(refused.status, status, "{template}");
         let error = refused.json()["error"].as_str().unwrap().to_owned();
         assert!(error.contains(says), "{template}: {error}");
     }
@@ -906,6 +911,40 @@ async fn a_template_reaches_a_lead_who_never_wrote_and_only_approved_ones_with_t
                "template": {"name": "test_drive_invite", "language": {"code": "en"},
                             "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ravi"}, {"type": "text", "text": "MG Windsor EV"}]}]}})
     );
+    // The same through the template route, with the body the API
+    // names: sent the same way; refused the same way.
+    let route = |body: Value| {
+        let staff = &rig.staff;
+        async move { staff.post_json("/ajax/tata-send-template/", &body).await }
+    };
+    for (body, status) in [
+        (
+            json!({"phone": "+919876544444", "template": "test_drive_invite", "language": "en", "parameters": ["Ravi"]}),
+            400,
+        ),
+        (
+            json!({"phone": "+919876544444", "template": "no_such", "language": "en", "parameters": []}),
+            400,
+        ),
+        (
+            json!({"phone": "+919876544444", "template": "festive_offer", "language": "en", "parameters": []}),
+            409,
+        ),
+    ] {
+        assert_eq!(route(body.clone()).await.status, status, "{body}");
+    }
+    let again = route(json!({"phone": "+919876544444", "template": "test_drive_invite", "language": "en", "parameters": ["Ravi", "MG Windsor EV"]})).await;
+    assert_eq!(again.status, 202, "{:?}", again.json());
+    let again_id = again.json()["reply_id"].as_str().unwrap().to_owned();
+    rig.wait_for_state("+919876544444", &again_id, "sent").await;
+    let sends: Vec<_> = rig
+        .tata
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/v1/whatsapp/messages")
+        .collect();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(sends[1].body, sends[0].body);
     // Accepted by Tata: the lead's first response.
     assert_eq!(
         rig.db
