@@ -29,17 +29,28 @@ async fn overflows(browser: &Browser) -> bool {
     wide == json!(true)
 }
 
+/// The text of the first element `css` finds. The pages redraw parts of
+/// themselves as changes arrive, so an element found may be replaced
+/// before its text is read: then it is found again.
 async fn text_of(browser: &Browser, css: &str) -> String {
-    browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    let start = std::time::Instant::now();
+    loop {
+        let found = browser
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match found.text().await {
+            Ok(text) => return text,
+            Err(error) if start.elapsed() < WAIT => {
+                tracing::debug!(%error, css, "element replaced before it was read; finding it again");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("{css}: {error}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -361,6 +361,21 @@ async fn a_photo_or_a_pdf_goes_out_at_a_link_only_tata_can_use_until_it_expires(
     );
     let photo = uploaded.json()["file_id"].as_str().unwrap().to_owned();
     assert_eq!(uploaded.json()["name"], "exchange car.png");
+    // A photo as a phone takes it (megabytes, far over the console's
+    // limit for other requests) is taken too.
+    let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    big.resize(3 * 1024 * 1024, 0x5A);
+    let taken = rig
+        .staff
+        .post_file(files, "image/jpeg", "IMG_0042.jpg", &big)
+        .await;
+    assert_eq!(
+        taken.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&taken.body)
+    );
+    assert_eq!(taken.json()["size"], big.len());
 
     // Another conversation cannot send it.
     let elsewhere = rig
