@@ -122,6 +122,22 @@ impl Rig {
         .await;
     }
 
+    /// The customer's messages move two days back: WhatsApp's 24-hour
+    /// window is closed to them.
+    pub(crate) async fn window_closes(&self, phone: &str) {
+        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+        let long_ago = chrono::Utc::now() - chrono::Duration::days(2);
+        store::entities::whatsapp_messages::Entity::update_many()
+            .col_expr(
+                store::entities::whatsapp_messages::Column::SentAt,
+                Expr::value(long_ago),
+            )
+            .filter(store::entities::whatsapp_messages::Column::FromNumber.eq(phone))
+            .exec(&self.db.conn)
+            .await
+            .unwrap();
+    }
+
     async fn reply(&self, phone: &str, text: &str) -> String {
         let answer = self
             .staff
@@ -531,19 +547,7 @@ async fn a_failed_reply_is_sent_again_as_it_was_asked_for(backend: Backend) {
     // A customer who wrote two days ago: free text is closed to them.
     rig.customer_writes("919876577777").await;
     rig.customer_writes("919876566666").await;
-    let long_ago = chrono::Utc::now() - chrono::Duration::days(2);
-    {
-        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
-        store::entities::whatsapp_messages::Entity::update_many()
-            .col_expr(
-                store::entities::whatsapp_messages::Column::SentAt,
-                Expr::value(long_ago),
-            )
-            .filter(store::entities::whatsapp_messages::Column::FromNumber.eq("+919876577777"))
-            .exec(&rig.db.conn)
-            .await
-            .unwrap();
-    }
+    rig.window_closes("+919876577777").await;
     rig.tata.answer([TataAnswer::Status(
         400,
         r#"{"error": {"message": "Template paused"}}"#.into(),
@@ -618,18 +622,7 @@ async fn a_failed_reply_is_sent_again_as_it_was_asked_for(backend: Backend) {
     let text_id = rig.reply("+919876566666", "Your quote is ready").await;
     rig.wait_for_state("+919876566666", &text_id, "failed")
         .await;
-    {
-        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
-        store::entities::whatsapp_messages::Entity::update_many()
-            .col_expr(
-                store::entities::whatsapp_messages::Column::SentAt,
-                Expr::value(long_ago),
-            )
-            .filter(store::entities::whatsapp_messages::Column::FromNumber.eq("+919876566666"))
-            .exec(&rig.db.conn)
-            .await
-            .unwrap();
-    }
+    rig.window_closes("+919876566666").await;
     let closed = rig
         .staff
         .post_json(&again_path("+919876566666", &text_id), &json!({}))
@@ -758,19 +751,7 @@ async fn a_reaction_goes_out_once_and_sits_on_its_message(backend: Backend) {
             .contains("CONSOLE_PUBLIC_URL")
     );
     // A day and more later, WhatsApp takes no reaction.
-    let long_ago = chrono::Utc::now() - chrono::Duration::days(2);
-    {
-        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
-        store::entities::whatsapp_messages::Entity::update_many()
-            .col_expr(
-                store::entities::whatsapp_messages::Column::SentAt,
-                Expr::value(long_ago),
-            )
-            .filter(store::entities::whatsapp_messages::Column::FromNumber.eq("+919876588888"))
-            .exec(&rig.db.conn)
-            .await
-            .unwrap();
-    }
+    rig.window_closes("+919876588888").await;
     assert_eq!(
         rig.staff
             .post_json(path, &json!({"message_id": theirs, "emoji": "🙏"}))

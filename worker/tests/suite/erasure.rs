@@ -51,6 +51,16 @@ fn message(from: &str, wamid: &str, text: &str) -> String {
         .to_string()
 }
 
+/// She writes a first time; her lead's id, once written.
+async fn first_lead(edge: &Edge, db: &TestDb, body: String) -> uuid::Uuid {
+    assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201);
+    eventually("her lead", WAIT, || async {
+        db.count("SELECT COUNT(*) FROM leads").await == 1
+    })
+    .await;
+    db.uuid("SELECT id FROM leads").await
+}
+
 async fn a_delivery_received_before_an_erasure_does_not_bring_the_person_back(backend: Backend) {
     testkit::init_logging();
     let db = TestDb::create(backend).await;
@@ -62,12 +72,7 @@ async fn a_delivery_received_before_an_erasure_does_not_bring_the_person_back(ba
         let edge = &edge;
         async move { assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201) }
     };
-    post(message("919812377777", "wamid.E-1", "First")).await;
-    eventually("her lead", WAIT, || async {
-        db.count("SELECT COUNT(*) FROM leads").await == 1
-    })
-    .await;
-    let lead = db.uuid("SELECT id FROM leads").await;
+    let lead = first_lead(&edge, &db, message("919812377777", "wamid.E-1", "First")).await;
     worker.stop().await;
 
     // Received while no worker runs: queued, like a delivery in a retry
@@ -142,12 +147,12 @@ async fn a_receipt_about_an_erased_person_keeps_no_number(backend: Backend) {
         let edge = &edge;
         async move { assert_eq!(edge.post("/webhook/", &[], &body).await.status, 201) }
     };
-    post(message("919812366666", "wamid.F-1", "Price of the Hector?")).await;
-    eventually("her lead", WAIT, || async {
-        db.count("SELECT COUNT(*) FROM leads").await == 1
-    })
+    let lead = first_lead(
+        &edge,
+        &db,
+        message("919812366666", "wamid.F-1", "Price of the Hector?"),
+    )
     .await;
-    let lead = db.uuid("SELECT id FROM leads").await;
     worker.stop().await;
 
     // Queued while no worker runs, then she is erased.
